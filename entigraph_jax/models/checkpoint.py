@@ -1,0 +1,69 @@
+"""Parameter-only Orbax checkpoints: what `convert` writes and what the trainer can start from.
+
+Layout of a folder: `config.json` (the Hugging Face architecture config) and `params/` (an Orbax
+checkpoint of the parameters as a nested dict, the same tree as `nnx.state(model, nnx.Param)`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import orbax.checkpoint as ocp
+from flax import nnx
+from jax.sharding import Mesh, SingleDeviceSharding
+
+from .hf import CheckpointError, config_from_hf, config_to_hf
+from .llama import Llama
+from .sharding import ShardingRules, param_sharding
+
+
+def save_params(model: Llama, path: str | os.PathLike) -> Path:
+    """Write `model`'s parameters and config under `path`, which must not exist or be empty."""
+    path = Path(path).absolute()
+    if path.exists() and any(path.iterdir()):
+        raise FileExistsError(f"{path}: exists and is not empty; refusing to overwrite it")
+    params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    with ocp.StandardCheckpointer() as checkpointer:
+        checkpointer.save(path / "params", params)
+        checkpointer.wait_until_finished()
+    dtype = str(jax.tree.leaves(params)[0].dtype)
+    # config.json last: a folder with it is a complete checkpoint.
+    (path / "config.json").write_text(json.dumps(config_to_hf(model.config, dtype), indent=2))
+    return path
+
+
+def load_params(
+    path: str | os.PathLike,
+    dtype: str = "float32",
+    *,
+    mesh: Mesh | None = None,
+    rules: ShardingRules = ShardingRules(),
+    compute_dtype: str | None = None,
+    remat: str = "none",
+) -> Llama:
+    """The model saved by `save_params`, cast to `dtype`, each array restored into its sharding."""
+    path = Path(path).absolute()
+    cfg = config_from_hf(path, param_dtype=dtype, dtype=compute_dtype or dtype, remat=remat)
+    if not (path / "params").is_dir():
+        raise CheckpointError(f"{path}: no params/ folder (not a checkpoint written by convert)")
+    graphdef, abstract = nnx.split(nnx.eval_shape(lambda: Llama(cfg, rngs=nnx.Rngs(0))))
+    single = SingleDeviceSharding(jax.devices()[0])
+
+    def target(var):
+        sharding = param_sharding(var, mesh, rules) if mesh else single
+        return jax.ShapeDtypeStruct(var.get_value().shape, jnp.dtype(dtype), sharding=sharding)
+
+    abstract_params = nnx.to_pure_dict(
+        jax.tree.map(target, abstract, is_leaf=lambda x: isinstance(x, nnx.Variable))
+    )
+    try:
+        with ocp.StandardCheckpointer() as checkpointer:
+            params = checkpointer.restore(path / "params", abstract_params)
+    except (ValueError, KeyError, FileNotFoundError) as e:
+        raise CheckpointError(f"{path / 'params'}: cannot restore parameters ({e})") from e
+    nnx.replace_by_pure_dict(abstract, params)
+    return nnx.merge(graphdef, abstract)

@@ -1,0 +1,316 @@
+"""Hugging Face checkpoints <-> our Llama: `config.json` plus `*.safetensors`, no torch, no pickle.
+
+Import reads each tensor straight into its sharding: `jax.make_array_from_callback` asks for the
+slice each device holds, and only that slice is read from the (memory-mapped) safetensors file, so
+a checkpoint never has to fit on one host. Export writes the layout transformers writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.sharding import Mesh, SingleDeviceSharding
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save_file
+
+from .llama import Llama, LlamaConfig, RopeScaling
+from .sharding import ShardingRules, param_sharding
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder that cannot be read as a supported Llama."""
+
+
+# Our parameter -> (Hugging Face tensor name, layout). Layouts say how our array relates to theirs:
+#   same:      identical.
+#   linear:    theirs is torch's [out, in]; ours is [in, out].
+#   heads_in:  theirs [heads * head_dim, embed]; ours [embed, heads, head_dim].
+#   heads_out: theirs [embed, heads * head_dim]; ours [heads, head_dim, embed].
+LAYER_TENSORS = {
+    "attn_norm": ("model.layers.{i}.input_layernorm.weight", "same"),
+    "q": ("model.layers.{i}.self_attn.q_proj.weight", "heads_in"),
+    "k": ("model.layers.{i}.self_attn.k_proj.weight", "heads_in"),
+    "v": ("model.layers.{i}.self_attn.v_proj.weight", "heads_in"),
+    "o": ("model.layers.{i}.self_attn.o_proj.weight", "heads_out"),
+    "mlp_norm": ("model.layers.{i}.post_attention_layernorm.weight", "same"),
+    "gate": ("model.layers.{i}.mlp.gate_proj.weight", "linear"),
+    "up": ("model.layers.{i}.mlp.up_proj.weight", "linear"),
+    "down": ("model.layers.{i}.mlp.down_proj.weight", "linear"),
+}
+TOP_TENSORS = {
+    "embed": ("model.embed_tokens.weight", "same"),
+    "final_norm": ("model.norm.weight", "same"),
+    "lm_head": ("lm_head.weight", "linear"),
+}
+
+
+def to_hf_layout(ours: np.ndarray, layout: str) -> np.ndarray:
+    if layout == "linear":
+        return ours.T
+    if layout == "heads_in":
+        return ours.reshape(ours.shape[0], -1).T
+    if layout == "heads_out":
+        return ours.reshape(-1, ours.shape[-1]).T
+    return ours
+
+
+def hf_shape(shape: tuple[int, ...], layout: str) -> tuple[int, ...]:
+    return to_hf_layout(np.empty(shape, np.int8), layout).shape
+
+
+def read_slice(tensor, layout: str, index: tuple[slice, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """Our-layout slice `index` of a safetensors tensor, reading only the rows and columns it needs."""
+    ranges = [range(*s.indices(n)) for s, n in zip(index, shape, strict=True)]
+    if layout == "same":
+        return tensor[index]
+    if layout == "linear":
+        return tensor[index[1], index[0]].T
+    if layout == "heads_in":  # ours (embed, heads, head_dim)
+        embed, heads, head_dim = ranges
+        rows = slice(heads.start * shape[2], heads.stop * shape[2])
+        block = tensor[rows, index[0]].reshape(len(heads), shape[2], len(embed))
+        return block.transpose(2, 0, 1)[:, :, index[2]]
+    heads, head_dim, embed = ranges  # heads_out: ours (heads, head_dim, embed)
+    cols = slice(heads.start * shape[1], heads.stop * shape[1])
+    block = tensor[index[2], cols].reshape(len(embed), len(heads), shape[1])
+    return block.transpose(1, 2, 0)[:, index[1], :]
+
+
+def config_from_hf(path: str | os.PathLike, **runtime) -> LlamaConfig:
+    """A LlamaConfig from a Hugging Face config.json (legacy rope keys and transformers 5's
+    `rope_parameters` both), with runtime fields (dtypes, remat) from `runtime`."""
+    file = Path(path) / "config.json"
+    if not file.is_file():
+        raise CheckpointError(f"{file}: no config.json in the checkpoint folder")
+    try:
+        hf = json.loads(file.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{file}: not valid JSON ({e})") from e
+    if hf.get("model_type") != "llama":
+        raise CheckpointError(
+            f"{file}: unsupported architecture model_type={hf.get('model_type')!r} "
+            f"({hf.get('architectures')}); supported: llama"
+        )
+    for key, ok in (("hidden_act", "silu"), ("attention_bias", False), ("mlp_bias", False)):
+        if hf.get(key, ok) != ok:
+            raise CheckpointError(f"{file}: unsupported {key}={hf[key]!r} (supported: {ok!r})")
+    rope = dict(hf.get("rope_parameters") or hf.get("rope_scaling") or {})
+    rope_theta = rope.pop("rope_theta", hf.get("rope_theta", 10000.0))
+    rope_type = rope.pop("rope_type", rope.pop("type", "default"))
+    scaling = None
+    if rope_type != "default":
+        fields = {f.name for f in dataclasses.fields(RopeScaling)}
+        scaling = RopeScaling(rope_type=rope_type, **{k: v for k, v in rope.items() if k in fields})
+    heads = hf["num_attention_heads"]
+    try:
+        return LlamaConfig(
+            vocab_size=hf["vocab_size"],
+            hidden_size=hf["hidden_size"],
+            intermediate_size=hf["intermediate_size"],
+            num_layers=hf["num_hidden_layers"],
+            num_heads=heads,
+            num_kv_heads=hf.get("num_key_value_heads") or heads,
+            head_dim=hf.get("head_dim") or hf["hidden_size"] // heads,
+            rms_norm_eps=hf.get("rms_norm_eps", 1e-5),
+            rope_theta=rope_theta,
+            rope_scaling=scaling,
+            tie_word_embeddings=hf.get("tie_word_embeddings", False),
+            max_position_embeddings=hf.get("max_position_embeddings", 4096),
+            bos_token_id=hf.get("bos_token_id"),
+            eos_token_id=hf.get("eos_token_id"),
+            **runtime,
+        )
+    except (KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{file}: {e}") from e
+
+
+def config_to_hf(cfg: LlamaConfig, dtype: str) -> dict:
+    """The config.json transformers (v4 and v5) and vLLM read for this architecture."""
+    rope = {"rope_type": "default", "rope_theta": cfg.rope_theta}
+    if cfg.rope_scaling:
+        rope.update(dataclasses.asdict(cfg.rope_scaling))
+    return {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "hidden_act": "silu",
+        "attention_bias": False,
+        "mlp_bias": False,
+        "vocab_size": cfg.vocab_size,
+        "hidden_size": cfg.hidden_size,
+        "intermediate_size": cfg.intermediate_size,
+        "num_hidden_layers": cfg.num_layers,
+        "num_attention_heads": cfg.num_heads,
+        "num_key_value_heads": cfg.num_kv_heads,
+        "head_dim": cfg.head_dim,
+        "rms_norm_eps": cfg.rms_norm_eps,
+        "rope_theta": cfg.rope_theta,
+        "rope_scaling": rope if cfg.rope_scaling else None,
+        "rope_parameters": rope,
+        "tie_word_embeddings": cfg.tie_word_embeddings,
+        "max_position_embeddings": cfg.max_position_embeddings,
+        "bos_token_id": cfg.bos_token_id,
+        "eos_token_id": cfg.eos_token_id,
+        "torch_dtype": dtype,
+        "dtype": dtype,
+    }
+
+
+class SafetensorsFolder:
+    """The tensors of a checkpoint folder, by name, across one file or an index of shards."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._handles = {}
+        index = path / "model.safetensors.index.json"
+        if index.is_file():
+            try:
+                weight_map = json.loads(index.read_text())["weight_map"]
+            except (json.JSONDecodeError, KeyError) as e:
+                raise CheckpointError(f"{index}: not a safetensors index ({e})") from e
+            self.files = {name: path / file for name, file in weight_map.items()}
+            return
+        files = sorted(path.glob("*.safetensors"))
+        if not files:
+            raise CheckpointError(f"{path}: no *.safetensors files in the checkpoint folder")
+        self.files = {name: file for file in files for name in self._handle(file).keys()}
+
+    def _handle(self, file: Path):
+        if file not in self._handles:
+            if not file.is_file():
+                raise CheckpointError(f"{file}: listed in the index but not found")
+            try:
+                self._handles[file] = safe_open(file, framework="flax")
+            except (SafetensorError, OSError) as e:
+                raise CheckpointError(f"{file}: not a readable safetensors file ({e})") from e
+        return self._handles[file]
+
+    def get(self, name: str, expected_shape: tuple[int, ...]):
+        """A lazily sliceable tensor, after checking it exists and has the expected shape."""
+        if name not in self.files:
+            raise CheckpointError(f"{self.path}: tensor {name!r} is missing from the checkpoint")
+        file = self.files[name]
+        tensor = self._handle(file).get_slice(name)
+        if tuple(tensor.get_shape()) != tuple(expected_shape):
+            raise CheckpointError(
+                f"{file}: tensor {name!r} has shape {tuple(tensor.get_shape())}, "
+                f"expected {tuple(expected_shape)}"
+            )
+        return tensor
+
+
+def from_pretrained_hf(
+    path: str | os.PathLike,
+    dtype: str = "float32",
+    *,
+    mesh: Mesh | None = None,
+    rules: ShardingRules = ShardingRules(),
+    compute_dtype: str | None = None,
+    remat: str = "none",
+) -> Llama:
+    """Load a Hugging Face Llama folder as our NNX module, in `dtype`, sharded over `mesh` if given."""
+    path = Path(path)
+    cfg = config_from_hf(path, param_dtype=dtype, dtype=compute_dtype or dtype, remat=remat)
+    graphdef, abstract = nnx.split(nnx.eval_shape(lambda: Llama(cfg, rngs=nnx.Rngs(0))))
+    tensors = SafetensorsFolder(path)
+    cpu = jax.devices("cpu")[0]  # safetensors yields jax arrays; keep them on the host
+
+    def load(key_path, var):
+        name = key_path[-1]
+        sharding = param_sharding(var, mesh, rules) if mesh else SingleDeviceSharding(jax.devices()[0])
+        shape, target = var.get_value().shape, jnp.dtype(dtype)
+        if key_path[0] == "layers":
+            template, layout = LAYER_TENSORS[name]
+            layer_tensors = [
+                tensors.get(template.format(i=i), hf_shape(shape[1:], layout))
+                for i in range(cfg.num_layers)
+            ]
+
+            def callback(index):
+                rows = [read_slice(layer_tensors[i], layout, index[1:], shape[1:])
+                        for i in range(*index[0].indices(shape[0]))]
+                return np.stack([np.asarray(r) for r in rows]).astype(target)
+        else:
+            hf_name, layout = TOP_TENSORS[name]
+            tensor = tensors.get(hf_name, hf_shape(shape, layout))
+
+            def callback(index):
+                return np.asarray(read_slice(tensor, layout, index, shape)).astype(target)
+
+        with jax.default_device(cpu):
+            return var.replace(jax.make_array_from_callback(shape, sharding, callback))
+
+    state = nnx.from_flat_state([(key, load(key, var)) for key, var in nnx.to_flat_state(abstract)])
+    return nnx.merge(graphdef, state)
+
+
+def hf_tensors(model: Llama, dtype: str | None = None) -> dict[str, np.ndarray]:
+    """Every parameter as a host numpy array, named and laid out as Hugging Face does."""
+    out = {}
+    for key_path, var in nnx.to_flat_state(nnx.state(model, nnx.Param)):
+        name = key_path[-1]
+        array = np.asarray(jax.device_get(var[...]))
+        if dtype is not None:
+            array = array.astype(jnp.dtype(dtype))
+        if key_path[0] == "layers":
+            template, layout = LAYER_TENSORS[name]
+            for i, layer in enumerate(array):
+                out[template.format(i=i)] = np.ascontiguousarray(to_hf_layout(layer, layout))
+        else:
+            hf_name, layout = TOP_TENSORS[name]
+            out[hf_name] = np.ascontiguousarray(to_hf_layout(array, layout))
+    return out
+
+
+def save_pretrained_hf(
+    model: Llama, path: str | os.PathLike, *, dtype: str | None = None, max_shard_bytes: int = 5 << 30
+) -> Path:
+    """Write `config.json` and safetensors (sharded with an index past `max_shard_bytes`).
+
+    The folder must not exist or be empty: nothing already there is overwritten. Files are written
+    to a temporary folder beside it and moved into place at the end.
+    """
+    path = Path(path)
+    if path.exists() and any(path.iterdir()):
+        raise FileExistsError(f"{path}: exists and is not empty; refusing to overwrite it")
+    tensors = hf_tensors(model, dtype)
+    dtype = dtype or str(next(iter(tensors.values())).dtype)
+    shards, current, size = [], {}, 0
+    for name in sorted(tensors):
+        if current and size + tensors[name].nbytes > max_shard_bytes:
+            shards.append(current)
+            current, size = {}, 0
+        current[name] = tensors[name]
+        size += tensors[name].nbytes
+    shards.append(current)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        (tmp / "config.json").write_text(json.dumps(config_to_hf(model.config, dtype), indent=2))
+        if len(shards) == 1:
+            save_file(shards[0], tmp / "model.safetensors", metadata={"format": "pt"})
+        else:
+            weight_map = {}
+            for i, shard in enumerate(shards, 1):
+                file = f"model-{i:05d}-of-{len(shards):05d}.safetensors"
+                save_file(shard, tmp / file, metadata={"format": "pt"})
+                weight_map.update(dict.fromkeys(shard, file))
+            total = sum(t.nbytes for t in tensors.values())
+            index = {"metadata": {"total_size": total}, "weight_map": weight_map}
+            (tmp / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
+        if path.exists():
+            path.rmdir()
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path

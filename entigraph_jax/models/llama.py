@@ -1,0 +1,209 @@
+"""A Llama-family causal LM (Llama 2, 3, 3.1, 3.2) in Flax NNX.
+
+Read it top to bottom: the config, the rotary tables, one decoder layer as a plain function, and the
+module that holds the parameters. Layers are stacked along a leading `layers` axis and run with
+`jax.lax.scan`, so an 80-layer model compiles as fast as a 2-layer one. Every parameter carries its
+logical axis names (`sharding.py` maps them onto a mesh); weight conversion lives in `hf.py`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+# What each rematerialization setting keeps from the forward pass of a layer for the backward pass.
+REMAT_POLICIES = {
+    "none": None,  # no remat: keep every activation
+    "full": jax.checkpoint_policies.nothing_saveable,  # recompute the whole layer
+    "save_dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,  # keep matmul outputs
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class RopeScaling:
+    """Rotary frequency scaling: "llama3" (Llama 3.1+) or "linear" (position interpolation)."""
+
+    rope_type: str
+    factor: float
+    low_freq_factor: float = 1.0
+    high_freq_factor: float = 4.0
+    original_max_position_embeddings: int = 8192
+
+
+@dataclasses.dataclass(frozen=True)
+class LlamaConfig:
+    """Architecture (as in a Hugging Face config.json) plus how to run it (dtypes, remat)."""
+
+    vocab_size: int
+    hidden_size: int
+    intermediate_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    rms_norm_eps: float = 1e-5
+    rope_theta: float = 10000.0
+    rope_scaling: RopeScaling | None = None
+    tie_word_embeddings: bool = False
+    max_position_embeddings: int = 4096
+    bos_token_id: int | list[int] | None = None
+    eos_token_id: int | list[int] | None = None
+    param_dtype: str = "float32"
+    dtype: str = "bfloat16"  # compute dtype of matmuls and activations
+    remat: str = "none"
+
+    def __post_init__(self):
+        if self.num_heads % self.num_kv_heads:
+            raise ValueError(
+                f"num_heads={self.num_heads} is not a multiple of num_kv_heads={self.num_kv_heads}"
+            )
+        if self.remat not in REMAT_POLICIES:
+            raise ValueError(f"remat={self.remat!r}; expected one of {sorted(REMAT_POLICIES)}")
+        if self.rope_scaling and self.rope_scaling.rope_type not in ("llama3", "linear"):
+            raise ValueError(f"unsupported rope scaling {self.rope_scaling.rope_type!r}")
+
+    def num_params(self) -> int:
+        d, f, h = self.hidden_size, self.intermediate_size, self.head_dim
+        attn = d * h * (2 * self.num_heads + 2 * self.num_kv_heads)
+        per_layer = attn + 3 * d * f + 2 * d
+        head = 0 if self.tie_word_embeddings else d * self.vocab_size
+        return self.num_layers * per_layer + self.vocab_size * d + d + head
+
+
+def rope_frequencies(cfg: LlamaConfig) -> np.ndarray:
+    """Inverse frequencies [head_dim // 2], computed in float32 as transformers does."""
+    exponents = np.arange(0, cfg.head_dim, 2, dtype=np.int64).astype(np.float32) / cfg.head_dim
+    inv_freq = (1.0 / np.float32(cfg.rope_theta) ** exponents).astype(np.float32)
+    scaling = cfg.rope_scaling
+    if scaling is None:
+        return inv_freq
+    if scaling.rope_type == "linear":
+        return (inv_freq / scaling.factor).astype(np.float32)
+    # "llama3": long wavelengths are slowed by `factor`, short ones kept, the band between blended.
+    old_len = scaling.original_max_position_embeddings
+    low_freq_wavelen = old_len / scaling.low_freq_factor
+    high_freq_wavelen = old_len / scaling.high_freq_factor
+    wavelen = 2 * math.pi / inv_freq
+    scaled = np.where(wavelen > low_freq_wavelen, inv_freq / scaling.factor, inv_freq)
+    smooth = (old_len / wavelen - scaling.low_freq_factor) / (
+        scaling.high_freq_factor - scaling.low_freq_factor
+    )
+    blended = (1 - smooth) * scaled / scaling.factor + smooth * scaled
+    is_medium = (wavelen >= high_freq_wavelen) & (wavelen <= low_freq_wavelen)
+    return np.where(is_medium, blended, scaled).astype(np.float32)
+
+
+def rope_tables(positions: jax.Array, cfg: LlamaConfig) -> tuple[jax.Array, jax.Array]:
+    """cos and sin [batch, seq, head_dim] for integer positions [batch, seq]."""
+    angles = positions.astype(jnp.float32)[..., None] * jnp.asarray(rope_frequencies(cfg))
+    angles = jnp.concatenate([angles, angles], axis=-1)
+    return jnp.cos(angles), jnp.sin(angles)
+
+
+def apply_rope(x: jax.Array, cos: jax.Array, sin: jax.Array) -> jax.Array:
+    """Rotate [batch, seq, heads, head_dim] by half-dimension pairs (the Hugging Face layout)."""
+    half = x.shape[-1] // 2
+    rotated = jnp.concatenate([-x[..., half:], x[..., :half]], axis=-1)
+    cos, sin = cos[:, :, None, :].astype(x.dtype), sin[:, :, None, :].astype(x.dtype)
+    return x * cos + rotated * sin
+
+
+def rms_norm(x: jax.Array, weight: jax.Array, eps: float) -> jax.Array:
+    """RMSNorm with the statistics in float32 whatever the compute dtype."""
+    x32 = x.astype(jnp.float32)
+    normed = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + eps)
+    return weight.astype(x.dtype) * normed.astype(x.dtype)
+
+
+def decoder_layer(x, w, *, cfg: LlamaConfig, cos, sin, mask):
+    """One pre-norm block: attention then SwiGLU MLP, each added to the residual stream."""
+    dt = x.dtype
+    h = rms_norm(x, w["attn_norm"], cfg.rms_norm_eps)
+    q = jnp.einsum("btd,dnh->btnh", h, w["q"].astype(dt))
+    k = jnp.einsum("btd,dkh->btkh", h, w["k"].astype(dt))
+    v = jnp.einsum("btd,dkh->btkh", h, w["v"].astype(dt))
+    q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+    attn = jax.nn.dot_product_attention(q, k, v, mask=mask, is_causal=True)
+    x = x + jnp.einsum("btnh,nhd->btd", attn, w["o"].astype(dt))
+    h = rms_norm(x, w["mlp_norm"], cfg.rms_norm_eps)
+    gate = jnp.einsum("btd,df->btf", h, w["gate"].astype(dt))
+    up = jnp.einsum("btd,df->btf", h, w["up"].astype(dt))
+    return x + jnp.einsum("btf,fd->btd", jax.nn.silu(gate) * up, w["down"].astype(dt))
+
+
+def segment_mask(segment_ids: jax.Array | None) -> jax.Array | None:
+    """[batch, 1, seq, seq] mask keeping attention inside each packed document."""
+    if segment_ids is None:
+        return None
+    return segment_ids[:, None, :, None] == segment_ids[:, None, None, :]
+
+
+def _param(rngs: nnx.Rngs, shape, axes, dtype, init: str = "normal") -> nnx.Param:
+    """A parameter with its logical axis names; "normal" is transformers' N(0, 0.02) init."""
+    if init == "ones":
+        value = jnp.ones(shape, dtype)
+    else:
+        value = 0.02 * jax.random.normal(rngs.params(), shape, dtype)
+    return nnx.Param(value, logical_axes=axes)
+
+
+class DecoderLayers(nnx.Module):
+    """The weights of all decoder layers, stacked along a leading `layers` axis."""
+
+    def __init__(self, cfg: LlamaConfig, *, rngs: nnx.Rngs):
+        n, d, f, h = cfg.num_layers, cfg.hidden_size, cfg.intermediate_size, cfg.head_dim
+        p = functools.partial(_param, rngs, dtype=jnp.dtype(cfg.param_dtype))
+        self.attn_norm = p((n, d), ("layers", "embed"), init="ones")
+        self.q = p((n, d, cfg.num_heads, h), ("layers", "embed", "heads", "head_dim"))
+        self.k = p((n, d, cfg.num_kv_heads, h), ("layers", "embed", "kv_heads", "head_dim"))
+        self.v = p((n, d, cfg.num_kv_heads, h), ("layers", "embed", "kv_heads", "head_dim"))
+        self.o = p((n, cfg.num_heads, h, d), ("layers", "heads", "head_dim", "embed"))
+        self.mlp_norm = p((n, d), ("layers", "embed"), init="ones")
+        self.gate = p((n, d, f), ("layers", "embed", "mlp"))
+        self.up = p((n, d, f), ("layers", "embed", "mlp"))
+        self.down = p((n, f, d), ("layers", "mlp", "embed"))
+
+    def stacked(self) -> dict[str, jax.Array]:
+        names = ("attn_norm", "q", "k", "v", "o", "mlp_norm", "gate", "up", "down")
+        return {name: getattr(self, name)[...] for name in names}
+
+
+class Llama(nnx.Module):
+    """`model(tokens)` on int32 [batch, seq] returns float32 logits [batch, seq, vocab].
+
+    `positions` (default 0..seq-1) and `segment_ids` (default: one document per row) describe
+    packed rows: tokens attend only within their own segment, and positions restart per document.
+    """
+
+    def __init__(self, cfg: LlamaConfig, *, rngs: nnx.Rngs):
+        self.config = cfg
+        p = functools.partial(_param, rngs, dtype=jnp.dtype(cfg.param_dtype))
+        self.embed = p((cfg.vocab_size, cfg.hidden_size), ("vocab", "embed"))
+        self.layers = DecoderLayers(cfg, rngs=rngs)
+        self.final_norm = p((cfg.hidden_size,), ("embed",), init="ones")
+        if not cfg.tie_word_embeddings:
+            self.lm_head = p((cfg.hidden_size, cfg.vocab_size), ("embed", "vocab"))
+
+    def __call__(self, tokens, positions=None, segment_ids=None) -> jax.Array:
+        cfg = self.config
+        if positions is None:
+            positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
+        cos, sin = rope_tables(positions, cfg)
+        layer = functools.partial(
+            decoder_layer, cfg=cfg, cos=cos, sin=sin, mask=segment_mask(segment_ids)
+        )
+        if REMAT_POLICIES[cfg.remat] is not None:
+            layer = jax.checkpoint(layer, policy=REMAT_POLICIES[cfg.remat])
+
+        embed = self.embed[...]
+        x = jnp.take(embed, tokens, axis=0).astype(cfg.dtype)
+        x, _ = jax.lax.scan(lambda h, w: (layer(h, w), None), x, self.layers.stacked())
+        x = rms_norm(x, self.final_norm[...], cfg.rms_norm_eps)
+        head = embed.T if cfg.tie_word_embeddings else self.lm_head[...]
+        return jnp.einsum("btd,dv->btv", x, head.astype(cfg.dtype)).astype(jnp.float32)

@@ -1,0 +1,66 @@
+"""Shared fixtures: random tiny Hugging Face Llamas built offline by transformers.
+
+XLA_FLAGS must be set before anything imports jax: 8 fake CPU devices for the sharding tests.
+"""
+
+import os
+
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+).strip()
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import transformers  # noqa: E402
+
+# initializer_range 0.1 (not 0.02) so logits are O(1) and a wrong detail shows well above 1e-4.
+BASE = dict(vocab_size=128, hidden_size=64, intermediate_size=160, num_hidden_layers=3,
+            max_position_embeddings=256, initializer_range=0.1, rms_norm_eps=1e-5)
+CONFIGS = {
+    # Llama 3 / 3.1: GQA 4:1, theta 500000, "llama3" rope scaling active within 64 positions.
+    "llama3": dict(BASE, num_attention_heads=8, num_key_value_heads=2, head_dim=16,
+                   rope_theta=500000.0, tie_word_embeddings=False,
+                   rope_scaling=dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0,
+                                     high_freq_factor=4.0, original_max_position_embeddings=32)),
+    # Llama 3.2: tied input/output embeddings, explicit head_dim != hidden / heads.
+    "llama3.2": dict(BASE, num_attention_heads=4, num_key_value_heads=2, head_dim=24,
+                     rope_theta=500000.0, tie_word_embeddings=True,
+                     rope_scaling=dict(rope_type="llama3", factor=32.0, low_freq_factor=1.0,
+                                       high_freq_factor=4.0, original_max_position_embeddings=16)),
+    # Llama 2: multi-head attention, theta 10000, no scaling, eps 1e-6.
+    "llama2": dict(BASE, num_attention_heads=4, num_key_value_heads=4, rope_theta=10000.0,
+                   rms_norm_eps=1e-6, tie_word_embeddings=False),
+}
+
+
+def build_hf_llama(kind: str, path, seed: int = 0, **save_kwargs):
+    """Build a random transformers Llama of `kind`, save it to `path`, return it (eval mode)."""
+    torch.manual_seed(seed)
+    model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**CONFIGS[kind])).eval()
+    model.save_pretrained(path, **save_kwargs)
+    return model
+
+
+def hf_logits(model, tokens: np.ndarray, **kwargs) -> np.ndarray:
+    with torch.no_grad():
+        return model(torch.as_tensor(np.asarray(tokens)), **kwargs).logits.float().numpy()
+
+
+@pytest.fixture(scope="session")
+def hf_llama(tmp_path_factory):
+    """kind -> (checkpoint folder, transformers model); each built once per session."""
+    cache = {}
+
+    def get(kind: str):
+        if kind not in cache:
+            path = tmp_path_factory.mktemp(kind.replace(".", "_"))
+            cache[kind] = (path, build_hf_llama(kind, path))
+        return cache[kind]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def tokens():
+    return np.random.default_rng(0).integers(0, 128, size=(2, 64), dtype=np.int32)

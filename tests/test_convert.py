@@ -1,0 +1,55 @@
+"""`python -m entigraph_jax.convert`: Hugging Face -> Orbax -> Hugging Face keeps the logits."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import transformers
+from conftest import hf_logits
+
+from entigraph_jax.models import make_mesh
+from entigraph_jax.models.checkpoint import load_params
+
+
+def convert(*args):
+    return subprocess.run([sys.executable, "-m", "entigraph_jax.convert", *map(str, args)],
+                          capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("kind", ["llama3", "llama3.2"])
+def test_hf_orbax_hf_round_trip(hf_llama, tokens, tmp_path, kind):
+    path, reference = hf_llama(kind)
+    done = convert("hf-to-orbax", path, tmp_path / "orbax")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "orbax" / "config.json").is_file()
+    done = convert("orbax-to-hf", tmp_path / "orbax", tmp_path / "hf")
+    assert done.returncode == 0, done.stderr
+    reloaded = transformers.LlamaForCausalLM.from_pretrained(tmp_path / "hf").eval()
+    np.testing.assert_array_equal(hf_logits(reloaded, tokens), hf_logits(reference, tokens))
+
+
+def test_orbax_restore_into_a_mesh(hf_llama, tokens, tmp_path):
+    path, reference = hf_llama("llama3")
+    assert convert("hf-to-orbax", path, tmp_path / "orbax").returncode == 0
+    model = load_params(tmp_path / "orbax", mesh=make_mesh(data=2, fsdp=2, tensor=2))
+    assert len(model.layers.gate[...].sharding.device_set) == 8
+    assert np.abs(np.asarray(model(tokens)) - hf_logits(reference, tokens)).max() <= 1e-4
+
+
+def test_bad_input_is_one_line_and_nonzero(hf_llama, tmp_path):
+    done = convert("hf-to-orbax", tmp_path / "nowhere", tmp_path / "out")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"convert: error: {tmp_path / 'nowhere' / 'config.json'}: no config.json in the checkpoint folder"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+def test_never_overwrites_an_existing_output(hf_llama, tmp_path):
+    path, _ = hf_llama("llama2")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("keep me")
+    done = convert("hf-to-orbax", path, tmp_path / "out")
+    assert done.returncode == 2 and "not empty" in done.stderr
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["notes.txt"]

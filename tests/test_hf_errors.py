@@ -1,0 +1,85 @@
+"""Bad checkpoints fail with one clear error naming the file and the tensor at fault."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from entigraph_jax.models import CheckpointError, from_pretrained_hf
+
+
+@pytest.fixture
+def checkpoint(hf_llama, tmp_path):
+    """A private copy of a good checkpoint that a test may damage."""
+    path, _ = hf_llama("llama2")
+    return shutil.copytree(path, tmp_path / "ckpt")
+
+
+def rewrite_tensors(path, change):
+    file = path / "model.safetensors"
+    tensors = load_file(file)
+    change(tensors)
+    save_file(tensors, file, metadata={"format": "pt"})
+    return file
+
+
+def test_missing_config(checkpoint):
+    (checkpoint / "config.json").unlink()
+    with pytest.raises(CheckpointError, match=r"ckpt/config.json: no config.json"):
+        from_pretrained_hf(checkpoint)
+
+
+def test_missing_tensor(checkpoint):
+    rewrite_tensors(checkpoint, lambda t: t.pop("model.layers.1.mlp.up_proj.weight"))
+    with pytest.raises(CheckpointError, match=r"'model.layers.1.mlp.up_proj.weight' is missing"):
+        from_pretrained_hf(checkpoint)
+
+
+def test_misshaped_tensor(checkpoint):
+    def shrink(tensors):
+        tensors["model.layers.2.self_attn.k_proj.weight"] = np.zeros((64, 32), np.float32)
+
+    file = rewrite_tensors(checkpoint, shrink)
+    with pytest.raises(CheckpointError) as error:
+        from_pretrained_hf(checkpoint)
+    message = str(error.value)
+    assert str(file) in message and "'model.layers.2.self_attn.k_proj.weight'" in message
+    assert "(64, 32)" in message and "(64, 64)" in message
+
+
+def test_unsupported_architecture(checkpoint):
+    config = json.loads((checkpoint / "config.json").read_text())
+    config.update(model_type="mixtral", architectures=["MixtralForCausalLM"])
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"config.json: unsupported architecture.*mixtral"):
+        from_pretrained_hf(checkpoint)
+
+
+def test_unsupported_option(checkpoint):
+    config = json.loads((checkpoint / "config.json").read_text())
+    config["attention_bias"] = True
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"unsupported attention_bias=True"):
+        from_pretrained_hf(checkpoint)
+
+
+def test_corrupt_safetensors(checkpoint):
+    (checkpoint / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
+    with pytest.raises(CheckpointError, match=r"model.safetensors: not a readable safetensors"):
+        from_pretrained_hf(checkpoint)
+
+
+def test_no_weights(checkpoint):
+    (checkpoint / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match=r"no \*.safetensors files"):
+        from_pretrained_hf(checkpoint)
+
+
+def test_index_names_a_missing_shard(checkpoint):
+    names = load_file(checkpoint / "model.safetensors")
+    index = {"weight_map": dict.fromkeys(names, "model-00001-of-00002.safetensors")}
+    (checkpoint / "model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(CheckpointError, match=r"model-00001-of-00002.safetensors: listed in the index"):
+        from_pretrained_hf(checkpoint)
