@@ -60,9 +60,9 @@ def test_export_refuses_to_overwrite(hf_llama, tmp_path):
     assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
 
 
-def test_sharded_load_matches_unsharded(hf_llama, tokens):
+def test_sharded_load_matches_unsharded(hf_llama, tokens, tmp_path):
     assert jax.device_count() == 8
-    path, _ = hf_llama("llama3")
+    path, reference = hf_llama("llama3")
     mesh = make_mesh(data=2, fsdp=2, tensor=2)
     sharded = from_pretrained_hf(path, mesh=mesh)
     q = sharded.layers.q[...]
@@ -75,6 +75,9 @@ def test_sharded_load_matches_unsharded(hf_llama, tokens):
     forward = nnx.jit(lambda model, t: model(t))
     np.testing.assert_allclose(np.asarray(forward(sharded, jnp.asarray(tokens))),
                                np.asarray(forward(single, jnp.asarray(tokens))), atol=1e-5)
+    save_pretrained_hf(sharded, tmp_path / "from_mesh")
+    reloaded = transformers.LlamaForCausalLM.from_pretrained(tmp_path / "from_mesh").eval()
+    np.testing.assert_array_equal(hf_logits(reloaded, tokens), hf_logits(reference, tokens))
 
 
 def test_packed_documents_match_documents_run_alone(hf_llama, tokens):

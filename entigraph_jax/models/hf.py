@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, SingleDeviceSharding
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
@@ -253,11 +254,13 @@ def from_pretrained_hf(
 
 
 def hf_tensors(model: Llama, dtype: str | None = None) -> dict[str, np.ndarray]:
-    """Every parameter as a host numpy array, named and laid out as Hugging Face does."""
+    """Every parameter as a host numpy array, named and laid out as Hugging Face does.
+
+    Sharded arrays are gathered from every process, so each process gets the whole tensor."""
     out = {}
     for key_path, var in nnx.to_flat_state(nnx.state(model, nnx.Param)):
         name = key_path[-1]
-        array = np.asarray(jax.device_get(var[...]))
+        array = np.asarray(multihost_utils.process_allgather(var[...], tiled=True))
         if dtype is not None:
             array = array.astype(jnp.dtype(dtype))
         if key_path[0] == "layers":
@@ -276,12 +279,15 @@ def save_pretrained_hf(
     """Write `config.json` and safetensors (sharded with an index past `max_shard_bytes`).
 
     The folder must not exist or be empty: nothing already there is overwritten. Files are written
-    to a temporary folder beside it and moved into place at the end.
+    to a temporary folder beside it and moved into place at the end. With several processes every
+    one must call this (the tensors are gathered collectively) and process 0 writes.
     """
     path = Path(path)
     if path.exists() and any(path.iterdir()):
         raise FileExistsError(f"{path}: exists and is not empty; refusing to overwrite it")
     tensors = hf_tensors(model, dtype)
+    if jax.process_index() != 0:
+        return path
     dtype = dtype or str(next(iter(tensors.values())).dtype)
     shards, current, size = [], {}, 0
     for name in sorted(tensors):
