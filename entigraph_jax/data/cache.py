@@ -1,0 +1,94 @@
+"""The pre-tokenized cache: one int32 token array per document in ArrayRecord, plus their lengths.
+
+A cache folder is named by a hash of what went into it (the documents' text, the tokenizer file,
+BOS/EOS settings), so repeated runs and every run of a sweep tokenize a corpus once. It is written
+to a temporary folder and renamed when complete: a crash never leaves a cache that looks finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import grain
+import numpy as np
+
+from .records import RecordWriter, list_shards
+from .sources import Document
+from .tokenizers import Tokenizer
+
+TOKEN_DTYPE = np.int32
+
+
+def cache_key(docs: Sequence[Document], tokenizer: Tokenizer, add_bos: bool) -> str:
+    digest = hashlib.sha256()
+    digest.update(Path(tokenizer.path).read_bytes())
+    digest.update(f"bos={add_bos and tokenizer.bos_id is not None},eos={tokenizer.eos_id}".encode())
+    for doc in docs:
+        digest.update(doc.text.encode("utf-8"))
+        digest.update(b"\x00")
+    return digest.hexdigest()[:20]
+
+
+class TokenCache:
+    """Random access to the token arrays of a built cache folder."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        meta = json.loads((folder / "meta.json").read_text())
+        self.lengths = np.load(folder / "lengths.npy")
+        self.num_tokens = int(self.lengths.sum())
+        self.tokenizer = meta["tokenizer"]
+        self._source = grain.sources.ArrayRecordDataSource([str(p) for p in list_shards(folder)])
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def documents(self, indices: Sequence[int]) -> list[np.ndarray]:
+        raw = self._source.__getitems__([int(i) for i in indices])
+        return [np.frombuffer(r, TOKEN_DTYPE) for r in raw]
+
+
+def build_token_cache(
+    docs: Sequence[Document], tokenizer: Tokenizer, cache_root: str | os.PathLike, *,
+    add_bos: bool = True, batch_size: int = 256,
+) -> TokenCache:
+    """Tokenize `docs` (BOS if the tokenizer has one and `add_bos`, EOS always) into a cache under
+    `cache_root`, or reuse the one already built from the same inputs."""
+    if tokenizer.eos_id is None:
+        raise ValueError(f"{tokenizer.path}: the tokenizer has no EOS token to end documents with")
+    root = Path(cache_root)
+    folder = root / f"tokens-{cache_key(docs, tokenizer, add_bos)}"
+    if (folder / "meta.json").is_file():
+        return TokenCache(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=root))
+    try:
+        bos = [tokenizer.bos_id] if add_bos and tokenizer.bos_id is not None else []
+        lengths = []
+        with RecordWriter(tmp, prefix="tokens") as writer:
+            for start in range(0, len(docs), batch_size):
+                batch = docs[start : start + batch_size]
+                for ids in tokenizer.encode_batch([d.text for d in batch]):
+                    tokens = np.asarray(bos + ids + [tokenizer.eos_id], TOKEN_DTYPE)
+                    writer.write_bytes(tokens.tobytes())
+                    lengths.append(len(tokens))
+        np.save(tmp / "lengths.npy", np.asarray(lengths, np.int64))
+        meta = {"tokenizer": str(tokenizer.path), "documents": len(docs), "tokens": int(sum(lengths)),
+                "doc_ids": [d.doc_id for d in docs]}
+        (tmp / "meta.json").write_text(json.dumps(meta))
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            if not (folder / "meta.json").is_file():
+                raise
+            shutil.rmtree(tmp)  # another process (another host) finished the same cache first
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return TokenCache(folder)

@@ -1,0 +1,144 @@
+"""The Grain pipeline: token cache -> packed rows -> shuffle -> mix -> epochs -> host slice -> batch.
+
+Everything before batching is a random-access `grain.MapDataset`, so the number of steps is known
+before training starts and the iterator state is a position: saving it (through Orbax, with
+`grain.checkpoint`) and restoring it yields exactly the batches an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import grain
+import jax
+import numpy as np
+
+from .cache import TokenCache
+
+
+@dataclasses.dataclass(frozen=True)
+class PackedRows:
+    """Concatenate-and-chunk (as the paper did): the documents `order` of `cache`, end to end, cut
+    into rows of `seq_len` inputs and their next-token targets; every token is a target once.
+
+    With `mask_documents`, each document fragment in a row gets its own segment id (1, 2, ...) and
+    positions from 0, so the model can keep attention inside documents; otherwise one segment.
+    """
+
+    cache: TokenCache
+    order: np.ndarray  # document indices, in concatenation order
+    seq_len: int
+    mask_documents: bool = False
+
+    def __post_init__(self):
+        starts = np.concatenate([[0], np.cumsum(self.cache.lengths[self.order])])
+        object.__setattr__(self, "starts", starts)  # stream offset of each document in `order`
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.starts[-1])
+
+    def __len__(self) -> int:
+        return max(self.num_tokens - 1, 0) // self.seq_len
+
+    def __getitem__(self, row: int) -> dict[str, np.ndarray]:
+        begin, end = row * self.seq_len, row * self.seq_len + self.seq_len + 1
+        first = int(np.searchsorted(self.starts, begin, side="right")) - 1
+        last = int(np.searchsorted(self.starts, end, side="left"))
+        parts = self.cache.documents(self.order[first:last])
+        stream = np.concatenate(parts)[begin - self.starts[first] : end - self.starts[first]]
+        if self.mask_documents:
+            # the document each stream position belongs to, numbered from 1 within the row
+            owner = np.searchsorted(self.starts, np.arange(begin, end), side="right") - first
+            segments = owner[:-1].astype(np.int32)
+            fragment_start = np.maximum(self.starts[first + segments - 1], begin)
+            positions = (np.arange(begin, end - 1) - fragment_start).astype(np.int32)
+        else:
+            segments = np.ones(self.seq_len, np.int32)
+            positions = np.arange(self.seq_len, dtype=np.int32)
+        return {
+            "inputs": stream[:-1],
+            "targets": stream[1:],
+            "segment_ids": segments,
+            "positions": positions,
+            "loss_mask": np.ones(self.seq_len, np.float32),
+        }
+
+
+def subsample(cache: TokenCache, seed: int, fraction: float | None = None,
+              num_tokens: int | None = None) -> np.ndarray:
+    """Document indices in a seeded order, cut to a `fraction` or `num_tokens` of the corpus.
+
+    The same seed gives the same order, so a smaller budget's subset is a prefix of a larger one's:
+    the runs of a scaling study see nested corpora, as in the paper."""
+    order = np.random.default_rng(seed).permutation(len(cache))
+    if fraction is None and num_tokens is None:
+        return order
+    if fraction is not None and num_tokens is not None:
+        raise ValueError("subsample by a fraction or by a number of tokens, not both")
+    budget = cache.num_tokens * fraction if fraction is not None else num_tokens
+    if not 0 < budget <= cache.num_tokens:
+        raise ValueError(f"subsample budget {budget:.0f} tokens is outside (0, {cache.num_tokens}]")
+    taken = np.cumsum(cache.lengths[order])
+    return order[: int(np.searchsorted(taken, budget, side="left")) + 1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Pipeline:
+    """Batches for one host, and what the learning-rate schedule needs to know in advance."""
+
+    dataset: grain.MapDataset  # per-host batches, random access
+    steps_per_epoch: int
+    num_steps: int
+    global_batch: int
+    read_options: grain.ReadOptions
+
+    def iterator(self) -> grain.DatasetIterator:
+        """A fresh iterator from step 0; restore a saved state into it to resume."""
+        return iter(self.dataset.to_iter_dataset(self.read_options))
+
+
+def build_pipeline(
+    train: PackedRows,
+    *,
+    global_batch: int,
+    seed: int,
+    epochs: int = 1,
+    replay: PackedRows | None = None,
+    replay_rate: float = 0.0,
+    process_index: int | None = None,
+    process_count: int | None = None,
+    num_threads: int = 2,
+    prefetch: int = 16,
+) -> Pipeline:
+    """Shuffle the rows globally, mix in `replay` rows at `replay_rate` of the rows (and so of the
+    tokens: rows have equal length), repeat for `epochs` (reshuffled each epoch), give this host its
+    share of every global batch, and batch."""
+    process_index = jax.process_index() if process_index is None else process_index
+    process_count = jax.process_count() if process_count is None else process_count
+    if global_batch % process_count:
+        raise ValueError(f"global batch {global_batch} is not divisible by {process_count} hosts")
+    if len(train) == 0:
+        raise ValueError(f"the training corpus ({train.num_tokens} tokens) is shorter than one row "
+                         f"of seq_len {train.seq_len}")
+    rows = grain.MapDataset.source(train).shuffle(seed=seed)
+    if replay is not None and replay_rate > 0:
+        if not 0 < replay_rate < 1 or len(replay) == 0:
+            raise ValueError(f"replay_rate {replay_rate} must be in (0, 1) with a non-empty replay corpus")
+        replay_rows = grain.MapDataset.source(replay).shuffle(seed=seed + 1).repeat()
+        rows = grain.MapDataset.mix([rows, replay_rows], weights=[1 - replay_rate, replay_rate])
+    steps_per_epoch = len(rows) // global_batch
+    if steps_per_epoch == 0:
+        raise ValueError(f"one epoch has {len(rows)} rows, fewer than the global batch {global_batch}")
+    rows = rows.repeat(epochs)
+    local = rows[process_index::process_count]
+    batches = local.batch(global_batch // process_count, drop_remainder=True)
+    num_steps = math.floor(len(rows) / global_batch)
+    return Pipeline(
+        dataset=batches[:num_steps],
+        steps_per_epoch=steps_per_epoch,
+        num_steps=num_steps,
+        global_batch=global_batch,
+        read_options=grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch),
+    )

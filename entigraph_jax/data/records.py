@@ -1,0 +1,139 @@
+"""ArrayRecord shards of JSON records: the on-disk format between stages.
+
+A record is one UTF-8 JSON object with at least `text` (schema in DESIGN.md; readers ignore unknown
+fields). `RecordWriter` rolls shards at a size and writes each under a temporary name, renamed on
+close, so a crash never leaves half a shard under a final name; `read_records` reads them back and
+names the file and record index of anything it cannot parse.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from array_record.python.array_record_module import ArrayRecordReader, ArrayRecordWriter
+
+SUFFIX = ".array_record"
+# group_size:1 makes every record its own chunk, so any record is one seek away (random access).
+WRITER_OPTIONS = "group_size:1"
+
+
+class RecordError(ValueError):
+    """A record file or record that cannot be read."""
+
+
+def list_shards(path: str | os.PathLike) -> list[Path]:
+    """The shard files of `path`: one file, every `*.array_record` in a folder, or a glob."""
+    path = str(path)
+    if os.path.isdir(path):
+        files = sorted(Path(path).glob(f"*{SUFFIX}"))
+        if not files:
+            raise RecordError(f"{path}: no {SUFFIX} files in the folder")
+        return files
+    if os.path.isfile(path):
+        return [Path(path)]
+    files = sorted(Path(p) for p in glob.glob(path))
+    if not files:
+        raise RecordError(f"{path}: no such file or folder")
+    return files
+
+
+def open_reader(file: Path) -> ArrayRecordReader:
+    try:
+        reader = ArrayRecordReader(str(file))
+    except Exception as e:  # the C++ reader raises bare RuntimeError/ValueError for corruption
+        raise RecordError(f"{file}: not a readable ArrayRecord file ({e})") from e
+    if not reader.ok():  # some corruption only shows here, as a reader that is not ok
+        raise RecordError(f"{file}: not a readable ArrayRecord file (corrupt or truncated)")
+    return reader
+
+
+def decode_record(raw: bytes, where: str) -> dict:
+    """A JSON record from its bytes; `where` ("file, record N") goes into every error."""
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise RecordError(f"{where}: invalid UTF-8 ({e})") from e
+    except json.JSONDecodeError as e:
+        raise RecordError(f"{where}: invalid JSON ({e})") from e
+    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+        raise RecordError(f"{where}: record has no string field 'text'")
+    return record
+
+
+def read_records(path: str | os.PathLike) -> Iterator[dict]:
+    """Every record of every shard under `path`, in shard then record order."""
+    for file in list_shards(path):
+        reader = open_reader(file)
+        try:
+            for index in range(reader.num_records()):
+                try:
+                    raw = reader.read([index])[0]
+                except Exception as e:
+                    raise RecordError(f"{file}, record {index}: unreadable ({e})") from e
+                yield decode_record(raw, f"{file}, record {index}")
+        finally:
+            reader.close()
+
+
+class RecordWriter:
+    """Writes records to `<folder>/<prefix>-NNNNN.array_record`, a new shard every `shard_bytes`.
+
+    Shard numbers continue after the shards already in the folder, so a second writer (a resumed
+    run, another machine's part) never overwrites one. Use as a context manager.
+    """
+
+    def __init__(self, folder: str | os.PathLike, prefix: str = "records", shard_bytes: int = 256 << 20):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.prefix, self.shard_bytes = prefix, shard_bytes
+        existing = sorted(self.folder.glob(f"{prefix}-*{SUFFIX}"))
+        self._next = 1 + max((int(p.name[len(prefix) + 1 : -len(SUFFIX)]) for p in existing), default=-1)
+        self._writer = None
+        self._size = 0
+        self.written: list[Path] = []
+
+    def write(self, record: dict) -> None:
+        if not isinstance(record.get("text"), str):
+            raise RecordError(f"record to {self.folder} has no string field 'text': {str(record)[:80]}")
+        self.write_bytes(json.dumps(record, ensure_ascii=False).encode("utf-8"))
+
+    def write_bytes(self, data: bytes) -> None:
+        """One raw record (the token cache stores arrays this way)."""
+        if self._writer is None:
+            self._open()
+        self._writer.write(data)
+        self._size += len(data)
+        if self._size >= self.shard_bytes:
+            self._finish()
+
+    def _open(self) -> None:
+        self._final = self.folder / f"{self.prefix}-{self._next:05d}{SUFFIX}"
+        self._tmp = self.folder / f".{self._final.name}.tmp"
+        self._writer = ArrayRecordWriter(str(self._tmp), WRITER_OPTIONS)
+        self._next += 1
+        self._size = 0
+
+    def _finish(self) -> None:
+        self._writer.close()
+        os.replace(self._tmp, self._final)
+        self.written.append(self._final)
+        self._writer = None
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._finish()
+
+    def __enter__(self) -> RecordWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        elif self._writer is not None:  # a failed run keeps its finished shards, drops the partial one
+            self._writer.close()
+            self._tmp.unlink(missing_ok=True)
+            self._writer = None

@@ -1,0 +1,225 @@
+"""Source corpora: QuALITY release files, JSONL, folders of text, ArrayRecord records, TFDS.
+
+`load_source(spec)` is the one entry point; a spec is `kind:location` or a bare path whose kind is
+recognised from its content. Every loader returns `Document`s; QuALITY documents also carry their
+questions, so evaluation reads the same corpus that generation and training do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import html.parser
+import json
+import os
+import re
+from pathlib import Path
+
+from .records import RecordError, read_records
+
+SAMPLE_CORPUS = Path(__file__).parent / "sample" / "quality_sample.jsonl"
+
+
+class SourceError(ValueError):
+    """A source that cannot be loaded: missing, empty or malformed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Question:
+    question: str
+    options: tuple[str, str, str, str]
+    gold_label: int  # 1-based, as in the QuALITY release
+    difficult: bool
+
+
+@dataclasses.dataclass
+class Document:
+    doc_id: str
+    text: str  # what generation and training read (for QuALITY: the header line, then the body)
+    title: str = ""
+    author: str = ""
+    year: int | str | None = None
+    questions: list[Question] = dataclasses.field(default_factory=list)
+
+
+class _Paragraphs(html.parser.HTMLParser):
+    """Text of an HTML document, one paragraph per block element, whitespace collapsed."""
+
+    BLOCKS = {"p", "br", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "pre", "blockquote",
+              "tr", "table", "hr", "title", "section", "article"}
+    SKIP = {"script", "style", "head"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.paragraphs, self._current, self._skipping = [], [], 0
+
+    def handle_starttag(self, tag, attrs):
+        self._skipping += tag in self.SKIP
+        if tag in self.BLOCKS:
+            self._break()
+
+    def handle_endtag(self, tag):
+        self._skipping -= tag in self.SKIP and self._skipping > 0
+        if tag in self.BLOCKS:
+            self._break()
+
+    def handle_data(self, data):
+        if not self._skipping:
+            self._current.append(data)
+
+    def _break(self):
+        text = re.sub(r"\s+", " ", "".join(self._current)).strip()
+        if text:
+            self.paragraphs.append(text)
+        self._current = []
+
+
+def html_to_text(markup: str) -> str:
+    parser = _Paragraphs()
+    parser.feed(markup)
+    parser.close()
+    parser._break()
+    return "\n\n".join(parser.paragraphs)
+
+
+def _json_lines(path: Path):
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError as e:
+        raise SourceError(f"{path}: no such file") from e
+    except UnicodeDecodeError as e:
+        raise SourceError(f"{path}: invalid UTF-8 ({e})") from e
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                yield number, json.loads(line)
+            except json.JSONDecodeError as e:
+                raise SourceError(f"{path}, line {number}: invalid JSON ({e})") from e
+
+
+def load_quality(paths: list[Path]) -> list[Document]:
+    """QuALITY release files (raw HTML or `htmlstripped`), one line per (article, question writer),
+    merged by (title, author) as the paper did; every writer's questions are kept."""
+    articles: dict[tuple[str, str], Document] = {}
+    for path in paths:
+        for number, line in _json_lines(path):
+            try:
+                title, author, body = line["title"], line["author"], line["article"]
+                questions = [
+                    Question(q["question"], tuple(q["options"]), int(q["gold_label"]),
+                             bool(q.get("difficult", 0)))
+                    for q in line.get("questions", [])
+                ]
+            except (KeyError, TypeError, ValueError) as e:
+                raise SourceError(f"{path}, line {number}: not a QuALITY line ({e!r})") from e
+            if any(len(q.options) != 4 or not 1 <= q.gold_label <= 4 for q in questions):
+                raise SourceError(f"{path}, line {number}: a question without 4 options and a gold label 1-4")
+            key = (title, author)
+            if key not in articles:
+                body = html_to_text(body) if "<" in body else body.strip()
+                year = line.get("year")
+                articles[key] = Document(
+                    doc_id=str(line.get("article_id") or _stable_id(title, author)),
+                    text=f'"{title}", {author}, {year}.\n{body}',
+                    title=title, author=author, year=year,
+                )
+            articles[key].questions.extend(questions)
+    return list(articles.values())
+
+
+def _stable_id(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
+
+
+def load_jsonl(paths: list[Path]) -> list[Document]:
+    """`{"id", "text", "title"?}` per line."""
+    docs = []
+    for path in paths:
+        for number, line in _json_lines(path):
+            if not isinstance(line, dict) or not isinstance(line.get("text"), str):
+                raise SourceError(f"{path}, line {number}: no string field 'text'")
+            doc_id = str(line.get("id", f"{path.stem}-{number}"))
+            docs.append(Document(doc_id=doc_id, text=line["text"], title=line.get("title", "")))
+    return docs
+
+
+def load_text_folder(folder: Path) -> list[Document]:
+    """Every `.txt` / `.md` file under `folder`; the id is the relative path."""
+    docs = []
+    for file in sorted(p for p in folder.rglob("*") if p.suffix in (".txt", ".md") and p.is_file()):
+        try:
+            text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise SourceError(f"{file}: invalid UTF-8 ({e})") from e
+        docs.append(Document(doc_id=str(file.relative_to(folder)), text=text, title=file.stem))
+    return docs
+
+
+def load_records(location: str) -> list[Document]:
+    """ArrayRecord shards of JSON records (synthetic corpora, or raw ones written by us)."""
+    try:
+        return [
+            Document(doc_id=str(r.get("doc_id", i)), text=r["text"], title=r.get("title", ""))
+            for i, r in enumerate(read_records(location))
+        ]
+    except RecordError as e:
+        raise SourceError(str(e)) from e
+
+
+def load_tfds(location: str) -> list[Document]:
+    """`name[:split[:text_key]]`, e.g. `c4/en:train[:1%]`, read from prepared TFDS data."""
+    import tensorflow_datasets as tfds  # heavy: imported only when a TFDS source is used
+
+    parts = location.split(":")
+    name, split, text_key = parts[0], (parts[1:2] or ["train"])[0], (parts[2:3] or ["text"])[0]
+    try:
+        source = tfds.data_source(name, split=split)
+    except Exception as e:  # TFDS raises many types for unknown names and unprepared data
+        raise SourceError(f"tfds:{location}: cannot open ({e})") from e
+    docs = []
+    for i in range(len(source)):
+        example = source[i]
+        if text_key not in example:
+            raise SourceError(f"tfds:{location}: example {i} has no field {text_key!r} "
+                              f"(fields: {sorted(example)})")
+        text = example[text_key]
+        docs.append(Document(doc_id=f"{name}:{split}:{i}", text=text.decode() if isinstance(text, bytes) else text))
+    return docs
+
+
+def _sniff(path: Path) -> str:
+    """The kind of a bare path, from what it holds."""
+    if path.is_dir():
+        return "records" if any(path.glob("*.array_record")) else "text"
+    if path.suffix == ".array_record":
+        return "records"
+    for _, line in _json_lines(path):
+        return "quality" if isinstance(line, dict) and "article" in line and "questions" in line else "jsonl"
+    raise SourceError(f"{path}: empty file")
+
+
+def load_source(spec: str | os.PathLike) -> list[Document]:
+    """Documents from `quality:PATH[,PATH...]`, `jsonl:PATH[,PATH...]`, `text:FOLDER`,
+    `records:PATH`, `tfds:NAME[:SPLIT[:TEXT_KEY]]`, `sample` (the bundled corpus) or a bare path."""
+    spec = str(spec)
+    kind, _, location = spec.partition(":") if re.match(r"^[a-z]+:(?!//)", spec) else ("", "", spec)
+    if spec == "sample":
+        kind, location = "quality", str(SAMPLE_CORPUS)
+    if kind == "tfds":
+        docs = load_tfds(location)
+    else:
+        paths = [Path(p) for p in location.split(",")] if kind in ("quality", "jsonl") else [Path(location)]
+        for path in paths:
+            if not path.exists():
+                raise SourceError(f"{path}: no such file or folder")
+        kind = kind or _sniff(paths[0])
+        loaders = {"quality": load_quality, "jsonl": load_jsonl,
+                   "text": lambda p: load_text_folder(p[0]), "records": lambda p: load_records(str(p[0]))}
+        if kind not in loaders:
+            raise SourceError(f"{spec}: unknown source kind {kind!r} (expected one of "
+                              f"{', '.join([*loaders, 'tfds'])})")
+        docs = loaders[kind](paths)
+    docs = [d for d in docs if d.text.strip()]
+    if not docs:
+        raise SourceError(f"{spec}: the corpus is empty")
+    return docs

@@ -1,0 +1,98 @@
+"""ArrayRecord shards of JSON records, and `python -m entigraph_jax.data inspect`."""
+
+import subprocess
+import sys
+
+import pytest
+from array_record.python.array_record_module import ArrayRecordWriter
+
+from entigraph_jax.data import RecordError, RecordWriter, read_records
+
+
+def records(n, kind="pair"):
+    return [{"text": f"document {i} " * 20, "kind": kind, "doc_id": f"d{i}", "extra": [i]} for i in range(n)]
+
+
+def test_write_read_round_trip_rolls_shards(tmp_path):
+    with RecordWriter(tmp_path, shard_bytes=2000) as writer:
+        for record in records(40):
+            writer.write(record)
+    shards = sorted(tmp_path.glob("*.array_record"))
+    assert len(shards) > 3 and shards == writer.written
+    assert list(read_records(tmp_path)) == records(40)
+
+
+def test_a_second_writer_never_overwrites(tmp_path):
+    with RecordWriter(tmp_path) as writer:
+        writer.write({"text": "first run"})
+    with RecordWriter(tmp_path) as writer:
+        writer.write({"text": "second run"})
+    assert [p.name for p in sorted(tmp_path.glob("*.array_record"))] == [
+        "records-00000.array_record", "records-00001.array_record"]
+    assert [r["text"] for r in read_records(tmp_path)] == ["first run", "second run"]
+
+
+def test_a_crash_leaves_no_half_shard(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        with RecordWriter(tmp_path, shard_bytes=2000) as writer:
+            for i, record in enumerate(records(30)):
+                writer.write(record)
+                if i == 20:
+                    raise KeyboardInterrupt
+    finished = list(read_records(tmp_path))
+    assert 0 < len(finished) < 21 and finished == records(30)[: len(finished)]
+    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".array_record")] == []
+
+
+def test_writer_rejects_a_record_without_text(tmp_path):
+    with RecordWriter(tmp_path) as writer, pytest.raises(RecordError, match="no string field 'text'"):
+        writer.write({"kind": "pair"})
+
+
+def write_raw(path, payloads):
+    writer = ArrayRecordWriter(str(path), "group_size:1")
+    for payload in payloads:
+        writer.write(payload)
+    writer.close()
+
+
+def test_bad_records_name_the_file_and_index(tmp_path):
+    write_raw(tmp_path / "a.array_record", [b'{"text": "ok"}', b'{"kind": "pair"}'])
+    with pytest.raises(RecordError, match=r"a.array_record, record 1: record has no string field 'text'"):
+        list(read_records(tmp_path / "a.array_record"))
+    write_raw(tmp_path / "b.array_record", [b'{"text": "ok"}', b'{"text": "caf\xe9"}'])
+    with pytest.raises(RecordError, match=r"b.array_record, record 1: invalid UTF-8"):
+        list(read_records(tmp_path / "b.array_record"))
+    write_raw(tmp_path / "c.array_record", [b'{"text": '])
+    with pytest.raises(RecordError, match=r"c.array_record, record 0: invalid JSON"):
+        list(read_records(tmp_path / "c.array_record"))
+
+
+def test_corrupt_and_missing_files(tmp_path):
+    (tmp_path / "corrupt.array_record").write_bytes(b"this is not an array record file" * 10)
+    with pytest.raises(RecordError, match=r"corrupt.array_record: not a readable ArrayRecord"):
+        list(read_records(tmp_path / "corrupt.array_record"))
+    with pytest.raises(RecordError, match=r"missing: no such file or folder"):
+        list(read_records(tmp_path / "missing"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RecordError, match=r"empty: no .array_record files"):
+        list(read_records(tmp_path / "empty"))
+
+
+def test_inspect_counts_by_kind(tmp_path):
+    with RecordWriter(tmp_path) as writer:
+        for record in records(3, "pair") + records(2, "triple"):
+            writer.write(record)
+    done = subprocess.run([sys.executable, "-m", "entigraph_jax.data", "inspect", str(tmp_path),
+                           "--samples", "2"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()[2:5]}
+    assert rows == {"pair": ["3", "120", "40.0"], "triple": ["2", "80", "40.0"], "total": ["5", "200"]}
+    assert done.stdout.count("\n--- ") == 2
+
+
+def test_inspect_bad_input_is_one_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "entigraph_jax.data", "inspect", str(tmp_path / "x")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"data inspect: error: {tmp_path / 'x'}: no such file or folder"

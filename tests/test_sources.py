@@ -1,0 +1,115 @@
+"""Source loaders: QuALITY release files, JSONL, text folders, records, TFDS, the sample corpus."""
+
+import json
+
+import pytest
+import tensorflow_datasets as tfds
+
+from entigraph_jax.data import RecordWriter, SourceError, load_source
+
+ARTICLE = """<html><head><title>Ignored head title</title><style>p {color: red}</style></head>
+<body><h1>The Orchard</h1><p>It was   a cold
+morning in <i>Teslin</i> &amp; the trees were bare.</p><p>Nobody came.<br>Then somebody did.</p>
+</body></html>"""
+
+
+def quality_line(writer, questions, article=ARTICLE):
+    return {"article_id": "20001", "set_unique_id": f"20001_{writer}", "writer_id": writer,
+            "source": "Gutenberg", "title": "The Orchard", "author": "Marchbank, Ottilie", "year": 1955,
+            "topic": "Fiction", "article": article,
+            "questions": [{"question": q, "options": ["a", "b", "c", "d"], "gold_label": gold,
+                           "difficult": hard} for q, gold, hard in questions]}
+
+
+def write_jsonl(path, lines):
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def test_quality_release_lines_merge_by_title_and_author(tmp_path):
+    other = dict(quality_line("w9", [("Other?", 2, 0)]), title="Another Story", article_id="20002")
+    path = write_jsonl(tmp_path / "QuALITY.v1.0.1.train", [
+        quality_line("w1", [("Why cold?", 1, 0), ("Who came?", 4, 1)]),
+        other,
+        quality_line("w2", [("Where?", 3, 1)]),
+    ])
+    docs = load_source(f"quality:{path}")
+    assert [d.title for d in docs] == ["The Orchard", "Another Story"]
+    orchard = docs[0]
+    assert orchard.doc_id == "20001" and orchard.author == "Marchbank, Ottilie" and orchard.year == 1955
+    assert [(q.question, q.gold_label, q.difficult) for q in orchard.questions] == [
+        ("Why cold?", 1, False), ("Who came?", 4, True), ("Where?", 3, True)]
+    assert orchard.questions[0].options == ("a", "b", "c", "d")
+    assert orchard.text == ('"The Orchard", Marchbank, Ottilie, 1955.\nThe Orchard\n\n'
+                            "It was a cold morning in Teslin & the trees were bare.\n\n"
+                            "Nobody came.\n\nThen somebody did.")
+
+
+def test_quality_htmlstripped_files_and_several_paths(tmp_path):
+    stripped = "It was a cold morning.\n\nNobody came."
+    train = write_jsonl(tmp_path / "train", [quality_line("w1", [("Q1", 1, 0)], article=stripped)])
+    dev = write_jsonl(tmp_path / "dev", [dict(quality_line("w1", [("Q2", 2, 0)], article=stripped),
+                                              title="Dev Story")])
+    docs = load_source(f"quality:{train},{dev}")
+    assert [d.title for d in docs] == ["The Orchard", "Dev Story"]
+    assert docs[0].text.endswith("\nIt was a cold morning.\n\nNobody came.")
+    assert load_source(str(train))[0].questions[0].question == "Q1"  # recognised without a prefix
+
+
+def test_quality_bad_lines_name_file_and_line(tmp_path):
+    bad = quality_line("w1", [("Q", 7, 0)])
+    path = write_jsonl(tmp_path / "q.jsonl", [quality_line("w1", [("Q", 1, 0)]), bad])
+    with pytest.raises(SourceError, match=r"q.jsonl, line 2: a question without 4 options"):
+        load_source(f"quality:{path}")
+    path.write_text('{"title": "x"}\n')
+    with pytest.raises(SourceError, match=r"q.jsonl, line 1: not a QuALITY line"):
+        load_source(f"quality:{path}")
+
+
+def test_sample_corpus_is_quality_shaped():
+    docs = load_source("sample")
+    assert len(docs) == 10 and len({d.title for d in docs}) == 10
+    for doc in docs:
+        assert len(doc.questions) >= 3 and doc.text.startswith(f'"{doc.title}", {doc.author}, {doc.year}.')
+        assert "<" not in doc.text and all(len(q.options) == 4 for q in doc.questions)
+    assert any(q.difficult for d in docs for q in d.questions)
+
+
+def test_jsonl_text_folder_and_records(tmp_path):
+    path = write_jsonl(tmp_path / "c.jsonl", [{"id": "x", "text": "one", "title": "T"}, {"text": "two"}])
+    assert [(d.doc_id, d.text, d.title) for d in load_source(path)] == [("x", "one", "T"), ("c-2", "two", "")]
+    (tmp_path / "wiki" / "sub").mkdir(parents=True)
+    (tmp_path / "wiki" / "a.md").write_text("# A\nalpha")
+    (tmp_path / "wiki" / "sub" / "b.txt").write_text("beta")
+    (tmp_path / "wiki" / "skip.bin").write_bytes(b"\x00")
+    assert [(d.doc_id, d.text) for d in load_source(f"text:{tmp_path / 'wiki'}")] == [
+        ("a.md", "# A\nalpha"), ("sub/b.txt", "beta")]
+    with RecordWriter(tmp_path / "recs") as writer:
+        writer.write({"text": "synthetic", "doc_id": "s1", "kind": "pair"})
+    assert [(d.doc_id, d.text) for d in load_source(tmp_path / "recs")] == [("s1", "synthetic")]
+
+
+def test_tfds_by_name():
+    with tfds.testing.mock_data(num_examples=4, policy=tfds.testing.MockPolicy.USE_CODE):
+        docs = load_source("tfds:imdb_reviews:train")
+    assert len(docs) == 4 and all(isinstance(d.text, str) and d.text for d in docs)
+    assert docs[0].doc_id == "imdb_reviews:train:0"
+
+
+def test_bad_sources(tmp_path):
+    with pytest.raises(SourceError, match=r"nowhere.jsonl: no such file or folder"):
+        load_source(tmp_path / "nowhere.jsonl")
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(SourceError, match=r"empty.jsonl: empty file"):
+        load_source(tmp_path / "empty.jsonl")
+    write_jsonl(tmp_path / "blank.jsonl", [{"text": "   "}])
+    with pytest.raises(SourceError, match=r"blank.jsonl: the corpus is empty"):
+        load_source(tmp_path / "blank.jsonl")
+    (tmp_path / "notext.jsonl").write_text('{"id": 1}\n')
+    with pytest.raises(SourceError, match=r"notext.jsonl, line 1: no string field 'text'"):
+        load_source(tmp_path / "notext.jsonl")
+    (tmp_path / "latin1.jsonl").write_bytes(b'{"text": "caf\xe9"}\n')
+    with pytest.raises(SourceError, match=r"latin1.jsonl: invalid UTF-8"):
+        load_source(tmp_path / "latin1.jsonl")
+    with pytest.raises(SourceError, match=r"unknown source kind 'csv'"):
+        load_source(f"csv:{tmp_path / 'blank.jsonl'}")
