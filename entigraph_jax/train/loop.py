@@ -1,0 +1,149 @@
+"""The training loop: resume or initialize, step, log, evaluate, checkpoint, export.
+
+Running the same command again resumes from the latest checkpoint. SIGTERM (a TPU preemption)
+saves a checkpoint and exits with status 143; a non-finite loss stops the run before it can be
+checkpointed, so the last checkpoint on disk is always a good one.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import jax
+import ml_collections
+import numpy as np
+from flax import nnx
+from tqdm import tqdm
+
+from entigraph_jax.models import ShardingRules, from_pretrained_hf, save_pretrained_hf
+from entigraph_jax.models.checkpoint import load_params
+
+from . import setup
+from .checkpoints import RunCheckpoints
+from .metrics import MetricWriter, peak_flops_per_device
+from .step import Trainer
+
+PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, what a scheduler expects from a terminated job
+
+
+class TrainingError(RuntimeError):
+    """The run cannot go on (a non-finite loss)."""
+
+
+class Preempted(Exception):
+    def __init__(self, step: int):
+        super().__init__(f"SIGTERM: saved a checkpoint at step {step} and stopped; rerun to resume")
+        self.step = step
+
+
+def global_batch(local: dict[str, np.ndarray], sharding) -> dict[str, jax.Array]:
+    """This process's rows of the batch -> arrays over the whole mesh."""
+    return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in local.items()}
+
+
+def initial_state(config: ml_collections.ConfigDict, trainer: Trainer, mesh, rules) -> dict:
+    model = config.model
+    if model.init == "scratch":
+        return trainer.init_state(config.seed)
+    load = from_pretrained_hf if model.init == "hf" else load_params
+    loaded = load(model.path, model.param_dtype, mesh=mesh, rules=rules)
+    return trainer.state_from_params(nnx.to_pure_dict(nnx.state(loaded, nnx.Param)))
+
+
+def evaluate(trainer: Trainer, params, pipeline, batches: int) -> float:
+    total = count = 0.0
+    iterator = pipeline.iterator()
+    for _ in range(min(batches, pipeline.num_steps)):
+        loss_sum, tokens = trainer.eval_loss(params, global_batch(next(iterator), trainer.batch_sharding))
+        total, count = total + float(loss_sum), count + float(tokens)
+    return total / max(count, 1.0)
+
+
+def train(config: ml_collections.ConfigDict, workdir: Path) -> dict:
+    """Train as `config` says in `workdir`; returns a summary (steps, final loss, paths)."""
+    setup.initialize_distributed(config.distributed)
+    setup.validate(config)
+    workdir.mkdir(parents=True, exist_ok=True)
+    mesh, rules = setup.build_mesh(config), ShardingRules()
+    data = setup.build_data(config, workdir)
+    model_config = setup.build_model_config(config, data.tokenizer)
+    num_steps = min(config.max_steps or data.train.num_steps, data.train.num_steps)
+    trainer = Trainer(model_config, setup.optim_config(config), num_steps, mesh, rules)
+    config_json = config.to_dict()
+
+    checkpoints = RunCheckpoints(workdir, config.checkpoint.keep, config.checkpoint.async_save)
+    iterator = data.train.iterator()
+    start = checkpoints.latest_step()
+    if start is not None:
+        state = checkpoints.restore(start, trainer.abstract_state, iterator)
+    else:
+        start, state = 0, initial_state(config, trainer, mesh, rules)
+    writer = MetricWriter(workdir, config.log.tensorboard, config.log.wandb_project, config_json)
+    writer.truncate_after(start)
+
+    sigterm = []
+    previous_handler = signal.signal(signal.SIGTERM, lambda *_: sigterm.append(True))
+    peak, peak_source = peak_flops_per_device()
+    flops_per_step = model_config.train_flops_per_token(config.data.seq_len) * (
+        config.data.global_batch * config.data.seq_len)
+    is_main = jax.process_index() == 0
+    if is_main:
+        print(f"{model_config.num_params() / 1e6:.1f}M parameters on {mesh.devices.size} devices "
+              f"{dict(mesh.shape)}; {num_steps} steps ({data.train.steps_per_epoch}/epoch), "
+              f"{data.num_tokens} training tokens; peak {peak / 1e12:.3g} TFLOP/s/device ({peak_source})"
+              + (f"; resuming from step {start}" if start else ""))
+    last_good, loss = start, float("nan")
+    progress = tqdm(total=num_steps, initial=start, disable=not is_main, unit="step", dynamic_ncols=True)
+    try:
+        tick = time.perf_counter()
+        for step in range(start + 1, num_steps + 1):
+            state, metrics = trainer.step(state, global_batch(next(iterator), trainer.batch_sharding))
+            final = step == num_steps
+            saving = final or sigterm or step % config.checkpoint.every_steps == 0
+            if saving or final or step % config.log.every_steps == 0:
+                scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                loss = scalars["loss"]
+                bad = [k for k in ("loss", "param_norm") if not np.isfinite(scalars[k])]
+                if bad:
+                    raise TrainingError(f"non-finite {' and '.join(bad)} at step {step}; stopped without "
+                                        f"checkpointing it; the last good checkpoint is step {last_good}")
+                elapsed = (time.perf_counter() - tick) / (step - progress.n)
+                tick = time.perf_counter()
+                scalars.update(step_time=elapsed, tokens_per_s=scalars.pop("tokens") / elapsed,
+                               mfu=flops_per_step / elapsed / (peak * mesh.devices.size))
+                if data.eval and config.eval.every_steps and (step % config.eval.every_steps == 0 or final):
+                    scalars["eval_loss"] = evaluate(trainer, state["params"], data.eval, config.eval.batches)
+                    scalars["eval_ppl"] = float(np.exp(scalars["eval_loss"]))
+                    tick = time.perf_counter()
+                writer.write(step, scalars)
+                progress.set_postfix(loss=f"{loss:.4f}", mfu=f"{scalars['mfu']:.1%}")
+                progress.update(step - progress.n)
+            if saving:
+                checkpoints.save(step, state, iterator, config_json)
+                last_good = step
+                if sigterm and not final:
+                    checkpoints.wait()
+                    raise Preempted(step)
+        checkpoints.wait()
+    finally:
+        progress.close()
+        checkpoints.close()
+        writer.close()
+        signal.signal(signal.SIGTERM, previous_handler)
+
+    if not np.isfinite(loss) and writer.read():  # nothing left to train: report the last logged loss
+        loss = writer.read()[-1]["loss"]
+    outputs = {"steps": num_steps, "final_loss": loss, "workdir": str(workdir),
+               "checkpoints": str(workdir / "checkpoints"), "metrics": str(writer.path)}
+    plot = writer.plot_loss(workdir / "loss.png")
+    if plot:
+        outputs["loss_plot"] = str(plot)
+    if config.export.hf:
+        model = nnx.merge(trainer.graphdef, state["params"])
+        hf_dir = workdir / "hf"
+        if not hf_dir.exists():
+            save_pretrained_hf(model, hf_dir, dtype=config.export.dtype or None)
+        outputs["hf_export"] = str(hf_dir)
+    return outputs

@@ -1,0 +1,129 @@
+"""Throughput accounting (tokens/s, MFU) and metric sinks: JSONL, TensorBoard, W&B, a loss plot.
+
+Only process 0 writes. MFU = model FLOPs per second / peak FLOP/s of all devices; the peak comes
+from a table of dense bf16 figures for accelerators, and is measured (an f32 matmul) on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+
+# Dense bf16 peak FLOP/s per device (per chip for TPUs), from the vendors' specifications.
+PEAK_FLOPS = {
+    "TPU v4": 275e12,
+    "TPU v5 lite": 197e12,  # v5e
+    "TPU v5e": 197e12,
+    "TPU v5p": 459e12,
+    "TPU v5": 459e12,
+    "TPU v6 lite": 918e12,  # v6e (Trillium)
+    "TPU v6e": 918e12,
+    "A100": 312e12,
+    "H100": 989e12,
+    "H200": 989e12,
+}
+
+
+def measured_matmul_flops(n: int = 1024, repeats: int = 5) -> float:
+    """The f32 FLOP/s of one jitted n x n matmul on the default device: the CPU 'peak'."""
+    a = jnp.ones((n, n), jnp.float32)
+    matmul = jax.jit(lambda x: x @ x)
+    matmul(a).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul(a).block_until_ready()
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
+
+
+def peak_flops_per_device() -> tuple[float, str]:
+    """(peak FLOP/s of one device, where the figure comes from)."""
+    device = jax.devices()[0]
+    if device.platform == "cpu":
+        return measured_matmul_flops(), "measured f32 matmul"
+    kind = device.device_kind
+    for name in sorted(PEAK_FLOPS, key=len, reverse=True):  # "TPU v5 lite" before "TPU v5"
+        if name in kind:
+            return PEAK_FLOPS[name], f"{name} bf16 spec"
+    return float("nan"), f"unknown device {kind!r}"
+
+
+class MetricWriter:
+    """Scalars by step to `metrics.jsonl`, TensorBoard (`tb/`) and W&B when a project is set."""
+
+    def __init__(self, workdir: Path, tensorboard: bool, wandb_project: str, config_json: dict):
+        self.enabled = jax.process_index() == 0
+        self.path = Path(workdir) / "metrics.jsonl"
+        self._tb = self._wandb = None
+        if not self.enabled:
+            return
+        if tensorboard:
+            from tensorboardX import SummaryWriter
+
+            self._tb = SummaryWriter(str(Path(workdir) / "tb"))
+        if wandb_project:
+            try:
+                import wandb
+            except ImportError as e:
+                raise RuntimeError("log.wandb_project is set but wandb is not installed "
+                                   "(pip install wandb)") from e
+            self._wandb = wandb.init(project=wandb_project, config=config_json, dir=str(workdir),
+                                     resume="allow")
+
+    def write(self, step: int, scalars: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a") as f:
+            f.write(json.dumps({"step": step, **scalars}) + "\n")
+        if self._tb:
+            for name, value in scalars.items():
+                self._tb.add_scalar(name, value, step)
+            self._tb.flush()
+        if self._wandb:
+            self._wandb.log(scalars, step=step)
+
+    def truncate_after(self, step: int) -> None:
+        """Drop rows past `step`: a resumed run rewrites the steps it repeats."""
+        if self.enabled and self.path.is_file():
+            kept = [r for r in self.read() if r["step"] <= step]
+            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+
+    def read(self) -> list[dict]:
+        if not self.path.is_file():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+    def plot_loss(self, out: Path) -> Path | None:
+        """Training (and held-out) loss against step, as a PNG."""
+        rows = self.read()
+        if not self.enabled or not rows:
+            return None
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for key, label in (("loss", "train loss"), ("eval_loss", "held-out loss")):
+            points = [(r["step"], r[key]) for r in rows if key in r]
+            if points:
+                ax.plot(*zip(*points), label=label, marker="." if key == "eval_loss" else None)
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss (nats/token)")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out, dpi=120)
+        plt.close(fig)
+        return out
+
+    def close(self) -> None:
+        if self._tb:
+            self._tb.close()
+        if self._wandb:
+            self._wandb.finish()

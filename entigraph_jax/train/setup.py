@@ -1,0 +1,146 @@
+"""From a config to the run's parts: checks, distributed start-up, mesh, tokenizer, data, model.
+
+Every check happens here, before any work starts, and fails with a `ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from pathlib import Path
+
+import jax
+import ml_collections
+
+from entigraph_jax.config import ConfigError
+from entigraph_jax.data import (PackedRows, Pipeline, Tokenizer, build_pipeline, build_token_cache,
+                                load_source, load_tokenizer, subsample, train_sentencepiece)
+from entigraph_jax.models import LlamaConfig, config_from_hf, make_mesh
+
+from .step import OptimConfig
+
+MODEL_INITS = ("scratch", "hf", "orbax")
+
+
+def initialize_distributed(cfg: ml_collections.ConfigDict) -> None:
+    """`jax.distributed.initialize`: automatic on TPU VMs and SLURM; explicit values win."""
+    if not cfg.initialize:
+        return
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU-only clusters and tests
+    kwargs = {}
+    if cfg.coordinator_address:
+        kwargs["coordinator_address"] = cfg.coordinator_address
+    if cfg.num_processes > 0:
+        kwargs["num_processes"] = cfg.num_processes
+    if cfg.process_id >= 0:
+        kwargs["process_id"] = cfg.process_id
+    jax.distributed.initialize(**kwargs)
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Checks that need no data and no devices beyond counting them."""
+    data, model, optim, mesh = config.data, config.model, config.optim, config.mesh
+    if model.init not in MODEL_INITS:
+        raise ConfigError(f"config: model.init={model.init!r}; expected one of {MODEL_INITS}")
+    if model.init != "scratch" and not Path(model.path).exists():
+        raise ConfigError(f"config: model.path={model.path!r} does not exist (needed by model.init={model.init!r})")
+    for key in ("seq_len", "global_batch", "epochs"):
+        if data[key] <= 0:
+            raise ConfigError(f"config: data.{key}={data[key]} must be positive")
+    if optim.microbatches <= 0 or data.global_batch % optim.microbatches:
+        raise ConfigError(f"config: data.global_batch={data.global_batch} is not divisible by "
+                          f"optim.microbatches={optim.microbatches}")
+    sizes = [mesh.data, mesh.fsdp, mesh.tensor]
+    devices = jax.device_count()
+    known = math.prod(s for s in sizes if s != -1)
+    if sizes.count(-1) > 1 or any(s == 0 or s < -1 for s in sizes) or devices % known or (
+            -1 not in sizes and known != devices):
+        raise ConfigError(f"config: mesh (data, fsdp, tensor) = {tuple(sizes)} is impossible on "
+                          f"{devices} devices")
+    batch_shards = (mesh.data if mesh.data != -1 else devices // known) * (
+        mesh.fsdp if mesh.fsdp != -1 else devices // known)
+    per_micro = data.global_batch // optim.microbatches
+    if per_micro % batch_shards:
+        raise ConfigError(f"config: a microbatch of {per_micro} rows (data.global_batch / optim.microbatches) "
+                          f"is not divisible by the data axes data x fsdp = {batch_shards}")
+    if data.global_batch % jax.process_count():
+        raise ConfigError(f"config: data.global_batch={data.global_batch} is not divisible by "
+                          f"{jax.process_count()} processes")
+    if not 0 <= data.replay_rate < 1 or (data.replay_rate > 0) != bool(data.replay_source):
+        raise ConfigError("config: data.replay_rate must be in [0, 1) and set together with data.replay_source")
+
+
+def build_mesh(config: ml_collections.ConfigDict):
+    return make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
+
+
+def prepare_tokenizer(config: ml_collections.ConfigDict, workdir: Path, texts) -> Tokenizer:
+    """The configured tokenizer, or (quickstart) a SentencePiece vocabulary trained on the corpus."""
+    if config.tokenizer.path:
+        return load_tokenizer(config.tokenizer.path)
+    model = workdir / "tokenizer" / "sp.model"
+    if not model.is_file():
+        train_sentencepiece(texts, model.with_suffix(""), config.tokenizer.train_vocab_size)
+    return load_tokenizer(model)
+
+
+@dataclasses.dataclass
+class Data:
+    tokenizer: Tokenizer
+    train: Pipeline
+    eval: Pipeline | None
+    num_tokens: int
+
+
+def build_data(config: ml_collections.ConfigDict, workdir: Path) -> Data:
+    data, seed = config.data, config.seed
+    docs = load_source(data.source)
+    tokenizer = prepare_tokenizer(config, workdir, (d.text for d in docs))
+    cache_dir = Path(data.cache_dir or workdir / "cache")
+
+    def rows(spec_docs, order_seed, fraction=0.0, tokens=0):
+        cache = build_token_cache(spec_docs, tokenizer, cache_dir)
+        order = subsample(cache, order_seed, fraction or None, tokens or None)
+        return PackedRows(cache, order, data.seq_len, data.mask_documents)
+
+    train_rows = rows(docs, seed, data.subsample_fraction, data.subsample_tokens)
+    replay = rows(load_source(data.replay_source), seed + 1) if data.replay_source else None
+    common = dict(global_batch=data.global_batch, num_threads=data.num_threads, prefetch=data.prefetch)
+    train = build_pipeline(train_rows, seed=seed, epochs=data.epochs, replay=replay,
+                           replay_rate=data.replay_rate, **common)
+    evaluation = None
+    if data.eval_source:
+        evaluation = build_pipeline(rows(load_source(data.eval_source), seed + 2), seed=seed + 2, **common)
+    return Data(tokenizer, train, evaluation, train_rows.num_tokens)
+
+
+def build_model_config(config: ml_collections.ConfigDict, tokenizer: Tokenizer) -> LlamaConfig:
+    model = config.model
+    runtime = dict(param_dtype=model.param_dtype, dtype=model.dtype, remat=model.remat)
+    if model.init == "scratch":
+        arch = {k: model[k] for k in ("hidden_size", "intermediate_size", "num_layers", "num_heads",
+                                      "num_kv_heads", "head_dim", "rope_theta", "tie_word_embeddings",
+                                      "max_position_embeddings")}
+        cfg = LlamaConfig(vocab_size=tokenizer.vocab_size, bos_token_id=tokenizer.bos_id,
+                          eos_token_id=tokenizer.eos_id, **arch, **runtime)
+    else:
+        cfg = config_from_hf(model.path, **runtime)
+    if tokenizer.vocab_size > cfg.vocab_size:
+        raise ConfigError(f"config: the tokenizer has {tokenizer.vocab_size} tokens but the model only "
+                          f"{cfg.vocab_size} embeddings")
+    if config.data.seq_len > cfg.max_position_embeddings:
+        raise ConfigError(f"config: data.seq_len={config.data.seq_len} exceeds the model's "
+                          f"max_position_embeddings={cfg.max_position_embeddings}")
+    return cfg
+
+
+def optim_config(config: ml_collections.ConfigDict) -> OptimConfig:
+    return OptimConfig(**{f.name: config.optim[f.name] for f in dataclasses.fields(OptimConfig)})
+
+
+def resolve_workdir(config: ml_collections.ConfigDict, override: str | None) -> Path:
+    workdir = Path(override or config.workdir)
+    if not str(workdir):
+        raise ConfigError("config: workdir is empty; set it or pass --workdir")
+    return Path(os.path.abspath(workdir))

@@ -1,0 +1,183 @@
+"""The trainer against references: a single device, an uninterrupted run, one process, one batch."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from entigraph_jax.config import apply_override, load_config_file
+from entigraph_jax.models import make_mesh
+from entigraph_jax.train import TrainingError, train
+from entigraph_jax.train.setup import build_data, build_model_config, optim_config
+from entigraph_jax.train.step import Trainer
+
+ROOT = Path(__file__).parent.parent
+QUICKSTART = ROOT / "configs" / "quickstart.py"
+
+
+def quickstart(tmp_path, **overrides):
+    """The quickstart config, shortened: fewer epochs, logs every step, a shared tokenizer cache."""
+    config = load_config_file(QUICKSTART)
+    defaults = {"data.epochs": "4", "log.every_steps": "1", "log.tensorboard": "false",
+                "export.hf": "false", "checkpoint.async_save": "false"}
+    for key, value in {**defaults, **overrides}.items():
+        apply_override(config, key, str(value))
+    return config
+
+
+def losses(workdir):
+    return [row["loss"] for row in map(json.loads, (workdir / "metrics.jsonl").read_text().splitlines())]
+
+
+def final_params(workdir):
+    with ocp.CheckpointManager(workdir / "checkpoints") as manager:
+        restored = manager.restore(manager.latest_step(), args=ocp.args.Composite(
+            state=ocp.args.StandardRestore()))
+    return restored.state["params"]
+
+
+def assert_trees_equal(a, b):
+    for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=jax.tree_util.keystr(path))
+
+
+def run_steps(config, workdir, mesh, steps=10, **optim):
+    data = build_data(config, workdir)
+    model_config = build_model_config(config, data.tokenizer)
+    opt = optim_config(config)
+    trainer = Trainer(model_config, opt.__class__(**{**opt.__dict__, **optim}), steps, mesh,
+                      __import__("entigraph_jax.models", fromlist=["ShardingRules"]).ShardingRules())
+    state, iterator, out = trainer.init_state(0), data.train.iterator(), []
+    for _ in range(steps):
+        batch = {k: jax.device_put(v, trainer.batch_sharding) for k, v in next(iterator).items()}
+        state, metrics = trainer.step(state, batch)
+        out.append(float(metrics["loss"]))
+    return np.array(out), jax.device_get(state["params"])
+
+
+def test_sharded_training_matches_single_device(tmp_path):
+    config = quickstart(tmp_path)
+    single, _ = run_steps(config, tmp_path, make_mesh(devices=jax.devices()[:1]))
+    sharded, _ = run_steps(config, tmp_path, make_mesh(data=1, fsdp=4, tensor=2))
+    assert single[-1] < single[0] - 0.1  # it learns
+    np.testing.assert_allclose(sharded, single, rtol=0, atol=2e-5)  # float32 reduction order only
+
+
+def test_gradient_accumulation_4x2_equals_a_batch_of_8(tmp_path):
+    config = quickstart(tmp_path)
+    mesh = make_mesh(data=2, fsdp=1, tensor=1, devices=jax.devices()[:2])
+    whole, params_whole = run_steps(config, tmp_path, mesh)
+    accumulated, params_acc = run_steps(config, tmp_path, mesh, microbatches=4)
+    np.testing.assert_allclose(accumulated, whole, rtol=0, atol=2e-6)
+    for a, b in zip(jax.tree.leaves(params_acc), jax.tree.leaves(params_whole), strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=2e-6)
+
+
+def test_resume_is_exact(tmp_path):
+    straight = quickstart(tmp_path, **{"max_steps": 20, "data.epochs": 7, "checkpoint.every_steps": 10})
+    train(straight, tmp_path / "straight")
+    # the same run, stopped after step 10: remove what came after the step-10 checkpoint
+    train(straight, tmp_path / "stopped")
+    shutil.rmtree(tmp_path / "stopped" / "checkpoints" / "20")
+    out = train(straight, tmp_path / "stopped")
+    assert out["steps"] == 20
+    assert losses(tmp_path / "stopped") == losses(tmp_path / "straight") and len(losses(tmp_path / "straight")) == 20
+    assert_trees_equal(final_params(tmp_path / "stopped"), final_params(tmp_path / "straight"))
+
+
+def command(workdir, *overrides, env=None):
+    return [sys.executable, "-m", "entigraph_jax.train", "--config", str(QUICKSTART), "--workdir", str(workdir),
+            "--config.log.every_steps=1", "--config.log.tensorboard=false", "--config.export.hf=false",
+            *overrides]
+
+
+def test_sigterm_saves_and_the_rerun_matches_an_uninterrupted_run(tmp_path):
+    args = ["--config.data.epochs=30", "--config.checkpoint.every_steps=1000"]
+    train(quickstart(tmp_path, **{"data.epochs": 30, "checkpoint.every_steps": 1000}), tmp_path / "straight")
+    process = subprocess.Popen(command(tmp_path / "run", *args), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    while not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 5):
+        assert process.poll() is None, process.communicate()[1]
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate()
+    assert process.returncode == 143, stderr
+    saved = [int(p.name) for p in (tmp_path / "run" / "checkpoints").iterdir() if p.name.isdigit()]
+    assert len(saved) == 1 and 5 <= saved[0] < 90 and "rerun to resume" in stderr
+    done = subprocess.run(command(tmp_path / "run", *args), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert losses(tmp_path / "run") == losses(tmp_path / "straight")
+    assert_trees_equal(final_params(tmp_path / "run"), final_params(tmp_path / "straight"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_train_like_one(tmp_path):
+    tokenizer_dir = tmp_path / "one"
+    train(quickstart(tmp_path, **{"max_steps": 6}), tokenizer_dir)  # one process, 8 devices
+    tokenizer = tokenizer_dir / "tokenizer" / "sp.model"
+    port = free_port()
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    procs = [subprocess.Popen(command(tmp_path / "two", "--config.max_steps=6",
+                                      f"--config.tokenizer.path={tokenizer}",
+                                      "--config.distributed.initialize=true",
+                                      f"--config.distributed.coordinator_address=localhost:{port}",
+                                      "--config.distributed.num_processes=2",
+                                      f"--config.distributed.process_id={i}"),
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    for p in procs:
+        _, stderr = p.communicate(timeout=600)
+        assert p.returncode == 0, stderr
+    np.testing.assert_allclose(losses(tmp_path / "two"), losses(tokenizer_dir), rtol=0, atol=2e-5)
+
+
+def test_non_finite_loss_stops_without_checkpointing_it(tmp_path):
+    config = quickstart(tmp_path, **{"optim.lr": "1e30", "optim.clip_norm": "1e30",
+                                     "optim.warmup_fraction": "0.0", "checkpoint.every_steps": 1})
+    with pytest.raises(TrainingError, match=r"non-finite (loss|param_norm).* at step \d+; .*last good checkpoint is step \d+"):
+        train(config, tmp_path / "run")
+    params = final_params(tmp_path / "run")  # the latest checkpoint on disk is a good one
+    assert all(np.isfinite(np.asarray(p)).all() for p in jax.tree.leaves(params))
+
+
+@pytest.mark.parametrize("override, message", [
+    ("--config.optim.lrr=1", "config: unknown key 'optim.lrr' (known here: b1, b2, clip_norm"),
+    ("--config.mesh.tensor=3", "config: mesh (data, fsdp, tensor) = (1, -1, 3) is impossible on 8 devices"),
+    ("--config.data.global_batch=12", "a microbatch of 12 rows (data.global_batch / optim.microbatches) "
+                                      "is not divisible by the data axes data x fsdp = 8"),
+    ("--config.optim.lr=fast", "config: bad value for 'optim.lr'"),
+])
+def test_bad_config_is_one_line(tmp_path, override, message):
+    done = subprocess.run(command(tmp_path / "run", override), capture_output=True, text=True)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("train: error: ") and message in lines[0], done.stderr
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_quickstart_end_to_end(tmp_path):
+    done = subprocess.run(command(tmp_path / "qs", "--config.data.epochs=3", "--config.export.hf=true",
+                                  "--config.log.tensorboard=true"), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    for name in ("loss.png", "metrics.jsonl", "hf/config.json", "hf/model.safetensors", "tokenizer/sp.model"):
+        assert (tmp_path / "qs" / name).is_file(), name
+    assert list((tmp_path / "qs" / "tb").iterdir())
+    assert f"hf_export    {tmp_path / 'qs' / 'hf'}" in done.stdout
+    again = subprocess.run(command(tmp_path / "qs", "--config.data.epochs=3"), capture_output=True, text=True)
+    assert again.returncode == 0 and "resuming from step" in again.stdout
