@@ -1,0 +1,23 @@
+"""EntiGraph CPT of Llama 3.2 1B: the paper's recipe at a size that fits one GPU or a Colab TPU.
+
+Same schedule as the 8B recipe (2 epochs, 5% warmup, cosine to zero, replay 0.1); a higher lr
+suits the smaller model, and `save_dots` remat trades a little memory for speed.
+
+    python -m entigraph_jax.train --config configs/cpt_llama32_1b_quality.py \
+        --config.model.path=/ckpt/Llama-3.2-1B --config.tokenizer.path=/ckpt/Llama-3.2-1B
+"""
+
+from entigraph_jax.train.defaults import base_config
+
+
+def get_config():
+    c = base_config()
+    c.workdir = "workdir/cpt_llama32_1b_quality"
+    c.data.update(source="records:data/entigraph_quality", seq_len=2048, global_batch=16, epochs=2,
+                  replay_source="tfds:c4/en:train[:400000]", replay_rate=0.1)
+    c.tokenizer.path = "/ckpt/Llama-3.2-1B"
+    c.model.update(init="hf", path="/ckpt/Llama-3.2-1B", dtype="bfloat16", remat="save_dots")
+    c.optim.update(lr=2e-5, warmup_fraction=0.05, weight_decay=0.01)
+    c.checkpoint.every_steps = 1000
+    c.export.update(hf=True, dtype="bfloat16")
+    return c

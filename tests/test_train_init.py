@@ -1,0 +1,64 @@
+"""Recipes, starting from Hugging Face weights, and held-out evaluation during training."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import transformers
+from test_train import ROOT, quickstart
+
+from entigraph_jax.config import load_config_file
+from entigraph_jax.train import train
+from entigraph_jax.train.defaults import base_config
+from entigraph_jax.train.setup import build_data
+
+
+def flatten(config, prefix=""):
+    for key, value in config.items():
+        yield from flatten(value, f"{prefix}{key}.") if hasattr(value, "items") else [prefix + key]
+
+
+@pytest.mark.parametrize("recipe", sorted((ROOT / "configs").glob("*.py")), ids=lambda p: p.stem)
+def test_every_recipe_has_the_schema(recipe):
+    assert sorted(flatten(load_config_file(recipe))) == sorted(flatten(base_config()))
+
+
+def test_paper_recipe_values():
+    c = load_config_file(ROOT / "configs" / "cpt_llama3_8b_quality.py")
+    assert (c.optim.lr, c.optim.warmup_fraction, c.optim.weight_decay) == (5e-6, 0.05, 0.01)
+    assert (c.data.global_batch, c.data.seq_len, c.data.epochs, c.data.replay_rate) == (16, 2048, 2, 0.1)
+    assert (c.model.init, c.model.param_dtype, c.model.dtype) == ("hf", "float32", "bfloat16")
+
+
+def test_first_loss_from_hf_weights_equals_transformers(tmp_path):
+    """Step 1 reports the loss of the starting weights: transformers must agree on that batch."""
+    scratch = quickstart(tmp_path, **{"max_steps": 1, "data.mask_documents": "false"})
+    train(scratch, tmp_path / "tok")  # trains the 1000-token tokenizer the HF model is built for
+    torch.manual_seed(0)
+    reference = transformers.LlamaForCausalLM(transformers.LlamaConfig(
+        vocab_size=1000, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, initializer_range=0.1)).eval()
+    reference.save_pretrained(tmp_path / "hf")
+    config = quickstart(tmp_path, **{"max_steps": 2, "data.mask_documents": "false", "model.init": "hf",
+                                     "model.path": str(tmp_path / "hf"),
+                                     "tokenizer.path": str(tmp_path / "tok" / "tokenizer" / "sp.model")})
+    train(config, tmp_path / "run")
+    first = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
+    batch = next(build_data(config, tmp_path / "run").train.iterator())
+    with torch.no_grad():
+        logits = reference(torch.as_tensor(batch["inputs"], dtype=torch.long)).logits
+        expected = torch.nn.functional.cross_entropy(logits.reshape(-1, 1000),
+                                                     torch.as_tensor(batch["targets"], dtype=torch.long).reshape(-1))
+    assert first["step"] == 1 and abs(first["loss"] - float(expected)) < 1e-4
+
+
+def test_held_out_perplexity_is_logged(tmp_path):
+    config = quickstart(tmp_path, **{"max_steps": 6, "data.eval_source": "sample", "eval.every_steps": 3,
+                                     "eval.batches": 2})
+    train(config, tmp_path / "run")
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    evaluated = [r for r in rows if "eval_loss" in r]
+    assert [r["step"] for r in evaluated] == [3, 6]
+    assert evaluated[1]["eval_loss"] < evaluated[0]["eval_loss"]  # it trains on the same text
+    assert np.isclose(evaluated[1]["eval_ppl"], np.exp(evaluated[1]["eval_loss"]))
