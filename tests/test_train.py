@@ -28,8 +28,7 @@ QUICKSTART = ROOT / "configs" / "quickstart.py"
 def quickstart(tmp_path, **overrides):
     """The quickstart config, shortened: fewer epochs, logs every step, a shared tokenizer cache."""
     config = load_config_file(QUICKSTART)
-    defaults = {"data.epochs": "4", "log.every_steps": "1", "log.tensorboard": "false",
-                "export.hf": "false", "checkpoint.async_save": "false"}
+    defaults = {"data.epochs": "4", "log.every_steps": "1", "log.tensorboard": "false", "export.hf": "false"}
     for key, value in {**defaults, **overrides}.items():
         apply_override(config, key, str(value))
     return config

@@ -9,6 +9,7 @@ import transformers
 from test_train import ROOT, quickstart
 
 from entigraph_jax.config import load_config_file
+from entigraph_jax.convert import main as convert_main
 from entigraph_jax.train import train
 from entigraph_jax.train.defaults import base_config
 from entigraph_jax.train.setup import build_data
@@ -51,6 +52,16 @@ def test_first_loss_from_hf_weights_equals_transformers(tmp_path):
         expected = torch.nn.functional.cross_entropy(logits.reshape(-1, 1000),
                                                      torch.as_tensor(batch["targets"], dtype=torch.long).reshape(-1))
     assert first["step"] == 1 and abs(first["loss"] - float(expected)) < 1e-4
+
+    # the same weights through `convert` to Orbax start the same run
+    assert convert_main(["hf-to-orbax", str(tmp_path / "hf"), str(tmp_path / "orbax")]) == 0
+    config.model.update(init="orbax", path=str(tmp_path / "orbax"))
+    train(config, tmp_path / "from_orbax")
+    def trajectory(run):
+        rows = [json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+        return [(r["loss"], r["grad_norm"], r["param_norm"]) for r in rows]
+
+    assert trajectory("from_orbax") == trajectory("run")
 
 
 def test_held_out_perplexity_is_logged(tmp_path):
