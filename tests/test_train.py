@@ -1,5 +1,6 @@
 """The trainer against references: a single device, an uninterrupted run, one process, one batch."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -16,7 +17,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from entigraph_jax.config import apply_override, load_config_file
-from entigraph_jax.models import make_mesh
+from entigraph_jax.models import ShardingRules, make_mesh
 from entigraph_jax.train import TrainingError, train
 from entigraph_jax.train.setup import build_data, build_model_config, optim_config
 from entigraph_jax.train.step import Trainer
@@ -53,9 +54,8 @@ def assert_trees_equal(a, b):
 def run_steps(config, workdir, mesh, steps=10, **optim):
     data = build_data(config, workdir)
     model_config = build_model_config(config, data.tokenizer)
-    opt = optim_config(config)
-    trainer = Trainer(model_config, opt.__class__(**{**opt.__dict__, **optim}), steps, mesh,
-                      __import__("entigraph_jax.models", fromlist=["ShardingRules"]).ShardingRules())
+    trainer = Trainer(model_config, dataclasses.replace(optim_config(config), **optim), steps, mesh,
+                      ShardingRules())
     state, iterator, out = trainer.init_state(0), data.train.iterator(), []
     for _ in range(steps):
         batch = {k: jax.device_put(v, trainer.batch_sharding) for k, v in next(iterator).items()}

@@ -48,14 +48,15 @@ def make_mesh(data: int = 1, fsdp: int = -1, tensor: int = 1, devices=None) -> M
     """A (data, fsdp, tensor) mesh over `devices` (default: all); one size may be -1 to fill."""
     devices = np.asarray(jax.devices() if devices is None else devices)
     sizes = [data, fsdp, tensor]
-    if sizes.count(-1) > 1:
-        raise ValueError(f"mesh (data, fsdp, tensor) = {tuple(sizes)}: at most one size may be -1")
+    if sizes.count(-1) > 1 or any(s == 0 or s < -1 for s in sizes):
+        raise ValueError(f"mesh (data, fsdp, tensor) = {tuple(sizes)}: sizes must be positive, "
+                         f"with at most one -1")
     known = math.prod(s for s in sizes if s != -1)
     if -1 in sizes:
         sizes[sizes.index(-1)] = devices.size // known if devices.size % known == 0 else 0
     if math.prod(sizes) != devices.size:
         raise ValueError(
-            f"mesh (data, fsdp, tensor) = ({data}, {fsdp}, {tensor}) does not fit {devices.size} devices"
+            f"mesh (data, fsdp, tensor) = ({data}, {fsdp}, {tensor}) is impossible on {devices.size} devices"
         )
     return Mesh(devices.reshape(sizes), ("data", "fsdp", "tensor"), axis_types=(AxisType.Auto,) * 3)
 

@@ -64,9 +64,8 @@ def evaluate(trainer: Trainer, params, pipeline, batches: int) -> float:
 def train(config: ml_collections.ConfigDict, workdir: Path) -> dict:
     """Train as `config` says in `workdir`; returns a summary (steps, final loss, paths)."""
     setup.initialize_distributed(config.distributed)
-    setup.validate(config)
+    mesh, rules = setup.validate(config), ShardingRules()
     workdir.mkdir(parents=True, exist_ok=True)
-    mesh, rules = setup.build_mesh(config), ShardingRules()
     data = setup.build_data(config, workdir)
     model_config = setup.build_model_config(config, data.tokenizer)
     num_steps = min(config.max_steps or data.train.num_steps, data.train.num_steps)

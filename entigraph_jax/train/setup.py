@@ -6,7 +6,6 @@ Every check happens here, before any work starts, and fails with a `ConfigError`
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from pathlib import Path
 
@@ -16,6 +15,8 @@ import ml_collections
 from entigraph_jax.config import ConfigError
 from entigraph_jax.data import (PackedRows, Pipeline, Tokenizer, build_pipeline, build_token_cache,
                                 load_source, load_tokenizer, subsample, train_sentencepiece)
+from jax.sharding import Mesh
+
 from entigraph_jax.models import LlamaConfig, config_from_hf, make_mesh
 
 from .step import OptimConfig
@@ -38,9 +39,9 @@ def initialize_distributed(cfg: ml_collections.ConfigDict) -> None:
     jax.distributed.initialize(**kwargs)
 
 
-def validate(config: ml_collections.ConfigDict) -> None:
-    """Checks that need no data and no devices beyond counting them."""
-    data, model, optim, mesh = config.data, config.model, config.optim, config.mesh
+def validate(config: ml_collections.ConfigDict) -> Mesh:
+    """Checks that need no data; returns the (data, fsdp, tensor) mesh the config asks for."""
+    data, model, optim = config.data, config.model, config.optim
     if model.init not in MODEL_INITS:
         raise ConfigError(f"config: model.init={model.init!r}; expected one of {MODEL_INITS}")
     if model.init != "scratch" and not Path(model.path).exists():
@@ -51,15 +52,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if optim.microbatches <= 0 or data.global_batch % optim.microbatches:
         raise ConfigError(f"config: data.global_batch={data.global_batch} is not divisible by "
                           f"optim.microbatches={optim.microbatches}")
-    sizes = [mesh.data, mesh.fsdp, mesh.tensor]
-    devices = jax.device_count()
-    known = math.prod(s for s in sizes if s != -1)
-    if sizes.count(-1) > 1 or any(s == 0 or s < -1 for s in sizes) or devices % known or (
-            -1 not in sizes and known != devices):
-        raise ConfigError(f"config: mesh (data, fsdp, tensor) = {tuple(sizes)} is impossible on "
-                          f"{devices} devices")
-    batch_shards = (mesh.data if mesh.data != -1 else devices // known) * (
-        mesh.fsdp if mesh.fsdp != -1 else devices // known)
+    try:
+        mesh = make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
+    except ValueError as e:
+        raise ConfigError(f"config: {e}") from e
+    batch_shards = mesh.shape["data"] * mesh.shape["fsdp"]
     per_micro = data.global_batch // optim.microbatches
     if per_micro % batch_shards:
         raise ConfigError(f"config: a microbatch of {per_micro} rows (data.global_batch / optim.microbatches) "
@@ -69,10 +66,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
                           f"{jax.process_count()} processes")
     if not 0 <= data.replay_rate < 1 or (data.replay_rate > 0) != bool(data.replay_source):
         raise ConfigError("config: data.replay_rate must be in [0, 1) and set together with data.replay_source")
-
-
-def build_mesh(config: ml_collections.ConfigDict):
-    return make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
+    return mesh
 
 
 def prepare_tokenizer(config: ml_collections.ConfigDict, workdir: Path, texts) -> Tokenizer:
