@@ -72,13 +72,18 @@ def apply_override(config: ml_collections.ConfigDict, dotted: str, text: str) ->
         raise ConfigError(f"config: bad value for {dotted!r}: {e}") from e
 
 
-def parse_command_line(argv: list[str], extra_flags: tuple[str, ...] = ()) -> tuple[ml_collections.ConfigDict, dict]:
-    """`--config FILE`, `--config.key=value ...` and `--flag=value` for `extra_flags`."""
+def parse_command_line(argv: list[str], extra_flags: tuple[str, ...] = (),
+                       switches: tuple[str, ...] = ()) -> tuple[ml_collections.ConfigDict, dict]:
+    """`--config FILE`, `--config.key=value ...`, `--flag=value` for `extra_flags` and a bare
+    `--switch` (True in the returned extras) for `switches`."""
     config_path, overrides, extras = None, [], {}
     args = list(argv)
     while args:
         arg = args.pop(0)
         name, eq, value = arg.partition("=")
+        if name.lstrip("-") in switches and not eq:
+            extras[name.lstrip("-")] = True
+            continue
         if not eq and name in ("--config", *(f"--{f}" for f in extra_flags)) and args:
             value = args.pop(0)
         if name == "--config":

@@ -1,0 +1,173 @@
+"""Sends requests: asyncio with bounded concurrency, requests- and tokens-per-minute limits,
+retries with exponential backoff and jitter (honouring Retry-After) via tenacity, a per-request
+timeout, overall budgets, and the journal as the record of what is done."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+
+import tenacity
+
+from entigraph_jax.data import Document
+
+from .journal import Journal
+from .llm import Backend, Completion, Fatal, Rejected, Retryable
+from .plan import InvalidEntities, Request, messages, parse_entities
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    max_concurrency: int = 16
+    requests_per_minute: float = 0.0  # 0: no limit
+    tokens_per_minute: float = 0.0  # input + output, estimated before sending
+    timeout_s: float = 120.0
+    max_retries: int = 6
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 60.0
+    entity_attempts: int = 3  # re-asks when the entity JSON is invalid, then a recorded failure
+    temperature: float = 1.0
+    max_output_tokens: int = 2048
+    max_requests: int = 0  # overall caps across runs (0: none), checked before each request
+    max_output_tokens_total: int = 0
+
+
+@dataclasses.dataclass
+class Stats:
+    done: int = 0
+    failed: int = 0
+    retried: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    budget_reached: bool = False
+
+
+class RateLimiter:
+    """A token bucket refilled at `per_minute / 60` per second, holding one second's worth."""
+
+    def __init__(self, per_minute: float):
+        self.rate = per_minute / 60.0
+        self.level = self.capacity = max(self.rate, 1.0)
+        self.updated = time.monotonic()
+        self.lock = asyncio.Lock()
+
+    async def acquire(self, amount: float = 1.0) -> None:
+        if self.rate <= 0:
+            return
+        async with self.lock:
+            while True:
+                now = time.monotonic()
+                self.level = min(self.capacity, self.level + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.level >= min(amount, self.capacity):
+                    self.level -= amount
+                    return
+                await asyncio.sleep((min(amount, self.capacity) - self.level) / self.rate)
+
+
+class Engine:
+    def __init__(self, backend: Backend, journal: Journal, docs: dict[str, Document], limits: Limits,
+                 model: str, prompt_version: str, on_progress: Callable[[Stats], None] = lambda s: None):
+        self.backend, self.journal, self.docs, self.limits = backend, journal, docs, limits
+        self.model, self.prompt_version, self.on_progress = model, prompt_version, on_progress
+        self.stats = Stats()
+        self.requests_limiter = RateLimiter(limits.requests_per_minute)
+        self.tokens_limiter = RateLimiter(limits.tokens_per_minute)
+        done = sum(c.get("done", 0) for c in journal.counts().values())
+        self.previous_requests, self.previous_output_tokens = done, journal.tokens()[1]
+
+    def _over_budget(self) -> bool:
+        limits, stats = self.limits, self.stats
+        over = (limits.max_requests and self.previous_requests + stats.done >= limits.max_requests) or (
+            limits.max_output_tokens_total
+            and self.previous_output_tokens + stats.output_tokens >= limits.max_output_tokens_total)
+        stats.budget_reached |= bool(over)
+        return bool(over)
+
+    async def run(self, requests: Iterator[Request]) -> Stats:
+        """Send every request (until a budget is reached) with `max_concurrency` workers."""
+
+        async def worker():
+            for request in requests:  # a shared iterator: each request goes to one worker
+                if self._over_budget():
+                    return
+                await self._execute(request)
+                self.on_progress(self.stats)
+
+        workers = [asyncio.create_task(worker()) for _ in range(self.limits.max_concurrency)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+        return self.stats
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        backoff = tenacity.wait_exponential_jitter(self.limits.backoff_initial_s, self.limits.backoff_max_s)(state)
+        error = state.outcome.exception()
+        return max(backoff, getattr(error, "retry_after", None) or 0.0)
+
+    def _count_retry(self, state: tenacity.RetryCallState) -> None:
+        self.stats.retried += 1
+
+    async def _complete(self, request: Request, system: str, prompt: str) -> tuple[Completion, int]:
+        attempts = 0
+        retrying = tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception_type(Retryable), wait=self._wait, reraise=True,
+            stop=tenacity.stop_after_attempt(self.limits.max_retries + 1), before_sleep=self._count_retry)
+        async for attempt in retrying:
+            with attempt:
+                attempts += 1
+                await self.requests_limiter.acquire()
+                await self.tokens_limiter.acquire(len(prompt) / 4 + self.limits.max_output_tokens)
+                try:
+                    completion = await asyncio.wait_for(self.backend.complete(
+                        system, prompt, json_mode=request.json_mode, max_output_tokens=self.limits.max_output_tokens,
+                        temperature=self.limits.temperature), self.limits.timeout_s)
+                except TimeoutError as e:
+                    raise Retryable(f"no answer within {self.limits.timeout_s} s") from e
+        return completion, attempts
+
+    async def _execute(self, request: Request) -> None:
+        system, prompt = messages(request, self.docs[request.doc_id], self.prompt_version)
+        attempts, record = 0, None
+        try:
+            for _ in range(self.limits.entity_attempts if request.kind == "entities" else 1):
+                completion, used = await self._complete(request, system, prompt)
+                attempts += used
+                self.stats.input_tokens += completion.input_tokens
+                self.stats.output_tokens += completion.output_tokens
+                try:
+                    record = self._record(request, completion)
+                    break
+                except InvalidEntities as e:
+                    error = f"invalid entity JSON after {attempts} attempt(s): {e}"
+            if record is None:
+                raise Rejected(error)
+        except Retryable as e:
+            if str(e).startswith("cannot reach"):
+                raise Fatal(str(e)) from e
+            self._fail(request, f"gave up after {self.limits.max_retries} retries: {e}", attempts)
+        except Rejected as e:
+            self._fail(request, str(e), attempts)
+        else:
+            self.journal.done(request, record, attempts)
+            self.stats.done += 1
+
+    def _fail(self, request: Request, error: str, attempts: int) -> None:
+        self.journal.failed(request, error, attempts)
+        self.stats.failed += 1
+
+    def _record(self, request: Request, completion: Completion) -> dict:
+        record = {"text": completion.text, "doc_id": request.doc_id, "kind": request.kind,
+                  "entities": list(request.entities), "model": self.model,
+                  "prompt_version": self.prompt_version, "request_id": request.request_id,
+                  "usage": {"input_tokens": completion.input_tokens, "output_tokens": completion.output_tokens}}
+        if request.kind == "entities":
+            record["summary"], record["entities"] = parse_entities(completion.text)
+        if request.kind == "rephrase":
+            record["style"] = request.style
+        return record

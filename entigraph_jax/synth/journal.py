@@ -1,0 +1,106 @@
+"""The journal: every planned and finished request in SQLite (embedded, crash-safe).
+
+A request is planned once (its id is the primary key), then done (with its record) or failed
+(with the error). A rerun after a crash or Ctrl-C asks `pending()` and sends only those; records
+are exported from here, so nothing is lost and nothing is written twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from .plan import Request
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id TEXT UNIQUE NOT NULL,
+    doc_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'planned',   -- planned | done | failed
+    attempts INTEGER NOT NULL DEFAULT 0,
+    record TEXT,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS by_status ON requests (status, seq);
+"""
+
+
+class Journal:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path, isolation_level=None)  # autocommit; explicit transactions
+        self.db.execute("PRAGMA journal_mode=WAL")  # a crash mid-write never corrupts the file
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def plan(self, requests: Iterable[Request]) -> int:
+        """Add requests not yet known (by id); returns how many were new."""
+        before = self.db.total_changes
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "INSERT OR IGNORE INTO requests (request_id, doc_id, kind, spec) VALUES (?, ?, ?, ?)",
+                ((r.request_id, r.doc_id, r.kind, r.to_json()) for r in requests))
+        return self.db.total_changes - before
+
+    def pending(self, kinds: tuple[str, ...], retry_failed: bool = True, chunk: int = 1000) -> Iterator[Request]:
+        """Requests of `kinds` still to send, in plan order. Only their row numbers are held; specs
+        are read a chunk at a time, so memory stays flat however many requests there are."""
+        statuses = ("planned", "failed") if retry_failed else ("planned",)
+        query = (f"SELECT seq FROM requests WHERE status IN ({','.join('?' * len(statuses))}) "
+                 f"AND kind IN ({','.join('?' * len(kinds))}) ORDER BY seq")
+        seqs = [seq for (seq,) in self.db.execute(query, (*statuses, *kinds))]
+        for start in range(0, len(seqs), chunk):
+            part = seqs[start : start + chunk]
+            rows = self.db.execute(f"SELECT spec FROM requests WHERE seq IN ({','.join('?' * len(part))}) "
+                                   "ORDER BY seq", part).fetchall()
+            yield from (Request.from_json(spec) for (spec,) in rows)
+
+    def count_pending(self, kinds: tuple[str, ...], retry_failed: bool = True) -> int:
+        statuses = ("planned", "failed") if retry_failed else ("planned",)
+        query = (f"SELECT COUNT(*) FROM requests WHERE status IN ({','.join('?' * len(statuses))}) "
+                 f"AND kind IN ({','.join('?' * len(kinds))})")
+        return self.db.execute(query, (*statuses, *kinds)).fetchone()[0]
+
+    def done(self, request: Request, record: dict, attempts: int) -> None:
+        usage = record.get("usage", {})
+        self.db.execute(
+            "UPDATE requests SET status='done', record=?, attempts=attempts+?, input_tokens=?, "
+            "output_tokens=?, error=NULL WHERE request_id=?",
+            (json.dumps(record, ensure_ascii=False), attempts, usage.get("input_tokens", 0),
+             usage.get("output_tokens", 0), request.request_id))
+
+    def failed(self, request: Request, error: str, attempts: int) -> None:
+        self.db.execute("UPDATE requests SET status='failed', error=?, attempts=attempts+? WHERE request_id=?",
+                        (error, attempts, request.request_id))
+
+    def records(self, kinds: tuple[str, ...] | None = None) -> Iterator[dict]:
+        """Finished records in plan order."""
+        query, args = "SELECT record FROM requests WHERE status='done'", ()
+        if kinds:
+            query += f" AND kind IN ({','.join('?' * len(kinds))})"
+            args = kinds
+        for (record,) in self.db.execute(query + " ORDER BY seq", args):
+            yield json.loads(record)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """{kind: {status: count}}"""
+        out: dict[str, dict[str, int]] = {}
+        for kind, status, n in self.db.execute("SELECT kind, status, COUNT(*) FROM requests GROUP BY 1, 2"):
+            out.setdefault(kind, {})[status] = n
+        return out
+
+    def tokens(self) -> tuple[int, int]:
+        row = self.db.execute("SELECT SUM(input_tokens), SUM(output_tokens) FROM requests").fetchone()
+        return int(row[0] or 0), int(row[1] or 0)
+
+    def close(self) -> None:
+        self.db.close()

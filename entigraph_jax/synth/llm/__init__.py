@@ -1,0 +1,30 @@
+"""LLM backends behind one interface (`base.Backend`): `openai` (any OpenAI-compatible server) and
+`gemini` (google-genai). `local` (the project's own JAX sampler) arrives with the sampler."""
+
+from __future__ import annotations
+
+from .base import Backend, Completion, Fatal, Rejected, Retryable, api_key
+
+BACKENDS = ("openai", "gemini")
+
+
+def make_backend(llm) -> Backend:
+    """The backend an `llm` config section names."""
+    if llm.backend == "openai":
+        from .openai import OpenAIBackend
+
+        hosted = "api.openai.com" in llm.base_url
+        key = api_key(("OPENAI_API_KEY",), llm.api_key_file, required=hosted)
+        return OpenAIBackend(llm.base_url, llm.model, key, llm.timeout_s, llm.max_concurrency, llm.json_mode)
+    if llm.backend == "gemini":
+        from .gemini import GeminiBackend
+
+        key = api_key(("GEMINI_API_KEY", "GOOGLE_API_KEY"), llm.api_key_file, required=True)
+        return GeminiBackend(llm.model, key, llm.base_url, llm.timeout_s)
+    if llm.backend == "local":
+        raise Fatal("llm.backend='local' needs the JAX sampler, which is not built yet; use openai "
+                    "(e.g. a vLLM server) or gemini")
+    raise Fatal(f"unknown llm.backend={llm.backend!r}; expected one of {', '.join(BACKENDS)}")
+
+
+__all__ = ["BACKENDS", "Backend", "Completion", "Fatal", "Rejected", "Retryable", "make_backend"]

@@ -1,0 +1,157 @@
+"""A local fake LLM server speaking both wire formats (OpenAI chat completions and Gemini
+generateContent), for tests, the throughput benchmark and the CPU notebook run.
+
+Its answers are deterministic functions of the prompt: the entity stage gets a JSON object with
+the document's capitalised names; other stages get a short text naming the entities. Faults are
+queued with `inject(...)` and served one per request: "429" (with Retry-After), "500", "timeout"
+(answers after `hang_s`), "malformed" (entity JSON that does not parse), "empty", "blocked".
+
+    python -m entigraph_jax.synth.llm.fake --port 8123 [--latency 0.2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import re
+import threading
+
+ENTITY_NAME = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)*\b")
+
+
+def fake_answer(prompt: str, json_mode: bool) -> str:
+    document = prompt.split("Document:\n", 1)[-1].split("\n\nEntities:", 1)[0]
+    if json_mode:
+        names = list(dict.fromkeys(m for m in ENTITY_NAME.findall(document) if len(m) > 3))[:6]
+        summary = document.split(".")[0].strip()[:200] + "."
+        return json.dumps({"summary": summary, "entities": names})
+    entities = re.findall(r"^- (.+)$", prompt.split("Entities:", 1)[-1], flags=re.M) if "Entities:" in prompt else []
+    about = " and ".join(entities) if entities else "the document"
+    return f"  A passage about {about}. {document[:160].strip()}  "
+
+
+class FakeLLMServer:
+    """Start with `start()` (a background thread) or `serve()` (in a running event loop)."""
+
+    def __init__(self, latency_s: float = 0.0, hang_s: float = 5.0, retry_after_s: float = 0.05):
+        self.latency_s, self.hang_s, self.retry_after_s = latency_s, hang_s, retry_after_s
+        self.faults: collections.deque[str] = collections.deque()
+        self.requests: list[dict] = []  # (path, json body) of every request, for assertions
+        self.port = 0
+        self._lock = threading.Lock()
+
+    def inject(self, *faults: str) -> None:
+        with self._lock:
+            self.faults.extend(faults)
+
+    def _next_fault(self) -> str | None:
+        with self._lock:
+            return self.faults.popleft() if self.faults else None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request_line = await reader.readline()
+                if not request_line:
+                    break
+                headers = {}
+                while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+                    name, _, value = line.decode().partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", 0)))
+                path = request_line.decode().split()[1]
+                status, extra, payload = await self._respond(path, json.loads(body or b"{}"))
+                data = json.dumps(payload).encode()
+                head = [f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}",
+                        "Content-Type: application/json", f"Content-Length: {len(data)}", *extra]
+                writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def _respond(self, path: str, body: dict) -> tuple[int, list[str], dict]:
+        gemini = ":generateContent" in path
+        with self._lock:
+            self.requests.append({"path": path, "body": body})
+        fault = self._next_fault()
+        await asyncio.sleep(self.hang_s if fault == "timeout" else self.latency_s)
+        if fault == "429":
+            return 429, [f"Retry-After: {self.retry_after_s}"], _error(429, "RESOURCE_EXHAUSTED", "slow down")
+        if fault == "500":
+            return 500, [], _error(500, "INTERNAL", "server error")
+        if gemini:
+            prompt = body["contents"][0]["parts"][0]["text"]
+            json_mode = body.get("generationConfig", {}).get("responseMimeType") == "application/json"
+        else:
+            prompt = body["messages"][-1]["content"]
+            json_mode = body.get("response_format", {}).get("type") == "json_object"
+        text = fake_answer(prompt, json_mode)
+        if fault == "malformed":
+            text = text[: len(text) // 2]
+        if fault == "empty":
+            text = ""
+        usage = (len(prompt) // 4, len(text) // 4)
+        if gemini:
+            if fault == "blocked":
+                return 200, [], {"promptFeedback": {"blockReason": "SAFETY"},
+                                 "usageMetadata": {"promptTokenCount": usage[0]}}
+            return 200, [], {"candidates": [{"content": {"parts": [{"text": text}], "role": "model"},
+                                             "finishReason": "STOP", "index": 0}],
+                             "usageMetadata": {"promptTokenCount": usage[0], "candidatesTokenCount": usage[1],
+                                               "totalTokenCount": sum(usage)}}
+        finish = "content_filter" if fault == "blocked" else "stop"
+        return 200, [], {"id": "fake", "object": "chat.completion", "model": body.get("model"),
+                         "choices": [{"index": 0, "finish_reason": finish,
+                                      "message": {"role": "assistant", "content": "" if fault == "blocked" else text}}],
+                         "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1],
+                                   "total_tokens": sum(usage)}}
+
+    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> asyncio.Server:
+        server = await asyncio.start_server(self._handle, host, port, backlog=1024)
+        self.port = server.sockets[0].getsockname()[1]
+        return server
+
+    def start(self) -> FakeLLMServer:
+        """Serve from a daemon thread; returns once the port is known."""
+        ready = threading.Event()
+
+        def run():
+            loop = asyncio.new_event_loop()
+            loop.run_until_complete(self.serve())
+            ready.set()
+            loop.run_forever()
+
+        threading.Thread(target=run, daemon=True).start()
+        ready.wait()
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def _error(code: int, status: str, message: str) -> dict:
+    return {"error": {"code": code, "status": status, "message": message}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8123)
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    server = FakeLLMServer(latency_s=args.latency)
+
+    async def run():
+        await server.serve(port=args.port)
+        print(f"fake LLM server on {server.base_url}", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""What to ask the LLM: EntiGraph's three stages and the Rephrase baseline, as `Request`s.
+
+EntiGraph (Yang et al., 2025), per document: (1) one JSON request for a summary and the entities;
+(2) a text for every pair of entities; (3) texts for a seeded, shuffled share of the entity
+triples. Budgets cap requests per document; overall caps are the engine's. Every request has a
+stable id: a hash of what is asked (document, stage, entities, prompt version, model, sample).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+import random
+import re
+
+from entigraph_jax.data import Document
+
+from .prompts import REPHRASE_STYLES, render, template
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """What to ask about which document; the prompt text is rendered when it is sent (`messages`),
+    so the journal stays small however long the documents are."""
+
+    request_id: str
+    doc_id: str
+    kind: str  # entities | pair | triple | rephrase
+    json_mode: bool = False
+    entities: tuple[str, ...] = ()
+    style: str = ""
+    sample_index: int = 0
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Request:
+        fields = json.loads(text)
+        return cls(**{**fields, "entities": tuple(fields["entities"])})
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanSettings:
+    model: str
+    prompt_version: str = "v1"
+    seed: int = 0
+    max_pairs_per_doc: int = 0  # 0: every pair
+    triples_fraction: float = 0.0  # share of all entity triples, in a seeded shuffled order
+    max_triples_per_doc: int = 0  # 0: no cap
+    max_entities: int = 0  # 0: every entity the model listed
+    rephrase_styles: tuple[str, ...] = REPHRASE_STYLES
+    rephrase_samples: int = 1  # rewrites per style and document (repeat to reach a token budget)
+
+
+def request_id(doc: Document, kind: str, entities, settings: PlanSettings, sample_index: int = 0,
+               style: str = "") -> str:
+    key = json.dumps([doc.text, kind, list(entities), settings.prompt_version, settings.model,
+                      sample_index, style], ensure_ascii=False)
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+def _request(doc, kind, settings, entities=(), style="", sample_index=0, json_mode=False) -> Request:
+    return Request(
+        request_id=request_id(doc, kind, entities, settings, sample_index, style),
+        doc_id=doc.doc_id, kind=kind, json_mode=json_mode, entities=tuple(entities), style=style,
+        sample_index=sample_index)
+
+
+def messages(request: Request, doc: Document, prompt_version: str) -> tuple[str, str]:
+    """(system, user) prompt texts of a request."""
+    name = f"rephrase_{request.style}" if request.kind == "rephrase" else request.kind
+    return template(prompt_version, "system"), render(prompt_version, name, doc.text, request.entities)
+
+
+def entity_requests(docs: list[Document], settings: PlanSettings) -> list[Request]:
+    return [_request(doc, "entities", settings, json_mode=True) for doc in docs]
+
+
+def relation_requests(doc: Document, entities: list[str], settings: PlanSettings) -> list[Request]:
+    """Pair texts (all, or the first `max_pairs_per_doc` in seeded order) and a seeded share of triples."""
+    if settings.max_entities:
+        entities = entities[: settings.max_entities]
+    rng = random.Random(f"{settings.seed}:{doc.doc_id}")
+    pairs = list(itertools.combinations(entities, 2))
+    if settings.max_pairs_per_doc and len(pairs) > settings.max_pairs_per_doc:
+        rng.shuffle(pairs)
+        pairs = pairs[: settings.max_pairs_per_doc]
+    triples = []
+    if settings.triples_fraction > 0:
+        count = math.comb(len(entities), 3)
+        wanted = round(settings.triples_fraction * count)
+        if settings.max_triples_per_doc:
+            wanted = min(wanted, settings.max_triples_per_doc)
+        # sample triple indices without materialising all C(n, 3) of them
+        chosen = rng.sample(range(count), wanted)
+        all_triples = itertools.combinations(entities, 3)
+        by_index = dict.fromkeys(chosen)
+        for index, triple in enumerate(all_triples):
+            if index in by_index:
+                by_index[index] = triple
+        triples = [by_index[i] for i in chosen]
+    return ([_request(doc, "pair", settings, p) for p in pairs]
+            + [_request(doc, "triple", settings, t) for t in triples])
+
+
+def rephrase_requests(docs: list[Document], settings: PlanSettings) -> list[Request]:
+    return [_request(doc, "rephrase", settings, style=style, sample_index=i)
+            for doc in docs for style in settings.rephrase_styles for i in range(settings.rephrase_samples)]
+
+
+class InvalidEntities(ValueError):
+    """The entity stage's answer is not the JSON object asked for."""
+
+
+def parse_entities(answer: str) -> tuple[str, list[str]]:
+    """(summary, entities) from the entity stage's answer; a ```json fence around it is accepted."""
+    text = answer.strip()
+    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", text, flags=re.DOTALL)
+    if fenced:
+        text = fenced.group(1)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InvalidEntities(f"not JSON ({e})") from e
+    if not isinstance(value, dict) or not isinstance(value.get("entities"), list):
+        raise InvalidEntities("no 'entities' list in the JSON object")
+    entities = [e.strip() for e in value["entities"] if isinstance(e, str) and e.strip()]
+    if not entities:
+        raise InvalidEntities("the 'entities' list is empty")
+    summary = value.get("summary") if isinstance(value.get("summary"), str) else ""
+    return summary, list(dict.fromkeys(entities))
+
+
+def interleave_by_document(requests: list[Request]) -> list[Request]:
+    """Round-robin over documents, so a run stopped by a budget has covered every document evenly."""
+    by_doc: dict[str, list[Request]] = {}
+    for r in requests:
+        by_doc.setdefault(r.doc_id, []).append(r)
+    rounds = itertools.zip_longest(*by_doc.values())
+    return [r for batch in rounds for r in batch if r is not None]

@@ -1,0 +1,33 @@
+"""Versioned prompt templates: `prompts/<version>/<name>.txt`, with `{document}` and `{entity_N}`
+slots. The version goes into every record and every request id, so changing a prompt means a new
+version folder, never an edit in place."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+PROMPTS = Path(__file__).parent / "prompts"
+REPHRASE_STYLES = ("easy", "wiki", "academic", "qa")  # WRAP's styles (Maini et al., 2024)
+
+
+class PromptError(ValueError):
+    pass
+
+
+@functools.cache
+def template(version: str, name: str) -> str:
+    path = PROMPTS / version / f"{name}.txt"
+    if not path.is_file():
+        known = sorted(p.name for p in PROMPTS.iterdir() if p.is_dir())
+        raise PromptError(f"{path}: no such prompt (prompt versions: {', '.join(known)})")
+    return path.read_text(encoding="utf-8").strip()
+
+
+def render(version: str, name: str, document: str, entities: tuple[str, ...] = ()) -> str:
+    slots = {f"entity_{i}": e for i, e in enumerate(entities, 1)}
+    # str.replace, not str.format: documents are full of braces
+    text = template(version, name).replace("{document}", document)
+    for slot, value in slots.items():
+        text = text.replace("{" + slot + "}", value)
+    return text
