@@ -73,14 +73,17 @@ class Engine:
         self.backend, self.journal, self.docs, self.limits = backend, journal, docs, limits
         self.model, self.prompt_version, self.on_progress = model, prompt_version, on_progress
         self.stats = Stats()
+        self.started = 0
         self.requests_limiter = RateLimiter(limits.requests_per_minute)
         self.tokens_limiter = RateLimiter(limits.tokens_per_minute)
         done = sum(c.get("done", 0) for c in journal.counts().values())
         self.previous_requests, self.previous_output_tokens = done, journal.tokens()[1]
 
     def _over_budget(self) -> bool:
+        """Requests are capped exactly (counted when started); output tokens once used, so the
+        requests in flight when the token cap is reached may pass it a little."""
         limits, stats = self.limits, self.stats
-        over = (limits.max_requests and self.previous_requests + stats.done >= limits.max_requests) or (
+        over = (limits.max_requests and self.previous_requests + self.started >= limits.max_requests) or (
             limits.max_output_tokens_total
             and self.previous_output_tokens + stats.output_tokens >= limits.max_output_tokens_total)
         stats.budget_reached |= bool(over)
@@ -93,6 +96,7 @@ class Engine:
             for request in requests:  # a shared iterator: each request goes to one worker
                 if self._over_budget():
                     return
+                self.started += 1
                 await self._execute(request)
                 self.on_progress(self.stats)
 

@@ -17,6 +17,7 @@ import collections
 import json
 import re
 import threading
+import time
 
 ENTITY_NAME = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)*\b")
 
@@ -76,7 +77,7 @@ class FakeLLMServer:
     async def _respond(self, path: str, body: dict) -> tuple[int, list[str], dict]:
         gemini = ":generateContent" in path
         with self._lock:
-            self.requests.append({"path": path, "body": body})
+            self.requests.append({"path": path, "body": body, "time": time.monotonic()})
         fault = self._next_fault()
         await asyncio.sleep(self.hang_s if fault == "timeout" else self.latency_s)
         if fault == "429":
