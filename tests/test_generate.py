@@ -165,3 +165,17 @@ def test_rephrase_and_budgets(server, tmp_path):
     assert summary["status"] == "complete" and summary["records"] == 10 * 4 * 2
     assert {r["style"] for r in records(config)} == {"easy", "wiki", "academic", "qa"}
     assert json.loads((tmp_path / "out" / "summary.json").read_text()) == summary
+
+
+def test_rephrase_repeats_to_a_token_budget(server, tmp_path):
+    config = config_for(server, tmp_path, method="rephrase", **{"rephrase.tokens_per_doc": 500})
+    generate(config)
+    rounds = {}  # doc -> [output tokens of round 0, round 1, ...]
+    for record in records(config):
+        tokens = rounds.setdefault(record["doc_id"], [])
+        tokens.extend([0] * (record["sample_index"] + 1 - len(tokens)))
+        tokens[record["sample_index"]] += record["usage"]["output_tokens"]
+    assert len(rounds) == 10
+    for tokens in rounds.values():
+        assert sum(tokens) >= 500 > sum(tokens[:-1])  # enough, and not one round more than needed
+    assert max(len(t) for t in rounds.values()) > 1

@@ -29,7 +29,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.entigraph = ml_collections.ConfigDict(dict(
         entity_attempts=3, max_entities=0, max_pairs_per_doc=0, triples_fraction=0.0, max_triples_per_doc=0,
     ))
-    c.rephrase = ml_collections.ConfigDict(dict(styles=("easy", "wiki", "academic", "qa"), samples=1))
+    c.rephrase = ml_collections.ConfigDict(dict(
+        styles=("easy", "wiki", "academic", "qa"), samples=1,
+        tokens_per_doc=0,  # > 0: more rounds of every style until each document has this many output tokens
+    ))
     c.budget = ml_collections.ConfigDict(dict(max_requests=0, max_output_tokens=0))  # 0: no cap
     c.dry_run = ml_collections.ConfigDict(dict(entities_per_doc=20, entity_output_tokens=400,
                                                output_tokens=600))  # guesses before entities are known

@@ -173,5 +173,5 @@ class Engine:
         if request.kind == "entities":
             record["summary"], record["entities"] = parse_entities(completion.text)
         if request.kind == "rephrase":
-            record["style"] = request.style
+            record["style"], record["sample_index"] = request.style, request.sample_index
         return record

@@ -98,6 +98,12 @@ class Journal:
             out.setdefault(kind, {})[status] = n
         return out
 
+    def per_document(self, kind: str) -> dict[str, tuple[int, int]]:
+        """{doc_id: (requests planned, output tokens produced)} for one kind."""
+        rows = self.db.execute("SELECT doc_id, COUNT(*), SUM(output_tokens) FROM requests WHERE kind=? "
+                               "GROUP BY doc_id", (kind,))
+        return {doc_id: (int(n), int(tokens or 0)) for doc_id, n, tokens in rows}
+
     def tokens(self) -> tuple[int, int]:
         row = self.db.execute("SELECT SUM(input_tokens), SUM(output_tokens) FROM requests").fetchone()
         return int(row[0] or 0), int(row[1] or 0)

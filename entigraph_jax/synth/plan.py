@@ -107,9 +107,11 @@ def relation_requests(doc: Document, entities: list[str], settings: PlanSettings
             + [_request(doc, "triple", settings, t) for t in triples])
 
 
-def rephrase_requests(docs: list[Document], settings: PlanSettings) -> list[Request]:
+def rephrase_requests(docs: list[Document], settings: PlanSettings, samples: range | None = None) -> list[Request]:
+    """Each document rewritten in each style, `samples` times (default: `rephrase_samples`)."""
+    samples = samples if samples is not None else range(settings.rephrase_samples)
     return [_request(doc, "rephrase", settings, style=style, sample_index=i)
-            for doc in docs for style in settings.rephrase_styles for i in range(settings.rephrase_samples)]
+            for doc in docs for i in samples for style in settings.rephrase_styles]
 
 
 class InvalidEntities(ValueError):

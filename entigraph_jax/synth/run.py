@@ -150,13 +150,27 @@ async def _send(config, docs, journal, settings) -> dict:
     def show(stats):
         progress.update(1)
         progress.set_postfix(done=stats.done, failed=stats.failed, retried=stats.retried,
-                             tokens=stats.output_tokens)
+                             tokens=stats.output_tokens, refresh=False)
 
     engine = Engine(backend, journal, by_id, limits(config), config.llm.model, config.prompt_version, show)
     kinds = ("rephrase",) if config.method == "rephrase" else ("entities",)
     try:
         progress.total = journal.count_pending(kinds, config.retry_failed)
         await engine.run(journal.pending(kinds, config.retry_failed))
+        while config.method == "rephrase" and config.rephrase.tokens_per_doc and not engine.stats.budget_reached:
+            # repeat to a token budget: another round of every style for documents still short of it
+            per_doc, styles = journal.per_document("rephrase"), len(config.rephrase.styles)
+            short = [d for d in docs if per_doc.get(d.doc_id, (0, 0))[1] < config.rephrase.tokens_per_doc]
+            rounds = {d.doc_id: per_doc.get(d.doc_id, (0, 0))[0] // styles for d in short}
+            new = [r for d in short for r in rephrase_requests([d], settings, range(rounds[d.doc_id],
+                                                                                 rounds[d.doc_id] + 1))]
+            if not new or journal.plan(interleave_by_document(new)) == 0:
+                break
+            progress.total += len(new)
+            before = engine.stats.output_tokens
+            await engine.run(journal.pending(kinds, config.retry_failed))
+            if engine.stats.output_tokens == before:  # nothing produced (all failing): stop, do not spin
+                break
         if config.method == "entigraph":
             entities = known_entities(journal)
             planned = [r for doc in docs if doc.doc_id in entities

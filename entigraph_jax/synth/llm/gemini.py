@@ -4,6 +4,9 @@ retries are off: the engine retries, so every backend behaves alike."""
 
 from __future__ import annotations
 
+import asyncio
+
+import aiohttp
 import httpx
 from google import genai
 from google.genai import errors, types
@@ -36,9 +39,9 @@ class GeminiBackend(Backend):
                 raise Fatal(f"Gemini: HTTP {e.code} {e.status} ({e.message}); check the key and "
                             f"llm.model={self.model!r}") from e
             raise Rejected(f"HTTP {e.code} {e.status} ({e.message})") from e
-        except httpx.TimeoutException as e:
+        except (httpx.TimeoutException, asyncio.TimeoutError) as e:
             raise Retryable(f"timeout ({type(e).__name__})") from e
-        except httpx.TransportError as e:
+        except (httpx.TransportError, aiohttp.ClientError) as e:  # the SDK uses aiohttp when installed
             raise Retryable(f"cannot reach the Gemini API ({type(e).__name__}: {e})") from e
         feedback = response.prompt_feedback
         if feedback is not None and feedback.block_reason:
