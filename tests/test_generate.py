@@ -2,6 +2,8 @@
 
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from entigraph_jax.config import ConfigError, apply_override, load_config_file
 from entigraph_jax.data import load_source, read_records
 from entigraph_jax.synth.llm import Fatal
 from entigraph_jax.synth.llm.fake import FakeLLMServer, fake_answer
-from entigraph_jax.synth.plan import messages
+from entigraph_jax.synth.plan import Request, messages
 from entigraph_jax.synth.run import estimate, generate, merge
 
 ROOT = Path(__file__).parent.parent
@@ -55,7 +57,6 @@ def test_happy_path_on_the_sample_corpus(server, tmp_path, backend):
     for record in out:  # the model's answer, unchanged but for surrounding whitespace
         assert {"doc_id", "kind", "entities", "model", "prompt_version", "request_id", "usage"} <= set(record)
         assert record["model"] == "fake-model" and record["prompt_version"] == "v1"
-        from entigraph_jax.synth.plan import Request
         request = Request(record["request_id"], record["doc_id"], record["kind"], record["kind"] == "entities",
                           tuple(record["entities"]) if record["kind"] != "entities" else ())
         _, prompt = messages(request, docs[record["doc_id"]], "v1")
@@ -179,3 +180,18 @@ def test_rephrase_repeats_to_a_token_budget(server, tmp_path):
     for tokens in rounds.values():
         assert sum(tokens) >= 500 > sum(tokens[:-1])  # enough, and not one round more than needed
     assert max(len(t) for t in rounds.values()) > 1
+
+
+@pytest.mark.parametrize("override, message", [
+    ("--config.llm.backend=claude", "generate: error: config: unknown llm.backend='claude'"),
+    ("--config.source=jsonl:/nonexistent.jsonl", "generate: error: /nonexistent.jsonl: no such file or folder"),
+    ("--config.llm.base_url=http://127.0.0.1:9/v1", "generate: error: cannot reach http://127.0.0.1:9/v1"),
+])
+def test_command_line_errors_are_one_line(tmp_path, override, message):
+    done = subprocess.run([sys.executable, "-m", "entigraph_jax.generate", "--config",
+                           str(ROOT / "configs" / "entigraph_sample.py"), f"--config.output_dir={tmp_path}",
+                           "--config.llm.max_retries=1", "--config.llm.backoff_initial_s=0.01", override],
+                          capture_output=True, text=True)
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("generate: error")]
+    assert len(errors) == 1 and errors[0].startswith(message), done.stderr
