@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -141,15 +142,34 @@ def dense(x: jax.Array, w: jax.Array, contract: int = 1) -> jax.Array:
     return y.reshape(*lead, *out)
 
 
-def decoder_layer(x, w, *, cfg: LlamaConfig, cos, sin, mask):
-    """One pre-norm block: attention then SwiGLU MLP, each added to the residual stream."""
+def decoder_layer(x, w, *, cfg: LlamaConfig, cos, sin, attend):
+    """One pre-norm block: attention then SwiGLU MLP, each added to the residual stream.
+
+    `attend(q, k, v)` returns (attention output, anything to carry out): plain causal attention when
+    training, attention over a KV cache (returning the updated cache) when decoding."""
     h = rms_norm(x, w["attn_norm"], cfg.rms_norm_eps)
     q, k, v = dense(h, w["q"]), dense(h, w["k"]), dense(h, w["v"])  # [batch, seq, heads, head_dim]
     q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-    attn = jax.nn.dot_product_attention(q, k, v, mask=mask, is_causal=True)
+    attn, carried = attend(q, k, v)
     x = x + dense(attn, w["o"], contract=2)
     h = rms_norm(x, w["mlp_norm"], cfg.rms_norm_eps)
-    return x + dense(jax.nn.silu(dense(h, w["gate"])) * dense(h, w["up"]), w["down"])
+    return x + dense(jax.nn.silu(dense(h, w["gate"])) * dense(h, w["up"]), w["down"]), carried
+
+
+class KVCache(NamedTuple):
+    """Keys and values of every layer [layers, batch, max_len, kv_heads, head_dim], which slots hold a
+    real token [batch, max_len], and the next slot to write."""
+
+    k: jax.Array
+    v: jax.Array
+    valid: jax.Array
+    index: jax.Array
+
+    @classmethod
+    def empty(cls, cfg: LlamaConfig, batch: int, max_len: int) -> KVCache:
+        shape = (cfg.num_layers, batch, max_len, cfg.num_kv_heads, cfg.head_dim)
+        return cls(jnp.zeros(shape, cfg.dtype), jnp.zeros(shape, cfg.dtype),
+                   jnp.zeros((batch, max_len), bool), jnp.zeros((), jnp.int32))
 
 
 def segment_mask(segment_ids: jax.Array | None) -> jax.Array | None:
@@ -210,15 +230,45 @@ class Llama(nnx.Module):
         if positions is None:
             positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
         cos, sin = rope_tables(positions, cfg)
-        layer = functools.partial(
-            decoder_layer, cfg=cfg, cos=cos, sin=sin, mask=segment_mask(segment_ids)
-        )
+        mask = segment_mask(segment_ids)
+
+        def attend(q, k, v):
+            return jax.nn.dot_product_attention(q, k, v, mask=mask, is_causal=True), None
+
+        def layer(h, w):
+            return decoder_layer(h, w, cfg=cfg, cos=cos, sin=sin, attend=attend)[0]
+
         if REMAT_POLICIES[cfg.remat] is not None:
             layer = jax.checkpoint(layer, policy=REMAT_POLICIES[cfg.remat])
+        x, _ = jax.lax.scan(lambda h, w: (layer(h, w), None), self._embed(tokens), self.layers.stacked())
+        return self._logits(x)
 
-        embed = self.embed[...]
-        x = jnp.take(embed, tokens, axis=0).astype(cfg.dtype)
-        x, _ = jax.lax.scan(lambda h, w: (layer(h, w), None), x, self.layers.stacked())
-        x = rms_norm(x, self.final_norm[...], cfg.rms_norm_eps)
-        head = embed.T if cfg.tie_word_embeddings else self.lm_head[...]
+    def decode(self, tokens, positions, valid, cache: KVCache) -> tuple[jax.Array, KVCache]:
+        """Run `tokens` [batch, T] at cache slots index..index+T-1 (T = prompt length to prefill, 1 to
+        decode); `valid` marks real tokens (False for left padding). Returns logits and the cache."""
+        cfg = self.config
+        cos, sin = rope_tables(positions, cfg)
+        slots = cache.index + jnp.arange(tokens.shape[1])
+        kv_valid = jax.lax.dynamic_update_slice(cache.valid, valid, (0, cache.index))
+        mask = (jnp.arange(cache.valid.shape[1])[None, :] <= slots[:, None])[None, None] & kv_valid[:, None, None, :]
+
+        def layer(h, xs):
+            w, k_cache, v_cache = xs
+
+            def attend(q, k, v):
+                k_all = jax.lax.dynamic_update_slice(k_cache, k.astype(k_cache.dtype), (0, cache.index, 0, 0))
+                v_all = jax.lax.dynamic_update_slice(v_cache, v.astype(v_cache.dtype), (0, cache.index, 0, 0))
+                return jax.nn.dot_product_attention(q, k_all, v_all, mask=mask), (k_all, v_all)
+
+            return decoder_layer(h, w, cfg=cfg, cos=cos, sin=sin, attend=attend)
+
+        x, (k, v) = jax.lax.scan(layer, self._embed(tokens), (self.layers.stacked(), cache.k, cache.v))
+        return self._logits(x), KVCache(k, v, kv_valid, cache.index + tokens.shape[1])
+
+    def _embed(self, tokens):
+        return jnp.take(self.embed[...], tokens, axis=0).astype(self.config.dtype)
+
+    def _logits(self, x):
+        x = rms_norm(x, self.final_norm[...], self.config.rms_norm_eps)
+        head = self.embed[...].T if self.config.tie_word_embeddings else self.lm_head[...]
         return dense(x, head).astype(jnp.float32)

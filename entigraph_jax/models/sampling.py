@@ -1,0 +1,139 @@
+"""Batched generation with a KV cache under jax.jit: prefill, then decode with static shapes.
+
+Prompts are left-padded to a bucketed length so a handful of shapes cover every batch; each prompt
+can be sampled `n` times; temperature (0: greedy), top-p and top-k; stop strings and EOS end a
+sample. Decoding runs on the device in chunks of steps; between chunks the host checks whether
+every row has stopped. Parameters sharded over a mesh decode sharded: jit follows their shardings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from .llama import KVCache, Llama
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingParams:
+    max_new_tokens: int = 256
+    temperature: float = 1.0  # 0: greedy
+    top_p: float = 1.0
+    top_k: int = 0  # 0: no top-k
+    n: int = 1  # samples per prompt
+    stop: tuple[str, ...] = ()  # the text is cut right before the first stop string
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    text: str
+    tokens: list[int]
+    finish_reason: str  # "stop" (a stop string), "eos" or "length"
+
+
+def next_token(logits: jax.Array, key: jax.Array, params: SamplingParams) -> jax.Array:
+    """One token per row of logits [batch, vocab] under the sampling parameters."""
+    if params.temperature == 0:
+        return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+    logits = logits / params.temperature
+    if params.top_k:
+        kth = jax.lax.top_k(logits, params.top_k)[0][:, -1:]
+        logits = jnp.where(logits < kth, -jnp.inf, logits)
+    if params.top_p < 1.0:
+        ordered = jnp.sort(logits, axis=-1)[:, ::-1]
+        mass = jnp.cumsum(jax.nn.softmax(ordered, axis=-1), axis=-1)
+        # the smallest logit still inside the nucleus: tokens below it are dropped (the top one never)
+        cutoff_index = jnp.sum(mass - jax.nn.softmax(ordered, axis=-1) < params.top_p, axis=-1) - 1
+        cutoff = jnp.take_along_axis(ordered, cutoff_index[:, None], axis=-1)
+        logits = jnp.where(logits < cutoff, -jnp.inf, logits)
+    return jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)
+
+
+def _bucket(length: int, multiple: int = 16) -> int:
+    """Round up to a power of two (>= multiple), so few distinct shapes are ever compiled."""
+    return max(multiple, 1 << (max(length, 1) - 1).bit_length())
+
+
+class Sampler:
+    """`Sampler(model, tokenizer).generate(prompts, SamplingParams(...))` -> n `Sample`s per prompt."""
+
+    def __init__(self, model: Llama, tokenizer, chunk: int = 32):
+        self.graphdef, self.state = nnx.split(model)
+        self.config, self.tokenizer, self.chunk = model.config, tokenizer, chunk
+        self.pad_id = tokenizer.pad_id if tokenizer.pad_id is not None else 0
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def _prefill(self, state, tokens, positions, valid, cache):
+        logits, cache = nnx.merge(self.graphdef, state).decode(tokens, positions, valid, cache)
+        return logits[:, -1], cache
+
+    @functools.partial(jax.jit, static_argnums=(0, 2, 3), donate_argnums=4)
+    def _decode(self, state, params: SamplingParams, steps: int, carry):
+        model = nnx.merge(self.graphdef, state)
+        eos = self.tokenizer.eos_id if self.tokenizer.eos_id is not None else -1
+
+        def step(_, carry):
+            logits, cache, positions, out, done, count = carry
+            key = jax.random.fold_in(jax.random.key(params.seed), count)
+            token = jnp.where(done, self.pad_id, next_token(logits, key, params))
+            out = jax.lax.dynamic_update_slice(out, token[:, None], (0, count))
+            done = done | (token == eos)
+            logits, cache = model.decode(token[:, None], positions[:, None], ~done[:, None] | (token == eos)[:, None],
+                                         cache)
+            return logits[:, -1], cache, positions + 1, out, done, count + 1
+
+        return jax.lax.fori_loop(0, steps, step, carry)
+
+    def generate(self, prompts: list[str] | list[list[int]], params: SamplingParams) -> list[list[Sample]]:
+        if not prompts:
+            return []
+        bos = [self.tokenizer.bos_id] if self.tokenizer.bos_id is not None else []
+        ids = [p if isinstance(p, list) else bos + self.tokenizer.encode(p) for p in prompts]
+        rows = [p for p in ids for _ in range(params.n)]
+        width = _bucket(max(map(len, rows)))
+        new = -(-params.max_new_tokens // self.chunk) * self.chunk
+        if width + new > self.config.max_position_embeddings:
+            raise ValueError(f"a prompt of {max(map(len, rows))} tokens plus {params.max_new_tokens} new "
+                             f"exceeds max_position_embeddings={self.config.max_position_embeddings}")
+        tokens = np.full((len(rows), width), self.pad_id, np.int32)
+        valid = np.zeros((len(rows), width), bool)
+        for i, row in enumerate(rows):  # left padding: every prompt ends at the same column
+            tokens[i, width - len(row):], valid[i, width - len(row):] = row, True
+        positions = np.maximum(np.cumsum(valid, axis=1) - 1, 0).astype(np.int32)
+        cache = KVCache.empty(self.config, len(rows), width + new)
+        logits, cache = self._prefill(self.state, tokens, positions, valid, cache)
+        carry = (logits, cache, jnp.asarray(positions[:, -1] + 1), jnp.zeros((len(rows), new), jnp.int32),
+                 jnp.zeros(len(rows), bool), jnp.zeros((), jnp.int32))
+        for start in range(0, params.max_new_tokens, self.chunk):
+            carry = self._decode(self.state, params, self.chunk, carry)
+            out, done = np.asarray(carry[3]), np.asarray(carry[4])
+            if all(d or self._stop_index(out[i, : start + self.chunk], params) is not None
+                   for i, d in enumerate(done)):
+                break
+        out = np.asarray(carry[3])
+        samples = [self._finish(out[i, : params.max_new_tokens], params) for i in range(len(rows))]
+        return [samples[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]
+
+    def _stop_index(self, tokens: np.ndarray, params: SamplingParams) -> int | None:
+        if not params.stop:
+            return None
+        text = self.tokenizer.decode(tokens.tolist())
+        found = [i for i in (text.find(s) for s in params.stop) if i >= 0]
+        return min(found) if found else None
+
+    def _finish(self, tokens: np.ndarray, params: SamplingParams) -> Sample:
+        tokens = tokens.tolist()
+        reason = "length"
+        if self.tokenizer.eos_id is not None and self.tokenizer.eos_id in tokens:
+            tokens, reason = tokens[: tokens.index(self.tokenizer.eos_id)], "eos"
+        text = self.tokenizer.decode(tokens)
+        cut = self._stop_index(np.asarray(tokens, np.int32), params)
+        if cut is not None:
+            text, reason = text[:cut], "stop"
+        return Sample(text, tokens, reason)
