@@ -172,6 +172,25 @@ class KVCache(NamedTuple):
                    jnp.zeros((batch, max_len), bool), jnp.zeros((), jnp.int32))
 
 
+def cached_attention(q, k, v, k_cache, v_cache, old_mask, new_mask):
+    """Softmax attention of q [b, t, heads, d] over cached keys [b, s, kv_heads, d] (allowed where
+    old_mask [b, s]) and the step's own keys [b, t, kv_heads, d] (allowed where new_mask [b, t, t])."""
+    b, t, heads, d = q.shape
+    kv_heads = k.shape[2]
+    q = q.reshape(b, t, kv_heads, heads // kv_heads, d) * (d**-0.5)
+    old = jnp.einsum("btkgd,bskd->bkgts", q, k_cache.astype(q.dtype)).astype(jnp.float32)
+    own = jnp.einsum("btkgd,bskd->bkgts", q, k).astype(jnp.float32)
+    # a finite floor, not -inf: a row with nothing to attend to (left padding) stays finite, so no
+    # NaN reaches the cache, where 0 * NaN would poison the rows that do attend to it
+    old = jnp.where(old_mask[:, None, None, None, :], old, -1e30)
+    own = jnp.where(new_mask[:, None, None, :, :], own, -1e30)
+    probs = jax.nn.softmax(jnp.concatenate([old, own], axis=-1), axis=-1).astype(q.dtype)
+    s = k_cache.shape[1]
+    out = (jnp.einsum("bkgts,bskd->btkgd", probs[..., :s], v_cache.astype(q.dtype))
+           + jnp.einsum("bkgts,bskd->btkgd", probs[..., s:], v))
+    return out.reshape(b, t, heads, d)
+
+
 def segment_mask(segment_ids: jax.Array | None) -> jax.Array | None:
     """[batch, 1, seq, seq] mask keeping attention inside each packed document."""
     if segment_ids is None:
@@ -245,25 +264,31 @@ class Llama(nnx.Module):
 
     def decode(self, tokens, positions, valid, cache: KVCache) -> tuple[jax.Array, KVCache]:
         """Run `tokens` [batch, T] at cache slots index..index+T-1 (T = prompt length to prefill, 1 to
-        decode); `valid` marks real tokens (False for left padding). Returns logits and the cache."""
+        decode); `valid` marks real tokens (False for left padding). Returns logits and the cache.
+
+        Layers read the cache without writing it: each attends over (cached keys, its new keys) with
+        one softmax, and the new keys and values of all layers are written once at the end, so a
+        step moves only what it adds rather than copying the cache."""
         cfg = self.config
         cos, sin = rope_tables(positions, cfg)
-        slots = cache.index + jnp.arange(tokens.shape[1])
-        kv_valid = jax.lax.dynamic_update_slice(cache.valid, valid, (0, cache.index))
-        mask = (jnp.arange(cache.valid.shape[1])[None, :] <= slots[:, None])[None, None] & kv_valid[:, None, None, :]
+        length, new = cache.valid.shape[1], tokens.shape[1]
+        old_mask = (jnp.arange(length)[None, :] < cache.index) & cache.valid  # [batch, cached slots]
+        new_mask = (jnp.arange(new)[None, :] <= jnp.arange(new)[:, None])[None] & valid[:, None, :]
 
         def layer(h, xs):
             w, k_cache, v_cache = xs
 
             def attend(q, k, v):
-                k_all = jax.lax.dynamic_update_slice(k_cache, k.astype(k_cache.dtype), (0, cache.index, 0, 0))
-                v_all = jax.lax.dynamic_update_slice(v_cache, v.astype(v_cache.dtype), (0, cache.index, 0, 0))
-                return jax.nn.dot_product_attention(q, k_all, v_all, mask=mask), (k_all, v_all)
+                return cached_attention(q, k, v, k_cache, v_cache, old_mask, new_mask), (k, v)
 
             return decoder_layer(h, w, cfg=cfg, cos=cos, sin=sin, attend=attend)
 
         x, (k, v) = jax.lax.scan(layer, self._embed(tokens), (self.layers.stacked(), cache.k, cache.v))
-        return self._logits(x), KVCache(k, v, kv_valid, cache.index + tokens.shape[1])
+        at = (0, 0, cache.index, 0, 0)
+        k = jax.lax.dynamic_update_slice(cache.k, k.astype(cache.k.dtype), at)
+        v = jax.lax.dynamic_update_slice(cache.v, v.astype(cache.v.dtype), at)
+        valid_all = jax.lax.dynamic_update_slice(cache.valid, valid, (0, cache.index))
+        return self._logits(x), KVCache(k, v, valid_all, cache.index + new)
 
     def _embed(self, tokens):
         return jnp.take(self.embed[...], tokens, axis=0).astype(self.config.dtype)
