@@ -55,9 +55,9 @@ def next_token(logits: jax.Array, key: jax.Array, params: SamplingParams) -> jax
     return jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)
 
 
-def _bucket(length: int, multiple: int = 16) -> int:
-    """Round up to a power of two (>= multiple), so few distinct shapes are ever compiled."""
-    return max(multiple, 1 << (max(length, 1) - 1).bit_length())
+def _bucket(length: int) -> int:
+    """Powers of two up to 256, then multiples of 256: few distinct shapes are ever compiled."""
+    return max(16, 1 << (max(length, 1) - 1).bit_length()) if length <= 256 else -(-length // 256) * 256
 
 
 class Sampler:
@@ -96,11 +96,12 @@ class Sampler:
         bos = [self.tokenizer.bos_id] if self.tokenizer.bos_id is not None else []
         ids = [p if isinstance(p, list) else bos + self.tokenizer.encode(p) for p in prompts]
         rows = [p for p in ids for _ in range(params.n)]
-        width = _bucket(max(map(len, rows)))
         new = -(-params.max_new_tokens // self.chunk) * self.chunk
-        if width + new > self.config.max_position_embeddings:
-            raise ValueError(f"a prompt of {max(map(len, rows))} tokens plus {params.max_new_tokens} new "
-                             f"exceeds max_position_embeddings={self.config.max_position_embeddings}")
+        longest, limit = max(map(len, rows)), self.config.max_position_embeddings
+        if longest + new > limit:
+            raise ValueError(f"a prompt of {longest} tokens plus {params.max_new_tokens} new "
+                             f"exceeds max_position_embeddings={limit}")
+        width = min(_bucket(longest), limit - new)
         tokens = np.full((len(rows), width), self.pad_id, np.int32)
         valid = np.zeros((len(rows), width), bool)
         for i, row in enumerate(rows):  # left padding: every prompt ends at the same column

@@ -1,0 +1,18 @@
+"""QuALITY closed-book evaluation, the paper's protocol: 5-shot chain of thought, 8 samples at
+temperature 0.1, at most 300 new tokens, majority vote.
+
+    python -m entigraph_jax.evaluate --config configs/eval_quality.py \
+        --config.model.path=workdir/cpt_llama3_8b_quality/hf --config.tokenizer=/ckpt/Meta-Llama-3-8B \
+        --config.source=quality:QuALITY.v1.0.1.htmlstripped.train,QuALITY.v1.0.1.htmlstripped.dev
+"""
+
+from entigraph_jax.evaluate.defaults import base_config
+
+
+def get_config():
+    c = base_config()
+    c.model.update(path="workdir/quickstart/hf", format="hf", dtype="float32")
+    c.tokenizer = "workdir/quickstart/tokenizer/sp.model"
+    c.source = "sample"
+    c.mode = "closed_book"
+    return c

@@ -1,0 +1,66 @@
+"""`python -m entigraph_jax.evaluate --config configs/eval_quality.py [--config.key=value ...]`
+
+Loads a checkpoint and a tokenizer, runs QuALITY closed-book (or log-likelihood) on the configured
+source, prints the accuracies and writes every prompt, sample and parsed answer to a JSON file next
+to the checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from entigraph_jax.config import ConfigError, parse_command_line
+from entigraph_jax.data import SourceError, TokenizerError, load_source, load_tokenizer
+from entigraph_jax.models import CheckpointError, from_pretrained_hf
+from entigraph_jax.models.checkpoint import load_params
+from entigraph_jax.models.sampling import Sampler
+
+from .quality import ClosedBookSettings, closed_book, log_likelihood
+
+MODES = ("closed_book", "loglik")
+
+
+def evaluate(config) -> dict:
+    if config.mode not in MODES:
+        raise ConfigError(f"config: mode={config.mode!r}; expected one of {MODES}")
+    if config.model.format not in ("hf", "orbax"):
+        raise ConfigError(f"config: model.format={config.model.format!r}; expected hf or orbax")
+    if not config.model.path or not config.tokenizer:
+        raise ConfigError("config: model.path and tokenizer are required")
+    checkpoint = Path(config.model.path)
+    output = Path(config.output or f"{checkpoint.absolute()}.quality_{config.mode}.json")
+    if output.exists():
+        raise ConfigError(f"{output}: exists; refusing to overwrite it (set --config.output)")
+    docs = [d for d in load_source(config.source) if d.questions]
+    if not docs:
+        raise SourceError(f"{config.source}: no documents with questions (not a QuALITY source?)")
+    tokenizer = load_tokenizer(config.tokenizer)
+    load = from_pretrained_hf if config.model.format == "hf" else load_params
+    model = load(checkpoint, config.model.dtype, compute_dtype=config.model.compute_dtype or None)
+    if config.mode == "closed_book":
+        settings = ClosedBookSettings(**config.closed_book.to_dict())
+        report = closed_book(Sampler(model, tokenizer), docs, settings, config.max_questions)
+    else:
+        report = log_likelihood(model, tokenizer, docs, config.max_questions, config.loglik_batch)
+    report["checkpoint"], report["source"] = str(checkpoint), config.source
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=1, ensure_ascii=False))
+    return {"mode": config.mode, "overall": report["overall"], "hard": report["hard"], "output": str(output)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        config, _ = parse_command_line(sys.argv[1:] if argv is None else argv)
+        summary = evaluate(config)
+    except (ConfigError, SourceError, TokenizerError, CheckpointError, ValueError) as e:
+        print(f"evaluate: error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
