@@ -137,3 +137,25 @@ def test_closed_book_command_on_the_sample_corpus(tmp_path):
     assert all(len(r["samples"]) == 2 and r["prompt"].endswith("Thought process:") for r in report["results"])
     again = subprocess.run(args, capture_output=True, text=True)  # never overwrites a result
     assert again.returncode == 1 and "exists; refusing to overwrite" in again.stderr
+
+
+def test_perplexity_is_lower_on_trained_text(tmp_path):
+    run = tmp_path / "run"
+    train = subprocess.run([sys.executable, "-m", "entigraph_jax.train", "--config", str(ROOT / "configs/quickstart.py"),
+                            "--workdir", str(run)], capture_output=True, text=True)
+    assert train.returncode == 0, train.stderr
+    unseen = tmp_path / "unseen.jsonl"
+    unseen.write_text("".join(json.dumps({"text": t}) + "\n" for t in [
+        "Kettles of brass hum on the stoves of Virelle while the miners sleep through the grey noon. " * 6,
+        "Seven lanterns swing above the ferry at Doskin, and nobody remembers who lit the first of them. " * 6]))
+
+    def ppl(source, name):
+        done = subprocess.run([sys.executable, "-m", "entigraph_jax.evaluate", "--config", str(ROOT / "configs/eval_quality.py"),
+                               f"--config.model.path={run / 'hf'}", f"--config.tokenizer={run / 'tokenizer' / 'sp.model'}",
+                               "--config.mode=perplexity", f"--config.source={source}", "--config.perplexity.seq_len=64",
+                               f"--config.output={tmp_path / name}"], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return json.loads((tmp_path / name).read_text())["perplexity"]
+
+    seen, fresh = ppl("sample", "seen.json"), ppl(f"jsonl:{unseen}", "unseen.json")
+    assert seen < fresh / 2, (seen, fresh)

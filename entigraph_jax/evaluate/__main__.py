@@ -2,7 +2,7 @@
 
 Loads a checkpoint and a tokenizer, runs QuALITY closed-book (or log-likelihood) on the configured
 source, prints the accuracies and writes every prompt, sample and parsed answer to a JSON file next
-to the checkpoint.
+to the checkpoint; `mode=perplexity` scores any source instead.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from entigraph_jax.models import CheckpointError, from_pretrained_hf
 from entigraph_jax.models.checkpoint import load_params
 from entigraph_jax.models.sampling import Sampler
 
+from .perplexity import perplexity
 from .quality import ClosedBookSettings, closed_book, log_likelihood
 
-MODES = ("closed_book", "loglik")
+MODES = ("closed_book", "loglik", "perplexity")
 
 
 def evaluate(config) -> dict:
@@ -34,21 +35,26 @@ def evaluate(config) -> dict:
     output = Path(config.output or f"{checkpoint.absolute()}.quality_{config.mode}.json")
     if output.exists():
         raise ConfigError(f"{output}: exists; refusing to overwrite it (set --config.output)")
-    docs = [d for d in load_source(config.source) if d.questions]
-    if not docs:
-        raise SourceError(f"{config.source}: no documents with questions (not a QuALITY source?)")
+    docs = load_source(config.source)
+    if config.mode != "perplexity":
+        docs = [d for d in docs if d.questions]
+        if not docs:
+            raise SourceError(f"{config.source}: no documents with questions (not a QuALITY source?)")
     tokenizer = load_tokenizer(config.tokenizer)
     load = from_pretrained_hf if config.model.format == "hf" else load_params
     model = load(checkpoint, config.model.dtype, compute_dtype=config.model.compute_dtype or None)
     if config.mode == "closed_book":
         settings = ClosedBookSettings(**config.closed_book.to_dict())
         report = closed_book(Sampler(model, tokenizer), docs, settings, config.max_questions)
-    else:
+    elif config.mode == "loglik":
         report = log_likelihood(model, tokenizer, docs, config.max_questions, config.loglik_batch)
+    else:
+        report = perplexity(model, tokenizer, docs, config.perplexity.seq_len, config.perplexity.batch)
     report["checkpoint"], report["source"] = str(checkpoint), config.source
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=1, ensure_ascii=False))
-    return {"mode": config.mode, "overall": report["overall"], "hard": report["hard"], "output": str(output)}
+    keys = ("perplexity", "loss", "tokens") if config.mode == "perplexity" else ("overall", "hard")
+    return {"mode": config.mode, **{k: report[k] for k in keys}, "output": str(output)}
 
 
 def main(argv: list[str] | None = None) -> int:
