@@ -11,6 +11,7 @@ from test_train import ROOT, quickstart
 from entigraph_jax.config import load_config_file
 from entigraph_jax.convert import main as convert_main
 from entigraph_jax.train import train
+from entigraph_jax.evaluate.defaults import base_config as eval_base_config
 from entigraph_jax.synth.defaults import base_config as synth_base_config
 from entigraph_jax.train.defaults import base_config
 from entigraph_jax.train.setup import build_data
@@ -23,9 +24,10 @@ def flatten(config, prefix=""):
 
 @pytest.mark.parametrize("recipe", sorted((ROOT / "configs").glob("*.py")), ids=lambda p: p.stem)
 def test_every_recipe_has_a_command_schema(recipe):
-    """Each recipe is a train or a generate config with exactly that command's keys."""
+    """Each recipe is a train, generate or evaluate config with exactly that command's keys."""
     keys = sorted(flatten(load_config_file(recipe)))
-    assert keys in (sorted(flatten(base_config())), sorted(flatten(synth_base_config())))
+    schemas = [sorted(flatten(base())) for base in (base_config, synth_base_config, eval_base_config)]
+    assert keys in schemas
 
 
 def test_paper_recipe_values():
