@@ -14,14 +14,17 @@ from pathlib import Path
 
 from entigraph_jax.config import ConfigError, parse_command_line
 from entigraph_jax.data import SourceError, TokenizerError, load_source, load_tokenizer
+from entigraph_jax.data.embedders import EmbedderError, make_embedder
+from entigraph_jax.keys import ApiKeyError
 from entigraph_jax.models import CheckpointError, from_pretrained_hf
 from entigraph_jax.models.checkpoint import load_params
 from entigraph_jax.models.sampling import Sampler
 
 from .perplexity import perplexity
+from .rag import open_book
 from .quality import ClosedBookSettings, closed_book, log_likelihood
 
-MODES = ("closed_book", "loglik", "perplexity")
+MODES = ("closed_book", "open_book", "loglik", "perplexity")
 
 
 def evaluate(config) -> dict:
@@ -46,6 +49,13 @@ def evaluate(config) -> dict:
     if config.mode == "closed_book":
         settings = ClosedBookSettings(**config.closed_book.to_dict())
         report = closed_book(Sampler(model, tokenizer), docs, settings, config.max_questions)
+    elif config.mode == "open_book":
+        rag = config.rag
+        embedder = make_embedder(rag.embedder, rag.model, rag.base_url, rag.api_key_file,
+                                 rag.cache_dir or str(checkpoint.absolute()) + ".embeddings")
+        settings = ClosedBookSettings(**config.closed_book.to_dict())
+        report = open_book(Sampler(model, tokenizer), docs, embedder, settings, rag.top_k, rag.chunk_size,
+                           config.max_questions)
     elif config.mode == "loglik":
         report = log_likelihood(model, tokenizer, docs, config.max_questions, config.loglik_batch)
     else:
@@ -61,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config, _ = parse_command_line(sys.argv[1:] if argv is None else argv)
         summary = evaluate(config)
-    except (ConfigError, SourceError, TokenizerError, CheckpointError, ValueError) as e:
+    except (ConfigError, SourceError, TokenizerError, CheckpointError, EmbedderError, ApiKeyError, ValueError) as e:
         print(f"evaluate: error: {e}", file=sys.stderr)
         return 1
     print(json.dumps(summary, indent=2))

@@ -130,15 +130,19 @@ def summarize(results: list[dict]) -> dict:
             "per_article": {title: score(rows) for title, rows in by_article.items()}}
 
 
-def closed_book(sampler: Sampler, docs: list[Document], settings: ClosedBookSettings, max_questions: int = 0) -> dict:
+def answer_questions(sampler: Sampler, todo, prompt_of, settings: ClosedBookSettings,
+                     stop: tuple[str, ...]) -> list[dict]:
+    """Sample `settings.samples` answers per question (prompt_of(i, doc, question) builds each
+    prompt), cut each at its answer line, parse and vote."""
     params = SamplingParams(max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
-                            n=settings.samples, stop=("\n\nIn the context of", "\nAnswer:\n"), seed=settings.seed)
-    todo, results = items(docs, max_questions), []
+                            n=settings.samples, stop=stop, seed=settings.seed)
+    results = []
     for start in range(0, len(todo), settings.batch_questions):
-        batch = todo[start : start + settings.batch_questions]
-        prompts = [closed_book_prompt(doc, q) for doc, q in batch]
+        batch = range(start, min(start + settings.batch_questions, len(todo)))
+        prompts = [prompt_of(i, *todo[i]) for i in batch]
         generations = sampler.generate(prompts, dataclasses.replace(params, seed=settings.seed + start))
-        for (doc, q), prompt, samples in zip(batch, prompts, generations, strict=True):
+        for i, prompt, samples in zip(batch, prompts, generations, strict=True):
+            doc, q = todo[i]
             texts = [cut_after_answer(s.text) for s in samples]
             answers = [parse_answer(t) for t in texts]
             vote = majority_vote(answers)
@@ -146,6 +150,12 @@ def closed_book(sampler: Sampler, docs: list[Document], settings: ClosedBookSett
                             "gold": LETTERS[q.gold_label - 1], "vote": vote,
                             "correct": vote == LETTERS[q.gold_label - 1], "difficult": q.difficult,
                             "samples": texts, "answers": answers, "prompt": prompt})
+    return results
+
+
+def closed_book(sampler: Sampler, docs: list[Document], settings: ClosedBookSettings, max_questions: int = 0) -> dict:
+    results = answer_questions(sampler, items(docs, max_questions), lambda i, doc, q: closed_book_prompt(doc, q),
+                               settings, stop=("\n\nIn the context of", "\nAnswer:\n"))
     return {"mode": "closed_book", "settings": dataclasses.asdict(settings), **summarize(results),
             "results": results}
 

@@ -3,13 +3,22 @@
 
 from __future__ import annotations
 
-from .base import Backend, Completion, Fatal, Rejected, Retryable, api_key
+from entigraph_jax.keys import ApiKeyError, api_key
+
+from .base import Backend, Completion, Fatal, Rejected, Retryable
 
 BACKENDS = ("openai", "gemini")
 
 
 def make_backend(llm) -> Backend:
-    """The backend an `llm` config section names."""
+    """The backend an `llm` config section names; a missing key is `Fatal`."""
+    try:
+        return _make_backend(llm)
+    except ApiKeyError as e:
+        raise Fatal(f"llm: {e}") from e
+
+
+def _make_backend(llm) -> Backend:
     if llm.backend == "openai":
         from .openai import OpenAIBackend
 

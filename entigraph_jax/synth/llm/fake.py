@@ -2,7 +2,8 @@
 generateContent), for tests, the throughput benchmark and the CPU notebook run.
 
 Its answers are deterministic functions of the prompt: the entity stage gets a JSON object with
-the document's capitalised names; other stages get a short text naming the entities. Faults are
+the document's capitalised names; other stages get a short text naming the entities; embeddings
+(`/embeddings`, `:batchEmbedContents`) are a 64-bucket hashing embedder's. Faults are
 queued with `inject(...)` and served one per request: "429" (with Retry-After), "500", "timeout"
 (answers after `hang_s`), "malformed" (entity JSON that does not parse), "empty", "blocked".
 
@@ -18,6 +19,8 @@ import json
 import re
 import threading
 import time
+
+from entigraph_jax.data.embedders import HashingEmbedder
 
 ENTITY_NAME = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)*\b")
 
@@ -78,6 +81,12 @@ class FakeLLMServer:
         gemini = ":generateContent" in path
         with self._lock:
             self.requests.append({"path": path, "body": body, "time": time.monotonic()})
+        if path.endswith("/embeddings"):  # OpenAI-compatible embeddings
+            vectors = HashingEmbedder(64).embed(body["input"]).tolist()
+            return 200, [], {"data": [{"index": i, "embedding": v} for i, v in enumerate(vectors)]}
+        if ":batchEmbedContents" in path:  # Gemini embeddings
+            texts = [r["content"]["parts"][0]["text"] for r in body["requests"]]
+            return 200, [], {"embeddings": [{"values": v} for v in HashingEmbedder(64).embed(texts).tolist()]}
         fault = self._next_fault()
         await asyncio.sleep(self.hang_s if fault == "timeout" else self.latency_s)
         if fault == "429":
