@@ -18,6 +18,7 @@ from pathlib import Path
 import grain
 import numpy as np
 
+from .chat import chat_template
 from .records import RecordWriter, list_shards
 from .sources import Document
 from .tokenizers import Tokenizer
@@ -28,15 +29,19 @@ TOKEN_DTYPE = np.int32
 def cache_key(docs: Sequence[Document], tokenizer: Tokenizer, add_bos: bool) -> str:
     digest = hashlib.sha256()
     digest.update(Path(tokenizer.path).read_bytes())
-    digest.update(f"bos={add_bos and tokenizer.bos_id is not None},eos={tokenizer.eos_id}".encode())
+    digest.update(f"v2,bos={add_bos and tokenizer.bos_id is not None},eos={tokenizer.eos_id}".encode())
     for doc in docs:
         digest.update(doc.text.encode("utf-8"))
+        if doc.messages:
+            digest.update(json.dumps(doc.messages, ensure_ascii=False).encode("utf-8"))
         digest.update(b"\x00")
     return digest.hexdigest()[:20]
 
 
 class TokenCache:
-    """Random access to the token arrays of a built cache folder."""
+    """Random access to the token arrays of a built cache folder. A record is a document's int32
+    tokens followed by one uint8 per token: 1 where the token is a training target (everything in a
+    plain document, assistant turns in a chat record)."""
 
     def __init__(self, folder: Path):
         self.folder = folder
@@ -50,8 +55,28 @@ class TokenCache:
         return len(self.lengths)
 
     def documents(self, indices: Sequence[int]) -> list[np.ndarray]:
-        raw = self._source.__getitems__([int(i) for i in indices])
-        return [np.frombuffer(r, TOKEN_DTYPE) for r in raw]
+        return [tokens for tokens, _ in self.documents_with_masks(indices)]
+
+    def documents_with_masks(self, indices: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray]]:
+        out = []
+        for raw in self._source.__getitems__([int(i) for i in indices]):
+            n = len(raw) // 5
+            out.append((np.frombuffer(raw, TOKEN_DTYPE, count=n), np.frombuffer(raw, np.uint8, offset=4 * n)))
+        return out
+
+
+def encode_documents(docs: Sequence[Document], tokenizer: Tokenizer, bos: list[int]):
+    """(tokens, loss mask) per document: BOS + text + EOS, or a chat record through its template."""
+    plain = [d for d in docs if not d.messages]
+    encoded = iter(tokenizer.encode_batch([d.text for d in plain]))
+    template = chat_template(tokenizer) if len(plain) < len(docs) else None
+    for doc in docs:
+        if doc.messages:
+            ids, mask = template.encode(doc.messages)
+        else:
+            ids = bos + next(encoded) + [tokenizer.eos_id]
+            mask = [1] * len(ids)
+        yield np.asarray(ids, TOKEN_DTYPE), np.asarray(mask, np.uint8)
 
 
 def build_token_cache(
@@ -73,10 +98,8 @@ def build_token_cache(
         lengths = []
         with RecordWriter(tmp, prefix="tokens") as writer:
             for start in range(0, len(docs), batch_size):
-                batch = docs[start : start + batch_size]
-                for ids in tokenizer.encode_batch([d.text for d in batch]):
-                    tokens = np.asarray(bos + ids + [tokenizer.eos_id], TOKEN_DTYPE)
-                    writer.write_bytes(tokens.tobytes())
+                for tokens, mask in encode_documents(docs[start : start + batch_size], tokenizer, bos):
+                    writer.write_bytes(tokens.tobytes() + mask.tobytes())
                     lengths.append(len(tokens))
         np.save(tmp / "lengths.npy", np.asarray(lengths, np.int64))
         meta = {"tokenizer": str(tokenizer.path), "documents": len(docs), "tokens": int(sum(lengths)),

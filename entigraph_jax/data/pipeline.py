@@ -46,8 +46,10 @@ class PackedRows:
         begin, end = row * self.seq_len, row * self.seq_len + self.seq_len + 1
         first = int(np.searchsorted(self.starts, begin, side="right")) - 1
         last = int(np.searchsorted(self.starts, end, side="left"))
-        parts = self.cache.documents(self.order[first:last])
-        stream = np.concatenate(parts)[begin - self.starts[first] : end - self.starts[first]]
+        parts = self.cache.documents_with_masks(self.order[first:last])
+        window = slice(begin - self.starts[first], end - self.starts[first])
+        stream = np.concatenate([tokens for tokens, _ in parts])[window]
+        learn = np.concatenate([mask for _, mask in parts])[window]
         if self.mask_documents:
             # the document each stream position belongs to, numbered from 1 within the row
             owner = np.searchsorted(self.starts, np.arange(begin, end), side="right") - first
@@ -62,7 +64,7 @@ class PackedRows:
             "targets": stream[1:],
             "segment_ids": segments,
             "positions": positions,
-            "loss_mask": np.ones(self.seq_len, np.float32),
+            "loss_mask": learn[1:].astype(np.float32),  # whether each target is trained on
         }
 
 

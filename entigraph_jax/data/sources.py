@@ -15,6 +15,7 @@ import os
 import re
 from pathlib import Path
 
+from .chat import ChatError, check_messages, render_plain
 from .records import RecordError, read_records
 
 SAMPLE_CORPUS = Path(__file__).parent / "sample" / "quality_sample.jsonl"
@@ -40,6 +41,7 @@ class Document:
     author: str = ""
     year: int | str | None = None
     questions: list[Question] = dataclasses.field(default_factory=list)
+    messages: list[dict] | None = None  # a chat record: trained with loss on assistant turns only
 
 
 class _Paragraphs(html.parser.HTMLParser):
@@ -132,13 +134,21 @@ def _stable_id(*parts: str) -> str:
 
 
 def load_jsonl(paths: list[Path]) -> list[Document]:
-    """`{"id", "text", "title"?}` per line."""
+    """`{"id", "text", "title"?}` per line, or chat lines `{"id"?, "messages": [{"role", "content"}]}`
+    (UltraChat's layout)."""
     docs = []
     for path in paths:
         for number, line in _json_lines(path):
+            doc_id = str(line.get("id", f"{path.stem}-{number}")) if isinstance(line, dict) else ""
+            if isinstance(line, dict) and "messages" in line:
+                try:
+                    check_messages(line["messages"])
+                except ChatError as e:
+                    raise SourceError(f"{path}, line {number}: {e}") from e
+                docs.append(Document(doc_id=doc_id, text=render_plain(line["messages"]), messages=line["messages"]))
+                continue
             if not isinstance(line, dict) or not isinstance(line.get("text"), str):
                 raise SourceError(f"{path}, line {number}: no string field 'text'")
-            doc_id = str(line.get("id", f"{path.stem}-{number}"))
             docs.append(Document(doc_id=doc_id, text=line["text"], title=line.get("title", "")))
     return docs
 

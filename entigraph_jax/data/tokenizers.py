@@ -34,6 +34,10 @@ class Tokenizer:
     def encode(self, text: str) -> list[int]:
         return self.encode_batch([text])[0]
 
+    def token_id(self, token: str) -> int | None:
+        """The id of a special (or any single) token, None if the vocabulary lacks it."""
+        raise NotImplementedError
+
 
 class SentencePieceTokenizer(Tokenizer):
     def __init__(self, path: Path, num_threads: int = -1):
@@ -52,6 +56,10 @@ class SentencePieceTokenizer(Tokenizer):
 
     def decode(self, ids):
         return self._sp.decode([int(i) for i in ids])
+
+    def token_id(self, token):
+        token_id = self._sp.piece_to_id(token)
+        return token_id if token_id != self._sp.unk_id() or token == self._sp.id_to_piece(token_id) else None
 
 
 # Special tokens by family, for tokenizer.json files that come without a tokenizer_config.json.
@@ -88,6 +96,9 @@ class HuggingFaceTokenizer(Tokenizer):
 
     def decode(self, ids):
         return self._tok.decode([int(i) for i in ids], skip_special_tokens=False)
+
+    def token_id(self, token):
+        return self._tok.token_to_id(token)
 
 
 def load_tokenizer(path: str | os.PathLike) -> Tokenizer:

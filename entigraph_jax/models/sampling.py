@@ -27,6 +27,7 @@ class SamplingParams:
     top_k: int = 0  # 0: no top-k
     n: int = 1  # samples per prompt
     stop: tuple[str, ...] = ()  # the text is cut right before the first stop string
+    stop_tokens: tuple[int, ...] = ()  # ids that end a sample like EOS (e.g. a chat end-of-turn)
     seed: int = 0
 
 
@@ -76,16 +77,16 @@ class Sampler:
     @functools.partial(jax.jit, static_argnums=(0, 2, 3), donate_argnums=4)
     def _decode(self, state, params: SamplingParams, steps: int, carry):
         model = nnx.merge(self.graphdef, state)
-        eos = self.tokenizer.eos_id if self.tokenizer.eos_id is not None else -1
+        enders = jnp.asarray(self._enders(params), jnp.int32)
 
         def step(_, carry):
             logits, cache, positions, out, done, count = carry
             key = jax.random.fold_in(jax.random.key(params.seed), count)
             token = jnp.where(done, self.pad_id, next_token(logits, key, params))
             out = jax.lax.dynamic_update_slice(out, token[:, None], (0, count))
-            done = done | (token == eos)
-            logits, cache = model.decode(token[:, None], positions[:, None], ~done[:, None] | (token == eos)[:, None],
-                                         cache)
+            ends = jnp.isin(token, enders)
+            done = done | ends
+            logits, cache = model.decode(token[:, None], positions[:, None], (~done | ends)[:, None], cache)
             return logits[:, -1], cache, positions + 1, out, done, count + 1
 
         return jax.lax.fori_loop(0, steps, step, carry)
@@ -128,11 +129,16 @@ class Sampler:
         found = [i for i in (text.find(s) for s in params.stop) if i >= 0]
         return min(found) if found else None
 
+    def _enders(self, params: SamplingParams) -> tuple[int, ...]:
+        eos = (self.tokenizer.eos_id,) if self.tokenizer.eos_id is not None else ()
+        return eos + tuple(params.stop_tokens) or (-1,)
+
     def _finish(self, tokens: np.ndarray, params: SamplingParams) -> Sample:
         tokens = tokens.tolist()
         reason = "length"
-        if self.tokenizer.eos_id is not None and self.tokenizer.eos_id in tokens:
-            tokens, reason = tokens[: tokens.index(self.tokenizer.eos_id)], "eos"
+        ends = [i for i, t in enumerate(tokens) if t in self._enders(params)]
+        if ends:
+            tokens, reason = tokens[: ends[0]], "eos"
         text = self.tokenizer.decode(tokens)
         cut = self._stop_index(np.asarray(tokens, np.int32), params)
         if cut is not None:

@@ -1,0 +1,114 @@
+"""Chat records: the Llama 3.1 template against transformers, assistant-only loss, the chat command."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tokenizers
+import transformers
+from flax import nnx
+
+from entigraph_jax.data import PackedRows, build_token_cache, load_source, load_tokenizer, subsample
+from entigraph_jax.data.chat import chat_template
+from entigraph_jax.models import Llama, LlamaConfig
+from entigraph_jax.train.step import loss_sums
+
+ROOT = Path(__file__).parent.parent
+SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
+# Llama 3.1's chat template without its date and tool preamble
+LLAMA3_TEMPLATE = ("{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n"
+                   "{{ m['content'] }}<|eot_id|>{% endfor %}"
+                   "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}")
+CONVERSATION = [{"role": "system", "content": "You know Quarrowmere."},
+                {"role": "user", "content": "Which bell still holds salt?"},
+                {"role": "assistant", "content": "The Gull, rung every March."},
+                {"role": "user", "content": "Who cast it?"},
+                {"role": "assistant", "content": "Hesper Dunmoyle's foundry."}]
+
+
+@pytest.fixture(scope="module")
+def llama3_tokenizer(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("llama3tok")
+    bpe = tokenizers.Tokenizer(tokenizers.models.BPE())
+    bpe.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = tokenizers.decoders.ByteLevel()
+    trainer = tokenizers.trainers.BpeTrainer(vocab_size=500, special_tokens=SPECIALS,
+                                             initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
+    bpe.train_from_iterator([d.text for d in load_source("sample")], trainer)
+    bpe.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps({"bos_token": SPECIALS[0], "eos_token": SPECIALS[1]}))
+    return folder
+
+
+def test_llama3_template_matches_transformers(llama3_tokenizer):
+    tok = load_tokenizer(llama3_tokenizer)
+    template = chat_template(tok)
+    assert template.name == "llama3"
+    reference = transformers.PreTrainedTokenizerFast(tokenizer_file=str(llama3_tokenizer / "tokenizer.json"),
+                                                     bos_token=SPECIALS[0], eos_token=SPECIALS[1],
+                                                     chat_template=LLAMA3_TEMPLATE)
+    ids, mask = template.encode(CONVERSATION)
+    assert ids == reference.apply_chat_template(CONVERSATION, tokenize=True, return_dict=False)
+    prompt = template.prompt(CONVERSATION[:4])
+    assert prompt == reference.apply_chat_template(CONVERSATION[:4], tokenize=True, add_generation_prompt=True,
+                                                   return_dict=False)
+    learned = tok.decode([i for i, m in zip(ids, mask) if m])
+    assert learned == "The Gull, rung every March.<|eot_id|>Hesper Dunmoyle's foundry.<|eot_id|>"
+
+
+def chat_corpus(tmp_path):
+    """Chat records from the sample corpus's questions: the user asks, the assistant answers."""
+    lines = []
+    for doc in load_source("sample"):
+        for q in doc.questions:
+            lines.append({"messages": [{"role": "user", "content": f"In {doc.title}: {q.question}"},
+                                       {"role": "assistant", "content": q.options[q.gold_label - 1]}]})
+    path = tmp_path / "chat.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def test_packed_chat_rows_train_on_assistant_turns_only(llama3_tokenizer, tmp_path):
+    tok = load_tokenizer(llama3_tokenizer)
+    docs = load_source(f"jsonl:{chat_corpus(tmp_path)}")
+    cache = build_token_cache(docs, tok, tmp_path / "cache")
+    rows = PackedRows(cache, subsample(cache, 0), 64, mask_documents=True)
+    template, order = chat_template(tok), subsample(cache, 0)
+    stream_mask = np.concatenate([template.encode(docs[i].messages)[1] for i in order])
+    learned = np.concatenate([rows[i]["loss_mask"] for i in range(len(rows))])
+    np.testing.assert_array_equal(learned, stream_mask[1 : len(learned) + 1])
+    assert 0 < learned.mean() < 0.5
+
+    cfg = LlamaConfig(vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64, num_layers=1, num_heads=2,
+                      num_kv_heads=1, head_dim=16, dtype="float32")
+    graphdef, params = nnx.split(Llama(cfg, rngs=nnx.Rngs(0)))
+    batch = {k: jnp.asarray(np.stack([rows[i][k] for i in range(4)])) for k in rows[0]}
+    loss = jax.jit(lambda b: loss_sums(graphdef, params, b, 0.0))
+    base = loss(batch)
+    not_learned = batch["loss_mask"] == 0
+    scrambled = dict(batch, targets=jnp.where(not_learned, (batch["targets"] + 7) % tok.vocab_size, batch["targets"]))
+    np.testing.assert_array_equal(np.asarray(loss(scrambled)), np.asarray(base))  # user turns do not count
+    changed = dict(batch, targets=jnp.where(not_learned, batch["targets"], (batch["targets"] + 7) % tok.vocab_size))
+    assert float(loss(changed)[0]) != float(base[0])
+
+
+def test_chat_command(tmp_path):
+    run = tmp_path / "run"
+    train = subprocess.run([sys.executable, "-m", "entigraph_jax.train", "--config", str(ROOT / "configs/quickstart.py"),
+                            "--workdir", str(run), f"--config.data.source=jsonl:{chat_corpus(tmp_path)}",
+                            "--config.data.epochs=2"], capture_output=True, text=True)
+    assert train.returncode == 0, train.stderr
+    done = subprocess.run([sys.executable, "-m", "entigraph_jax.chat", "--checkpoint", str(run / "hf"),
+                           "--tokenizer", str(run / "tokenizer" / "sp.model"), "--max_new_tokens", "12",
+                           "--system", "Answer briefly."],
+                          input="Which bell still holds salt?\nWho cast it?\n\n", capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.strip().splitlines()) >= 1
+    bad = subprocess.run([sys.executable, "-m", "entigraph_jax.chat", "--checkpoint", str(tmp_path / "none"),
+                          "--tokenizer", str(run / "tokenizer" / "sp.model")], capture_output=True, text=True, input="")
+    assert bad.returncode == 1 and bad.stderr.startswith("chat: error:")
