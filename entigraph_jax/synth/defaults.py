@@ -19,7 +19,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.num_shards = 1  # ... out of num_shards (then `--merge` joins the shards' records)
     c.retry_failed = True  # a rerun retries requests that failed before
     c.llm = ml_collections.ConfigDict(dict(
-        backend="openai",  # openai (vLLM, SGLang, llama.cpp, Ollama, OpenAI) | gemini
+        backend="openai",  # openai (vLLM, SGLang, llama.cpp, Ollama, OpenAI) | gemini | local
+        tokenizer="", local_dtype="bfloat16",  # local: model is a Hugging Face folder, served by our sampler
         model="", base_url="http://localhost:8000/v1", api_key_file="", json_mode=True,
         max_concurrency=32, requests_per_minute=0.0, tokens_per_minute=0.0, timeout_s=120.0,
         max_retries=6, backoff_initial_s=1.0, backoff_max_s=60.0,

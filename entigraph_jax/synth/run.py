@@ -32,7 +32,7 @@ RELATION_KINDS = ("pair", "triple")
 def validate(config: ml_collections.ConfigDict) -> None:
     if config.method not in METHODS:
         raise ConfigError(f"config: method={config.method!r}; expected one of {METHODS}")
-    if config.llm.backend not in (*BACKENDS, "local"):
+    if config.llm.backend not in BACKENDS:
         raise ConfigError(f"config: unknown llm.backend={config.llm.backend!r}; expected one of {BACKENDS}")
     for key in ("source", "output_dir", "llm.model"):
         section, _, leaf = key.rpartition(".")

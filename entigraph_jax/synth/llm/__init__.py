@@ -1,5 +1,5 @@
-"""LLM backends behind one interface (`base.Backend`): `openai` (any OpenAI-compatible server) and
-`gemini` (google-genai). `local` (the project's own JAX sampler) arrives with the sampler."""
+"""LLM backends behind one interface (`base.Backend`): `openai` (any OpenAI-compatible server),
+`gemini` (google-genai) and `local` (the project's own JAX model and sampler)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from entigraph_jax.keys import ApiKeyError, api_key
 
 from .base import Backend, Completion, Fatal, Rejected, Retryable
 
-BACKENDS = ("openai", "gemini")
+BACKENDS = ("openai", "gemini", "local")
 
 
 def make_backend(llm) -> Backend:
@@ -31,8 +31,11 @@ def _make_backend(llm) -> Backend:
         key = api_key(("GEMINI_API_KEY", "GOOGLE_API_KEY"), llm.api_key_file, required=True)
         return GeminiBackend(llm.model, key, llm.base_url, llm.timeout_s)
     if llm.backend == "local":
-        raise Fatal("llm.backend='local' needs the JAX sampler, which is not built yet; use openai "
-                    "(e.g. a vLLM server) or gemini")
+        from .local import LocalBackend
+
+        if not llm.tokenizer:
+            raise Fatal("llm.backend='local' needs llm.tokenizer (and llm.model: a Hugging Face checkpoint folder)")
+        return LocalBackend(llm.model, llm.tokenizer, llm.max_concurrency, llm.local_dtype)
     raise Fatal(f"unknown llm.backend={llm.backend!r}; expected one of {', '.join(BACKENDS)}")
 
 

@@ -1,0 +1,64 @@
+"""The project's own JAX model as an LLM backend: a Hugging Face checkpoint (a converted instruct
+model on a TPU, say) served by the KV-cache sampler. Requests arriving together are batched: the
+engine's concurrent requests queue up and are decoded as one batch, off the event loop's thread."""
+
+from __future__ import annotations
+
+import asyncio
+
+from entigraph_jax.data import load_tokenizer
+from entigraph_jax.data.chat import chat_template
+from entigraph_jax.models import from_pretrained_hf
+from entigraph_jax.models.sampling import Sampler, SamplingParams
+
+from .base import Backend, Completion, Rejected
+
+
+class LocalBackend(Backend):
+    name = "local"
+
+    def __init__(self, checkpoint: str, tokenizer: str, max_batch: int, dtype: str = "float32", seed: int = 0):
+        self.tokenizer = load_tokenizer(tokenizer)
+        self.template = chat_template(self.tokenizer)
+        self.sampler = Sampler(from_pretrained_hf(checkpoint, dtype), self.tokenizer)
+        self.max_batch, self.seed, self.batches = max_batch, seed, 0
+        self._queue: asyncio.Queue | None = None
+        self._worker: asyncio.Task | None = None
+
+    async def complete(self, system, prompt, *, json_mode, max_output_tokens, temperature):
+        if self._queue is None:  # created inside the running loop
+            self._queue = asyncio.Queue()
+            self._worker = asyncio.create_task(self._serve())
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+        ids = self.template.prompt(messages)
+        answer = asyncio.get_running_loop().create_future()
+        await self._queue.put(((max_output_tokens, temperature), ids, answer))
+        text, output_tokens = await answer
+        if not text.strip():
+            raise Rejected("empty answer")
+        return Completion(text.strip(), len(ids), output_tokens)
+
+    async def _serve(self):
+        stop_tokens, stop_strings = self.template.stop()
+        while True:
+            batch = [await self._queue.get()]
+            await asyncio.sleep(0)  # let the other workers' requests arrive
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            for key in dict.fromkeys(k for k, _, _ in batch):  # one decode per sampling setting
+                group = [(ids, answer) for k, ids, answer in batch if k == key]
+                params = SamplingParams(max_new_tokens=key[0], temperature=key[1], stop=stop_strings,
+                                        stop_tokens=stop_tokens, seed=self.seed + self.batches)
+                self.batches += 1
+                try:
+                    samples = await asyncio.to_thread(self.sampler.generate, [ids for ids, _ in group], params)
+                except Exception as e:  # a failed decode fails its requests, not the server
+                    for _, answer in group:
+                        answer.set_exception(Rejected(f"local decoding failed: {e}"))
+                    continue
+                for (_, answer), (sample,) in zip(group, samples, strict=True):
+                    answer.set_result((sample.text, len(sample.tokens)))
+
+    async def aclose(self):
+        if self._worker is not None:
+            self._worker.cancel()
