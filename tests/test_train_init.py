@@ -71,10 +71,12 @@ def test_first_loss_from_hf_weights_equals_transformers(tmp_path):
 
 def test_held_out_perplexity_is_logged(tmp_path):
     config = quickstart(tmp_path, **{"max_steps": 6, "data.eval_source": "sample", "eval.every_steps": 3,
-                                     "eval.batches": 2})
+                                     "eval.batches": 2, "eval.quality_source": "sample",
+                                     "eval.quality_questions": 12})
     train(config, tmp_path / "run")
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     evaluated = [r for r in rows if "eval_loss" in r]
     assert [r["step"] for r in evaluated] == [3, 6]
     assert evaluated[1]["eval_loss"] < evaluated[0]["eval_loss"]  # it trains on the same text
     assert np.isclose(evaluated[1]["eval_ppl"], np.exp(evaluated[1]["eval_loss"]))
+    assert all(0 <= r["quality_loglik_acc"] <= 1 for r in evaluated)  # the evaluator, called in training

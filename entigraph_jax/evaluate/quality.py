@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import re
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
 from entigraph_jax.data import Document, Question
 from entigraph_jax.models.sampling import Sampler, SamplingParams
@@ -175,6 +177,12 @@ def loglik_prompt(doc: Document, question: Question) -> str:
             f"{q[:1].lower() + q[1:]}\nAnswer:")
 
 
+@functools.lru_cache(maxsize=4)
+def _log_probs(graphdef):
+    """One compiled scorer per model structure: the trainer calls `log_likelihood` every N steps."""
+    return jax.jit(lambda state, tokens: jax.nn.log_softmax(nnx.merge(graphdef, state)(tokens), axis=-1))
+
+
 def log_likelihood(model, tokenizer, docs: list[Document], max_questions: int = 0, batch: int = 16) -> dict:
     """Score each option's tokens after the question (mean log-probability per token), pick the best."""
     todo = items(docs, max_questions)
@@ -185,7 +193,8 @@ def log_likelihood(model, tokenizer, docs: list[Document], max_questions: int = 
         for j, option in enumerate(q.options):
             rows.append((i, j, context, tokenizer.encode(" " + option.strip())))
     width = max(len(c) + len(o) for _, _, c, o in rows)
-    forward = jax.jit(lambda t: jax.nn.log_softmax(model(t), axis=-1))
+    graphdef, state = nnx.split(model)
+    forward = functools.partial(_log_probs(graphdef), state)
     scores = np.full((len(todo), 4), -np.inf)
     for start in range(0, len(rows), batch):
         part = rows[start : start + batch]

@@ -33,7 +33,10 @@ def base_config() -> ml_collections.ConfigDict:
     ))
     c.checkpoint = ml_collections.ConfigDict(dict(every_steps=500, keep=2, async_save=True))
     c.log = ml_collections.ConfigDict(dict(every_steps=10, tensorboard=True, wandb_project=""))
-    c.eval = ml_collections.ConfigDict(dict(every_steps=0, batches=16))  # needs data.eval_source
+    c.eval = ml_collections.ConfigDict(dict(
+        every_steps=0, batches=16,  # held-out loss on data.eval_source
+        quality_source="", quality_questions=0,  # QuALITY log-likelihood accuracy (0: every question)
+    ))
     c.export = ml_collections.ConfigDict(dict(hf=False, dtype="bfloat16"))  # safetensors for vLLM
     c.distributed = ml_collections.ConfigDict(dict(
         initialize=False,  # True on multi-host: automatic on TPU VMs and SLURM, else set below

@@ -17,6 +17,8 @@ import numpy as np
 from flax import nnx
 from tqdm import tqdm
 
+from entigraph_jax.data import load_source
+from entigraph_jax.evaluate.quality import log_likelihood
 from entigraph_jax.models import ShardingRules, from_pretrained_hf, save_pretrained_hf
 from entigraph_jax.models.checkpoint import load_params
 
@@ -52,13 +54,23 @@ def initial_state(config: ml_collections.ConfigDict, trainer: Trainer, mesh, rul
     return trainer.state_from_params(nnx.to_pure_dict(nnx.state(loaded, nnx.Param)))
 
 
-def evaluate(trainer: Trainer, params, pipeline, batches: int) -> float:
-    total = count = 0.0
-    iterator = pipeline.iterator()
-    for _ in range(min(batches, pipeline.num_steps)):
-        loss_sum, tokens = trainer.eval_loss(params, global_batch(next(iterator), trainer.batch_sharding))
-        total, count = total + float(loss_sum), count + float(tokens)
-    return total / max(count, 1.0)
+def evaluate(config, trainer: Trainer, params, data, quality_docs) -> dict[str, float]:
+    """Held-out loss and perplexity, and QuALITY log-likelihood accuracy, as configured."""
+    out = {}
+    if data.eval is not None:
+        total = count = 0.0
+        iterator = data.eval.iterator()
+        for _ in range(min(config.eval.batches, data.eval.num_steps)):
+            loss_sum, tokens = trainer.eval_loss(params, global_batch(next(iterator), trainer.batch_sharding))
+            total, count = total + float(loss_sum), count + float(tokens)
+        out["eval_loss"] = total / max(count, 1.0)
+        out["eval_ppl"] = float(np.exp(out["eval_loss"]))
+    if quality_docs:
+        report = log_likelihood(nnx.merge(trainer.graphdef, params), data.tokenizer, quality_docs,
+                                config.eval.quality_questions)
+        out["quality_loglik_acc"] = report["overall"]["accuracy"]
+        out["quality_loglik_hard_acc"] = report["hard"]["accuracy"]
+    return out
 
 
 def train(config: ml_collections.ConfigDict, workdir: Path) -> dict:
@@ -72,6 +84,8 @@ def train(config: ml_collections.ConfigDict, workdir: Path) -> dict:
     trainer = Trainer(model_config, setup.optim_config(config), num_steps, mesh, rules)
     config_json = config.to_dict()
 
+    quality_source = config.eval.quality_source
+    quality_docs = [d for d in load_source(quality_source) if d.questions] if quality_source else []
     checkpoints = RunCheckpoints(workdir, config.checkpoint.keep, config.checkpoint.async_save)
     iterator = data.train.iterator()
     start = checkpoints.latest_step()
@@ -112,9 +126,8 @@ def train(config: ml_collections.ConfigDict, workdir: Path) -> dict:
                 tick = time.perf_counter()
                 scalars.update(step_time=elapsed, tokens_per_s=scalars.pop("tokens") / elapsed,
                                mfu=flops_per_step / elapsed / (peak * mesh.devices.size))
-                if data.eval and config.eval.every_steps and (step % config.eval.every_steps == 0 or final):
-                    scalars["eval_loss"] = evaluate(trainer, state["params"], data.eval, config.eval.batches)
-                    scalars["eval_ppl"] = float(np.exp(scalars["eval_loss"]))
+                if config.eval.every_steps and (step % config.eval.every_steps == 0 or final):
+                    scalars.update(evaluate(config, trainer, state["params"], data, quality_docs))
                     tick = time.perf_counter()
                 writer.write(step, scalars)
                 progress.set_postfix(loss=f"{loss:.4f}", mfu=f"{scalars['mfu']:.1%}")
