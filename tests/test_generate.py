@@ -16,7 +16,7 @@ from entigraph_jax.synth.plan import Request, messages
 from entigraph_jax.synth.run import estimate, generate, merge
 
 ROOT = Path(__file__).parent.parent
-KEY = "AIzaSyTESTKEY0123456789abcdefghijklmnopq"
+KEY = "fake-gemini-key-for-tests-0123456789abcdef"
 
 
 @pytest.fixture
