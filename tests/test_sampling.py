@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from entigraph_jax.models import Llama, LlamaConfig
+from entigraph_jax.models import Llama, LlamaConfig, from_pretrained_hf, make_mesh
 from entigraph_jax.models.sampling import Sampler, SamplingParams, next_token
 
 
@@ -71,3 +71,16 @@ def test_top_p_keeps_only_the_nucleus():
     drawn = np.asarray(next_token(logits, keys, SamplingParams(temperature=1.0, top_p=0.7)))
     assert set(drawn.tolist()) == {0, 1}  # 0.5 + 0.3 reaches 0.7; 0.15 and 0.05 are cut
     assert abs((drawn == 0).mean() - 0.5 / 0.8) < 0.05
+
+
+def test_sharded_decoding_matches_one_device(hf_llama):
+    path, _ = hf_llama("llama3")
+    mesh = make_mesh(data=2, fsdp=2, tensor=2)
+    tokenizer = CharTokenizer()
+    params = SamplingParams(max_new_tokens=16, temperature=0)
+    prompts = PROMPTS + ["five", "six six"]  # 5 rows: padded to a multiple of the 4 batch shards
+    sharded = Sampler(from_pretrained_hf(path, mesh=mesh), tokenizer, mesh=mesh)
+    assert sharded.cache_sharding.k.spec == jax.sharding.PartitionSpec(None, ("data", "fsdp"), None, "tensor", None)
+    single = Sampler(from_pretrained_hf(path), tokenizer)
+    got, expected = sharded.generate(prompts, params), single.generate(prompts, params)
+    assert [r[0].tokens for r in got] == [r[0].tokens for r in expected]

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .llama import KVCache, Llama
+from .sharding import ShardingRules
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,10 +67,21 @@ def _bucket(length: int) -> int:
 class Sampler:
     """`Sampler(model, tokenizer).generate(prompts, SamplingParams(...))` -> n `Sample`s per prompt."""
 
-    def __init__(self, model: Llama, tokenizer, chunk: int = 32):
+    def __init__(self, model: Llama, tokenizer, chunk: int = 32, mesh: Mesh | None = None,
+                 rules: ShardingRules = ShardingRules()):
+        """With a `mesh` (the model's parameters already placed on it, e.g. by `from_pretrained_hf(...,
+        mesh=mesh)`), rows are spread over the batch axes and the KV cache over batch and kv_heads."""
         self.graphdef, self.state = nnx.split(model)
-        self.config, self.tokenizer, self.chunk = model.config, tokenizer, chunk
+        self.config, self.tokenizer, self.chunk, self.mesh = model.config, tokenizer, chunk, mesh
         self.pad_id = tokenizer.pad_id if tokenizer.pad_id is not None else 0
+        self.row_multiple = 1
+        if mesh is not None:
+            batch_axes = rules.spec(("batch",), (0,), mesh)[0] or ()
+            self.row_multiple = math.prod(mesh.shape[a] for a in batch_axes)
+            heads = rules.spec(("kv_heads",), (self.config.num_kv_heads,), mesh)[0]
+            self.rows_sharding = NamedSharding(mesh, PartitionSpec(batch_axes))
+            kv = NamedSharding(mesh, PartitionSpec(None, batch_axes, None, heads, None))
+            self.cache_sharding = KVCache(kv, kv, self.rows_sharding, NamedSharding(mesh, PartitionSpec()))
 
     @functools.partial(jax.jit, static_argnums=0)
     def _prefill(self, state, tokens, positions, valid, cache):
@@ -97,6 +111,8 @@ class Sampler:
         bos = [self.tokenizer.bos_id] if self.tokenizer.bos_id is not None else []
         ids = [p if isinstance(p, list) else bos + self.tokenizer.encode(p) for p in prompts]
         rows = [p for p in ids for _ in range(params.n)]
+        wanted = len(rows)
+        rows += [rows[0]] * (-len(rows) % self.row_multiple)  # whole rows per device; dropped below
         new = -(-params.max_new_tokens // self.chunk) * self.chunk
         longest, limit = max(map(len, rows)), self.config.max_position_embeddings
         if longest + new > limit:
@@ -109,6 +125,9 @@ class Sampler:
             tokens[i, width - len(row):], valid[i, width - len(row):] = row, True
         positions = np.maximum(np.cumsum(valid, axis=1) - 1, 0).astype(np.int32)
         cache = KVCache.empty(self.config, len(rows), width + new)
+        if self.mesh is not None:
+            cache = jax.device_put(cache, self.cache_sharding)
+            tokens, positions, valid = (jax.device_put(a, self.rows_sharding) for a in (tokens, positions, valid))
         logits, cache = self._prefill(self.state, tokens, positions, valid, cache)
         carry = (logits, cache, jnp.asarray(positions[:, -1] + 1), jnp.zeros((len(rows), new), jnp.int32),
                  jnp.zeros(len(rows), bool), jnp.zeros((), jnp.int32))
@@ -119,7 +138,7 @@ class Sampler:
                    for i, d in enumerate(done)):
                 break
         out = np.asarray(carry[3])
-        samples = [self._finish(out[i, : params.max_new_tokens], params) for i in range(len(rows))]
+        samples = [self._finish(out[i, : params.max_new_tokens], params) for i in range(wanted)]
         return [samples[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]
 
     def _stop_index(self, tokens: np.ndarray, params: SamplingParams) -> int | None:
