@@ -7,10 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+import transformers
 
-from entigraph_jax.data import Document, load_source
+from entigraph_jax.data import Document, load_source, load_tokenizer, train_sentencepiece
 from entigraph_jax.data.embedders import CachedEmbedder, HashingEmbedder, make_embedder
-from entigraph_jax.evaluate.rag import ChunkIndex, split_recursive
+from entigraph_jax.evaluate.rag import ChunkIndex, QueryLikelihoodReranker, split_recursive
+from entigraph_jax.models import from_pretrained_hf
 from entigraph_jax.synth.llm.fake import FakeLLMServer
 
 ROOT = Path(__file__).parent.parent
@@ -66,10 +69,32 @@ def test_open_book_command(tmp_path):
                            f"--config.model.path={tmp_path / 'run' / 'hf'}", "--config.mode=open_book",
                            f"--config.tokenizer={tmp_path / 'run' / 'tokenizer' / 'sp.model'}", "--config.rag.top_k=2",
                            "--config.rag.chunk_size=256", "--config.closed_book.samples=1",
+                           "--config.rag.rerank=query_likelihood", "--config.rag.candidates=4",
                            "--config.closed_book.max_new_tokens=8", "--config.max_questions=6"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     report = json.loads(Path(f"{tmp_path / 'run' / 'hf'}.quality_open_book.json").read_text())
     assert report["overall"]["total"] == 6 and report["article_recall"] >= 0.5
+    assert report["reranker"] == "query_likelihood"
     first = report["results"][0]
     assert first["prompt"].count("Excerpt ") == 2 and first["prompt"].endswith("Thought process:")
     assert (tmp_path / "run" / "hf.embeddings" / "embeddings.sqlite").is_file()
+
+
+def test_query_likelihood_reranker_orders_by_the_models_likelihood(tmp_path):
+    tok = load_tokenizer(train_sentencepiece([d.text for d in load_source("sample")], tmp_path / "sp", 500))
+    torch.manual_seed(0)
+    reference = transformers.LlamaForCausalLM(transformers.LlamaConfig(
+        vocab_size=500, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, initializer_range=0.2)).eval()
+    reference.save_pretrained(tmp_path / "hf")
+    reranker = QueryLikelihoodReranker(from_pretrained_hf(tmp_path / "hf"), tok, batch=3)
+    chunks = split_recursive(load_source("sample")[0].text, 200)[:5]
+    question = "Which bell in the harbour tower still contains salt?"
+    target = tok.encode(" " + question)
+    expected = []
+    for chunk in chunks:
+        context = reranker.context(chunk)
+        with torch.no_grad():
+            logp = torch.log_softmax(reference(torch.tensor([context + target])).logits[0], -1).numpy()
+        expected.append(np.mean([logp[len(context) - 1 + i, t] for i, t in enumerate(target)]))
+    assert reranker.rerank(question, chunks) == list(np.argsort(-np.asarray(expected), kind="stable"))

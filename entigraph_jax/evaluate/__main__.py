@@ -21,7 +21,7 @@ from entigraph_jax.models.checkpoint import load_params
 from entigraph_jax.models.sampling import Sampler
 
 from .perplexity import perplexity
-from .rag import open_book
+from .rag import QueryLikelihoodReranker, open_book
 from .quality import ClosedBookSettings, closed_book, log_likelihood
 
 MODES = ("closed_book", "open_book", "loglik", "perplexity")
@@ -54,8 +54,11 @@ def evaluate(config) -> dict:
         embedder = make_embedder(rag.embedder, rag.model, rag.base_url, rag.api_key_file,
                                  rag.cache_dir or str(checkpoint.absolute()) + ".embeddings")
         settings = ClosedBookSettings(**config.closed_book.to_dict())
+        if rag.rerank not in ("none", "query_likelihood"):
+            raise ConfigError(f"config: rag.rerank={rag.rerank!r}; expected none or query_likelihood")
+        reranker = QueryLikelihoodReranker(model, tokenizer) if rag.rerank == "query_likelihood" else None
         report = open_book(Sampler(model, tokenizer), docs, embedder, settings, rag.top_k, rag.chunk_size,
-                           config.max_questions)
+                           config.max_questions, reranker, rag.candidates)
     elif config.mode == "loglik":
         report = log_likelihood(model, tokenizer, docs, config.max_questions, config.loglik_batch)
     else:

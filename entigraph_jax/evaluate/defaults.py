@@ -19,6 +19,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.rag = ml_collections.ConfigDict(dict(
         embedder="hashing",  # hashing (offline) | openai (an /embeddings endpoint) | gemini
         model="", base_url="", api_key_file="", top_k=8, chunk_size=1024,
+        rerank="none",  # none | query_likelihood (the evaluated model scores the question after each chunk)
+        candidates=0,  # chunks retrieved for the reranker (0: 4 x top_k)
         cache_dir="",  # "": <checkpoint>.embeddings next to the checkpoint
     ))
     c.loglik_batch = 16

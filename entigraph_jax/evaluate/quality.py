@@ -183,28 +183,34 @@ def _log_probs(graphdef):
     return jax.jit(lambda state, tokens: jax.nn.log_softmax(nnx.merge(graphdef, state)(tokens), axis=-1))
 
 
+def continuation_scores(model, pairs: list[tuple[list[int], list[int]]], batch: int = 16) -> np.ndarray:
+    """Mean log-probability per token of each continuation given its context, in batches padded to
+    a multiple of 64 tokens (few shapes to compile)."""
+    graphdef, state = nnx.split(model)
+    forward = functools.partial(_log_probs(graphdef), state)
+    width = -(-max(len(c) + len(o) for c, o in pairs) // 64) * 64
+    scores = np.zeros(len(pairs))
+    for start in range(0, len(pairs), batch):
+        part = pairs[start : start + batch]
+        tokens = np.zeros((batch, width), np.int32)
+        for k, (context, continuation) in enumerate(part):
+            tokens[k, : len(context) + len(continuation)] = context + continuation
+        logp = np.asarray(forward(jnp.asarray(tokens)))
+        for k, (context, continuation) in enumerate(part):
+            positions = np.arange(len(context) - 1, len(context) + len(continuation) - 1)
+            scores[start + k] = logp[k, positions, continuation].mean()
+    return scores
+
+
 def log_likelihood(model, tokenizer, docs: list[Document], max_questions: int = 0, batch: int = 16) -> dict:
     """Score each option's tokens after the question (mean log-probability per token), pick the best."""
     todo = items(docs, max_questions)
     bos = [tokenizer.bos_id] if tokenizer.bos_id is not None else []
-    rows = []  # (question index, option index, context ids, continuation ids)
-    for i, (doc, q) in enumerate(todo):
+    pairs = []
+    for doc, q in todo:
         context = bos + tokenizer.encode(loglik_prompt(doc, q))
-        for j, option in enumerate(q.options):
-            rows.append((i, j, context, tokenizer.encode(" " + option.strip())))
-    width = max(len(c) + len(o) for _, _, c, o in rows)
-    graphdef, state = nnx.split(model)
-    forward = functools.partial(_log_probs(graphdef), state)
-    scores = np.full((len(todo), 4), -np.inf)
-    for start in range(0, len(rows), batch):
-        part = rows[start : start + batch]
-        tokens = np.zeros((batch, width), np.int32)
-        for k, (_, _, context, option) in enumerate(part):
-            tokens[k, : len(context) + len(option)] = context + option
-        logp = np.asarray(forward(jnp.asarray(tokens)))
-        for k, (i, j, context, option) in enumerate(part):
-            positions = np.arange(len(context) - 1, len(context) + len(option) - 1)
-            scores[i, j] = logp[k, positions, option].mean()
+        pairs += [(context, tokenizer.encode(" " + option.strip())) for option in q.options]
+    scores = continuation_scores(model, pairs, batch).reshape(len(todo), 4)
     results = []
     for i, (doc, q) in enumerate(todo):
         choice = LETTERS[int(np.argmax(scores[i]))]
