@@ -31,7 +31,7 @@ def main():
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--new", type=int, default=128)
     parser.add_argument("--prompt", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--out", default="/tmp/decode_bench_model")
     args = parser.parse_args()
 

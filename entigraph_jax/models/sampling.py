@@ -88,12 +88,13 @@ class Sampler:
         logits, cache = nnx.merge(self.graphdef, state).decode(tokens, positions, valid, cache)
         return logits[:, -1], cache
 
-    @functools.partial(jax.jit, static_argnums=(0, 2, 3), donate_argnums=4)
-    def _decode(self, state, params: SamplingParams, steps: int, carry):
+    @functools.partial(jax.jit, static_argnums=(0, 2), donate_argnums=4)
+    def _decode(self, state, params: SamplingParams, limit: jax.Array, carry):
+        """Decode until step `limit` or until every row has ended (a while loop: it exits early)."""
         model = nnx.merge(self.graphdef, state)
         enders = jnp.asarray(self._enders(params), jnp.int32)
 
-        def step(_, carry):
+        def step(carry):
             logits, cache, positions, out, done, count = carry
             key = jax.random.fold_in(jax.random.key(params.seed), count)
             token = jnp.where(done, self.pad_id, next_token(logits, key, params))
@@ -103,7 +104,7 @@ class Sampler:
             logits, cache = model.decode(token[:, None], positions[:, None], (~done | ends)[:, None], cache)
             return logits[:, -1], cache, positions + 1, out, done, count + 1
 
-        return jax.lax.fori_loop(0, steps, step, carry)
+        return jax.lax.while_loop(lambda c: (c[5] < limit) & ~jnp.all(c[4]), step, carry)
 
     def generate(self, prompts: list[str] | list[list[int]], params: SamplingParams) -> list[list[Sample]]:
         if not prompts:
@@ -131,11 +132,13 @@ class Sampler:
         logits, cache = self._prefill(self.state, tokens, positions, valid, cache)
         carry = (logits, cache, jnp.asarray(positions[:, -1] + 1), jnp.zeros((len(rows), new), jnp.int32),
                  jnp.zeros(len(rows), bool), jnp.zeros((), jnp.int32))
-        for start in range(0, params.max_new_tokens, self.chunk):
-            carry = self._decode(self.state, params, self.chunk, carry)
+        # without stop strings the device decodes to the end in one call; with them it stops every
+        # `chunk` steps so the host can look for them in the text so far
+        step = self.chunk if params.stop else new
+        for limit in range(step, new + 1, step):
+            carry = self._decode(self.state, params, jnp.int32(limit), carry)
             out, done = np.asarray(carry[3]), np.asarray(carry[4])
-            if all(d or self._stop_index(out[i, : start + self.chunk], params) is not None
-                   for i, d in enumerate(done)):
+            if all(d or self._stop_index(out[i, :limit], params) is not None for i, d in enumerate(done)):
                 break
         out = np.asarray(carry[3])
         samples = [self._finish(out[i, : params.max_new_tokens], params) for i in range(wanted)]
