@@ -3,6 +3,7 @@
 XLA_FLAGS must be set before anything imports jax: 8 fake CPU devices for the sharding tests.
 """
 
+import json
 import os
 
 os.environ["XLA_FLAGS"] = (
@@ -12,6 +13,7 @@ os.environ["XLA_FLAGS"] = (
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+import tokenizers  # noqa: E402
 import transformers  # noqa: E402
 
 # initializer_range 0.1 (not 0.02) so logits are O(1) and a wrong detail shows well above 1e-4.
@@ -64,3 +66,34 @@ def hf_llama(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tokens():
     return np.random.default_rng(0).integers(0, 128, size=(2, 64), dtype=np.int32)
+
+
+def build_bpe_tokenizer(folder, special_tokens: list[str], vocab_size: int):
+    """A Llama-3-style byte-level BPE tokenizer.json trained on the sample corpus, with a
+    tokenizer_config.json naming the first two special tokens BOS and EOS; returns the json path."""
+    from entigraph_jax.data import load_source
+
+    bpe = tokenizers.Tokenizer(tokenizers.models.BPE())
+    bpe.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = tokenizers.decoders.ByteLevel()
+    trainer = tokenizers.trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special_tokens,
+                                             initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
+    bpe.train_from_iterator([d.text for d in load_source("sample")], trainer)
+    bpe.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps(
+        {"bos_token": special_tokens[0], "eos_token": special_tokens[1]}))
+    return folder / "tokenizer.json"
+
+
+def tiny_reference(tmp_path):
+    """(a 500-token SentencePiece tokenizer of the sample corpus, a random transformers Llama for it,
+    the folder the Llama was saved to)."""
+    from entigraph_jax.data import load_source, load_tokenizer, train_sentencepiece
+
+    tok = load_tokenizer(train_sentencepiece([d.text for d in load_source("sample")], tmp_path / "sp", 500))
+    torch.manual_seed(0)
+    reference = transformers.LlamaForCausalLM(transformers.LlamaConfig(
+        vocab_size=500, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, initializer_range=0.2)).eval()
+    reference.save_pretrained(tmp_path / "hf")
+    return tok, reference, tmp_path / "hf"

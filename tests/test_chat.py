@@ -9,8 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import tokenizers
 import transformers
+from conftest import build_bpe_tokenizer
 from flax import nnx
 
 from entigraph_jax.data import PackedRows, build_token_cache, load_source, load_tokenizer, subsample
@@ -33,16 +33,7 @@ CONVERSATION = [{"role": "system", "content": "You know Quarrowmere."},
 
 @pytest.fixture(scope="module")
 def llama3_tokenizer(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("llama3tok")
-    bpe = tokenizers.Tokenizer(tokenizers.models.BPE())
-    bpe.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = tokenizers.decoders.ByteLevel()
-    trainer = tokenizers.trainers.BpeTrainer(vocab_size=500, special_tokens=SPECIALS,
-                                             initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
-    bpe.train_from_iterator([d.text for d in load_source("sample")], trainer)
-    bpe.save(str(folder / "tokenizer.json"))
-    (folder / "tokenizer_config.json").write_text(json.dumps({"bos_token": SPECIALS[0], "eos_token": SPECIALS[1]}))
-    return folder
+    return build_bpe_tokenizer(tmp_path_factory.mktemp("llama3tok"), SPECIALS, 500).parent
 
 
 def test_llama3_template_matches_transformers(llama3_tokenizer):

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import transformers
+from conftest import tiny_reference
 
-from entigraph_jax.data import Document, Question, load_source, load_tokenizer, train_sentencepiece
+from entigraph_jax.data import Document, Question, load_source
 from entigraph_jax.evaluate.quality import (ClosedBookSettings, author_first_last, closed_book,
                                             closed_book_prompt, few_shot_prefix, log_likelihood, loglik_prompt,
                                             majority_vote, parse_answer)
@@ -103,13 +103,8 @@ def test_scoring_overall_hard_and_per_article():
 
 def test_loglik_mode_matches_transformers(tmp_path):
     docs = load_source("sample")[:2]
-    tok = load_tokenizer(train_sentencepiece([d.text for d in load_source("sample")], tmp_path / "sp", 500))
-    torch.manual_seed(0)
-    reference = transformers.LlamaForCausalLM(transformers.LlamaConfig(
-        vocab_size=500, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, initializer_range=0.2)).eval()
-    reference.save_pretrained(tmp_path / "hf")
-    report = log_likelihood(from_pretrained_hf(tmp_path / "hf"), tok, docs, batch=5)
+    tok, reference, path = tiny_reference(tmp_path)
+    report = log_likelihood(from_pretrained_hf(path), tok, docs, batch=5)
     for row, (doc, q) in zip(report["results"], [(d, q) for d in docs for q in d.questions], strict=True):
         context = [tok.bos_id] + tok.encode(loglik_prompt(doc, q))
         expected = []

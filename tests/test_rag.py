@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import transformers
+from conftest import tiny_reference
 
-from entigraph_jax.data import Document, load_source, load_tokenizer, train_sentencepiece
+from entigraph_jax.data import Document, load_source
 from entigraph_jax.data.embedders import CachedEmbedder, HashingEmbedder, make_embedder
 from entigraph_jax.evaluate.rag import ChunkIndex, QueryLikelihoodReranker, split_recursive
 from entigraph_jax.models import from_pretrained_hf
@@ -81,13 +81,8 @@ def test_open_book_command(tmp_path):
 
 
 def test_query_likelihood_reranker_orders_by_the_models_likelihood(tmp_path):
-    tok = load_tokenizer(train_sentencepiece([d.text for d in load_source("sample")], tmp_path / "sp", 500))
-    torch.manual_seed(0)
-    reference = transformers.LlamaForCausalLM(transformers.LlamaConfig(
-        vocab_size=500, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, initializer_range=0.2)).eval()
-    reference.save_pretrained(tmp_path / "hf")
-    reranker = QueryLikelihoodReranker(from_pretrained_hf(tmp_path / "hf"), tok, batch=3)
+    tok, reference, path = tiny_reference(tmp_path)
+    reranker = QueryLikelihoodReranker(from_pretrained_hf(path), tok, batch=3)
     chunks = split_recursive(load_source("sample")[0].text, 200)[:5]
     question = "Which bell in the harbour tower still contains salt?"
     target = tok.encode(" " + question)

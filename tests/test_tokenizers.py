@@ -1,11 +1,10 @@
 """SentencePiece and tokenizer.json behind one interface, against the libraries' own references."""
 
-import json
 
 import pytest
 import sentencepiece as spm
-import tokenizers
 import transformers
+from conftest import build_bpe_tokenizer
 
 from entigraph_jax.data import TokenizerError, load_source, load_tokenizer, train_sentencepiece
 
@@ -37,18 +36,7 @@ def test_sentencepiece_vocabulary_too_large_for_the_corpus(tmp_path):
 @pytest.fixture(scope="module")
 def tokenizer_json(tmp_path_factory):
     """A Llama-3-style byte-level BPE tokenizer.json (plus tokenizer_config.json), built offline."""
-    folder = tmp_path_factory.mktemp("hf")
-    bpe = tokenizers.Tokenizer(tokenizers.models.BPE())
-    bpe.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = tokenizers.decoders.ByteLevel()
-    trainer = tokenizers.trainers.BpeTrainer(
-        vocab_size=400, special_tokens=["<|begin_of_text|>", "<|end_of_text|>"],
-        initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
-    bpe.train_from_iterator([d.text for d in load_source("sample")], trainer)
-    bpe.save(str(folder / "tokenizer.json"))
-    (folder / "tokenizer_config.json").write_text(json.dumps(
-        {"bos_token": "<|begin_of_text|>", "eos_token": "<|end_of_text|>"}))
-    return folder / "tokenizer.json"
+    return build_bpe_tokenizer(tmp_path_factory.mktemp("hf"), ["<|begin_of_text|>", "<|end_of_text|>"], 400)
 
 
 def test_tokenizer_json_matches_transformers(tokenizer_json):

@@ -7,7 +7,6 @@ to the checkpoint; `mode=perplexity` scores any source instead.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
