@@ -7,8 +7,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from test_train_init import flatten
 
+from entigraph_jax.config import load_config_file
+from entigraph_jax.evaluate.defaults import base_config as eval_base
 from entigraph_jax.studies.scaling import fit_scaling, mixture_of_exponentials
+from entigraph_jax.train.defaults import base_config as train_base
 
 ROOT = Path(__file__).parent.parent
 
@@ -52,12 +56,6 @@ def test_print_mode_emits_one_command_per_missing_run(tmp_path):
 
 
 def test_scaling_recipes_nest_a_train_and_an_evaluate_config():
-    from test_train_init import flatten
-
-    from entigraph_jax.config import load_config_file
-    from entigraph_jax.evaluate.defaults import base_config as eval_base
-    from entigraph_jax.train.defaults import base_config as train_base
-
     for name in ("scaling_quickstart.py", "scaling_quality.py"):
         config = load_config_file(ROOT / "configs" / name)
         assert sorted(flatten(config.train)) == sorted(flatten(train_base()))
