@@ -1,12 +1,14 @@
 """entigraph-jax: synthetic continued pretraining in JAX.
 
 Stages, lowest first; a stage imports only stages below it:
-  models   - the Llama-family LM, sharding rules, Hugging Face and Orbax weight I/O
-  data     - sources, tokenizers, records and the Grain pipeline
-  synth    - synthetic corpus generation (EntiGraph, Rephrase, SBP)
-  train    - the training loop
-  evaluate - QuALITY closed/open book, perplexity
-Commands: `python -m entigraph_jax.convert` (others arrive with their stages).
+  data     - sources, tokenizers, chat records, embedders, records and the Grain pipeline
+  models   - the Llama-family LM, sharding rules, Hugging Face and Orbax weight I/O, the sampler
+  synth    - synthetic corpus generation (EntiGraph, Rephrase) with any LLM backend
+  evaluate - QuALITY closed/open book, log-likelihood, perplexity
+  train    - the training loop (it calls evaluate for in-training QuALITY scores)
+  studies  - scaling sweeps
+Commands: python -m entigraph_jax.{generate,train,evaluate,convert,chat,sweep} and
+python -m entigraph_jax.data inspect.
 """
 
 __version__ = "0.1.0"
