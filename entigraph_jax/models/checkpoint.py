@@ -16,7 +16,7 @@ import orbax.checkpoint as ocp
 from flax import nnx
 from jax.sharding import Mesh, SingleDeviceSharding
 
-from .hf import CheckpointError, config_from_hf, config_to_hf
+from .hf import CheckpointError, config_from_hf, config_to_hf, refuse_non_empty
 from .llama import Llama
 from .sharding import ShardingRules, param_sharding
 
@@ -24,8 +24,7 @@ from .sharding import ShardingRules, param_sharding
 def save_params(model: Llama, path: str | os.PathLike) -> Path:
     """Write `model`'s parameters and config under `path`, which must not exist or be empty."""
     path = Path(path).absolute()
-    if path.exists() and any(path.iterdir()):
-        raise FileExistsError(f"{path}: exists and is not empty; refusing to overwrite it")
+    refuse_non_empty(path)
     params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
     with ocp.StandardCheckpointer() as checkpointer:
         checkpointer.save(path / "params", params)

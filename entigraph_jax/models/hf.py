@@ -273,6 +273,12 @@ def hf_tensors(model: Llama, dtype: str | None = None) -> dict[str, np.ndarray]:
     return out
 
 
+def refuse_non_empty(path: Path) -> None:
+    """Writers of checkpoint folders never overwrite: the folder must not exist or be empty."""
+    if path.exists() and any(path.iterdir()):
+        raise FileExistsError(f"{path}: exists and is not empty; refusing to overwrite it")
+
+
 def save_pretrained_hf(
     model: Llama, path: str | os.PathLike, *, dtype: str | None = None, max_shard_bytes: int = 5 << 30
 ) -> Path:
@@ -283,8 +289,7 @@ def save_pretrained_hf(
     one must call this (the tensors are gathered collectively) and process 0 writes.
     """
     path = Path(path)
-    if path.exists() and any(path.iterdir()):
-        raise FileExistsError(f"{path}: exists and is not empty; refusing to overwrite it")
+    refuse_non_empty(path)
     tensors = hf_tensors(model, dtype)
     if jax.process_index() != 0:
         return path

@@ -96,7 +96,11 @@ def estimate(config) -> dict:
     docs = load_documents(config)
     settings = plan_settings(config)
     journal_path = run_dir(config) / "journal.sqlite"
-    entities = known_entities(Journal(journal_path)) if journal_path.is_file() else {}
+    entities = {}
+    if journal_path.is_file():
+        journal = Journal(journal_path)
+        entities = known_entities(journal)
+        journal.close()
     rows: dict[str, list[float]] = {}
 
     def add(kind, request, doc, output_tokens):
