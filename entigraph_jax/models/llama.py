@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from .sharding import constrain_batch
+
 # What each rematerialization setting keeps from the forward pass of a layer for the backward pass.
 REMAT_POLICIES = {
     "none": None,  # no remat: keep every activation
@@ -233,6 +235,7 @@ class Llama(nnx.Module):
 
     `positions` (default 0..seq-1) and `segment_ids` (default: one document per row) describe
     packed rows: tokens attend only within their own segment, and positions restart per document.
+    Under a mesh context (`jax.sharding.use_abstract_mesh`) the residual stream stays batch-sharded.
     """
 
     def __init__(self, cfg: LlamaConfig, *, rngs: nnx.Rngs):
@@ -255,12 +258,12 @@ class Llama(nnx.Module):
             return jax.nn.dot_product_attention(q, k, v, mask=mask, is_causal=True), None
 
         def layer(h, w):
-            return decoder_layer(h, w, cfg=cfg, cos=cos, sin=sin, attend=attend)[0]
+            return decoder_layer(constrain_batch(h), w, cfg=cfg, cos=cos, sin=sin, attend=attend)[0]
 
         if REMAT_POLICIES[cfg.remat] is not None:
             layer = jax.checkpoint(layer, policy=REMAT_POLICIES[cfg.remat])
         x, _ = jax.lax.scan(lambda h, w: (layer(h, w), None), self._embed(tokens), self.layers.stacked())
-        return self._logits(x)
+        return self._logits(constrain_batch(x))
 
     def decode(self, tokens, positions, valid, cache: KVCache) -> tuple[jax.Array, KVCache]:
         """Run `tokens` [batch, T] at cache slots index..index+T-1 (T = prompt length to prefill, 1 to

@@ -44,6 +44,20 @@ class ShardingRules:
         return PartitionSpec(*entries)
 
 
+def constrain_batch(x: jax.Array, axes: MeshAxes = ShardingRules.batch) -> jax.Array:
+    """Pin dim 0 of an activation to the batch axes of the mesh in context (a no-op without one).
+
+    Without this XLA's partitioner is free to all-gather a batch-sharded activation rather than a
+    weight when the weight is the larger of the two (small models, or FSDP-sharded embeddings), and
+    then every device holds every row's activations."""
+    mesh = jax.sharding.get_abstract_mesh()
+    axes = (axes,) if isinstance(axes, str) else tuple(axes or ())
+    axes = tuple(a for a in axes if a in mesh.axis_names)
+    if mesh.empty or not axes:
+        return x
+    return jax.lax.with_sharding_constraint(x, PartitionSpec(axes))
+
+
 def make_mesh(data: int = 1, fsdp: int = -1, tensor: int = 1, devices=None) -> Mesh:
     """A (data, fsdp, tensor) mesh over `devices` (default: all); one size may be -1 to fill."""
     devices = np.asarray(jax.devices() if devices is None else devices)

@@ -112,6 +112,10 @@ class Trainer:
         return {"params": params, "opt_state": opt_state, "step": jnp.zeros((), jnp.int32)}
 
     def _step(self, state: dict, batch: dict[str, jax.Array]) -> tuple[dict, dict[str, Any]]:
+        with jax.sharding.use_abstract_mesh(self.mesh.abstract_mesh):
+            return self._sharded_step(state, batch)
+
+    def _sharded_step(self, state: dict, batch: dict[str, jax.Array]) -> tuple[dict, dict[str, Any]]:
         micro = self.optim.microbatches
 
         def accumulate(carry, microbatch):
@@ -142,5 +146,6 @@ class Trainer:
         return {"params": params, "opt_state": opt_state, "step": state["step"] + 1}, metrics
 
     def _eval_loss(self, params, batch):
-        return loss_sums(self.graphdef, params, batch, 0.0)
+        with jax.sharding.use_abstract_mesh(self.mesh.abstract_mesh):
+            return loss_sums(self.graphdef, params, batch, 0.0)
 
