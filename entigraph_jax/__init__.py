@@ -7,7 +7,8 @@ Stages, lowest first; a stage imports only stages below it:
   evaluate - QuALITY closed/open book, log-likelihood, perplexity
   train    - the training loop (it calls evaluate for in-training QuALITY scores)
   studies  - scaling sweeps
-Commands: python -m entigraph_jax.{generate,train,evaluate,convert,chat,sweep,plan} and
+  sbp      - Synthetic Bootstrapped Pretraining (pair mining, synthesizer, synthesis, joint training)
+Commands: python -m entigraph_jax.{generate,train,evaluate,convert,chat,sweep,plan,sbp} and
 python -m entigraph_jax.data inspect.
 """
 

@@ -29,11 +29,13 @@ TOKEN_DTYPE = np.int32
 def cache_key(docs: Sequence[Document], tokenizer: Tokenizer, add_bos: bool) -> str:
     digest = hashlib.sha256()
     digest.update(Path(tokenizer.path).read_bytes())
-    digest.update(f"v2,bos={add_bos and tokenizer.bos_id is not None},eos={tokenizer.eos_id}".encode())
+    digest.update(f"v3,bos={add_bos and tokenizer.bos_id is not None},eos={tokenizer.eos_id}".encode())
     for doc in docs:
         digest.update(doc.text.encode("utf-8"))
         if doc.messages:
             digest.update(json.dumps(doc.messages, ensure_ascii=False).encode("utf-8"))
+        if doc.prompt is not None:
+            digest.update(b"\x01" + doc.prompt.encode("utf-8"))
         digest.update(b"\x00")
     return digest.hexdigest()[:20]
 
@@ -66,16 +68,19 @@ class TokenCache:
 
 
 def encode_documents(docs: Sequence[Document], tokenizer: Tokenizer, bos: list[int]):
-    """(tokens, loss mask) per document: BOS + text + EOS, or a chat record through its template."""
+    """(tokens, loss mask) per document: BOS + text + EOS, BOS + prompt (no loss) + text + EOS, or a
+    chat record through its template."""
     plain = [d for d in docs if not d.messages]
     encoded = iter(tokenizer.encode_batch([d.text for d in plain]))
+    prompts = iter(tokenizer.encode_batch([d.prompt for d in plain if d.prompt is not None]))
     template = chat_template(tokenizer) if len(plain) < len(docs) else None
     for doc in docs:
         if doc.messages:
             ids, mask = template.encode(doc.messages)
         else:
-            ids = bos + next(encoded) + [tokenizer.eos_id]
-            mask = [1] * len(ids)
+            prompt = next(prompts) if doc.prompt is not None else []
+            text = next(encoded) + [tokenizer.eos_id]
+            ids, mask = bos + prompt + text, [1] * len(bos) + [0] * len(prompt) + [1] * len(text)
         yield np.asarray(ids, TOKEN_DTYPE), np.asarray(mask, np.uint8)
 
 

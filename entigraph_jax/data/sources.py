@@ -42,6 +42,7 @@ class Document:
     year: int | str | None = None
     questions: list[Question] = dataclasses.field(default_factory=list)
     messages: list[dict] | None = None  # a chat record: trained with loss on assistant turns only
+    prompt: str | None = None  # read before `text` with no loss on it (an SBP pair's first document)
 
 
 class _Paragraphs(html.parser.HTMLParser):
@@ -169,7 +170,8 @@ def load_records(location: str) -> list[Document]:
     """ArrayRecord shards of JSON records (synthetic corpora, or raw ones written by us)."""
     try:
         return [
-            Document(doc_id=str(r.get("doc_id", i)), text=r["text"], title=r.get("title", ""))
+            Document(doc_id=str(r.get("doc_id", i)), text=r["text"], title=r.get("title", ""),
+                     prompt=r.get("prompt"))
             for i, r in enumerate(read_records(location))
         ]
     except RecordError as e:

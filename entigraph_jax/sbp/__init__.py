@@ -1,0 +1,13 @@
+"""sbp: Synthetic Bootstrapped Pretraining (Yang et al. 2025) — mine related document pairs, train a
+synthesizer of p(d2 | d1), synthesize new documents from corpus seeds, train on real + synthetic
+against the repetition baseline at the same compute.
+
+The top stage with `studies`: may import data, models, train. Nothing imports it.
+"""
+
+from .mine import MiningError, exact_neighbours, faiss_neighbours, mine_pairs
+from .run import SBP, STEPS
+from .synthesize import is_copy, synthesize
+
+__all__ = ["SBP", "STEPS", "MiningError", "exact_neighbours", "faiss_neighbours", "is_copy", "mine_pairs",
+           "synthesize"]

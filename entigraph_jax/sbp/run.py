@@ -1,0 +1,149 @@
+"""The four SBP steps over one workdir; each step is skipped when its output exists, so a rerun
+picks up where a run stopped (training steps resume from their checkpoints).
+
+    workdir/tokenizer/   the shared vocabulary (trained on the corpus when tokenizer.path is empty)
+    workdir/pairs/       step 1: pair records (kind sbp_pair)
+    workdir/synthesizer/ step 2: a train run on "d1 <separator> d2", loss on d2 only
+    workdir/synthetic/   step 3: synthesized records (kind sbp, with the seed's doc_id)
+    workdir/joint/, workdir/baseline/   step 4: real + synthetic vs the real documents repeated
+    workdir/summary.json
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+from pathlib import Path
+
+from entigraph_jax.config import ConfigError
+from entigraph_jax.data import (
+    RecordWriter,
+    load_source,
+    load_tokenizer,
+    train_sentencepiece,
+)
+from entigraph_jax.data.embedders import make_embedder
+from entigraph_jax.models import from_pretrained_hf, make_mesh
+from entigraph_jax.models.sampling import Sampler
+from entigraph_jax.train import train
+
+from .mine import mine_pairs
+from .synthesize import synthesize
+
+STEPS = ("mine", "synthesizer", "synthesize", "train")
+
+
+def write_folder(folder: Path, records: list[dict]) -> None:
+    """Write records into a fresh folder, renamed into place once complete."""
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with RecordWriter(tmp) as writer:
+        for record in records:
+            writer.write(record)
+    os.replace(tmp, folder)
+
+
+class SBP:
+    def __init__(self, config):
+        if not config.workdir:
+            raise ConfigError("config: workdir is empty")
+        if not config.corpus:
+            raise ConfigError("config: corpus is empty; set a load_source spec of the real documents")
+        if config.joint.max_steps <= 0:
+            raise ConfigError("config: joint.max_steps must be positive: it is the compute budget of step 4")
+        if not 0 < config.real_fraction < 1:
+            raise ConfigError(f"config: real_fraction={config.real_fraction} must be in (0, 1)")
+        self.config = config
+        self.root = Path(config.workdir).absolute()
+        self.docs = load_source(config.corpus)
+        self.summary_path = self.root / "summary.json"
+        self.summary = json.loads(self.summary_path.read_text()) if self.summary_path.is_file() else {}
+
+    def tokenizer_path(self) -> str:
+        if self.config.tokenizer.path:
+            return self.config.tokenizer.path
+        model = self.root / "tokenizer" / "sp.model"
+        if not model.is_file():
+            train_sentencepiece((d.text for d in self.docs), model.with_suffix(""),
+                                self.config.tokenizer.train_vocab_size)
+        return str(model)
+
+    def mine(self) -> dict:
+        folder = self.root / "pairs"
+        if not folder.is_dir():
+            c, e = self.config.mine, self.config.embedder
+            embedder = make_embedder(e.kind, e.model, e.base_url, e.key_file, e.cache_dir)
+            name = f"{e.kind}:{e.model}" if e.model else e.kind
+            pairs = mine_pairs(self.docs, embedder, name, k=c.k, min_similarity=c.min_similarity,
+                               max_similarity=c.max_similarity, separator=self.config.separator,
+                               index=c.index, block=c.block)
+            if not pairs:
+                raise ConfigError(f"config: no pair has a similarity in [{c.min_similarity}, "
+                                  f"{c.max_similarity}); lower mine.min_similarity or raise mine.k")
+            write_folder(folder, pairs)
+            self.summary["pairs"] = len(pairs)
+        return {"pairs": self.summary.get("pairs"), "pairs_dir": str(folder)}
+
+    def _train_config(self, base, source: str, workdir: Path):
+        cfg = copy.deepcopy(base)
+        cfg.data.source, cfg.workdir = source, str(workdir)
+        cfg.tokenizer.path = self.tokenizer_path()
+        return cfg
+
+    def train_synthesizer(self) -> dict:
+        workdir = self.root / "synthesizer"
+        cfg = self._train_config(self.config.synthesizer, f"records:{self.root / 'pairs'}", workdir)
+        cfg.export.hf = True
+        out = train(cfg, workdir)
+        self.summary["synthesizer_loss"] = out["final_loss"]
+        return out
+
+    def synthesize(self) -> dict:
+        folder = self.root / "synthetic"
+        if not folder.is_dir():
+            c = self.config.synthesize
+            checkpoint = self.root / "synthesizer" / "hf"
+            if not checkpoint.is_dir():
+                raise ConfigError(f"{checkpoint}: no synthesizer yet; run the synthesizer step first")
+            mesh = make_mesh(1, -1, 1)  # rows over every local device
+            sampler = Sampler(from_pretrained_hf(checkpoint, c.dtype, mesh=mesh),
+                              load_tokenizer(self.tokenizer_path()), mesh=mesh)
+            out = synthesize(self.docs, sampler, num_docs=c.num_docs, separator=self.config.separator,
+                             seed=c.seed, temperature=c.temperature, max_new_tokens=c.max_new_tokens,
+                             max_seed_chars=c.max_seed_chars, batch_size=c.batch_size,
+                             near_copy_threshold=c.near_copy_threshold, synthesizer=str(checkpoint))
+            if not out["records"]:
+                raise ConfigError(f"config: all {c.num_docs} synthesized documents were copies of their seeds")
+            write_folder(folder, out["records"])
+            self.summary.update(synthetic=len(out["records"]), dropped_copies=out["dropped"])
+        return {"synthetic": self.summary.get("synthetic"), "synthetic_dir": str(folder)}
+
+    def train_joint(self) -> dict:
+        budget = self.config.joint.max_steps
+        runs = {"sbp": (f"records:{self.root / 'synthetic'}", self.config.corpus), "baseline": (self.config.corpus, "")}
+        results = {}
+        for name, (source, replay) in runs.items():
+            workdir = self.root / ("joint" if name == "sbp" else name)
+            cfg = self._train_config(self.config.joint, source, workdir)
+            cfg.data.update(epochs=budget, replay_source=replay, replay_rate=self.config.real_fraction if replay else 0.0,
+                            eval_source=self.config.eval_source)
+            if self.config.eval_source:
+                cfg.eval.every_steps = cfg.eval.every_steps or budget
+            out = train(cfg, workdir)
+            lines = Path(out["metrics"]).read_text().splitlines()
+            rows = [r for r in map(json.loads, filter(str.strip, lines)) if "eval_loss" in r]
+            results[name] = {"final_loss": out["final_loss"], "steps": out["steps"],
+                             "eval_loss": rows[-1]["eval_loss"] if rows else None, "workdir": str(workdir)}
+        self.summary["train"] = results
+        return results
+
+    def run(self, steps=STEPS) -> dict:
+        self.root.mkdir(parents=True, exist_ok=True)
+        actions = {"mine": self.mine, "synthesizer": self.train_synthesizer, "synthesize": self.synthesize,
+                   "train": self.train_joint}
+        for step in steps:
+            actions[step]()
+            self.summary_path.write_text(json.dumps(self.summary, indent=2))
+        return self.summary

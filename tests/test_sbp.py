@@ -1,0 +1,220 @@
+"""SBP: pair mining on planted pairs, loss on d2 only, seeded synthesis without copies, the recipe."""
+
+import difflib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+from test_train_init import flatten
+
+from entigraph_jax.config import load_config_file
+from entigraph_jax.data import (
+    Document,
+    PackedRows,
+    build_token_cache,
+    load_source,
+    load_tokenizer,
+    read_records,
+    subsample,
+    train_sentencepiece,
+)
+from entigraph_jax.data.embedders import HashingEmbedder
+from entigraph_jax.models import Llama, LlamaConfig, from_pretrained_hf
+from entigraph_jax.models.sampling import Sampler
+from entigraph_jax.sbp import (
+    MiningError,
+    exact_neighbours,
+    faiss_neighbours,
+    is_copy,
+    mine_pairs,
+    synthesize,
+)
+from entigraph_jax.sbp.defaults import base_config as sbp_base
+from entigraph_jax.train.defaults import base_config as train_base
+from entigraph_jax.train.step import loss_sums
+
+ROOT = Path(__file__).resolve().parents[1]
+SEPARATOR = "\n\n### Related document:\n\n"
+
+
+def planted_corpus(topics: int = 6) -> list[Document]:
+    """Two documents per topic (same invented vocabulary, different sentences), plus an exact copy
+    of t0a and a copy of t1a with one word changed."""
+    rng = np.random.default_rng(0)
+    syllables = ["ka", "lo", "mi", "ne", "ru", "ta", "vo", "shi", "pe", "da", "gu", "ze", "fa", "bi"]
+    filler = ["the", "of", "and", "a", "in", "was", "it", "to", "for", "with"]
+
+    def text(vocab):
+        return " ".join(f"{rng.choice(vocab)} {rng.choice(filler)} {rng.choice(vocab)} {rng.choice(filler)}"
+                        for _ in range(60)) + "."
+
+    docs = []
+    for t in range(topics):
+        vocab = ["".join(rng.choice(syllables, 3)) for _ in range(25)]
+        docs += [Document(f"t{t}a", text(vocab)), Document(f"t{t}b", text(vocab))]
+    words = docs[2].text.split()
+    words[5] = "zzz"
+    return docs + [Document("dup", docs[0].text), Document("near", " ".join(words))]
+
+
+@pytest.mark.parametrize("n,block", [(10, 4), (37, 8), (64, 1024)])
+def test_exact_neighbours_equal_brute_force(n, block):
+    vectors = np.random.default_rng(n).normal(size=(n, 16)).astype(np.float32)
+    scores, ids = exact_neighbours(vectors, 3, block)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    np.testing.assert_array_equal(ids, np.argsort(-sims, axis=1)[:, :3])
+    np.testing.assert_allclose(scores, -np.sort(-sims, axis=1)[:, :3], atol=1e-6)
+
+
+@pytest.mark.parametrize("index", ["exact", "faiss"])
+def test_mining_finds_planted_pairs_and_drops_duplicates(index):
+    docs = planted_corpus()
+    pairs = mine_pairs(docs, HashingEmbedder(), "hashing", k=4, min_similarity=0.5, max_similarity=0.95,
+                       separator=SEPARATOR, index=index)
+    found = {(p["doc_id"], p["pair_doc_id"]) for p in pairs}
+    related = {(f"t{t}{x}", f"t{t}{y}") for t in range(6) for x, y in ("ab", "ba")}
+    # the copies are documents too: related to their original's topic partner, never to the original
+    related |= {("dup", "t0b"), ("t0b", "dup"), ("near", "t1b"), ("t1b", "near")}
+    assert found == related
+    assert not found & {("t0a", "dup"), ("dup", "t0a"), ("t1a", "near"), ("near", "t1a")}
+    record = pairs[0]
+    assert record["kind"] == "sbp_pair" and record["embedder"] == "hashing"
+    assert (record["min_similarity"], record["max_similarity"]) == (0.5, 0.95)
+    assert record["prompt"].endswith(SEPARATOR) and 0.5 <= record["similarity"] < 0.95
+
+
+def test_mining_rejects_bad_input():
+    with pytest.raises(MiningError, match="at least 2 documents"):
+        mine_pairs(planted_corpus()[:1], HashingEmbedder(), "hashing", k=2, min_similarity=0.5,
+                   max_similarity=0.9, separator=SEPARATOR)
+    with pytest.raises(MiningError, match="band"):
+        mine_pairs(planted_corpus(), HashingEmbedder(), "hashing", k=2, min_similarity=0.9,
+                   max_similarity=0.5, separator=SEPARATOR)
+
+
+def test_faiss_agrees_with_exact_on_a_small_corpus():
+    vectors = np.random.default_rng(1).normal(size=(200, 32)).astype(np.float32)
+    exact_ids, approx_ids = exact_neighbours(vectors, 5)[1], faiss_neighbours(vectors, 5)[1]
+    recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(exact_ids, approx_ids, strict=True)])
+    assert recall > 0.95
+
+
+def test_synthesizer_loss_is_on_d2_only(tmp_path):
+    docs = planted_corpus()
+    pairs = mine_pairs(docs, HashingEmbedder(), "hashing", k=4, min_similarity=0.5, max_similarity=0.95,
+                       separator=SEPARATOR)
+    train_sentencepiece((d.text for d in docs), tmp_path / "sp", 300)
+    tok = load_tokenizer(tmp_path / "sp.model")
+    pair_docs = [Document(p["doc_id"], p["text"], prompt=p["prompt"]) for p in pairs]
+    cache = build_token_cache(pair_docs, tok, tmp_path / "cache")
+    order = subsample(cache, 0)
+    rows = PackedRows(cache, order, 128, mask_documents=True)
+    # reference mask: 0 on each pair's prompt (d1 and the separator), 1 on BOS, d2 and EOS
+    expected = np.concatenate([[1] + [0] * len(tok.encode(pair_docs[i].prompt))
+                               + [1] * (len(tok.encode(pair_docs[i].text)) + 1) for i in order])
+    learned = np.concatenate([rows[i]["loss_mask"] for i in range(len(rows))])
+    np.testing.assert_array_equal(learned, expected[1 : len(learned) + 1])
+    assert 0.3 < learned.mean() < 0.7
+
+    cfg = LlamaConfig(vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64, num_layers=1,
+                      num_heads=2, num_kv_heads=1, head_dim=16, dtype="float32")
+    graphdef, params = nnx.split(Llama(cfg, rngs=nnx.Rngs(0)))
+    batch = {k: jnp.asarray(np.stack([rows[i][k] for i in range(len(rows))])) for k in rows[0]}
+    loss = jax.jit(lambda b: loss_sums(graphdef, params, b, 0.0))
+    base = loss(batch)
+    d1 = batch["loss_mask"] == 0
+    scrambled = dict(batch, targets=jnp.where(d1, (batch["targets"] + 7) % tok.vocab_size, batch["targets"]))
+    np.testing.assert_array_equal(np.asarray(loss(scrambled)), np.asarray(base))
+    changed = dict(batch, targets=jnp.where(d1, batch["targets"], (batch["targets"] + 7) % tok.vocab_size))
+    assert float(loss(changed)[0]) != float(base[0])
+
+
+def test_copy_filter():
+    seed = load_source("sample")[0].text
+    assert is_copy(seed, seed, 0.8)
+    assert is_copy("  " + seed.replace(" ", "\n", 3) + "\n", seed, 0.8)  # whitespace aside
+    words = seed.split()
+    assert is_copy(" ".join(words[:-1] + ["changed"]), seed, 0.8)  # one word changed
+    assert is_copy("   ", seed, 0.8)
+    assert not is_copy(load_source("sample")[1].text, seed, 0.8)
+
+
+def sbp_command(*args):
+    return subprocess.run([sys.executable, "-m", "entigraph_jax.sbp", *args], capture_output=True, text=True,
+                          cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def recipe_run(tmp_path_factory):
+    """The quickstart recipe end to end, with fewer steps."""
+    workdir = tmp_path_factory.mktemp("sbp")
+    args = ["--config", str(ROOT / "configs/sbp_quickstart.py"), f"--config.workdir={workdir}",
+            "--config.synthesizer.data.epochs=6", "--config.joint.max_steps=20"]
+    done = sbp_command("run", *args)
+    assert done.returncode == 0, done.stderr
+    return workdir, args, json.loads((workdir / "summary.json").read_text())
+
+
+def test_recipe_runs_end_to_end(recipe_run):
+    workdir, args, summary = recipe_run
+    corpus_ids = {d.doc_id for d in load_source("sample")}
+    pairs = list(read_records(workdir / "pairs"))
+    assert len(pairs) == summary["pairs"] > 0 and {p["kind"] for p in pairs} == {"sbp_pair"}
+    synthetic = list(read_records(workdir / "synthetic"))
+    assert len(synthetic) == summary["synthetic"] > 0
+    assert {r["kind"] for r in synthetic} == {"sbp"} and {r["doc_id"] for r in synthetic} <= corpus_ids
+    sbp, baseline = summary["train"]["sbp"], summary["train"]["baseline"]
+    assert sbp["steps"] == baseline["steps"] == 20  # the same compute
+    assert np.isfinite(sbp["eval_loss"]) and np.isfinite(baseline["eval_loss"])
+    # a rerun finds every step done and changes nothing
+    again = sbp_command("run", *args)
+    assert again.returncode == 0, again.stderr
+    assert json.loads((workdir / "summary.json").read_text()) == summary
+    assert "steps" not in again.stdout.split("{")[0]  # no training ran: nothing printed before the summary
+
+
+def test_synthesis_is_seeded_and_never_copies_its_seed(recipe_run):
+    workdir = recipe_run[0]
+    sampler = Sampler(from_pretrained_hf(workdir / "synthesizer" / "hf", "float32"),
+                      load_tokenizer(workdir / "tokenizer" / "sp.model"))
+    docs = load_source("sample")
+    run = lambda seed: synthesize(docs, sampler, num_docs=8, separator=SEPARATOR, seed=seed,  # noqa: E731
+                                  max_new_tokens=48, max_seed_chars=300, batch_size=4)
+    first, second, other = run(3), run(3), run(4)
+    assert first == second
+    assert [r["text"] for r in first["records"]] != [r["text"] for r in other["records"]]
+    by_id = {d.doc_id: d.text for d in docs}
+    for record in first["records"] + other["records"]:
+        seed = by_id[record["doc_id"]]
+        assert record["text"] and " ".join(record["text"].split()) != " ".join(seed.split())
+        assert difflib.SequenceMatcher(None, record["text"], seed).ratio() < 0.8
+    # the filter is applied to every sample: with a threshold of 0 everything counts as a copy
+    strict = synthesize(docs, sampler, num_docs=4, separator=SEPARATOR, seed=3, max_new_tokens=16,
+                        max_seed_chars=300, batch_size=4, near_copy_threshold=0.0)
+    assert strict == {"records": [], "dropped": 4}
+
+
+def test_command_errors_are_one_line(tmp_path):
+    usage = sbp_command("bogus")
+    assert usage.returncode == 2 and "usage:" in usage.stderr
+    bad = sbp_command("mine", "--config", str(ROOT / "configs/sbp_quickstart.py"),
+                      f"--config.workdir={tmp_path}", "--config.mine.min_similarity=0.99",
+                      "--config.mine.max_similarity=0.995")
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1
+    assert "no pair has a similarity" in bad.stderr and not (tmp_path / "pairs").exists()
+
+
+def test_recipes_share_the_schema():
+    for name in ("sbp_quickstart.py", "sbp_3b_tpu.py"):
+        config = load_config_file(ROOT / "configs" / name)
+        assert sorted(flatten(config)) == sorted(flatten(sbp_base()))
+        assert sorted(flatten(config.synthesizer)) == sorted(flatten(train_base()))
+        assert config.joint.max_steps > 0 and config.mine.min_similarity < config.mine.max_similarity
