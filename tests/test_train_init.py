@@ -12,6 +12,7 @@ from entigraph_jax.config import load_config_file
 from entigraph_jax.convert import main as convert_main
 from entigraph_jax.train import train
 from entigraph_jax.evaluate.defaults import base_config as eval_base_config
+from entigraph_jax.sbp.defaults import base_config as sbp_base_config
 from entigraph_jax.synth.defaults import base_config as synth_base_config
 from entigraph_jax.train.defaults import base_config
 from entigraph_jax.train.setup import build_data
@@ -25,9 +26,10 @@ def flatten(config, prefix=""):
 @pytest.mark.parametrize("recipe", sorted(p for p in (ROOT / "configs").glob("*.py")
                                            if not p.stem.startswith("scaling_")), ids=lambda p: p.stem)
 def test_every_recipe_has_a_command_schema(recipe):
-    """Each recipe is a train, generate or evaluate config with exactly that command's keys."""
+    """Each recipe is a train, generate, evaluate or sbp config with exactly that command's keys."""
     keys = sorted(flatten(load_config_file(recipe)))
-    schemas = [sorted(flatten(base())) for base in (base_config, synth_base_config, eval_base_config)]
+    schemas = [sorted(flatten(base())) for base in (base_config, synth_base_config, eval_base_config,
+                                                    sbp_base_config)]
     assert keys in schemas
 
 
