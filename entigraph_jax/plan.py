@@ -22,7 +22,7 @@ from entigraph_jax.config import ConfigError, parse_command_line
 from entigraph_jax.data import TokenizerError, load_tokenizer
 from entigraph_jax.models import CheckpointError, LlamaConfig, ShardingRules, config_from_hf
 from entigraph_jax.train.memory import GiB, compiled, estimate
-from entigraph_jax.train.setup import optim_config, validate
+from entigraph_jax.train.setup import model_runtime, optim_config, scratch_architecture, validate
 from entigraph_jax.train.step import Trainer
 
 
@@ -66,7 +66,7 @@ def use_fake_devices(count: int) -> None:
 
 def model_config(config, model: str | None) -> LlamaConfig:
     """The architecture: a named one, the checkpoint's config.json, or the config's own fields."""
-    runtime = dict(param_dtype=config.model.param_dtype, dtype=config.model.dtype, remat=config.model.remat)
+    runtime = model_runtime(config)
     if model:
         if model not in ARCHITECTURES:
             raise ConfigError(f"--model={model!r}; known: {', '.join(ARCHITECTURES)}")
@@ -77,9 +77,7 @@ def model_config(config, model: str | None) -> LlamaConfig:
         vocab = load_tokenizer(config.tokenizer.path).vocab_size
     else:
         vocab = config.tokenizer.train_vocab_size
-    arch = {k: config.model[k] for k in ("hidden_size", "intermediate_size", "num_layers", "num_heads",
-                                         "num_kv_heads", "head_dim", "tie_word_embeddings")}
-    return LlamaConfig(vocab_size=vocab, **arch, **runtime)
+    return LlamaConfig(vocab_size=vocab, **scratch_architecture(config), **runtime)
 
 
 def plan(config, hardware: str | None = None, model: str | None = None, compile_step: bool = True) -> dict:
@@ -119,11 +117,11 @@ def report(result: dict, config) -> str:
     unit, scale = ("GiB", GiB) if result["estimate_total"] >= GiB else ("MiB", 2**20)
     params = result["params"]
     mesh = " ".join(f"{k}={v}" for k, v in result["mesh"].items())
-    lines = [f"{params / 1e9:.2f}B" if params >= 1e9 else f"{params / 1e6:.1f}M",
-             f"parameters on {result['hardware']}: {result['devices']} devices, mesh {mesh}; batch "
+    size = f"{params / 1e9:.2f}B" if params >= 1e9 else f"{params / 1e6:.1f}M"
+    lines = [f"{size} parameters on {result['hardware']}: {result['devices']} devices, mesh {mesh}; batch "
              f"{config.data.global_batch} x {config.data.seq_len} in {config.optim.microbatches} "
-             f"microbatch(es), remat {m.remat}, params {m.param_dtype}, compute {m.dtype}"]
-    lines = [" ".join(lines), f"per device ({unit})     estimate"]
+             f"microbatch(es), remat {m.remat}, params {m.param_dtype}, compute {m.dtype}",
+             f"per device ({unit})     estimate"]
     lines += [f"  {name.replace('_', ' '):<18} {size / scale:9.2f}" for name, size in result["estimate"].items()]
     lines.append(f"  {'total':<18} {result['estimate_total'] / scale:9.2f}")
     if "compiled" in result:

@@ -80,26 +80,25 @@ def per_device_bytes(tree) -> int:
     return sum(shard_bytes(x) for x in jax.tree.leaves(tree))
 
 
-def _split(size: int, axes, mesh_shape) -> float:
-    """`size` divided over mesh `axes` when they divide it (as `ShardingRules.spec` does)."""
-    axes = (axes,) if isinstance(axes, str) else tuple(axes or ())
-    ways = math.prod(mesh_shape[a] for a in axes if a in mesh_shape)
-    return size / ways if size % ways == 0 else size
+def _per_device(trainer: Trainer, logical: str, size: int) -> float:
+    """`size` over the mesh axes the rules shard the logical axis on (whole where they do not divide)."""
+    axes = trainer.rules.spec((logical,), (size,), trainer.mesh)[0] or ()
+    return size / math.prod(trainer.mesh.shape[a] for a in ((axes,) if isinstance(axes, str) else axes))
 
 
 def estimate(trainer: Trainer, global_batch: int, seq_len: int, coefficients=None) -> MemoryEstimate:
     """The per-device estimate for one step of `trainer` on batches of global_batch x seq_len, with
     the remat policy's ACTIVATION_COEFFICIENTS unless others are given (calibration)."""
-    cfg, rules, mesh_shape = trainer.model_config, trainer.rules, dict(trainer.mesh.shape)
+    cfg = trainer.model_config
     state = trainer.abstract_state
     params = per_device_bytes(state["params"])
     grads, per_layer, working, per_vocab = coefficients or ACTIVATION_COEFFICIENTS[cfg.remat]
-    rows = _split(global_batch // trainer.optim.microbatches, rules.batch, mesh_shape)
-    sizes = (cfg.hidden_size, _split(cfg.intermediate_size, rules.mlp, mesh_shape),
-             _split(cfg.num_heads, rules.heads, mesh_shape) * seq_len)
+    rows = _per_device(trainer, "batch", global_batch // trainer.optim.microbatches)
+    sizes = (cfg.hidden_size, _per_device(trainer, "mlp", cfg.intermediate_size),
+             _per_device(trainer, "heads", cfg.num_heads) * seq_len)
     elements = (cfg.num_layers * sum(c * s for c, s in zip(per_layer, sizes, strict=True))
                 + max(sum(c * s for c, s in zip(working, sizes, strict=True)),
-                      per_vocab * _split(cfg.vocab_size, rules.vocab, mesh_shape)))
+                      per_vocab * _per_device(trainer, "vocab", cfg.vocab_size)))
     activations = rows * seq_len * elements * jnp.dtype(cfg.dtype).itemsize
     return MemoryEstimate(
         parameters=params, optimizer_state=per_device_bytes(state["opt_state"]),

@@ -109,17 +109,25 @@ def build_data(config: ml_collections.ConfigDict, workdir: Path) -> Data:
     return Data(tokenizer, train, evaluation, train_rows.num_tokens)
 
 
+def model_runtime(config: ml_collections.ConfigDict) -> dict:
+    """How to run the model (dtypes, remat), whatever its architecture's origin."""
+    return dict(param_dtype=config.model.param_dtype, dtype=config.model.dtype, remat=config.model.remat)
+
+
+def scratch_architecture(config: ml_collections.ConfigDict) -> dict:
+    """The architecture fields of a `model.init="scratch"` config (the vocabulary comes from the tokenizer)."""
+    return {k: config.model[k] for k in ("hidden_size", "intermediate_size", "num_layers", "num_heads",
+                                         "num_kv_heads", "head_dim", "rope_theta", "tie_word_embeddings",
+                                         "max_position_embeddings")}
+
+
 def build_model_config(config: ml_collections.ConfigDict, tokenizer: Tokenizer) -> LlamaConfig:
     model = config.model
-    runtime = dict(param_dtype=model.param_dtype, dtype=model.dtype, remat=model.remat)
     if model.init == "scratch":
-        arch = {k: model[k] for k in ("hidden_size", "intermediate_size", "num_layers", "num_heads",
-                                      "num_kv_heads", "head_dim", "rope_theta", "tie_word_embeddings",
-                                      "max_position_embeddings")}
         cfg = LlamaConfig(vocab_size=tokenizer.vocab_size, bos_token_id=tokenizer.bos_id,
-                          eos_token_id=tokenizer.eos_id, **arch, **runtime)
+                          eos_token_id=tokenizer.eos_id, **scratch_architecture(config), **model_runtime(config))
     else:
-        cfg = config_from_hf(model.path, **runtime)
+        cfg = config_from_hf(model.path, **model_runtime(config))
     if tokenizer.vocab_size > cfg.vocab_size:
         raise ConfigError(f"config: the tokenizer has {tokenizer.vocab_size} tokens but the model only "
                           f"{cfg.vocab_size} embeddings")
