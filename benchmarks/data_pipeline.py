@@ -18,8 +18,15 @@ from pathlib import Path
 import numpy as np
 from model_step import jax_step_fn
 
-from entigraph_jax.data import (Document, PackedRows, build_pipeline, build_token_cache, load_tokenizer,
-                                subsample, train_sentencepiece)
+from entigraph_jax.data import (
+    Document,
+    PackedRows,
+    build_pipeline,
+    build_token_cache,
+    load_tokenizer,
+    subsample,
+    train_sentencepiece,
+)
 from entigraph_jax.models import LlamaConfig
 
 

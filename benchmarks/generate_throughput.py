@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from entigraph_jax.config import apply_override
-from entigraph_jax.synth.defaults import base_config
-from entigraph_jax.synth.run import generate
+from entigraph_jax.generate.defaults import base_config
+from entigraph_jax.generate.run import generate
 
 
 def rss_mb() -> float:
@@ -38,7 +38,7 @@ def main():
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
 
-    server = subprocess.Popen([sys.executable, "-m", "entigraph_jax.synth.llm.fake", "--port", str(args.port),
+    server = subprocess.Popen([sys.executable, "-m", "entigraph_jax.testing", "--port", str(args.port),
                                "--latency", str(args.latency)], stdout=subprocess.PIPE, text=True)
     server.stdout.readline()  # "fake LLM server on ..."
     try:
@@ -60,7 +60,8 @@ def main():
             def sample_memory():
                 journal = Path(tmp) / "out" / "journal.sqlite"
                 while not stop.wait(1.0):
-                    samples_mb.append((time.perf_counter(), rss_mb(), journal.stat().st_size if journal.exists() else 0))
+                    size = journal.stat().st_size if journal.exists() else 0
+                    samples_mb.append((time.perf_counter(), rss_mb(), size))
 
             threading.Thread(target=sample_memory, daemon=True).start()
             start = time.perf_counter()
@@ -70,7 +71,7 @@ def main():
     finally:
         server.terminate()
 
-    done = summary["records"]
+    done = summary.records
     ideal = args.concurrency / args.latency
     rate = done / elapsed
     print(f"{done} requests in {elapsed:.1f} s (plan, journal, send, export): {rate:.1f} requests/s; "

@@ -21,7 +21,7 @@ def get_config():
         replay_source="tfds:c4/en:train[:400000]", replay_rate=0.1,  # RedPajama in the paper
     )
     c.tokenizer.path = "/ckpt/Meta-Llama-3-8B"
-    c.model.update(init="hf", path="/ckpt/Meta-Llama-3-8B", param_dtype="float32", dtype="bfloat16",
+    c.model.update(path="/ckpt/Meta-Llama-3-8B", param_dtype="float32", dtype="bfloat16",
                    remat="full")
     c.optim.update(lr=5e-6, warmup_fraction=0.05, weight_decay=0.01)
     c.checkpoint.every_steps = 1000

@@ -11,7 +11,7 @@ from entigraph_jax.evaluate.defaults import base_config
 
 def get_config():
     c = base_config()
-    c.model.update(path="workdir/quickstart/hf", format="hf", dtype="float32")
+    c.model.update(path="workdir/quickstart/hf", dtype="float32")
     c.tokenizer = "workdir/quickstart/tokenizer/sp.model"
     c.source = "sample"
     c.mode = "closed_book"

@@ -5,7 +5,7 @@ The corpus is a web-text pretraining set in ArrayRecord shards (e.g. a DCLM or C
 `python -m entigraph_jax.data`'s writers). Pairs come from an OpenAI-compatible embedding server
 (vLLM serving an embedding model) with the exact blocked search; switch `mine.index` to `faiss` past
 ~1M documents. The synthesizer trains from scratch here; to start it from a pretrained checkpoint
-set `synthesizer.model.init=orbax` (or `hf`) and `synthesizer.model.path`. Thresholds and sizes are
+set `synthesizer.model.path` (a Hugging Face or Orbax folder). Thresholds and sizes are
 starting points to tune, not the paper's values. Synthesis runs on the slice's devices of one host.
 
     python -m entigraph_jax.sbp run --config configs/sbp_3b_tpu.py \
@@ -18,7 +18,7 @@ from entigraph_jax.sbp.defaults import base_config
 def model_3b(c, tokenizer_path: str):
     c.data.update(seq_len=4096, global_batch=256, mask_documents=True)
     c.tokenizer.path = tokenizer_path
-    c.model.update(init="scratch", hidden_size=3072, intermediate_size=8192, num_layers=28, num_heads=24,
+    c.model.update(hidden_size=3072, intermediate_size=8192, num_layers=28, num_heads=24,
                    num_kv_heads=8, head_dim=128, rope_theta=500000.0, tie_word_embeddings=True,
                    max_position_embeddings=8192, param_dtype="float32", dtype="bfloat16", remat="full")
     c.mesh.update(data=1, fsdp=-1, tensor=1)

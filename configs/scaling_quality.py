@@ -8,16 +8,14 @@ per run for a cluster. Fill `references` with your measured base / Raw CPT / Rep
 from pathlib import Path
 
 from entigraph_jax.config import load_config_file
-from entigraph_jax.evaluate.defaults import base_config as eval_base
-from entigraph_jax.studies.defaults import base_config
+from entigraph_jax.sweep.defaults import base_config
 
 
 def get_config():
-    train = load_config_file(Path(__file__).parent / "cpt_llama3_8b_quality.py")
-    evaluate = eval_base()
-    evaluate.update(source="quality:QuALITY.v1.0.1.htmlstripped.train,QuALITY.v1.0.1.htmlstripped.dev",
-                    mode="closed_book")
-    c = base_config(train, evaluate)
+    c = base_config()
+    c.train = load_config_file(Path(__file__).parent / "cpt_llama3_8b_quality.py")
+    c.evaluate.update(source="quality:QuALITY.v1.0.1.htmlstripped.train,QuALITY.v1.0.1.htmlstripped.dev",
+                      mode="closed_book")
     c.workdir = "workdir/scaling_quality"
     c.token_budgets = tuple(int(455e6 * f) for f in (1 / 512, 1 / 128, 1 / 32, 1 / 8, 1 / 2, 1.0))
     return c

@@ -1,15 +1,19 @@
 """entigraph-jax: synthetic continued pretraining in JAX.
 
-Stages, lowest first; a stage imports only stages below it:
-  data     - sources, tokenizers, chat records, embedders, records and the Grain pipeline
-  models   - the Llama-family LM, sharding rules, Hugging Face and Orbax weight I/O, the sampler
-  synth    - synthetic corpus generation (EntiGraph, Rephrase) with any LLM backend
-  evaluate - QuALITY closed/open book, log-likelihood, perplexity
-  train    - the training loop (it calls evaluate for in-training QuALITY scores)
-  studies  - scaling sweeps
+Layers, lowest first; a module imports only from its own layer and the layers listed before it
+(tests/test_layout.py reads this list and checks every import against it):
+  errors, config, cli - one error base class, config files and overrides, the one command line
+  clients  - LLM chat clients (OpenAI-compatible, Gemini), embedders and API keys
+  data     - sources, tokenizers, chat records, records and the Grain pipeline
+  models   - the Llama-family LM, sharding rules, presets, checkpoint I/O, the sampler
+  generate - synthetic corpus generation (EntiGraph, Rephrase) with any LLM backend
+  train    - the training loop, its hooks and the memory planner
+  evaluate - QuALITY closed/open book, log-likelihood, perplexity; the quality_loglik training hook
+  sweep    - scaling sweeps
   sbp      - Synthetic Bootstrapped Pretraining (pair mining, synthesizer, synthesis, joint training)
-Commands: python -m entigraph_jax.{generate,train,evaluate,convert,chat,sweep,plan,sbp} and
-python -m entigraph_jax.data inspect.
+  testing  - a fake LLM server for tests and offline tries (no stage imports it)
+Every stage folder is its command, `python -m entigraph_jax.<stage>`: data (inspect), models
+(convert, chat), generate, train (and train plan), evaluate, sweep, sbp; each answers --help.
 """
 
 __version__ = "0.1.0"

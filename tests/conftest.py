@@ -12,8 +12,8 @@ os.environ["XLA_FLAGS"] = (
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import torch  # noqa: E402
 import tokenizers  # noqa: E402
+import torch  # noqa: E402
 import transformers  # noqa: E402
 
 # initializer_range 0.1 (not 0.02) so logits are O(1) and a wrong detail shows well above 1e-4.

@@ -48,7 +48,7 @@ def test_llama3_template_matches_transformers(llama3_tokenizer):
     prompt = template.prompt(CONVERSATION[:4])
     assert prompt == reference.apply_chat_template(CONVERSATION[:4], tokenize=True, add_generation_prompt=True,
                                                    return_dict=False)
-    learned = tok.decode([i for i, m in zip(ids, mask) if m])
+    learned = tok.decode([i for i, m in zip(ids, mask, strict=True) if m])
     assert learned == "The Gull, rung every March.<|eot_id|>Hesper Dunmoyle's foundry.<|eot_id|>"
 
 
@@ -90,16 +90,17 @@ def test_packed_chat_rows_train_on_assistant_turns_only(llama3_tokenizer, tmp_pa
 
 def test_chat_command(tmp_path):
     run = tmp_path / "run"
-    train = subprocess.run([sys.executable, "-m", "entigraph_jax.train", "--config", str(ROOT / "configs/quickstart.py"),
+    train = subprocess.run([sys.executable, "-m", "entigraph_jax.train",
+                            "--config", str(ROOT / "configs/quickstart.py"),
                             "--workdir", str(run), f"--config.data.source=jsonl:{chat_corpus(tmp_path)}",
                             "--config.data.epochs=2"], capture_output=True, text=True)
     assert train.returncode == 0, train.stderr
-    done = subprocess.run([sys.executable, "-m", "entigraph_jax.chat", "--checkpoint", str(run / "hf"),
-                           "--tokenizer", str(run / "tokenizer" / "sp.model"), "--max_new_tokens", "12",
+    done = subprocess.run([sys.executable, "-m", "entigraph_jax.models", "chat", "--checkpoint", str(run / "hf"),
+                           "--tokenizer", str(run / "tokenizer" / "sp.model"), "--config.max_new_tokens=12",
                            "--system", "Answer briefly."],
                           input="Which bell still holds salt?\nWho cast it?\n\n", capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.strip().splitlines()) >= 1
-    bad = subprocess.run([sys.executable, "-m", "entigraph_jax.chat", "--checkpoint", str(tmp_path / "none"),
+    bad = subprocess.run([sys.executable, "-m", "entigraph_jax.models", "chat", "--checkpoint", str(tmp_path / "none"),
                           "--tokenizer", str(run / "tokenizer" / "sp.model")], capture_output=True, text=True, input="")
-    assert bad.returncode == 1 and bad.stderr.startswith("chat: error:")
+    assert bad.returncode == 1 and bad.stderr.startswith("models chat: error:")

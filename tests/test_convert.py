@@ -1,4 +1,4 @@
-"""`python -m entigraph_jax.convert`: Hugging Face -> Orbax -> Hugging Face keeps the logits."""
+"""`python -m entigraph_jax.models convert`: Hugging Face -> Orbax -> Hugging Face keeps the logits."""
 
 import subprocess
 import sys
@@ -13,17 +13,17 @@ from entigraph_jax.models.checkpoint import load_params
 
 
 def convert(*args):
-    return subprocess.run([sys.executable, "-m", "entigraph_jax.convert", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "entigraph_jax.models", "convert", *map(str, args)],
                           capture_output=True, text=True)
 
 
 @pytest.mark.parametrize("kind", ["llama3", "llama3.2"])
 def test_hf_orbax_hf_round_trip(hf_llama, tokens, tmp_path, kind):
     path, reference = hf_llama(kind)
-    done = convert("hf-to-orbax", path, tmp_path / "orbax")
+    done = convert(path, tmp_path / "orbax")  # the source format is detected; the target is the other one
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "orbax" / "config.json").is_file()
-    done = convert("orbax-to-hf", tmp_path / "orbax", tmp_path / "hf")
+    assert (tmp_path / "orbax" / "config.json").is_file() and (tmp_path / "orbax" / "params").is_dir()
+    done = convert(tmp_path / "orbax", tmp_path / "hf")
     assert done.returncode == 0, done.stderr
     reloaded = transformers.LlamaForCausalLM.from_pretrained(tmp_path / "hf").eval()
     np.testing.assert_array_equal(hf_logits(reloaded, tokens), hf_logits(reference, tokens))
@@ -31,18 +31,22 @@ def test_hf_orbax_hf_round_trip(hf_llama, tokens, tmp_path, kind):
 
 def test_orbax_restore_into_a_mesh(hf_llama, tokens, tmp_path):
     path, reference = hf_llama("llama3")
-    assert convert("hf-to-orbax", path, tmp_path / "orbax").returncode == 0
+    assert convert(path, tmp_path / "orbax", "--to", "orbax").returncode == 0
     model = load_params(tmp_path / "orbax", mesh=make_mesh(data=2, fsdp=2, tensor=2))
     assert len(model.layers.gate[...].sharding.device_set) == 8
     assert np.abs(np.asarray(model(tokens)) - hf_logits(reference, tokens)).max() <= 1e-4
 
 
 def test_bad_input_is_one_line_and_nonzero(hf_llama, tmp_path):
-    done = convert("hf-to-orbax", tmp_path / "nowhere", tmp_path / "out")
-    assert done.returncode == 2
+    done = convert(tmp_path / "nowhere", tmp_path / "out")
+    assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
-        f"convert: error: {tmp_path / 'nowhere' / 'config.json'}: no config.json in the checkpoint folder"
+        f"models convert: error: {tmp_path / 'nowhere'}: not a checkpoint (no such folder)"
     ]
+    (tmp_path / "empty").mkdir()
+    done = convert(tmp_path / "empty", tmp_path / "out")
+    assert done.returncode == 1 and "neither *.safetensors (Hugging Face) nor params/ (Orbax)" in done.stderr
+    assert convert(tmp_path / "empty").returncode == 2  # no DST: a usage error
     assert not (tmp_path / "out").exists()
 
 
@@ -50,6 +54,6 @@ def test_never_overwrites_an_existing_output(hf_llama, tmp_path):
     path, _ = hf_llama("llama2")
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "notes.txt").write_text("keep me")
-    done = convert("hf-to-orbax", path, tmp_path / "out")
-    assert done.returncode == 2 and "not empty" in done.stderr
+    done = convert(path, tmp_path / "out")
+    assert done.returncode == 1 and "not empty" in done.stderr
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["notes.txt"]

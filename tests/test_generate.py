@@ -1,5 +1,6 @@
 """Generation against a local fake LLM server, in both wire formats (OpenAI and Gemini)."""
 
+import dataclasses
 import json
 import sqlite3
 import subprocess
@@ -8,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from entigraph_jax.clients import Fatal
 from entigraph_jax.config import ConfigError, apply_override, load_config_file
-from entigraph_jax.data import load_source, read_records
-from entigraph_jax.synth.llm import Fatal
-from entigraph_jax.synth.llm.fake import FakeLLMServer, fake_answer
-from entigraph_jax.synth.plan import Request, messages
-from entigraph_jax.synth.run import estimate, generate, merge
+from entigraph_jax.data import SourceError, load_source, read_records
+from entigraph_jax.generate.plan import Request, messages
+from entigraph_jax.generate.run import estimate, generate, merge
+from entigraph_jax.testing import FakeLLMServer, fake_answer
 
 ROOT = Path(__file__).parent.parent
 KEY = "fake-gemini-key-for-tests-0123456789abcdef"
@@ -49,7 +50,7 @@ def test_happy_path_on_the_sample_corpus(server, tmp_path, backend):
     config = config_for(server, tmp_path, backend)
     summary = generate(config)
     out = records(config)
-    assert summary["status"] == "complete" and summary["records"] == len(out)
+    assert summary.status == "complete" and summary.records == len(out)
     kinds = {k: sum(r["kind"] == k for r in out) for k in ("entities", "pair", "triple")}
     assert kinds["entities"] == 10 and kinds["pair"] > 50 and kinds["triple"] > 5
     assert len({r["request_id"] for r in out}) == len(out) == len(server.requests)
@@ -70,7 +71,7 @@ def test_rate_limits_server_errors_and_timeouts_are_retried(server, tmp_path, ba
     server.inject("429", "500", "timeout", "500")
     config = config_for(server, tmp_path, backend)
     summary = generate(config)
-    assert summary["status"] == "complete" and summary["retried_this_run"] == 4
+    assert summary.status == "complete" and summary.retried_this_run == 4
     first = server.requests[0]  # got the 429
     again = next(r for r in server.requests[1:] if r["body"] == first["body"])
     assert again["time"] - first["time"] >= 0.3  # sent again after Retry-After, not the 10 ms backoff
@@ -81,12 +82,12 @@ def test_rate_limits_server_errors_and_timeouts_are_retried(server, tmp_path, ba
 def test_malformed_entity_json_is_asked_again_then_recorded_as_failed(server, tmp_path, backend):
     server.inject("malformed")
     config = config_for(server, tmp_path, backend)
-    assert generate(config)["status"] == "complete"  # one re-ask fixed it
+    assert generate(config).status == "complete"  # one re-ask fixed it
     server.inject(*["malformed"] * 3)
     config = config_for(server, tmp_path / "again", backend, **{"entigraph.entity_attempts": 3,
                                                                "retry_failed": "false", "llm.max_concurrency": 1})
     summary = generate(config)
-    assert summary["requests"]["entities"] == {"done": 9, "failed": 1} and summary["status"] == "incomplete"
+    assert summary.requests["entities"] == {"done": 9, "failed": 1} and summary.status == "incomplete"
     error = sqlite3.connect(tmp_path / "again" / "out" / "journal.sqlite").execute(
         "SELECT error FROM requests WHERE status='failed'").fetchone()[0]
     assert error.startswith("invalid entity JSON after 3 attempt(s)")
@@ -99,12 +100,12 @@ def test_empty_or_blocked_answers_fail_that_request_only(server, tmp_path, backe
     config = config_for(server, tmp_path, backend, **{"entigraph.entity_attempts": 1, "retry_failed": "false",
                                                       "llm.max_concurrency": 1})
     summary = generate(config)
-    assert summary["requests"]["entities"] == {"done": 9, "failed": 1}
-    assert summary["retried_this_run"] == 0
+    assert summary.requests["entities"] == {"done": 9, "failed": 1}
+    assert summary.retried_this_run == 0
     rerun = generate(config_for(server, tmp_path, backend, **{"entigraph.entity_attempts": 1}))
-    assert rerun["status"] == "complete" and rerun["records"] == summary["records"] + 1 + (
-        rerun["requests"]["pair"]["done"] - summary["requests"]["pair"]["done"]
-        + rerun["requests"]["triple"]["done"] - summary["requests"]["triple"]["done"])
+    assert rerun.status == "complete" and rerun.records == summary.records + 1 + (
+        rerun.requests["pair"]["done"] - summary.requests["pair"]["done"]
+        + rerun.requests["triple"]["done"] - summary.requests["triple"]["done"])
 
 
 def test_the_key_never_reaches_a_file(server, tmp_path, monkeypatch):
@@ -123,7 +124,7 @@ def test_the_key_never_reaches_a_file(server, tmp_path, monkeypatch):
 
 def test_bad_input(server, tmp_path):
     (tmp_path / "empty.jsonl").write_text('{"text": " "}\n')
-    with pytest.raises(Exception, match="the corpus is empty"):
+    with pytest.raises(SourceError, match="the corpus is empty"):
         generate(config_for(server, tmp_path, source=f"jsonl:{tmp_path / 'empty.jsonl'}"))
     with pytest.raises(ConfigError, match="unknown llm.backend='claude'"):
         generate(config_for(server, tmp_path, **{"llm.backend": "claude"}))
@@ -136,13 +137,13 @@ def test_bad_input(server, tmp_path):
 def test_dry_run_matches_what_a_run_plans(server, tmp_path):
     config = config_for(server, tmp_path)
     guess = estimate(config)
-    assert guess["requests"] == 10 + 10 * 30 + 10 * 10 and guess["entity_counts"].startswith("guessed")
+    assert guess.requests == 10 + 10 * 30 + 10 * 10 and guess.entity_counts.startswith("guessed")
     assert not (tmp_path / "out").exists()  # nothing written
     summary = generate(config)
     exact = estimate(config)  # entity counts now come from the journal
-    assert exact["entity_counts"] == "from the journal"
-    assert {k: v["requests"] for k, v in exact["by_kind"].items()} == {
-        k: v["done"] for k, v in summary["requests"].items()}
+    assert exact.entity_counts == "from the journal"
+    assert {k: v["requests"] for k, v in exact.by_kind.items()} == {
+        k: v["done"] for k, v in summary.requests.items()}
 
 
 def test_shards_then_merge_equal_one_run(server, tmp_path):
@@ -151,7 +152,7 @@ def test_shards_then_merge_equal_one_run(server, tmp_path):
     for index in range(2):
         generate(config_for(server, tmp_path, **{"num_shards": 2, "shard_index": index}))
     merged = merge(config_for(server, tmp_path, num_shards=2))
-    assert merged["records"] == len(records(whole))
+    assert merged.records == len(records(whole))
     ids = lambda config: sorted(r["request_id"] for r in records(config))  # noqa: E731
     assert ids(config_for(server, tmp_path)) == ids(whole)
 
@@ -159,13 +160,13 @@ def test_shards_then_merge_equal_one_run(server, tmp_path):
 def test_rephrase_and_budgets(server, tmp_path):
     config = config_for(server, tmp_path, method="rephrase", **{"rephrase.samples": 2, "budget.max_requests": 30})
     summary = generate(config)
-    assert summary["status"] == "budget reached" and summary["records"] == 30
+    assert summary.status == "budget reached" and summary.records == 30
     assert {r["doc_id"] for r in records(config)} == {d.doc_id for d in load_source("sample")}  # spread evenly
     config.budget.max_requests = 0
     summary = generate(config)
-    assert summary["status"] == "complete" and summary["records"] == 10 * 4 * 2
+    assert summary.status == "complete" and summary.records == 10 * 4 * 2
     assert {r["style"] for r in records(config)} == {"easy", "wiki", "academic", "qa"}
-    assert json.loads((tmp_path / "out" / "summary.json").read_text()) == summary
+    assert json.loads((tmp_path / "out" / "summary.json").read_text()) == dataclasses.asdict(summary)
 
 
 def test_rephrase_repeats_to_a_token_budget(server, tmp_path):

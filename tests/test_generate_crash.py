@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from entigraph_jax.data import read_records
-from entigraph_jax.synth.llm.fake import FakeLLMServer
+from entigraph_jax.testing import FakeLLMServer
 
 ROOT = Path(__file__).parent.parent
 

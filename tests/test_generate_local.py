@@ -7,17 +7,18 @@ from pathlib import Path
 from entigraph_jax.config import apply_override, load_config_file
 from entigraph_jax.data import load_source, load_tokenizer, read_records
 from entigraph_jax.data.chat import chat_template
+from entigraph_jax.generate.plan import PlanSettings, messages, rephrase_requests
+from entigraph_jax.generate.run import generate
 from entigraph_jax.models import from_pretrained_hf
 from entigraph_jax.models.sampling import Sampler, SamplingParams
-from entigraph_jax.synth.plan import PlanSettings, messages, rephrase_requests
-from entigraph_jax.synth.run import generate
 
 ROOT = Path(__file__).parent.parent
 
 
 def test_local_backend_generates_what_the_sampler_does(tmp_path):
     run = tmp_path / "run"
-    train = subprocess.run([sys.executable, "-m", "entigraph_jax.train", "--config", str(ROOT / "configs/quickstart.py"),
+    train = subprocess.run([sys.executable, "-m", "entigraph_jax.train",
+                            "--config", str(ROOT / "configs/quickstart.py"),
                             "--workdir", str(run), "--config.data.epochs=3"], capture_output=True, text=True)
     assert train.returncode == 0, train.stderr
     tokenizer_path = run / "tokenizer" / "sp.model"
@@ -28,7 +29,7 @@ def test_local_backend_generates_what_the_sampler_does(tmp_path):
                        "llm.max_concurrency": 8}.items():
         apply_override(config, key, str(value))
     summary = generate(config)
-    assert summary["status"] == "complete", summary
+    assert summary.status == "complete", summary
     records = list(read_records(tmp_path / "out" / "records"))
     assert len(records) == 20 and {r["kind"] for r in records} == {"rephrase"}
 

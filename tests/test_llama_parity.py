@@ -12,7 +12,7 @@ from conftest import CONFIGS, build_hf_llama, hf_logits
 from flax import nnx
 from jax.sharding import PartitionSpec
 
-from entigraph_jax.models import from_pretrained_hf, make_mesh, save_pretrained_hf
+from entigraph_jax.models import CheckpointError, from_pretrained_hf, make_mesh, save_pretrained_hf
 
 
 @pytest.mark.parametrize("kind", sorted(CONFIGS))
@@ -55,7 +55,7 @@ def test_export_refuses_to_overwrite(hf_llama, tmp_path):
     path, _ = hf_llama("llama2")
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="not empty"):
+    with pytest.raises(CheckpointError, match="not empty"):
         save_pretrained_hf(from_pretrained_hf(path), tmp_path / "out")
     assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
 

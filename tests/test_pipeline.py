@@ -7,8 +7,17 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from entigraph_jax.data import (Document, PackedRows, build_pipeline, build_token_cache, load_source,
-                                load_tokenizer, subsample, train_sentencepiece)
+from entigraph_jax.data import (
+    Document,
+    PackedRows,
+    PipelineError,
+    build_pipeline,
+    build_token_cache,
+    load_source,
+    load_tokenizer,
+    subsample,
+    train_sentencepiece,
+)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +82,7 @@ def test_subsampling_is_seeded_nested_and_on_budget(cache):
     assert np.array_equal(quarter, half[: len(quarter)])
     tokens = cache.lengths[half].sum()
     assert cache.num_tokens / 2 <= tokens < cache.num_tokens / 2 + cache.lengths.max()
-    with pytest.raises(ValueError, match="outside"):
+    with pytest.raises(PipelineError, match="outside"):
         subsample(cache, seed=0, num_tokens=cache.num_tokens * 2)
 
 
@@ -146,10 +155,10 @@ def test_replay_mixture_rate(cache, tokenizer, tmp_path):
 
 def test_bad_pipeline_settings(cache):
     rows = PackedRows(cache, subsample(cache, 0), seq_len=64)
-    with pytest.raises(ValueError, match="not divisible by 3 hosts"):
+    with pytest.raises(PipelineError, match="not divisible by 3 hosts"):
         build_pipeline(rows, global_batch=8, seed=0, process_count=3, process_index=0)
-    with pytest.raises(ValueError, match="fewer than the global batch"):
+    with pytest.raises(PipelineError, match="fewer than the global batch"):
         build_pipeline(rows, global_batch=100000, seed=0)
     tiny = PackedRows(cache, subsample(cache, 0)[:1], seq_len=100000)
-    with pytest.raises(ValueError, match="shorter than one row"):
+    with pytest.raises(PipelineError, match="shorter than one row"):
         build_pipeline(tiny, global_batch=1, seed=0)

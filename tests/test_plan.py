@@ -61,7 +61,7 @@ def test_sharding_divides_the_state_and_activations():
 
 
 def run_plan(*args):
-    return subprocess.run([sys.executable, "-m", "entigraph_jax.plan", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "entigraph_jax.train", "plan", *args], capture_output=True,
                           text=True, cwd=ROOT)
 
 
@@ -85,7 +85,7 @@ def test_command_compiles_the_quickstart_on_named_hardware():
 
 @pytest.mark.parametrize("args,message", [
     (["--hardware=tpu"], "--hardware='tpu'; known: v4-8"),
-    (["--model=gpt2"], "--model='gpt2'; known: llama3-8b"),
+    (["--model=gpt2"], "unknown model preset 'gpt2'; known: llama3-8b"),
     (["--hardware=v4-8", "--config.mesh.tensor=3"], "impossible on 4 devices"),
 ])
 def test_bad_input_is_one_line(args, message):

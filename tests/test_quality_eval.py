@@ -12,9 +12,17 @@ import torch
 from conftest import tiny_reference
 
 from entigraph_jax.data import Document, Question, load_source
-from entigraph_jax.evaluate.quality import (ClosedBookSettings, author_first_last, closed_book,
-                                            closed_book_prompt, few_shot_prefix, log_likelihood, loglik_prompt,
-                                            majority_vote, parse_answer)
+from entigraph_jax.evaluate.quality import (
+    ClosedBookSettings,
+    author_first_last,
+    closed_book,
+    closed_book_prompt,
+    few_shot_prefix,
+    log_likelihood,
+    loglik_prompt,
+    majority_vote,
+    parse_answer,
+)
 from entigraph_jax.models import from_pretrained_hf
 from entigraph_jax.models.sampling import Sample
 
@@ -118,8 +126,10 @@ def test_loglik_mode_matches_transformers(tmp_path):
 
 
 def test_closed_book_command_on_the_sample_corpus(tmp_path):
-    train = subprocess.run([sys.executable, "-m", "entigraph_jax.train", "--config", str(ROOT / "configs/quickstart.py"),
-                            "--workdir", str(tmp_path / "run"), "--config.data.epochs=2"], capture_output=True, text=True)
+    train = subprocess.run([sys.executable, "-m", "entigraph_jax.train",
+                            "--config", str(ROOT / "configs/quickstart.py"),
+                            "--workdir", str(tmp_path / "run"), "--config.data.epochs=2"],
+                           capture_output=True, text=True)
     assert train.returncode == 0, train.stderr
     args = [sys.executable, "-m", "entigraph_jax.evaluate", "--config", str(ROOT / "configs/eval_quality.py"),
             f"--config.model.path={tmp_path / 'run' / 'hf'}",
@@ -136,7 +146,8 @@ def test_closed_book_command_on_the_sample_corpus(tmp_path):
 
 def test_perplexity_is_lower_on_trained_text(tmp_path):
     run = tmp_path / "run"
-    train = subprocess.run([sys.executable, "-m", "entigraph_jax.train", "--config", str(ROOT / "configs/quickstart.py"),
+    train = subprocess.run([sys.executable, "-m", "entigraph_jax.train",
+                            "--config", str(ROOT / "configs/quickstart.py"),
                             "--workdir", str(run)], capture_output=True, text=True)
     assert train.returncode == 0, train.stderr
     unseen = tmp_path / "unseen.jsonl"
@@ -145,9 +156,11 @@ def test_perplexity_is_lower_on_trained_text(tmp_path):
         "Seven lanterns swing above the ferry at Doskin, and nobody remembers who lit the first of them. " * 6]))
 
     def ppl(source, name):
-        done = subprocess.run([sys.executable, "-m", "entigraph_jax.evaluate", "--config", str(ROOT / "configs/eval_quality.py"),
-                               f"--config.model.path={run / 'hf'}", f"--config.tokenizer={run / 'tokenizer' / 'sp.model'}",
-                               "--config.mode=perplexity", f"--config.source={source}", "--config.perplexity.seq_len=64",
+        done = subprocess.run([sys.executable, "-m", "entigraph_jax.evaluate",
+                               "--config", str(ROOT / "configs/eval_quality.py"),
+                               f"--config.model.path={run / 'hf'}",
+                               f"--config.tokenizer={run / 'tokenizer' / 'sp.model'}", "--config.mode=perplexity",
+                               f"--config.source={source}", "--config.perplexity.seq_len=64",
                                f"--config.output={tmp_path / name}"], capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
         return json.loads((tmp_path / name).read_text())["perplexity"]

@@ -10,11 +10,11 @@ import pytest
 import torch
 from conftest import tiny_reference
 
+from entigraph_jax.clients.embedders import CachedEmbedder, HashingEmbedder, make_embedder
 from entigraph_jax.data import Document, load_source
-from entigraph_jax.data.embedders import CachedEmbedder, HashingEmbedder, make_embedder
 from entigraph_jax.evaluate.rag import ChunkIndex, QueryLikelihoodReranker, split_recursive
 from entigraph_jax.models import from_pretrained_hf
-from entigraph_jax.synth.llm.fake import FakeLLMServer
+from entigraph_jax.testing import FakeLLMServer
 
 ROOT = Path(__file__).parent.parent
 
@@ -41,7 +41,7 @@ def test_retrieval_finds_the_right_chunk():
     assert "Pemberton" in index.chunks[best] and index.doc_ids[best] == "planted"
     questions = [(d.doc_id, f"{d.title}. {q.question} " + " ".join(q.options)) for d in docs for q in d.questions]
     hits = index.search(HashingEmbedder().embed([t for _, t in questions]), 3)
-    recall = np.mean([doc_id in {index.doc_ids[j] for j in h} for (doc_id, _), h in zip(questions, hits)])
+    recall = np.mean([doc_id in {index.doc_ids[j] for j in h} for (doc_id, _), h in zip(questions, hits, strict=True)])
     assert recall > 0.9  # the question's own article is among the top 3 chunks
 
 
@@ -62,15 +62,19 @@ def test_remote_embedders_against_the_fake_server(tmp_path, monkeypatch, kind):
 
 
 def test_open_book_command(tmp_path):
-    train = subprocess.run([sys.executable, "-m", "entigraph_jax.train", "--config", str(ROOT / "configs/quickstart.py"),
-                            "--workdir", str(tmp_path / "run"), "--config.data.epochs=1"], capture_output=True, text=True)
+    train = subprocess.run([sys.executable, "-m", "entigraph_jax.train",
+                            "--config", str(ROOT / "configs/quickstart.py"),
+                            "--workdir", str(tmp_path / "run"), "--config.data.epochs=1"],
+                           capture_output=True, text=True)
     assert train.returncode == 0, train.stderr
-    done = subprocess.run([sys.executable, "-m", "entigraph_jax.evaluate", "--config", str(ROOT / "configs/eval_quality.py"),
+    done = subprocess.run([sys.executable, "-m", "entigraph_jax.evaluate",
+                           "--config", str(ROOT / "configs/eval_quality.py"),
                            f"--config.model.path={tmp_path / 'run' / 'hf'}", "--config.mode=open_book",
                            f"--config.tokenizer={tmp_path / 'run' / 'tokenizer' / 'sp.model'}", "--config.rag.top_k=2",
                            "--config.rag.chunk_size=256", "--config.closed_book.samples=1",
                            "--config.rag.rerank=query_likelihood", "--config.rag.candidates=4",
-                           "--config.closed_book.max_new_tokens=8", "--config.max_questions=6"], capture_output=True, text=True)
+                           "--config.closed_book.max_new_tokens=8", "--config.max_questions=6"],
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     report = json.loads(Path(f"{tmp_path / 'run' / 'hf'}.quality_open_book.json").read_text())
     assert report["overall"]["total"] == 6 and report["article_recall"] >= 0.5

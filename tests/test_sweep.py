@@ -7,11 +7,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from test_train_init import flatten
 
-from entigraph_jax.config import load_config_file
+from entigraph_jax.config import flatten, load_config_file
 from entigraph_jax.evaluate.defaults import base_config as eval_base
-from entigraph_jax.studies.scaling import fit_scaling, mixture_of_exponentials
+from entigraph_jax.sweep.scaling import fit_scaling, mixture_of_exponentials
 from entigraph_jax.train.defaults import base_config as train_base
 
 ROOT = Path(__file__).parent.parent
@@ -47,12 +46,13 @@ def test_sweep_runs_evaluates_fits_and_skips_finished_runs(tmp_path):
 
 
 def test_print_mode_emits_one_command_per_missing_run(tmp_path):
-    done = sweep(f"--config.workdir={tmp_path}", "--config.launch=print")
+    done = sweep("--config.launch=print", "--config.train.optim.lr=0.01", "--workdir", str(tmp_path))
     assert done.returncode == 0, done.stderr
     commands = [shlex.split(line) for line in done.stdout.splitlines() if line.startswith("python -m")]
     assert len(commands) == 5
-    assert [c[-2] for c in commands] == [f"--config.token_budgets=({t},)" for t in (500, 1000, 1500, 2500, 3900)]
-    assert all(c[-1] == f"--config.workdir={tmp_path}" for c in commands)
+    assert [c[-3] for c in commands] == [f"--config.token_budgets=({t},)" for t in (500, 1000, 1500, 2500, 3900)]
+    assert all(c[-2:] == [f"--config.workdir={tmp_path}", "--config.launch=sequential"] for c in commands)
+    assert all("--config.train.optim.lr=0.01" in c and "--config.launch=print" not in c for c in commands)
 
 
 def test_scaling_recipes_nest_a_train_and_an_evaluate_config():

@@ -35,6 +35,11 @@ def quickstart(tmp_path, **overrides):
     return config
 
 
+def train_in(config, workdir):
+    config.workdir = str(workdir)
+    return train(config)
+
+
 def losses(workdir):
     return [row["loss"] for row in map(json.loads, (workdir / "metrics.jsonl").read_text().splitlines())]
 
@@ -84,12 +89,12 @@ def test_gradient_accumulation_4x2_equals_a_batch_of_8(tmp_path):
 
 def test_resume_is_exact(tmp_path):
     straight = quickstart(tmp_path, **{"max_steps": 20, "data.epochs": 7, "checkpoint.every_steps": 10})
-    train(straight, tmp_path / "straight")
+    train_in(straight, tmp_path / "straight")
     # the same run, stopped after step 10: remove what came after the step-10 checkpoint
-    train(straight, tmp_path / "stopped")
+    train_in(straight, tmp_path / "stopped")
     shutil.rmtree(tmp_path / "stopped" / "checkpoints" / "20")
-    out = train(straight, tmp_path / "stopped")
-    assert out["steps"] == 20
+    out = train_in(straight, tmp_path / "stopped")
+    assert out.steps == 20
     assert losses(tmp_path / "stopped") == losses(tmp_path / "straight") and len(losses(tmp_path / "straight")) == 20
     assert_trees_equal(final_params(tmp_path / "stopped"), final_params(tmp_path / "straight"))
 
@@ -102,7 +107,7 @@ def command(workdir, *overrides, env=None):
 
 def test_sigterm_saves_and_the_rerun_matches_an_uninterrupted_run(tmp_path):
     args = ["--config.data.epochs=30", "--config.checkpoint.every_steps=1000"]
-    train(quickstart(tmp_path, **{"data.epochs": 30, "checkpoint.every_steps": 1000}), tmp_path / "straight")
+    train_in(quickstart(tmp_path, **{"data.epochs": 30, "checkpoint.every_steps": 1000}), tmp_path / "straight")
     process = subprocess.Popen(command(tmp_path / "run", *args), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     metrics = tmp_path / "run" / "metrics.jsonl"
@@ -128,7 +133,7 @@ def free_port():
 
 def test_two_processes_train_like_one(tmp_path):
     tokenizer_dir = tmp_path / "one"
-    train(quickstart(tmp_path, **{"max_steps": 6}), tokenizer_dir)  # one process, 8 devices
+    train_in(quickstart(tmp_path, **{"max_steps": 6}), tokenizer_dir)  # one process, 8 devices
     tokenizer = tokenizer_dir / "tokenizer" / "sp.model"
     port = free_port()
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
@@ -149,22 +154,24 @@ def test_two_processes_train_like_one(tmp_path):
 def test_non_finite_loss_stops_without_checkpointing_it(tmp_path):
     config = quickstart(tmp_path, **{"optim.lr": "1e30", "optim.clip_norm": "1e30",
                                      "optim.warmup_fraction": "0.0", "checkpoint.every_steps": 1})
-    with pytest.raises(TrainingError, match=r"non-finite (loss|param_norm).* at step \d+; .*last good checkpoint is step \d+"):
-        train(config, tmp_path / "run")
+    stopped = r"non-finite (loss|param_norm).* at step \d+; .*last good checkpoint is step \d+"
+    with pytest.raises(TrainingError, match=stopped):
+        train_in(config, tmp_path / "run")
     params = final_params(tmp_path / "run")  # the latest checkpoint on disk is a good one
     assert all(np.isfinite(np.asarray(p)).all() for p in jax.tree.leaves(params))
 
 
-@pytest.mark.parametrize("override, message", [
-    ("--config.optim.lrr=1", "config: unknown key 'optim.lrr' (known here: b1, b2, clip_norm"),
-    ("--config.mesh.tensor=3", "config: mesh (data, fsdp, tensor) = (1, -1, 3) is impossible on 8 devices"),
+@pytest.mark.parametrize("override, message, code", [
+    ("--config.optim.lrr=1", "config: unknown key 'optim.lrr' (known here: b1, b2, clip_norm", 2),
+    ("--config.mesh.tensor=3", "config: mesh (data, fsdp, tensor) = (1, -1, 3) is impossible on 8 devices", 1),
     ("--config.data.global_batch=12", "a microbatch of 12 rows (data.global_batch / optim.microbatches) "
-                                      "is not divisible by the data axes data x fsdp = 8"),
-    ("--config.optim.lr=fast", "config: bad value for 'optim.lr'"),
+                                      "is not divisible by the data axes data x fsdp = 8", 1),
+    ("--config.optim.lr=fast", "config: bad value for 'optim.lr'", 2),
 ])
-def test_bad_config_is_one_line(tmp_path, override, message):
+def test_bad_config_is_one_line(tmp_path, override, message, code):
+    """Usage errors (unknown keys, values of the wrong type) exit 2, bad values exit 1."""
     done = subprocess.run(command(tmp_path / "run", override), capture_output=True, text=True)
-    assert done.returncode == 1
+    assert done.returncode == code
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("train: error: ") and message in lines[0], done.stderr
     assert not (tmp_path / "run" / "checkpoints").exists()
@@ -177,6 +184,6 @@ def test_quickstart_end_to_end(tmp_path):
     for name in ("loss.png", "metrics.jsonl", "hf/config.json", "hf/model.safetensors", "tokenizer/sp.model"):
         assert (tmp_path / "qs" / name).is_file(), name
     assert list((tmp_path / "qs" / "tb").iterdir())
-    assert f"hf_export    {tmp_path / 'qs' / 'hf'}" in done.stdout
+    assert json.loads(done.stdout[done.stdout.index("\n{") :])["hf_export"] == str(tmp_path / "qs" / "hf")
     again = subprocess.run(command(tmp_path / "qs", "--config.data.epochs=3"), capture_output=True, text=True)
     assert again.returncode == 0 and "resuming from step" in again.stdout

@@ -6,30 +6,25 @@ import numpy as np
 import pytest
 import torch
 import transformers
-from test_train import ROOT, quickstart
+from test_train import ROOT, quickstart, train_in
 
-from entigraph_jax.config import load_config_file
-from entigraph_jax.convert import main as convert_main
-from entigraph_jax.train import train
+from entigraph_jax.cli import main
+from entigraph_jax.config import flatten, load_config_file
 from entigraph_jax.evaluate.defaults import base_config as eval_base_config
+from entigraph_jax.generate.defaults import base_config as generate_base_config
+from entigraph_jax.models.__main__ import COMMANDS as MODELS
 from entigraph_jax.sbp.defaults import base_config as sbp_base_config
-from entigraph_jax.synth.defaults import base_config as synth_base_config
+from entigraph_jax.sweep.defaults import base_config as sweep_base_config
 from entigraph_jax.train.defaults import base_config
 from entigraph_jax.train.setup import build_data
 
 
-def flatten(config, prefix=""):
-    for key, value in config.items():
-        yield from flatten(value, f"{prefix}{key}.") if hasattr(value, "items") else [prefix + key]
-
-
-@pytest.mark.parametrize("recipe", sorted(p for p in (ROOT / "configs").glob("*.py")
-                                           if not p.stem.startswith("scaling_")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("recipe", sorted((ROOT / "configs").glob("*.py")), ids=lambda p: p.stem)
 def test_every_recipe_has_a_command_schema(recipe):
-    """Each recipe is a train, generate, evaluate or sbp config with exactly that command's keys."""
+    """Each recipe is a train, generate, evaluate, sweep or sbp config with exactly that command's keys."""
     keys = sorted(flatten(load_config_file(recipe)))
-    schemas = [sorted(flatten(base())) for base in (base_config, synth_base_config, eval_base_config,
-                                                    sbp_base_config)]
+    schemas = [sorted(flatten(base())) for base in (base_config, generate_base_config, eval_base_config,
+                                                    sweep_base_config, sbp_base_config)]
     assert keys in schemas
 
 
@@ -37,22 +32,22 @@ def test_paper_recipe_values():
     c = load_config_file(ROOT / "configs" / "cpt_llama3_8b_quality.py")
     assert (c.optim.lr, c.optim.warmup_fraction, c.optim.weight_decay) == (5e-6, 0.05, 0.01)
     assert (c.data.global_batch, c.data.seq_len, c.data.epochs, c.data.replay_rate) == (16, 2048, 2, 0.1)
-    assert (c.model.init, c.model.param_dtype, c.model.dtype) == ("hf", "float32", "bfloat16")
+    assert (c.model.path, c.model.param_dtype, c.model.dtype) == ("/ckpt/Meta-Llama-3-8B", "float32", "bfloat16")
 
 
 def test_first_loss_from_hf_weights_equals_transformers(tmp_path):
     """Step 1 reports the loss of the starting weights: transformers must agree on that batch."""
     scratch = quickstart(tmp_path, **{"max_steps": 1, "data.mask_documents": "false"})
-    train(scratch, tmp_path / "tok")  # trains the 1000-token tokenizer the HF model is built for
+    train_in(scratch, tmp_path / "tok")  # trains the 1000-token tokenizer the HF model is built for
     torch.manual_seed(0)
     reference = transformers.LlamaForCausalLM(transformers.LlamaConfig(
         vocab_size=1000, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, initializer_range=0.1)).eval()
     reference.save_pretrained(tmp_path / "hf")
-    config = quickstart(tmp_path, **{"max_steps": 2, "data.mask_documents": "false", "model.init": "hf",
+    config = quickstart(tmp_path, **{"max_steps": 2, "data.mask_documents": "false",
                                      "model.path": str(tmp_path / "hf"),
                                      "tokenizer.path": str(tmp_path / "tok" / "tokenizer" / "sp.model")})
-    train(config, tmp_path / "run")
+    train_in(config, tmp_path / "run")
     first = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
     batch = next(build_data(config, tmp_path / "run").train.iterator())
     with torch.no_grad():
@@ -62,9 +57,9 @@ def test_first_loss_from_hf_weights_equals_transformers(tmp_path):
     assert first["step"] == 1 and abs(first["loss"] - float(expected)) < 1e-4
 
     # the same weights through `convert` to Orbax start the same run
-    assert convert_main(["hf-to-orbax", str(tmp_path / "hf"), str(tmp_path / "orbax")]) == 0
-    config.model.update(init="orbax", path=str(tmp_path / "orbax"))
-    train(config, tmp_path / "from_orbax")
+    assert main(MODELS, ["convert", str(tmp_path / "hf"), str(tmp_path / "orbax")]) == 0
+    config.model.path = str(tmp_path / "orbax")
+    train_in(config, tmp_path / "from_orbax")
     def trajectory(run):
         rows = [json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
         return [(r["loss"], r["grad_norm"], r["param_norm"]) for r in rows]
@@ -73,13 +68,17 @@ def test_first_loss_from_hf_weights_equals_transformers(tmp_path):
 
 
 def test_held_out_perplexity_is_logged(tmp_path):
-    config = quickstart(tmp_path, **{"max_steps": 6, "data.eval_source": "sample", "eval.every_steps": 3,
-                                     "eval.batches": 2, "eval.quality_source": "sample",
-                                     "eval.quality_questions": 12})
-    train(config, tmp_path / "run")
+    """Both hooks: the trainer's own held-out loss and the evaluate stage's QuALITY log-likelihood,
+    which the trainer finds by its entry point."""
+    config = quickstart(tmp_path, **{"max_steps": 6, "hooks.heldout_loss.source": "sample",
+                                     "hooks.heldout_loss.every_steps": 3, "hooks.heldout_loss.batches": 2,
+                                     "hooks.quality_loglik.source": "sample", "hooks.quality_loglik.every_steps": 6,
+                                     "hooks.quality_loglik.questions": 12})
+    train_in(config, tmp_path / "run")
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     evaluated = [r for r in rows if "eval_loss" in r]
     assert [r["step"] for r in evaluated] == [3, 6]
     assert evaluated[1]["eval_loss"] < evaluated[0]["eval_loss"]  # it trains on the same text
     assert np.isclose(evaluated[1]["eval_ppl"], np.exp(evaluated[1]["eval_loss"]))
-    assert all(0 <= r["quality_loglik_acc"] <= 1 for r in evaluated)  # the evaluator, called in training
+    assert [r["step"] for r in rows if "quality_loglik_acc" in r] == [6]  # the evaluator, called in training
+    assert 0 <= evaluated[1]["quality_loglik_acc"] <= 1

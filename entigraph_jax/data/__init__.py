@@ -1,18 +1,18 @@
-"""data: sources, tokenizers, ArrayRecord records, the token cache and the Grain pipeline.
+"""data: sources, tokenizers, chat records, ArrayRecord records, the token cache and the Grain pipeline.
 
-Owns everything between text on disk and token batches. May import: numpy,
-grain, array_record, sentencepiece, tokenizers (and tensorflow_datasets lazily).
-Never imports synth, train or evaluate.
+`python -m entigraph_jax.data inspect PATH`. Owns everything between text on disk and token batches.
+May import numpy, grain, array_record, sentencepiece, tokenizers (and tensorflow_datasets lazily);
+of the project only `errors` and `config`; no stage above it.
 """
 
 from .cache import TokenCache, build_token_cache
-from .pipeline import PackedRows, Pipeline, build_pipeline, subsample
+from .pipeline import PackedRows, Pipeline, PipelineError, build_pipeline, subsample
 from .records import RecordError, RecordWriter, read_records
 from .sources import Document, Question, SourceError, load_source
 from .tokenizers import Tokenizer, TokenizerError, load_tokenizer, train_sentencepiece
 
 __all__ = [
-    "Document", "PackedRows", "Pipeline", "Question", "RecordError", "RecordWriter", "SourceError",
-    "TokenCache", "Tokenizer", "TokenizerError", "build_pipeline", "build_token_cache",
+    "Document", "PackedRows", "Pipeline", "PipelineError", "Question", "RecordError", "RecordWriter",
+    "SourceError", "TokenCache", "Tokenizer", "TokenizerError", "build_pipeline", "build_token_cache",
     "load_source", "load_tokenizer", "read_records", "subsample", "train_sentencepiece",
 ]

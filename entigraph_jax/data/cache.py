@@ -21,7 +21,7 @@ import numpy as np
 from .chat import chat_template
 from .records import RecordWriter, list_shards
 from .sources import Document
-from .tokenizers import Tokenizer
+from .tokenizers import Tokenizer, TokenizerError
 
 TOKEN_DTYPE = np.int32
 
@@ -91,7 +91,7 @@ def build_token_cache(
     """Tokenize `docs` (BOS if the tokenizer has one and `add_bos`, EOS always) into a cache under
     `cache_root`, or reuse the one already built from the same inputs."""
     if tokenizer.eos_id is None:
-        raise ValueError(f"{tokenizer.path}: the tokenizer has no EOS token to end documents with")
+        raise TokenizerError(f"{tokenizer.path}: the tokenizer has no EOS token to end documents with")
     root = Path(cache_root)
     folder = root / f"tokens-{cache_key(docs, tokenizer, add_bos)}"
     if (folder / "meta.json").is_file():

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 
+from entigraph_jax.errors import UserError
+
 ROLES = ("system", "user", "assistant")
 
 
-class ChatError(ValueError):
+class ChatError(UserError):
     pass
 
 

@@ -14,7 +14,13 @@ import grain
 import jax
 import numpy as np
 
+from entigraph_jax.errors import UserError
+
 from .cache import TokenCache
+
+
+class PipelineError(UserError):
+    """Pipeline settings that do not fit the corpus or the hosts (batch, budget, replay rate)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,10 +84,10 @@ def subsample(cache: TokenCache, seed: int, fraction: float | None = None,
     if fraction is None and num_tokens is None:
         return order
     if fraction is not None and num_tokens is not None:
-        raise ValueError("subsample by a fraction or by a number of tokens, not both")
+        raise PipelineError("subsample by a fraction or by a number of tokens, not both")
     budget = cache.num_tokens * fraction if fraction is not None else num_tokens
     if not 0 < budget <= cache.num_tokens:
-        raise ValueError(f"subsample budget {budget:.0f} tokens is outside (0, {cache.num_tokens}]")
+        raise PipelineError(f"subsample budget {budget:.0f} tokens is outside (0, {cache.num_tokens}]")
     taken = np.cumsum(cache.lengths[order])
     return order[: int(np.searchsorted(taken, budget, side="left")) + 1]
 
@@ -120,19 +126,19 @@ def build_pipeline(
     process_index = jax.process_index() if process_index is None else process_index
     process_count = jax.process_count() if process_count is None else process_count
     if global_batch % process_count:
-        raise ValueError(f"global batch {global_batch} is not divisible by {process_count} hosts")
+        raise PipelineError(f"global batch {global_batch} is not divisible by {process_count} hosts")
     if len(train) == 0:
-        raise ValueError(f"the training corpus ({train.num_tokens} tokens) is shorter than one row "
+        raise PipelineError(f"the training corpus ({train.num_tokens} tokens) is shorter than one row "
                          f"of seq_len {train.seq_len}")
     rows = grain.MapDataset.source(train).shuffle(seed=seed)
     if replay is not None and replay_rate > 0:
         if not 0 < replay_rate < 1 or len(replay) == 0:
-            raise ValueError(f"replay_rate {replay_rate} must be in (0, 1) with a non-empty replay corpus")
+            raise PipelineError(f"replay_rate {replay_rate} must be in (0, 1) with a non-empty replay corpus")
         replay_rows = grain.MapDataset.source(replay).shuffle(seed=seed + 1).repeat()
         rows = grain.MapDataset.mix([rows, replay_rows], weights=[1 - replay_rate, replay_rate])
     steps_per_epoch = len(rows) // global_batch
     if steps_per_epoch == 0:
-        raise ValueError(f"one epoch has {len(rows)} rows, fewer than the global batch {global_batch}")
+        raise PipelineError(f"one epoch has {len(rows)} rows, fewer than the global batch {global_batch}")
     rows = rows.repeat(epochs)
     local = rows[process_index::process_count]
     batches = local.batch(global_batch // process_count, drop_remainder=True)

@@ -1,9 +1,11 @@
 """ArrayRecord shards of JSON records: the on-disk format between stages.
 
-A record is one UTF-8 JSON object with at least `text` (schema in DESIGN.md; readers ignore unknown
-fields). `RecordWriter` rolls shards at a size and writes each under a temporary name, renamed on
-close, so a crash never leaves half a shard under a final name; `read_records` reads them back and
-names the file and record index of anything it cannot parse.
+A record is one UTF-8 JSON object: `text` (required), and as the stage that wrote it knows them
+`doc_id`, `kind` (raw | entities | pair | triple | rephrase | sbp | sbp_pair), `entities` (list),
+`model`, `prompt_version`, `request_id` (a stable hash of what was asked) and `usage` (token
+counts); readers ignore fields they do not know. `RecordWriter` rolls shards at a size and writes
+each under a temporary name, renamed on close, so a crash never leaves half a shard under a final
+name; `read_records` reads them back and names the file and record index of anything it cannot parse.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from pathlib import Path
 
 from array_record.python.array_record_module import ArrayRecordReader, ArrayRecordWriter
 
+from entigraph_jax.errors import UserError
+
 SUFFIX = ".array_record"
 # group_size:1 makes every record its own chunk, so any record is one seek away (random access).
 WRITER_OPTIONS = "group_size:1"
 
 
-class RecordError(ValueError):
+class RecordError(UserError):
     """A record file or record that cannot be read."""
 
 

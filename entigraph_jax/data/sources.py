@@ -15,13 +15,15 @@ import os
 import re
 from pathlib import Path
 
+from entigraph_jax.errors import UserError
+
 from .chat import ChatError, check_messages, render_plain
 from .records import RecordError, read_records
 
 SAMPLE_CORPUS = Path(__file__).parent / "sample" / "quality_sample.jsonl"
 
 
-class SourceError(ValueError):
+class SourceError(UserError):
     """A source that cannot be loaded: missing, empty or malformed."""
 
 

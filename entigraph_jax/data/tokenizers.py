@@ -11,8 +11,10 @@ from pathlib import Path
 import sentencepiece as spm
 import tokenizers
 
+from entigraph_jax.errors import UserError
 
-class TokenizerError(ValueError):
+
+class TokenizerError(UserError):
     """A tokenizer file that cannot be loaded or trained."""
 
 

@@ -1,5 +1,7 @@
-"""evaluate: QuALITY closed-book QA exactly as the paper did it, and its log-likelihood variant.
+"""evaluate: QuALITY closed-book QA as the paper did it, open-book (RAG), its log-likelihood
+variant and perplexity; `python -m entigraph_jax.evaluate --config ...`.
 
-Owns prompts, answer parsing, voting and scoring. May import models and data; never imports synth
-or train (the trainer calls into this stage, not the other way round).
+Owns prompts, answer parsing, voting, retrieval and scoring, and the `quality_loglik` training hook
+(registered by entry point, so the trainer never imports this stage). May import clients, data,
+models and train; never imports generate, sweep or sbp.
 """

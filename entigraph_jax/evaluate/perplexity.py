@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from entigraph_jax.data import Document, PackedRows, build_token_cache, subsample
+from entigraph_jax.data import Document, PackedRows, SourceError, build_token_cache, subsample
 
 
 def perplexity(model, tokenizer, docs: list[Document], seq_len: int, batch: int) -> dict:
@@ -18,7 +18,7 @@ def perplexity(model, tokenizer, docs: list[Document], seq_len: int, batch: int)
         cache = build_token_cache(docs, tokenizer, cache_dir)
         rows = PackedRows(cache, subsample(cache, seed=0), seq_len, mask_documents=True)
         if len(rows) == 0:
-            raise ValueError(f"the text ({cache.num_tokens} tokens) is shorter than one row of {seq_len}")
+            raise SourceError(f"the text ({cache.num_tokens} tokens) is shorter than one row of {seq_len}")
 
         @jax.jit
         def nll(tokens, positions, segments, targets, mask):

@@ -9,8 +9,16 @@ import numpy as np
 
 from entigraph_jax.data import Document
 
-from .quality import (ClosedBookSettings, answer_questions, author_first_last, continuation_scores,
-                      few_shot_prefix, items, question_block, summarize)
+from .quality import (
+    ClosedBookSettings,
+    answer_questions,
+    author_first_last,
+    continuation_scores,
+    few_shot_prefix,
+    items,
+    question_block,
+    summarize,
+)
 
 SEPARATORS = ("\n\n", "\n", " ", "")
 

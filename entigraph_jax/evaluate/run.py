@@ -2,29 +2,46 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
+from entigraph_jax.clients.embedders import make_embedder
 from entigraph_jax.config import ConfigError
 from entigraph_jax.data import SourceError, load_source, load_tokenizer
-from entigraph_jax.data.embedders import make_embedder
-from entigraph_jax.models import from_pretrained_hf
-from entigraph_jax.models.checkpoint import load_params
+from entigraph_jax.models import load
 from entigraph_jax.models.sampling import Sampler
 
 from .perplexity import perplexity
 from .quality import ClosedBookSettings, closed_book, log_likelihood
 from .rag import QueryLikelihoodReranker, open_book
 
-
 MODES = ("closed_book", "open_book", "loglik", "perplexity")
 
 
-def evaluate(config) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Score:
+    correct: int
+    total: int
+    accuracy: float
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalResult:
+    """The headline figures; `output` holds the whole report (every prompt, sample and answer)."""
+
+    mode: str
+    output: str
+    overall: Score | None = None  # QuALITY modes
+    hard: Score | None = None  # QuALITY modes: the questions marked difficult
+    perplexity: float | None = None  # perplexity mode
+    loss: float | None = None  # perplexity mode: nats per token
+    tokens: int | None = None  # perplexity mode: tokens scored
+
+
+def evaluate(config) -> EvalResult:
     if config.mode not in MODES:
         raise ConfigError(f"config: mode={config.mode!r}; expected one of {MODES}")
-    if config.model.format not in ("hf", "orbax"):
-        raise ConfigError(f"config: model.format={config.model.format!r}; expected hf or orbax")
     if not config.model.path or not config.tokenizer:
         raise ConfigError("config: model.path and tokenizer are required")
     checkpoint = Path(config.model.path)
@@ -37,7 +54,6 @@ def evaluate(config) -> dict:
         if not docs:
             raise SourceError(f"{config.source}: no documents with questions (not a QuALITY source?)")
     tokenizer = load_tokenizer(config.tokenizer)
-    load = from_pretrained_hf if config.model.format == "hf" else load_params
     model = load(checkpoint, config.model.dtype, compute_dtype=config.model.compute_dtype or None)
     if config.mode == "closed_book":
         settings = ClosedBookSettings(**config.closed_book.to_dict())
@@ -59,5 +75,7 @@ def evaluate(config) -> dict:
     report["checkpoint"], report["source"] = str(checkpoint), config.source
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=1, ensure_ascii=False))
-    keys = ("perplexity", "loss", "tokens") if config.mode == "perplexity" else ("overall", "hard")
-    return {"mode": config.mode, **{k: report[k] for k in keys}, "output": str(output)}
+    if config.mode == "perplexity":
+        return EvalResult(config.mode, str(output), perplexity=report["perplexity"], loss=report["loss"],
+                          tokens=report["tokens"])
+    return EvalResult(config.mode, str(output), overall=Score(**report["overall"]), hard=Score(**report["hard"]))

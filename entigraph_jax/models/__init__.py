@@ -1,23 +1,32 @@
-"""models: the Llama-family causal LM, its sharding rules, and Hugging Face / Orbax weight I/O.
+"""models: the Llama-family causal LM, its sharding rules, presets, Hugging Face / Orbax weight I/O
+and the KV-cache sampler.
 
-Owns parameters and the forward pass. May import: jax, flax, numpy, safetensors, orbax.
-Never imports the data, synth, train or evaluate stages.
+`python -m entigraph_jax.models {convert,chat}`. Owns parameters and the forward pass. May import
+data (tokenizers and chat templates, for `chat`); never imports generate, train, evaluate, sweep or sbp.
 """
 
+from .checkpoint import checkpoint_format, load, load_params, save_params
 from .hf import CheckpointError, config_from_hf, from_pretrained_hf, save_pretrained_hf
 from .llama import Llama, LlamaConfig, RopeScaling
+from .presets import PRESETS, preset
 from .sharding import ShardingRules, make_mesh, param_sharding, param_shardings
 
 __all__ = [
+    "PRESETS",
     "CheckpointError",
     "Llama",
     "LlamaConfig",
     "RopeScaling",
     "ShardingRules",
+    "checkpoint_format",
     "config_from_hf",
     "from_pretrained_hf",
+    "load",
+    "load_params",
     "make_mesh",
     "param_sharding",
     "param_shardings",
+    "preset",
+    "save_params",
     "save_pretrained_hf",
 ]

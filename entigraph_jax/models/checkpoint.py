@@ -1,7 +1,8 @@
-"""Parameter-only Orbax checkpoints: what `convert` writes and what the trainer can start from.
+"""Parameter-only Orbax checkpoints, and `load`, which reads either kind of checkpoint folder.
 
-Layout of a folder: `config.json` (the Hugging Face architecture config) and `params/` (an Orbax
-checkpoint of the parameters as a nested dict, the same tree as `nnx.state(model, nnx.Param)`).
+Layout of an Orbax folder: `config.json` (the Hugging Face architecture config) and `params/` (an
+Orbax checkpoint of the parameters as a nested dict, the same tree as `nnx.state(model, nnx.Param)`).
+A Hugging Face folder holds `config.json` and `*.safetensors` (`hf.py`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import orbax.checkpoint as ocp
 from flax import nnx
 from jax.sharding import Mesh, SingleDeviceSharding
 
-from .hf import CheckpointError, config_from_hf, config_to_hf, refuse_non_empty
+from .hf import CheckpointError, config_from_hf, config_to_hf, from_pretrained_hf, refuse_non_empty
 from .llama import Llama
 from .sharding import ShardingRules, param_sharding
 
@@ -66,3 +67,21 @@ def load_params(
         raise CheckpointError(f"{path / 'params'}: cannot restore parameters ({e})") from e
     nnx.replace_by_pure_dict(abstract, params)
     return nnx.merge(graphdef, abstract)
+
+
+def checkpoint_format(path: str | os.PathLike) -> str:
+    """"orbax" for a folder with `params/`, "hf" for one with safetensors; else a `CheckpointError`."""
+    path = Path(path)
+    if (path / "params").is_dir():
+        return "orbax"
+    if any(path.glob("*.safetensors")) or (path / "model.safetensors.index.json").is_file():
+        return "hf"
+    what = "no such folder" if not path.is_dir() else "neither *.safetensors (Hugging Face) nor params/ (Orbax)"
+    raise CheckpointError(f"{path}: not a checkpoint ({what})")
+
+
+def load(path: str | os.PathLike, dtype: str = "float32", **options) -> Llama:
+    """The model in a Hugging Face folder or an Orbax parameter checkpoint, whichever `path` holds;
+    `options` (mesh, rules, compute_dtype, remat) as both readers take them."""
+    reader = load_params if checkpoint_format(path) == "orbax" else from_pretrained_hf
+    return reader(path, dtype, **options)

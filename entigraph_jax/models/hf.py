@@ -23,12 +23,14 @@ from jax.sharding import Mesh, SingleDeviceSharding
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
+from entigraph_jax.errors import UserError
+
 from .llama import Llama, LlamaConfig, RopeScaling
 from .sharding import ShardingRules, param_sharding
 
 
-class CheckpointError(ValueError):
-    """A checkpoint folder that cannot be read as a supported Llama."""
+class CheckpointError(UserError):
+    """A checkpoint folder that cannot be read as a supported Llama, or one that must not be overwritten."""
 
 
 # Our parameter -> (Hugging Face tensor name, layout). Layouts say how our array relates to theirs:
@@ -276,7 +278,7 @@ def hf_tensors(model: Llama, dtype: str | None = None) -> dict[str, np.ndarray]:
 def refuse_non_empty(path: Path) -> None:
     """Writers of checkpoint folders never overwrite: the folder must not exist or be empty."""
     if path.exists() and any(path.iterdir()):
-        raise FileExistsError(f"{path}: exists and is not empty; refusing to overwrite it")
+        raise CheckpointError(f"{path}: exists and is not empty; refusing to overwrite it")
 
 
 def save_pretrained_hf(

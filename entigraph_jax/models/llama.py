@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from entigraph_jax.config import ConfigError
+
 from .sharding import constrain_batch
 
 # What each rematerialization setting keeps from the forward pass of a layer for the backward pass.
@@ -63,13 +65,13 @@ class LlamaConfig:
 
     def __post_init__(self):
         if self.num_heads % self.num_kv_heads:
-            raise ValueError(
+            raise ConfigError(
                 f"num_heads={self.num_heads} is not a multiple of num_kv_heads={self.num_kv_heads}"
             )
         if self.remat not in REMAT_POLICIES:
-            raise ValueError(f"remat={self.remat!r}; expected one of {sorted(REMAT_POLICIES)}")
+            raise ConfigError(f"remat={self.remat!r}; expected one of {sorted(REMAT_POLICIES)}")
         if self.rope_scaling and self.rope_scaling.rope_type not in ("llama3", "linear"):
-            raise ValueError(f"unsupported rope scaling {self.rope_scaling.rope_type!r}")
+            raise ConfigError(f"unsupported rope scaling {self.rope_scaling.rope_type!r}")
 
     def num_params(self) -> int:
         d, f, h = self.hidden_size, self.intermediate_size, self.head_dim

@@ -18,6 +18,8 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from entigraph_jax.errors import UserError
+
 from .llama import KVCache, Llama
 from .sharding import ShardingRules
 
@@ -117,7 +119,7 @@ class Sampler:
         new = -(-params.max_new_tokens // self.chunk) * self.chunk
         longest, limit = max(map(len, rows)), self.config.max_position_embeddings
         if longest + new > limit:
-            raise ValueError(f"a prompt of {longest} tokens plus {params.max_new_tokens} new "
+            raise UserError(f"a prompt of {longest} tokens plus {params.max_new_tokens} new "
                              f"exceeds max_position_embeddings={limit}")
         width = min(_bucket(longest), limit - new)
         tokens = np.full((len(rows), width), self.pad_id, np.int32)

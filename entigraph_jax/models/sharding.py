@@ -10,9 +10,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import numpy as np
-
 import jax
+import numpy as np
 from flax import nnx
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 

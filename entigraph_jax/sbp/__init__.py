@@ -2,7 +2,8 @@
 synthesizer of p(d2 | d1), synthesize new documents from corpus seeds, train on real + synthetic
 against the repetition baseline at the same compute.
 
-The top stage with `studies`: may import data, models, train. Nothing imports it.
+`python -m entigraph_jax.sbp {mine,synthesizer,synthesize,train,run} --config ...`. The top stage:
+may import clients, data, models and train; nothing imports it.
 """
 
 from .mine import MiningError, exact_neighbours, faiss_neighbours, mine_pairs

@@ -7,25 +7,39 @@ from entigraph_jax.train.defaults import base_config as train_config
 
 def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
-    c.workdir = ""
+    c.workdir = ""  # every step's output goes under this folder (also --workdir)
     c.corpus = ""  # any load_source spec: the real documents (seeds, pairs, and the real share of step 4)
     c.separator = "\n\n### Related document:\n\n"  # between d1 and d2, in training and in synthesis
-    c.tokenizer = ml_collections.ConfigDict(dict(path="", train_vocab_size=0))  # path "": train one on corpus
-    c.embedder = ml_collections.ConfigDict(dict(kind="hashing", model="", base_url="", key_file="", cache_dir=""))
+    c.tokenizer = ml_collections.ConfigDict(dict(
+        path="",  # a .model, tokenizer.json or folder; "": train a SentencePiece one on the corpus
+        train_vocab_size=0,  # the vocabulary size when training one
+    ))
+    c.embedder = ml_collections.ConfigDict(dict(
+        kind="hashing",  # hashing (offline) | openai (an /embeddings endpoint) | gemini
+        model="",  # the embedding model's name (openai, gemini)
+        base_url="",  # the /embeddings server (openai) or Gemini endpoint ("": the default)
+        key_file="",  # a file whose first line is the key, if not in the environment
+        cache_dir="",  # embedding cache ("": none)
+    ))
     c.mine = ml_collections.ConfigDict(dict(
         k=8,  # neighbours looked at per document
-        min_similarity=0.5, max_similarity=0.95,  # related, but not a near-duplicate
-        index="exact",  # exact (blocked matmuls on the accelerator) | faiss (HNSW, optional package)
-        block=1024,
+        min_similarity=0.5,  # pairs at least this similar are related ...
+        max_similarity=0.95,  # ... and below this they are not near-duplicates
+        index="exact",  # exact (blocked matmuls on the accelerator) | faiss (HNSW, the ann extra)
+        block=1024,  # documents per block of the exact search
     ))
-    c.synthesizer = train_config()  # step 2; data.source and tokenizer.path are filled in
+    c.synthesizer = train_config()  # step 2: training of p(d2 | d1); data.source and tokenizer.path are filled in
     c.synthesize = ml_collections.ConfigDict(dict(
-        num_docs=1024, temperature=1.0, max_new_tokens=1024, max_seed_chars=8000, batch_size=16,
-        near_copy_threshold=0.8, seed=0, dtype="float32",  # dtype: the synthesizer's weights when sampling
+        num_docs=1024,  # documents to synthesize (seeds drawn from the corpus)
+        temperature=1.0,  # sampling temperature
+        max_new_tokens=1024,  # length cap of a synthesized document
+        max_seed_chars=8000,  # the seed document is cut to this many characters
+        batch_size=16,  # seeds decoded together
+        near_copy_threshold=0.8,  # word 3-gram Jaccard with the seed at or above this: dropped as a copy
+        seed=0,  # seeds the choice of seeds and the sampling
+        dtype="float32",  # the synthesizer's weights when sampling
     ))
-    # step 4: the same model and compute (joint.max_steps) for SBP (synthetic + real) and the
-    # baseline that repeats the real documents; data sources are filled in
-    c.joint = train_config()
+    c.joint = train_config()  # step 4: SBP and the baseline, the same model and compute (joint.max_steps)
     c.real_fraction = 0.5  # share of real tokens in SBP's joint training
     c.eval_source = ""  # held-out documents both step-4 runs are scored on
     return c

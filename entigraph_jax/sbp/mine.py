@@ -16,10 +16,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from entigraph_jax.data import Document
+from entigraph_jax.errors import UserError
 
 
-class MiningError(ValueError):
-    pass
+class MiningError(UserError):
+    """Mining settings that cannot be used (an unknown index, faiss missing)."""
 
 
 @functools.partial(jax.jit, static_argnames=("k",))

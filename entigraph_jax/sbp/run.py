@@ -1,5 +1,5 @@
 """The four SBP steps over one workdir; each step is skipped when its output exists, so a rerun
-picks up where a run stopped (training steps resume from their checkpoints).
+picks up where a run stopped (an interrupted training step resumes from its checkpoints).
 
     workdir/tokenizer/   the shared vocabulary (trained on the corpus when tokenizer.path is empty)
     workdir/pairs/       step 1: pair records (kind sbp_pair)
@@ -12,20 +12,16 @@ picks up where a run stopped (training steps resume from their checkpoints).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import shutil
 from pathlib import Path
 
+from entigraph_jax.clients.embedders import make_embedder
 from entigraph_jax.config import ConfigError
-from entigraph_jax.data import (
-    RecordWriter,
-    load_source,
-    load_tokenizer,
-    train_sentencepiece,
-)
-from entigraph_jax.data.embedders import make_embedder
-from entigraph_jax.models import from_pretrained_hf, make_mesh
+from entigraph_jax.data import RecordWriter, load_source, load_tokenizer, train_sentencepiece
+from entigraph_jax.models import load, make_mesh
 from entigraph_jax.models.sampling import Sampler
 from entigraph_jax.train import train
 
@@ -33,6 +29,17 @@ from .mine import mine_pairs
 from .synthesize import synthesize
 
 STEPS = ("mine", "synthesizer", "synthesize", "train")
+
+
+@dataclasses.dataclass(frozen=True)
+class SBPSummary:
+    """What the steps run so far produced (also `workdir/summary.json`); None where a step has not run."""
+
+    pairs: int | None = None  # step 1: related pairs mined
+    synthesizer_loss: float | None = None  # step 2: the synthesizer's final training loss
+    synthetic: int | None = None  # step 3: documents synthesized and kept
+    dropped_copies: int | None = None  # step 3: synthesized documents dropped as copies of their seed
+    train: dict | None = None  # step 4: {"sbp": ..., "baseline": ...} final and held-out losses
 
 
 def write_folder(folder: Path, records: list[dict]) -> None:
@@ -70,7 +77,10 @@ class SBP:
                                 self.config.tokenizer.train_vocab_size)
         return str(model)
 
-    def mine(self) -> dict:
+    def save_summary(self) -> None:
+        self.summary_path.write_text(json.dumps(self.summary, indent=2))
+
+    def mine(self) -> None:
         folder = self.root / "pairs"
         if not folder.is_dir():
             c, e = self.config.mine, self.config.embedder
@@ -84,7 +94,6 @@ class SBP:
                                   f"{c.max_similarity}); lower mine.min_similarity or raise mine.k")
             write_folder(folder, pairs)
             self.summary["pairs"] = len(pairs)
-        return {"pairs": self.summary.get("pairs"), "pairs_dir": str(folder)}
 
     def _train_config(self, base, source: str, workdir: Path):
         cfg = copy.deepcopy(base)
@@ -92,15 +101,15 @@ class SBP:
         cfg.tokenizer.path = self.tokenizer_path()
         return cfg
 
-    def train_synthesizer(self) -> dict:
+    def train_synthesizer(self) -> None:
         workdir = self.root / "synthesizer"
+        if (workdir / "hf").is_dir():  # exported at the end of a finished run
+            return
         cfg = self._train_config(self.config.synthesizer, f"records:{self.root / 'pairs'}", workdir)
         cfg.export.hf = True
-        out = train(cfg, workdir)
-        self.summary["synthesizer_loss"] = out["final_loss"]
-        return out
+        self.summary["synthesizer_loss"] = train(cfg).final_loss
 
-    def synthesize(self) -> dict:
+    def synthesize(self) -> None:
         folder = self.root / "synthetic"
         if not folder.is_dir():
             c = self.config.synthesize
@@ -108,7 +117,7 @@ class SBP:
             if not checkpoint.is_dir():
                 raise ConfigError(f"{checkpoint}: no synthesizer yet; run the synthesizer step first")
             mesh = make_mesh(1, -1, 1)  # rows over every local device
-            sampler = Sampler(from_pretrained_hf(checkpoint, c.dtype, mesh=mesh),
+            sampler = Sampler(load(checkpoint, c.dtype, mesh=mesh),
                               load_tokenizer(self.tokenizer_path()), mesh=mesh)
             out = synthesize(self.docs, sampler, num_docs=c.num_docs, separator=self.config.separator,
                              seed=c.seed, temperature=c.temperature, max_new_tokens=c.max_new_tokens,
@@ -118,32 +127,33 @@ class SBP:
                 raise ConfigError(f"config: all {c.num_docs} synthesized documents were copies of their seeds")
             write_folder(folder, out["records"])
             self.summary.update(synthetic=len(out["records"]), dropped_copies=out["dropped"])
-        return {"synthetic": self.summary.get("synthetic"), "synthetic_dir": str(folder)}
 
-    def train_joint(self) -> dict:
+    def train_joint(self) -> None:
         budget = self.config.joint.max_steps
         runs = {"sbp": (f"records:{self.root / 'synthetic'}", self.config.corpus), "baseline": (self.config.corpus, "")}
-        results = {}
+        results = self.summary.setdefault("train", {})
         for name, (source, replay) in runs.items():
+            if name in results:
+                continue
             workdir = self.root / ("joint" if name == "sbp" else name)
             cfg = self._train_config(self.config.joint, source, workdir)
-            cfg.data.update(epochs=budget, replay_source=replay, replay_rate=self.config.real_fraction if replay else 0.0,
-                            eval_source=self.config.eval_source)
+            rate = self.config.real_fraction if replay else 0.0
+            cfg.data.update(epochs=budget, replay_source=replay, replay_rate=rate)
             if self.config.eval_source:
-                cfg.eval.every_steps = cfg.eval.every_steps or budget
-            out = train(cfg, workdir)
-            lines = Path(out["metrics"]).read_text().splitlines()
+                heldout = cfg.hooks.heldout_loss
+                heldout.update(source=self.config.eval_source, every_steps=heldout.every_steps or budget)
+            out = train(cfg)
+            lines = Path(out.metrics).read_text().splitlines()
             rows = [r for r in map(json.loads, filter(str.strip, lines)) if "eval_loss" in r]
-            results[name] = {"final_loss": out["final_loss"], "steps": out["steps"],
+            results[name] = {"final_loss": out.final_loss, "steps": out.steps,
                              "eval_loss": rows[-1]["eval_loss"] if rows else None, "workdir": str(workdir)}
-        self.summary["train"] = results
-        return results
+            self.save_summary()
 
-    def run(self, steps=STEPS) -> dict:
+    def run(self, steps=STEPS) -> SBPSummary:
         self.root.mkdir(parents=True, exist_ok=True)
         actions = {"mine": self.mine, "synthesizer": self.train_synthesizer, "synthesize": self.synthesize,
                    "train": self.train_joint}
         for step in steps:
             actions[step]()
-            self.summary_path.write_text(json.dumps(self.summary, indent=2))
-        return self.summary
+            self.save_summary()
+        return SBPSummary(**self.summary)

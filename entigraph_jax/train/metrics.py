@@ -112,7 +112,7 @@ class MetricWriter:
         for key, label in (("loss", "train loss"), ("eval_loss", "held-out loss")):
             points = [(r["step"], r[key]) for r in rows if key in r]
             if points:
-                ax.plot(*zip(*points), label=label, marker="." if key == "eval_loss" else None)
+                ax.plot(*zip(*points, strict=True), label=label, marker="." if key == "eval_loss" else None)
         ax.set_xlabel("step")
         ax.set_ylabel("loss (nats/token)")
         ax.legend()

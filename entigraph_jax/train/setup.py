@@ -11,17 +11,25 @@ from pathlib import Path
 
 import jax
 import ml_collections
-
-from entigraph_jax.config import ConfigError
-from entigraph_jax.data import (PackedRows, Pipeline, Tokenizer, build_pipeline, build_token_cache,
-                                load_source, load_tokenizer, subsample, train_sentencepiece)
 from jax.sharding import Mesh
 
-from entigraph_jax.models import LlamaConfig, config_from_hf, make_mesh
+from entigraph_jax.config import ConfigError
+from entigraph_jax.data import (
+    Document,
+    PackedRows,
+    Pipeline,
+    Tokenizer,
+    build_pipeline,
+    build_token_cache,
+    load_source,
+    load_tokenizer,
+    subsample,
+    train_sentencepiece,
+)
+from entigraph_jax.models import LlamaConfig, checkpoint_format, config_from_hf, make_mesh
+from entigraph_jax.models.llama import REMAT_POLICIES
 
 from .step import OptimConfig
-
-MODEL_INITS = ("scratch", "hf", "orbax")
 
 
 def initialize_distributed(cfg: ml_collections.ConfigDict) -> None:
@@ -42,10 +50,10 @@ def initialize_distributed(cfg: ml_collections.ConfigDict) -> None:
 def validate(config: ml_collections.ConfigDict) -> Mesh:
     """Checks that need no data; returns the (data, fsdp, tensor) mesh the config asks for."""
     data, model, optim = config.data, config.model, config.optim
-    if model.init not in MODEL_INITS:
-        raise ConfigError(f"config: model.init={model.init!r}; expected one of {MODEL_INITS}")
-    if model.init != "scratch" and not Path(model.path).exists():
-        raise ConfigError(f"config: model.path={model.path!r} does not exist (needed by model.init={model.init!r})")
+    if model.path:
+        checkpoint_format(model.path)  # a folder that is not a checkpoint fails here, by name
+    if model.remat not in REMAT_POLICIES:
+        raise ConfigError(f"config: model.remat={model.remat!r}; expected one of {sorted(REMAT_POLICIES)}")
     for key in ("seq_len", "global_batch", "epochs"):
         if data[key] <= 0:
             raise ConfigError(f"config: data.{key}={data[key]} must be positive")
@@ -83,30 +91,34 @@ def prepare_tokenizer(config: ml_collections.ConfigDict, workdir: Path, texts) -
 class Data:
     tokenizer: Tokenizer
     train: Pipeline
-    eval: Pipeline | None
     num_tokens: int
+
+
+def packed_rows(config: ml_collections.ConfigDict, workdir: Path, tokenizer: Tokenizer, docs: list[Document],
+                seed: int, fraction: float = 0.0, tokens: int = 0) -> PackedRows:
+    """Documents tokenized (through the token cache), ordered by `seed` and packed into rows."""
+    cache = build_token_cache(docs, tokenizer, Path(config.data.cache_dir or workdir / "cache"))
+    order = subsample(cache, seed, fraction or None, tokens or None)
+    return PackedRows(cache, order, config.data.seq_len, config.data.mask_documents)
+
+
+def batches(config: ml_collections.ConfigDict, rows: PackedRows, seed: int, **kwargs) -> Pipeline:
+    """The Grain pipeline of global batches over `rows`, as the config's data section sets it up."""
+    data = config.data
+    return build_pipeline(rows, seed=seed, global_batch=data.global_batch, num_threads=data.num_threads,
+                          prefetch=data.prefetch, **kwargs)
 
 
 def build_data(config: ml_collections.ConfigDict, workdir: Path) -> Data:
     data, seed = config.data, config.seed
     docs = load_source(data.source)
     tokenizer = prepare_tokenizer(config, workdir, (d.text for d in docs))
-    cache_dir = Path(data.cache_dir or workdir / "cache")
-
-    def rows(spec_docs, order_seed, fraction=0.0, tokens=0):
-        cache = build_token_cache(spec_docs, tokenizer, cache_dir)
-        order = subsample(cache, order_seed, fraction or None, tokens or None)
-        return PackedRows(cache, order, data.seq_len, data.mask_documents)
-
-    train_rows = rows(docs, seed, data.subsample_fraction, data.subsample_tokens)
-    replay = rows(load_source(data.replay_source), seed + 1) if data.replay_source else None
-    common = dict(global_batch=data.global_batch, num_threads=data.num_threads, prefetch=data.prefetch)
-    train = build_pipeline(train_rows, seed=seed, epochs=data.epochs, replay=replay,
-                           replay_rate=data.replay_rate, **common)
-    evaluation = None
-    if data.eval_source:
-        evaluation = build_pipeline(rows(load_source(data.eval_source), seed + 2), seed=seed + 2, **common)
-    return Data(tokenizer, train, evaluation, train_rows.num_tokens)
+    train_rows = packed_rows(config, workdir, tokenizer, docs, seed, data.subsample_fraction, data.subsample_tokens)
+    replay = None
+    if data.replay_source:
+        replay = packed_rows(config, workdir, tokenizer, load_source(data.replay_source), seed + 1)
+    train = batches(config, train_rows, seed, epochs=data.epochs, replay=replay, replay_rate=data.replay_rate)
+    return Data(tokenizer, train, train_rows.num_tokens)
 
 
 def model_runtime(config: ml_collections.ConfigDict) -> dict:
@@ -115,7 +127,7 @@ def model_runtime(config: ml_collections.ConfigDict) -> dict:
 
 
 def scratch_architecture(config: ml_collections.ConfigDict) -> dict:
-    """The architecture fields of a `model.init="scratch"` config (the vocabulary comes from the tokenizer)."""
+    """The architecture fields of a new model (`model.path` empty; the vocabulary comes from the tokenizer)."""
     return {k: config.model[k] for k in ("hidden_size", "intermediate_size", "num_layers", "num_heads",
                                          "num_kv_heads", "head_dim", "rope_theta", "tie_word_embeddings",
                                          "max_position_embeddings")}
@@ -123,7 +135,7 @@ def scratch_architecture(config: ml_collections.ConfigDict) -> dict:
 
 def build_model_config(config: ml_collections.ConfigDict, tokenizer: Tokenizer) -> LlamaConfig:
     model = config.model
-    if model.init == "scratch":
+    if not model.path:
         cfg = LlamaConfig(vocab_size=tokenizer.vocab_size, bos_token_id=tokenizer.bos_id,
                           eos_token_id=tokenizer.eos_id, **scratch_architecture(config), **model_runtime(config))
     else:
@@ -141,8 +153,7 @@ def optim_config(config: ml_collections.ConfigDict) -> OptimConfig:
     return OptimConfig(**{f.name: config.optim[f.name] for f in dataclasses.fields(OptimConfig)})
 
 
-def resolve_workdir(config: ml_collections.ConfigDict, override: str | None) -> Path:
-    workdir = Path(override or config.workdir)
-    if not str(workdir):
+def resolve_workdir(config: ml_collections.ConfigDict) -> Path:
+    if not config.workdir:
         raise ConfigError("config: workdir is empty; set it or pass --workdir")
-    return Path(os.path.abspath(workdir))
+    return Path(os.path.abspath(config.workdir))

@@ -11,6 +11,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -110,6 +111,14 @@ class Trainer:
         params = jax.device_put(params, self.param_shardings)
         opt_state = jax.jit(self.tx.init, out_shardings=self.state_shardings["opt_state"])(params)
         return {"params": params, "opt_state": opt_state, "step": jnp.zeros((), jnp.int32)}
+
+    def place(self, local: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+        """This process's rows of a batch -> arrays over the whole mesh."""
+        return {k: jax.make_array_from_process_local_data(self.batch_sharding, v) for k, v in local.items()}
+
+    def model(self, params: dict) -> Llama:
+        """The module around a state's parameters (for evaluation, sampling, export)."""
+        return nnx.merge(self.graphdef, params)
 
     def _step(self, state: dict, batch: dict[str, jax.Array]) -> tuple[dict, dict[str, Any]]:
         with jax.sharding.use_abstract_mesh(self.mesh.abstract_mesh):

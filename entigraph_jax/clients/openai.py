@@ -6,12 +6,11 @@ which is what keeps 64 requests in flight at the server's pace (benchmarks/gener
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import aiohttp
 
-from .base import Backend, Completion, Fatal, Rejected, Retryable, parse_retry_after
+from .llm import Backend, Completion, Fatal, Rejected, Retryable, Unreachable, parse_retry_after
 
 
 class OpenAIBackend(Backend):
@@ -41,10 +40,12 @@ class OpenAIBackend(Backend):
             async with self._client().post(self.url, json=body) as response:
                 status, raw = response.status, await response.read()
                 retry_after = response.headers.get("Retry-After")
-        except asyncio.TimeoutError as e:
+        except TimeoutError as e:
             raise Retryable("timeout") from e
-        except aiohttp.ClientError as e:  # refused, reset, DNS: maybe transient
-            raise Retryable(f"cannot reach {self.base_url} ({type(e).__name__}: {e})") from e
+        except aiohttp.ClientConnectorError as e:  # refused, DNS: maybe transient, fatal if it lasts
+            raise Unreachable(f"cannot reach {self.base_url} ({type(e).__name__}: {e})") from e
+        except aiohttp.ClientError as e:  # a dropped or broken connection mid-request
+            raise Retryable(f"{self.base_url}: {type(e).__name__}: {e}") from e
         if status == 429 or status >= 500:
             raise Retryable(f"HTTP {status}", parse_retry_after(retry_after))
         if status in (401, 403, 404):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import os
@@ -14,19 +15,69 @@ from pathlib import Path
 import ml_collections
 from tqdm import tqdm
 
+from entigraph_jax.clients import CLIENTS, Backend, Fatal, make_client
 from entigraph_jax.config import ConfigError
 from entigraph_jax.data import RecordWriter, read_records
 from entigraph_jax.data.sources import Document, load_source
 
 from .engine import Engine, Limits
 from .journal import Journal
-from .llm import BACKENDS, make_backend
-from .plan import (PlanSettings, entity_requests, interleave_by_document, messages, rephrase_requests,
-                   relation_requests)
+from .plan import PlanSettings, entity_requests, interleave_by_document, messages, relation_requests, rephrase_requests
 from .prompts import REPHRASE_STYLES, template
 
 METHODS = ("entigraph", "rephrase")
 RELATION_KINDS = ("pair", "triple")
+BACKENDS = (*CLIENTS, "local")
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerateResult:
+    """What a run did; also written to `summary.json` beside the records."""
+
+    status: str  # complete | budget reached | incomplete
+    method: str
+    model: str
+    prompt_version: str
+    documents: int
+    requests: dict  # kind -> {state: count}
+    records: int
+    input_tokens: int
+    output_tokens: int
+    retried_this_run: int
+    seconds_this_run: float
+    records_dir: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """The dry run: the plan's size and cost before anything is sent."""
+
+    documents: int
+    by_kind: dict  # kind -> {requests, input_tokens, output_tokens}
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    entity_counts: str  # where the entity counts behind the pair/triple requests come from
+
+
+@dataclasses.dataclass(frozen=True)
+class MergeResult:
+    shards: int
+    records: int
+    records_dir: str
+    incomplete_shards: list
+
+
+def make_backend(llm) -> Backend:
+    """An HTTP client (`clients`), or our own model served by the sampler for `backend="local"`."""
+    if llm.backend != "local":
+        return make_client(llm)
+    if not llm.tokenizer:
+        raise Fatal("llm.backend='local' needs llm.tokenizer (and llm.model: a checkpoint folder)")
+    from .local import LocalBackend
+
+    return LocalBackend(llm.model, llm.tokenizer, llm.max_concurrency, llm.local_dtype)
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -90,7 +141,7 @@ def known_entities(journal: Journal) -> dict[str, list[str]]:
     return {r["doc_id"]: r["entities"] for r in journal.records(("entities",))}
 
 
-def estimate(config) -> dict:
+def estimate(config) -> Estimate:
     """Requests, input/output tokens and cost of the whole plan, before anything is sent (tokens
     estimated at 4 characters each; entity counts from the journal where known, else a guess)."""
     docs = load_documents(config)
@@ -122,11 +173,11 @@ def estimate(config) -> dict:
             add(r.kind, r, doc, out_tokens)
     price_in, price_out = config.llm.price_per_million_input, config.llm.price_per_million_output
     total = [sum(r[i] for r in rows.values()) for i in range(3)]
-    return {"documents": len(docs), "by_kind": {k: {"requests": int(v[0]), "input_tokens": int(v[1]),
-                                                    "output_tokens": int(v[2])} for k, v in rows.items()},
-            "requests": int(total[0]), "input_tokens": int(total[1]), "output_tokens": int(total[2]),
-            "cost_usd": round(total[1] / 1e6 * price_in + total[2] / 1e6 * price_out, 2),
-            "entity_counts": "from the journal" if entities else f"guessed: {guess} per document"}
+    return Estimate(documents=len(docs), by_kind={k: {"requests": int(v[0]), "input_tokens": int(v[1]),
+                                                      "output_tokens": int(v[2])} for k, v in rows.items()},
+                    requests=int(total[0]), input_tokens=int(total[1]), output_tokens=int(total[2]),
+                    cost_usd=round(total[1] / 1e6 * price_in + total[2] / 1e6 * price_out, 2),
+                    entity_counts="from the journal" if entities else f"guessed: {guess} per document")
 
 
 def export_records(records, folder: Path) -> int:
@@ -189,7 +240,7 @@ async def _send(config, docs, journal, settings) -> dict:
     return {"budget_reached": engine.stats.budget_reached, "retried": engine.stats.retried}
 
 
-def generate(config: ml_collections.ConfigDict) -> dict:
+def generate(config: ml_collections.ConfigDict) -> GenerateResult:
     """Run (or resume) the plan; returns the summary also written to `summary.json`."""
     validate(config)
     docs, settings, out = load_documents(config), plan_settings(config), run_dir(config)
@@ -206,18 +257,17 @@ def generate(config: ml_collections.ConfigDict) -> dict:
     counts, (input_tokens, output_tokens) = journal.counts(), journal.tokens()
     journal.close()
     pending = sum(c.get("planned", 0) + c.get("failed", 0) for c in counts.values())
-    summary = {"status": "complete" if pending == 0 else ("budget reached" if this_run["budget_reached"]
-                                                           else "incomplete"),
-               "method": config.method, "model": config.llm.model, "prompt_version": config.prompt_version,
-               "documents": len(docs), "requests": counts, "records": written,
-               "input_tokens": input_tokens, "output_tokens": output_tokens,
-               "retried_this_run": this_run["retried"], "seconds_this_run": round(time.time() - start, 1),
-               "records_dir": str(out / "records")}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    summary = GenerateResult(
+        status="complete" if pending == 0 else ("budget reached" if this_run["budget_reached"] else "incomplete"),
+        method=config.method, model=config.llm.model, prompt_version=config.prompt_version, documents=len(docs),
+        requests=counts, records=written, input_tokens=input_tokens, output_tokens=output_tokens,
+        retried_this_run=this_run["retried"], seconds_this_run=round(time.time() - start, 1),
+        records_dir=str(out / "records"))
+    (out / "summary.json").write_text(json.dumps(dataclasses.asdict(summary), indent=2))
     return summary
 
 
-def merge(config: ml_collections.ConfigDict) -> dict:
+def merge(config: ml_collections.ConfigDict) -> MergeResult:
     """Join the records of all `num_shards` shard runs into `output_dir/records`."""
     out = Path(config.output_dir)
     shards = [out / f"shard-{i:05d}-of-{config.num_shards:05d}" for i in range(config.num_shards)]
@@ -228,5 +278,5 @@ def merge(config: ml_collections.ConfigDict) -> dict:
     records = (r for s in shards if any((s / "records").glob("*.array_record"))
                for r in read_records(s / "records"))
     written = export_records(records, out / "records")
-    return {"shards": len(shards), "records": written, "records_dir": str(out / "records"),
-            "incomplete_shards": incomplete}
+    return MergeResult(shards=len(shards), records=written, records_dir=str(out / "records"),
+                       incomplete_shards=incomplete)

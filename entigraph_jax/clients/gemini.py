@@ -4,14 +4,12 @@ retries are off: the engine retries, so every backend behaves alike."""
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 import httpx
 from google import genai
 from google.genai import errors, types
 
-from .base import Backend, Completion, Fatal, Rejected, Retryable, parse_retry_after
+from .llm import Backend, Completion, Fatal, Rejected, Retryable, Unreachable, parse_retry_after
 
 
 class GeminiBackend(Backend):
@@ -39,10 +37,12 @@ class GeminiBackend(Backend):
                 raise Fatal(f"Gemini: HTTP {e.code} {e.status} ({e.message}); check the key and "
                             f"llm.model={self.model!r}") from e
             raise Rejected(f"HTTP {e.code} {e.status} ({e.message})") from e
-        except (httpx.TimeoutException, asyncio.TimeoutError) as e:
+        except (TimeoutError, httpx.TimeoutException) as e:
             raise Retryable(f"timeout ({type(e).__name__})") from e
-        except (httpx.TransportError, aiohttp.ClientError) as e:  # the SDK uses aiohttp when installed
-            raise Retryable(f"cannot reach the Gemini API ({type(e).__name__}: {e})") from e
+        except (httpx.ConnectError, aiohttp.ClientConnectorError) as e:  # the SDK uses aiohttp when installed
+            raise Unreachable(f"cannot reach the Gemini API ({type(e).__name__}: {e})") from e
+        except (httpx.TransportError, aiohttp.ClientError) as e:
+            raise Retryable(f"Gemini API: {type(e).__name__}: {e}") from e
         feedback = response.prompt_feedback
         if feedback is not None and feedback.block_reason:
             raise Rejected(f"prompt blocked ({feedback.block_reason})")

@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterator
 
 import tenacity
 
+from entigraph_jax.clients import Backend, Completion, Fatal, Rejected, Retryable, Unreachable
 from entigraph_jax.data import Document
 
 from .journal import Journal
-from .llm import Backend, Completion, Fatal, Rejected, Retryable
 from .plan import InvalidEntities, Request, messages, parse_entities
 
 
@@ -151,9 +151,9 @@ class Engine:
                     error = f"invalid entity JSON after {attempts} attempt(s): {e}"
             if record is None:
                 raise Rejected(error)
+        except Unreachable as e:  # retried as long as any error; still no connection: no request will get one
+            raise Fatal(str(e)) from e
         except Retryable as e:
-            if str(e).startswith("cannot reach"):
-                raise Fatal(str(e)) from e
             self._fail(request, f"gave up after {self.limits.max_retries} retries: {e}", attempts)
         except Rejected as e:
             self._fail(request, str(e), attempts)

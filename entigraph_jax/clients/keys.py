@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from entigraph_jax.errors import UserError
 
-class ApiKeyError(ValueError):
+
+class ApiKeyError(UserError):
     """No key where one is needed, or an unreadable key file."""
 
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from entigraph_jax.errors import UserError
+
 PROMPTS = Path(__file__).parent / "prompts"
 REPHRASE_STYLES = ("easy", "wiki", "academic", "qa")  # WRAP's styles (Maini et al., 2024)
 
 
-class PromptError(ValueError):
-    pass
+class PromptError(UserError):
+    """An unknown prompt version or template."""
 
 
 @functools.cache

@@ -7,12 +7,11 @@ the document's capitalised names; other stages get a short text naming the entit
 queued with `inject(...)` and served one per request: "429" (with Retry-After), "500", "timeout"
 (answers after `hang_s`), "malformed" (entity JSON that does not parse), "empty", "blocked".
 
-    python -m entigraph_jax.synth.llm.fake --port 8123 [--latency 0.2]
+    python -m entigraph_jax.testing --port 8123 [--latency 0.2]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import collections
 import json
@@ -20,7 +19,7 @@ import re
 import threading
 import time
 
-from entigraph_jax.data.embedders import HashingEmbedder
+from entigraph_jax.clients.embedders import HashingEmbedder
 
 ENTITY_NAME = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)*\b")
 
@@ -146,22 +145,3 @@ class FakeLLMServer:
 
 def _error(code: int, status: str, message: str) -> dict:
     return {"error": {"code": code, "status": status, "message": message}}
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8123)
-    parser.add_argument("--latency", type=float, default=0.0)
-    args = parser.parse_args()
-    server = FakeLLMServer(latency_s=args.latency)
-
-    async def run():
-        await server.serve(port=args.port)
-        print(f"fake LLM server on {server.base_url}", flush=True)
-        await asyncio.Event().wait()
-
-    asyncio.run(run())
-
-
-if __name__ == "__main__":
-    main()

@@ -1,15 +1,18 @@
-"""The one interface every LLM backend implements, its errors, and API keys.
+"""The one interface every LLM backend implements, and its errors.
 
 A backend turns (system, prompt) into a `Completion` or raises: `Retryable` (429, 5xx, timeouts,
-dropped connections; the engine backs off and retries, honouring Retry-After), `Rejected` (this
-request cannot succeed: safety block, empty answer, 400; recorded as a failure), or `Fatal` (no
-request can: bad key, unknown model, unreachable server; the run stops with one message).
-Keys come from `entigraph_jax.keys`: the environment or a key file, never logged or written.
+malformed answers; the engine backs off and retries, honouring Retry-After), `Unreachable` (a
+`Retryable` for a server that cannot be connected to: retried like the others, then fatal, since
+no other request would get through either), `Rejected` (this request cannot succeed: safety block,
+empty answer, 400; recorded as a failure), or `Fatal` (no request can: bad key, unknown model; the
+run stops with one message).
 """
 
 from __future__ import annotations
 
 import dataclasses
+
+from entigraph_jax.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,12 +28,16 @@ class Retryable(Exception):
         self.retry_after = retry_after
 
 
+class Unreachable(Retryable):
+    """The server cannot be connected to (refused, reset, DNS)."""
+
+
 class Rejected(Exception):
     pass
 
 
-class Fatal(Exception):
-    pass
+class Fatal(UserError):
+    """No request can succeed with these settings (key, model, server)."""
 
 
 def parse_retry_after(value: str | None) -> float | None:

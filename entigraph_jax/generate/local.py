@@ -1,17 +1,16 @@
-"""The project's own JAX model as an LLM backend: a Hugging Face checkpoint (a converted instruct
-model on a TPU, say) served by the KV-cache sampler. Requests arriving together are batched: the
-engine's concurrent requests queue up and are decoded as one batch, off the event loop's thread."""
+"""The project's own JAX model as an LLM backend: a checkpoint (an instruct model on a TPU, say)
+served by the KV-cache sampler. Requests arriving together are batched: the engine's concurrent
+requests queue up and are decoded as one batch, off the event loop's thread."""
 
 from __future__ import annotations
 
 import asyncio
 
+from entigraph_jax.clients import Backend, Completion, Rejected
 from entigraph_jax.data import load_tokenizer
 from entigraph_jax.data.chat import chat_template
-from entigraph_jax.models import from_pretrained_hf
+from entigraph_jax.models import load
 from entigraph_jax.models.sampling import Sampler, SamplingParams
-
-from .base import Backend, Completion, Rejected
 
 
 class LocalBackend(Backend):
@@ -20,7 +19,7 @@ class LocalBackend(Backend):
     def __init__(self, checkpoint: str, tokenizer: str, max_batch: int, dtype: str = "float32", seed: int = 0):
         self.tokenizer = load_tokenizer(tokenizer)
         self.template = chat_template(self.tokenizer)
-        self.sampler = Sampler(from_pretrained_hf(checkpoint, dtype), self.tokenizer)
+        self.sampler = Sampler(load(checkpoint, dtype), self.tokenizer)
         self.max_batch, self.seed, self.batches = max_batch, seed, 0
         self._queue: asyncio.Queue | None = None
         self._worker: asyncio.Task | None = None

@@ -1,4 +1,4 @@
-"""The training loop: resume or initialize, step, log, evaluate, checkpoint, export.
+"""The training loop: resume or initialize, step, log, run hooks, checkpoint, export.
 
 Running the same command again resumes from the latest checkpoint. SIGTERM (a TPU preemption)
 saves a checkpoint and exits with status 143; a non-finite loss stops the run before it can be
@@ -7,9 +7,9 @@ checkpointed, so the last checkpoint on disk is always a good one.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import time
-from pathlib import Path
 
 import jax
 import ml_collections
@@ -17,64 +17,51 @@ import numpy as np
 from flax import nnx
 from tqdm import tqdm
 
-from entigraph_jax.data import load_source
-from entigraph_jax.evaluate.quality import log_likelihood
-from entigraph_jax.models import ShardingRules, from_pretrained_hf, save_pretrained_hf
-from entigraph_jax.models.checkpoint import load_params
+from entigraph_jax.errors import Stopped, UserError
+from entigraph_jax.models import ShardingRules, load, save_pretrained_hf
 
 from . import setup
 from .checkpoints import RunCheckpoints
+from .hooks import RunContext, active_hooks
 from .metrics import MetricWriter, peak_flops_per_device
 from .step import Trainer
 
 PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, what a scheduler expects from a terminated job
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError):
     """The run cannot go on (a non-finite loss)."""
 
 
-class Preempted(Exception):
+class Preempted(Stopped):
     def __init__(self, step: int):
-        super().__init__(f"SIGTERM: saved a checkpoint at step {step} and stopped; rerun to resume")
+        super().__init__(f"SIGTERM: saved a checkpoint at step {step} and stopped; rerun to resume",
+                         PREEMPTED_EXIT_CODE)
         self.step = step
 
 
-def global_batch(local: dict[str, np.ndarray], sharding) -> dict[str, jax.Array]:
-    """This process's rows of the batch -> arrays over the whole mesh."""
-    return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in local.items()}
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    steps: int
+    final_loss: float
+    workdir: str
+    checkpoints: str
+    metrics: str  # metrics.jsonl
+    loss_plot: str | None
+    hf_export: str | None
 
 
 def initial_state(config: ml_collections.ConfigDict, trainer: Trainer, mesh, rules) -> dict:
     model = config.model
-    if model.init == "scratch":
+    if not model.path:
         return trainer.init_state(config.seed)
-    load = from_pretrained_hf if model.init == "hf" else load_params
     loaded = load(model.path, model.param_dtype, mesh=mesh, rules=rules)
     return trainer.state_from_params(nnx.to_pure_dict(nnx.state(loaded, nnx.Param)))
 
 
-def evaluate(config, trainer: Trainer, params, data, quality_docs) -> dict[str, float]:
-    """Held-out loss and perplexity, and QuALITY log-likelihood accuracy, as configured."""
-    out = {}
-    if data.eval is not None:
-        total = count = 0.0
-        iterator = data.eval.iterator()
-        for _ in range(min(config.eval.batches, data.eval.num_steps)):
-            loss_sum, tokens = trainer.eval_loss(params, global_batch(next(iterator), trainer.batch_sharding))
-            total, count = total + float(loss_sum), count + float(tokens)
-        out["eval_loss"] = total / max(count, 1.0)
-        out["eval_ppl"] = float(np.exp(out["eval_loss"]))
-    if quality_docs:
-        report = log_likelihood(nnx.merge(trainer.graphdef, params), data.tokenizer, quality_docs,
-                                config.eval.quality_questions)
-        out["quality_loglik_acc"] = report["overall"]["accuracy"]
-        out["quality_loglik_hard_acc"] = report["hard"]["accuracy"]
-    return out
-
-
-def train(config: ml_collections.ConfigDict, workdir: Path) -> dict:
-    """Train as `config` says in `workdir`; returns a summary (steps, final loss, paths)."""
+def train(config: ml_collections.ConfigDict) -> TrainResult:
+    """Train as `config` says in `config.workdir` (resuming from its checkpoints)."""
+    workdir = setup.resolve_workdir(config)
     setup.initialize_distributed(config.distributed)
     mesh, rules = setup.validate(config), ShardingRules()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -83,9 +70,7 @@ def train(config: ml_collections.ConfigDict, workdir: Path) -> dict:
     num_steps = min(config.max_steps or data.train.num_steps, data.train.num_steps)
     trainer = Trainer(model_config, setup.optim_config(config), num_steps, mesh, rules)
     config_json = config.to_dict()
-
-    quality_source = config.eval.quality_source
-    quality_docs = [d for d in load_source(quality_source) if d.questions] if quality_source else []
+    hooks = active_hooks(config, RunContext(config, workdir, trainer, data.tokenizer))
     checkpoints = RunCheckpoints(workdir, config.checkpoint.keep, config.checkpoint.async_save)
     iterator = data.train.iterator()
     start = checkpoints.latest_step()
@@ -112,10 +97,11 @@ def train(config: ml_collections.ConfigDict, workdir: Path) -> dict:
     try:
         tick = time.perf_counter()
         for step in range(start + 1, num_steps + 1):
-            state, metrics = trainer.step(state, global_batch(next(iterator), trainer.batch_sharding))
+            state, metrics = trainer.step(state, trainer.place(next(iterator)))
             final = step == num_steps
             saving = final or sigterm or step % config.checkpoint.every_steps == 0
-            if saving or final or step % config.log.every_steps == 0:
+            due = [hook for hook in hooks if hook.due(step, final)]
+            if saving or due or step % config.log.every_steps == 0:
                 scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
                 loss = scalars["loss"]
                 bad = [k for k in ("loss", "param_norm") if not np.isfinite(scalars[k])]
@@ -126,8 +112,9 @@ def train(config: ml_collections.ConfigDict, workdir: Path) -> dict:
                 tick = time.perf_counter()
                 scalars.update(step_time=elapsed, tokens_per_s=scalars.pop("tokens") / elapsed,
                                mfu=flops_per_step / elapsed / (peak * mesh.devices.size))
-                if config.eval.every_steps and (step % config.eval.every_steps == 0 or final):
-                    scalars.update(evaluate(config, trainer, state["params"], data, quality_docs))
+                for hook in due:
+                    scalars.update(hook.run(step, state["params"]))
+                if due:
                     tick = time.perf_counter()
                 writer.write(step, scalars)
                 progress.set_postfix(loss=f"{loss:.4f}", mfu=f"{scalars['mfu']:.1%}")
@@ -147,15 +134,10 @@ def train(config: ml_collections.ConfigDict, workdir: Path) -> dict:
 
     if not np.isfinite(loss) and writer.read():  # nothing left to train: report the last logged loss
         loss = writer.read()[-1]["loss"]
-    outputs = {"steps": num_steps, "final_loss": loss, "workdir": str(workdir),
-               "checkpoints": str(workdir / "checkpoints"), "metrics": str(writer.path)}
     plot = writer.plot_loss(workdir / "loss.png")
-    if plot:
-        outputs["loss_plot"] = str(plot)
-    if config.export.hf:
-        model = nnx.merge(trainer.graphdef, state["params"])
-        hf_dir = workdir / "hf"
-        if not hf_dir.exists():
-            save_pretrained_hf(model, hf_dir, dtype=config.export.dtype or None)
-        outputs["hf_export"] = str(hf_dir)
-    return outputs
+    hf_dir = workdir / "hf" if config.export.hf else None
+    if hf_dir and not hf_dir.exists():
+        save_pretrained_hf(trainer.model(state["params"]), hf_dir, dtype=config.export.dtype or None)
+    return TrainResult(steps=num_steps, final_loss=loss, workdir=str(workdir), checkpoints=str(workdir / "checkpoints"),
+                       metrics=str(writer.path), loss_plot=str(plot) if plot else None,
+                       hf_export=str(hf_dir) if hf_dir else None)

@@ -6,6 +6,7 @@ embeddings via google-genai. Used by open-book evaluation (RAG) and by SBP's pai
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 import sqlite3
@@ -14,12 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from entigraph_jax.keys import api_key
+from entigraph_jax.errors import UserError
+
+from .keys import api_key
 
 WORD = re.compile(r"\w+")
 
 
-class EmbedderError(ValueError):
+class EmbedderError(UserError):
     pass
 
 
@@ -41,7 +44,7 @@ class HashingEmbedder:
         out = np.zeros((len(texts), self.dim), np.float32)
         for row, text in enumerate(texts):
             words = WORD.findall(text.lower())
-            for feature in words + [f"{a} {b}" for a, b in zip(words, words[1:])]:
+            for feature in words + [f"{a} {b}" for a, b in itertools.pairwise(words)]:
                 out[row, self._bucket(feature)] += 1.0
         return _normalize(np.log1p(out))
 
@@ -60,7 +63,8 @@ class OpenAIEmbedder:
         rows = []
         for start in range(0, len(texts), self.batch):
             try:
-                response = self.client.post(self.url, json={"model": self.model, "input": list(texts[start : start + self.batch])})
+                part = list(texts[start : start + self.batch])
+                response = self.client.post(self.url, json={"model": self.model, "input": part})
                 response.raise_for_status()
                 data = sorted(response.json()["data"], key=lambda d: d["index"])
             except (httpx.HTTPError, KeyError, ValueError) as e:
@@ -84,7 +88,8 @@ class GeminiEmbedder:
         rows = []
         for start in range(0, len(texts), self.batch):
             try:
-                result = self.client.models.embed_content(model=self.model, contents=list(texts[start : start + self.batch]))
+                part = list(texts[start : start + self.batch])
+                result = self.client.models.embed_content(model=self.model, contents=part)
             except errors.APIError as e:
                 raise EmbedderError(f"Gemini embeddings ({self.model}): {e.code} {e.message}") from e
             rows.extend(e.values for e in result.embeddings)
@@ -115,8 +120,8 @@ class CachedEmbedder:
             self.computed += len(missing)
             with self.db:
                 self.db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
-                                    [(self.name, d, v.tobytes()) for (d, _), v in zip(missing, vectors)])
-            found.update((d, v) for (d, _), v in zip(missing, vectors))
+                                    [(self.name, d, v.tobytes()) for (d, _), v in zip(missing, vectors, strict=True)])
+            found.update((d, v) for (d, _), v in zip(missing, vectors, strict=True))
         return np.stack([found[d] for d in digests])
 
 
@@ -128,7 +133,8 @@ def make_embedder(kind: str, model: str = "", base_url: str = "", key_file: str 
     elif kind == "openai":
         embedder = OpenAIEmbedder(base_url, model, api_key(("OPENAI_API_KEY",), key_file, required=False))
     elif kind == "gemini":
-        embedder = GeminiEmbedder(model, api_key(("GEMINI_API_KEY", "GOOGLE_API_KEY"), key_file, required=True), base_url)
+        key = api_key(("GEMINI_API_KEY", "GOOGLE_API_KEY"), key_file, required=True)
+        embedder = GeminiEmbedder(model, key, base_url)
     else:
         raise EmbedderError(f"unknown embedder {kind!r}; expected hashing, openai or gemini")
     return CachedEmbedder(embedder, cache_dir) if cache_dir else embedder

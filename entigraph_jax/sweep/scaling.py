@@ -59,7 +59,7 @@ def plot_scaling(rows: list[dict], fit: dict | None, references: dict[str, float
     if fit is not None:
         grid = np.geomspace(tokens.min() / 2, tokens.max() * 2, 200)
         ax.plot(grid, mixture_of_exponentials(grid, *fit["params"]), "-", label="mixture-of-exponential fit")
-    for (name, value), style in zip(references.items(), ("--", ":", "-.")):
+    for (name, value), style in zip(references.items(), ("--", ":", "-."), strict=False):
         ax.axhline(value, linestyle=style, color="gray", label=name)
     ax.set_xscale("log")
     ax.set_xlabel("synthetic tokens")

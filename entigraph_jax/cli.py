@@ -1,0 +1,229 @@
+"""The one command line of every stage:
+
+    python -m entigraph_jax.<stage> [SUBCOMMAND] [--config FILE] [--config.KEY=VALUE ...] [FLAGS]
+                                    [--print_config] [--help]
+
+A command is a `Command`: its purpose, its config schema (a stage's `defaults.py`), its flags and the
+function that does the work. `--help` prints the purpose, the flags and every config key with its
+default and meaning; `--print_config` prints the config after the file and overrides and exits.
+A `UserError` is printed as one line: usage errors exit 2, bad input and failed work exit 1; a run
+stopped by a signal exits with its own code (143 for SIGTERM, 130 for Ctrl-C). The result of the
+work, a frozen dataclass, is printed as JSON (or as the command's `show` renders it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import ml_collections
+
+from .config import apply_override, check_schema, flatten, key_comments, load_config_file
+from .errors import Stopped, UsageError, UserError
+
+INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT
+
+
+@dataclasses.dataclass(frozen=True)
+class Flag:
+    """A flag beside `--config`: it sets a config key (`key`) or is passed to the work as an option."""
+
+    name: str
+    help: str
+    key: str = ""  # the config key this flag sets ("": an option of the command, not a config key)
+    switch: bool = False  # takes no value; True when given
+    positional: bool = False  # given without a name, in order
+    metavar: str = "VALUE"
+
+
+@dataclasses.dataclass(frozen=True)
+class Invocation:
+    """What was typed: the config file, the overrides in order and the options' values."""
+
+    config_path: str
+    overrides: tuple[tuple[str, str], ...]
+    options: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    name: str  # as typed after `python -m entigraph_jax.`, e.g. "train" or "models convert"
+    purpose: str
+    schema: Callable[[], ml_collections.ConfigDict]
+    run: Callable[[ml_collections.ConfigDict, Invocation], object]  # -> a result dataclass or None
+    flags: tuple[Flag, ...] = ()
+    meanings: Callable[[], dict[str, str]] | None = None  # default: the comments in schema's source
+    show: Callable[[object], str] | None = None  # default: the result as JSON
+    interrupted: str = ""  # said after "interrupted" on Ctrl-C, e.g. how to resume
+
+    @property
+    def summary(self) -> str:
+        """The purpose's first sentence, for lists of subcommands."""
+        return " ".join(self.purpose.split()).split(". ")[0].rstrip(".")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse prints usage and exits 2; we raise and print one line
+        raise UsageError(message)
+
+
+def _parser(command: Command) -> _Parser:
+    parser = _Parser(prog=f"python -m entigraph_jax.{command.name}", add_help=False, allow_abbrev=False)
+    parser.add_argument("--config", default="")
+    parser.add_argument("--print_config", action="store_true")
+    for flag in command.flags:
+        if flag.positional:
+            parser.add_argument(flag.name, nargs="?", default=None)
+        elif flag.switch:
+            parser.add_argument(f"--{flag.name}", action="store_true")
+        else:
+            parser.add_argument(f"--{flag.name}", default=None)
+    return parser
+
+
+def _overrides(extras: list[str]) -> list[tuple[str, str]]:
+    overrides = []
+    for arg in extras:
+        name, eq, value = arg.partition("=")
+        if not name.startswith("--config."):
+            raise UsageError(f"unknown argument {arg!r} (see --help)")
+        if not eq:
+            raise UsageError(f"config: {name} needs a value ({name}=VALUE)")
+        overrides.append((name[len("--config."):], value))
+    return overrides
+
+
+def resolve(command: Command, argv: list[str]) -> tuple[ml_collections.ConfigDict, Invocation]:
+    """The config after file, overrides and key flags, and the invocation; raises `UserError`."""
+    args, extras = _parser(command).parse_known_args(argv)
+    overrides = _overrides(extras)
+    schema = command.schema()
+    if args.config:
+        config = load_config_file(args.config)
+        check_schema(config, schema, args.config)
+    else:
+        config = schema
+        config.lock()
+    for key, value in overrides:
+        apply_override(config, key, value)
+    options = {}
+    for flag in command.flags:
+        value = getattr(args, flag.name)
+        if flag.key:
+            if value is not None:
+                apply_override(config, flag.key, value)
+        else:
+            options[flag.name] = value
+    return config, Invocation(args.config, tuple(overrides), options)
+
+
+def required(config: ml_collections.ConfigDict, *keys: str) -> None:
+    """Usage error unless every key in `keys` is set (non-empty)."""
+    missing = [k for k in keys if not flatten(config)[k]]
+    if missing:
+        raise UsageError(f"config: {', '.join(missing)} must be set (see --help)")
+
+
+def help_text(command: Command, subcommands: dict[str, Command] | None = None) -> str:
+    meanings = command.meanings() if command.meanings else key_comments(command.schema)
+    usage = [f"usage: python -m entigraph_jax.{command.name}"]
+    usage += [f.name.upper() for f in command.flags if f.positional]
+    usage += ["[--config FILE]", "[--config.KEY=VALUE ...]"]
+    usage += [f"[--{f.name}]" if f.switch else f"[--{f.name} {f.metavar}]"
+              for f in command.flags if not f.positional]
+    usage += ["[--print_config]", "[--help]"]
+    lines = [" ".join(usage), "", command.purpose.strip(), ""]
+    if subcommands:
+        lines.append("subcommands (each answers --help):")
+        lines += [f"  {name + (' (default)' if sub is command else ''):<22}{sub.summary}"
+                  for name, sub in subcommands.items()]
+        lines.append("")
+    rows = [("--config FILE", "a config file whose get_config() returns this command's config "
+                              "(configs/*.py); without one, the defaults below"),
+            ("--config.KEY=VALUE", "set one config key; VALUE is read as the type of its default")]
+    for flag in command.flags:
+        name = flag.name.upper() if flag.positional else f"--{flag.name}" + ("" if flag.switch else f" {flag.metavar}")
+        rows.append((name, flag.help + (f" (sets {flag.key})" if flag.key else "")))
+    rows += [("--print_config", "print the config after the file and overrides, then exit"),
+             ("-h, --help", "this text")]
+    lines.append("flags:")
+    lines += [f"  {name:<22}{text}" for name, text in rows]
+    lines += ["", "config keys (KEY = default: meaning):"]
+    for key, value in flatten(command.schema()).items():
+        lines.append(f"  {key} = {value!r}: {lookup(meanings, key)}")
+    return "\n".join(lines)
+
+
+def lookup(meanings: dict[str, str], key: str) -> str:
+    """The meaning of `key`, or of its longest tail that has one (a section that embeds another
+    command's schema, such as sbp's `joint.*`, shares that schema's meanings)."""
+    parts = key.split(".")
+    for start in range(len(parts)):
+        text = meanings.get(".".join(parts[start:]))
+        if text:
+            return text
+    return ""
+
+
+def config_text(config: ml_collections.ConfigDict) -> str:
+    return "\n".join(f"{key} = {value!r}" for key, value in flatten(config).items())
+
+
+def result_text(result) -> str:
+    def plain(value):
+        if dataclasses.is_dataclass(value):
+            return {k: plain(v) for k, v in dataclasses.asdict(value).items() if v is not None}
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return str(value) if isinstance(value, Path) else value
+
+    return json.dumps(plain(result), indent=2)
+
+
+def main(commands: Command | dict[str, Command], argv: list[str] | None = None, default: str = "") -> int:
+    """Run one command (or the subcommand named first in `argv`, else `default`); returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    subcommands = commands if isinstance(commands, dict) else None
+    if subcommands is None:
+        command = commands
+    elif argv and argv[0] in subcommands:
+        command = subcommands[argv.pop(0)]
+    elif default:
+        command = subcommands[default]
+    else:
+        stage = next(iter(subcommands.values())).name.split()[0]
+        if argv and argv[0] in ("-h", "--help"):
+            print(f"usage: python -m entigraph_jax.{stage} {{{','.join(subcommands)}}} ...\n")
+            print("\n".join(f"  {name:<14}{c.summary}" for name, c in subcommands.items()))
+            return 0
+        print(f"{stage}: error: the first argument must be one of {', '.join(subcommands)} (see --help)",
+              file=sys.stderr)
+        return UsageError.exit_code
+    if "-h" in argv or "--help" in argv:
+        print(help_text(command, subcommands if default and command.name == subcommands[default].name else None))
+        return 0
+    try:
+        config, invocation = resolve(command, argv)
+        if "--print_config" in argv:
+            print(config_text(config))
+            return 0
+        result = command.run(config, invocation)
+    except Stopped as e:
+        print(f"{command.name}: {e}", file=sys.stderr)
+        return e.exit_code
+    except UserError as e:
+        print(f"{command.name}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"{command.name}: interrupted" + (f"; {command.interrupted}" if command.interrupted else ""),
+              file=sys.stderr)
+        return INTERRUPTED_EXIT_CODE
+    if result is not None:
+        print(command.show(result) if command.show else result_text(result))
+    return 0

@@ -1,0 +1,24 @@
+"""`python -m entigraph_jax.generate --config configs/X.py [--config.key=value ...] [--dry_run] [--merge]`"""
+
+import sys
+
+from entigraph_jax.cli import Command, Flag, main
+
+from .defaults import base_config
+from .run import estimate, generate, merge
+
+COMMAND = Command(
+    name="generate",
+    purpose="""Synthetic corpus generation (EntiGraph or Rephrase) with any LLM backend. Rerunning the same
+command after a crash or Ctrl-C sends only what is missing. --dry_run prints the plan's requests,
+tokens and cost and sends nothing; --merge joins the records of num_shards shard runs.""",
+    schema=base_config,
+    run=lambda config, invocation: (merge if invocation.options["merge"] else
+                                    estimate if invocation.options["dry_run"] else generate)(config),
+    flags=(Flag("dry_run", "print what the plan would send and cost; send nothing", switch=True),
+           Flag("merge", "join the records of the num_shards shard runs in output_dir", switch=True)),
+    interrupted="finished requests are journaled and exported; rerun to resume",
+)
+
+if __name__ == "__main__":
+    sys.exit(main(COMMAND))

@@ -1,0 +1,48 @@
+"""`python -m entigraph_jax.models {convert,chat} ...`"""
+
+import sys
+
+from entigraph_jax.cli import Command, Flag, main, required
+
+from .defaults import chat_config, convert_config
+from .run import chat, convert
+
+
+def _convert(config, invocation):
+    required(config, "src", "dst")
+    return convert(config)
+
+
+def _chat(config, invocation):
+    required(config, "checkpoint", "tokenizer")
+    return chat(config)
+
+
+COMMANDS = {
+    "convert": Command(
+        name="models convert",
+        purpose="""Convert a checkpoint between Hugging Face safetensors and Orbax parameters. Hugging Face is what
+transformers and vLLM load, Orbax what a TPU job reads fastest. The format of SRC is detected; DST
+must not exist or be empty, so nothing is overwritten.""",
+        schema=convert_config,
+        run=_convert,
+        flags=(Flag("src", "the checkpoint to read", key="src", positional=True),
+               Flag("dst", "the folder to write", key="dst", positional=True),
+               Flag("to", "hf or orbax (default: the other format)", key="to", metavar="FORMAT"),
+               Flag("dtype", "dtype of the written parameters", key="dtype", metavar="DTYPE")),
+    ),
+    "chat": Command(
+        name="models chat",
+        purpose="""A terminal chat with a checkpoint over the KV-cache sampler. Each line typed is a user turn,
+answered with the chat template the tokenizer supports (Llama 3.1's, or a plain one); an empty
+line or end of input quits.""",
+        schema=chat_config,
+        run=_chat,
+        flags=(Flag("checkpoint", "a Hugging Face or Orbax folder", key="checkpoint", metavar="DIR"),
+               Flag("tokenizer", "its tokenizer", key="tokenizer", metavar="PATH"),
+               Flag("system", "a system message", key="system", metavar="TEXT")),
+    ),
+}
+
+if __name__ == "__main__":
+    sys.exit(main(COMMANDS))

@@ -1,0 +1,43 @@
+"""`python -m entigraph_jax.testing [--port 8123] [--latency 0.2]`: serve the fake LLM until Ctrl-C."""
+
+import asyncio
+import sys
+
+import ml_collections
+
+from entigraph_jax.cli import Command, Flag, main
+
+from .fake_llm import FakeLLMServer
+
+
+def base_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.host = "127.0.0.1"  # the address to listen on
+    c.port = 8123  # the port to listen on
+    c.latency_s = 0.0  # seconds before each answer, to imitate a real server
+    return c
+
+
+def serve(config, invocation) -> None:
+    server = FakeLLMServer(latency_s=config.latency_s)
+
+    async def run():
+        await server.serve(config.host, config.port)
+        print(f"fake LLM server on http://{config.host}:{server.port} (OpenAI: add /v1)", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(run())
+
+
+COMMAND = Command(
+    name="testing",
+    purpose="""A fake LLM server speaking the OpenAI and Gemini wire formats, to try the generator offline:
+add --config.llm.base_url=http://127.0.0.1:8123/v1 --config.llm.model=fake to a generate command.""",
+    schema=base_config,
+    run=serve,
+    flags=(Flag("port", "the port to listen on", key="port", metavar="PORT"),
+           Flag("latency", "seconds before each answer", key="latency_s", metavar="SECONDS")),
+)
+
+if __name__ == "__main__":
+    sys.exit(main(COMMAND))
