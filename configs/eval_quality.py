@@ -1,5 +1,6 @@
 """QuALITY closed-book evaluation, the paper's protocol: 5-shot chain of thought, 8 samples at
-temperature 0.1, at most 300 new tokens, majority vote.
+temperature 0.1, at most 300 new tokens, each stopped at its answer line, majority vote of the
+parsed answers; the headline is the test part (articles sorted by title, the last 80%).
 
     python -m entigraph_jax.evaluate --config configs/eval_quality.py \
         --config.model.path=workdir/cpt_llama3_8b_quality/hf --config.tokenizer=/ckpt/Meta-Llama-3-8B \
@@ -15,4 +16,6 @@ def get_config():
     c.tokenizer = "workdir/quickstart/tokenizer/sp.model"
     c.source = "sample"
     c.mode = "closed_book"
+    c.split = "test"
+    c.sampling.update(samples=8, temperature=0.1, max_new_tokens=300)
     return c

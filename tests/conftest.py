@@ -5,6 +5,9 @@ XLA_FLAGS must be set before anything imports jax: 8 fake CPU devices for the sh
 
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
@@ -15,6 +18,8 @@ import pytest  # noqa: E402
 import tokenizers  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
+
+ROOT = Path(__file__).parent.parent
 
 # initializer_range 0.1 (not 0.02) so logits are O(1) and a wrong detail shows well above 1e-4.
 BASE = dict(vocab_size=128, hidden_size=64, intermediate_size=160, num_hidden_layers=3,
@@ -97,3 +102,14 @@ def tiny_reference(tmp_path):
         num_key_value_heads=2, initializer_range=0.2)).eval()
     reference.save_pretrained(tmp_path / "hf")
     return tok, reference, tmp_path / "hf"
+
+
+@pytest.fixture(scope="session")
+def quickstart_run(tmp_path_factory):
+    """The README's main job, `python -m entigraph_jax.train --config configs/quickstart.py`, run once
+    per session; tests that evaluate or serve a trained model share it (read-only)."""
+    run = tmp_path_factory.mktemp("quickstart")
+    done = subprocess.run([sys.executable, "-m", "entigraph_jax.train", "--config", str(ROOT / "configs/quickstart.py"),
+                           "--workdir", str(run), "--config.log.tensorboard=false"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return run

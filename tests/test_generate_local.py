@@ -1,7 +1,5 @@
 """The `local` backend: our own model and sampler generate the synthetic corpus."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 from entigraph_jax.config import apply_override, load_config_file
@@ -15,12 +13,8 @@ from entigraph_jax.models.sampling import Sampler, SamplingParams
 ROOT = Path(__file__).parent.parent
 
 
-def test_local_backend_generates_what_the_sampler_does(tmp_path):
-    run = tmp_path / "run"
-    train = subprocess.run([sys.executable, "-m", "entigraph_jax.train",
-                            "--config", str(ROOT / "configs/quickstart.py"),
-                            "--workdir", str(run), "--config.data.epochs=3"], capture_output=True, text=True)
-    assert train.returncode == 0, train.stderr
+def test_local_backend_generates_what_the_sampler_does(quickstart_run, tmp_path):
+    run = quickstart_run
     tokenizer_path = run / "tokenizer" / "sp.model"
     config = load_config_file(ROOT / "configs" / "entigraph_sample.py")
     for key, value in {"method": "rephrase", "rephrase.styles": "('easy', 'qa')", "output_dir": tmp_path / "out",

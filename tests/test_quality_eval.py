@@ -12,15 +12,17 @@ import torch
 from conftest import tiny_reference
 
 from entigraph_jax.data import Document, Question, load_source
+from entigraph_jax.data.sources import author_first_last
+from entigraph_jax.evaluate.loglik import log_likelihood, loglik_prompt
 from entigraph_jax.evaluate.quality import (
+    ANSWER_LINES,
     ClosedBookSettings,
-    author_first_last,
     closed_book,
     closed_book_prompt,
     few_shot_prefix,
-    log_likelihood,
-    loglik_prompt,
+    items,
     majority_vote,
+    paper_split,
     parse_answer,
 )
 from entigraph_jax.models import from_pretrained_hf
@@ -32,26 +34,41 @@ DOC = Document("d1", "body", title="The Salt Bells of Quarrowmere", author="Vant
                                                                             "a ship"), 1, True)])
 
 
-def test_prompt_is_the_papers_format():
-    expected = ('In the context of "The Salt Bells of Quarrowmere", written by Idris Vantablane in 1958, '
+def test_prompt_is_the_papers_layout():
+    expected = ("## Example 6\n"
+                "### Question\n"
+                'In the context of "The Salt Bells of Quarrowmere", written by Idris Vantablane in 1958, '
                 "where did Hesper Dunmoyle come from? There is only one correct choice.\n"
-                "A. Carrowby\nB. Orlenby\nC. the pans\nD. a ship\nThought process:")
+                "### Choices\n"
+                "A. Carrowby\nB. Orlenby\nC. the pans\nD. a ship\n"
+                "### Thought Process and Answer\n"
+                "Thought process:")
     prompt = closed_book_prompt(DOC, DOC.questions[0])
-    assert prompt == few_shot_prefix() + expected
-    shots = few_shot_prefix().strip().split("\n\n")
-    assert len(shots) == 5 and all(s.startswith('In the context of "') for s in shots)
-    assert all(s.splitlines()[-1] in ("Answer: A.", "Answer: B.", "Answer: C.", "Answer: D.") for s in shots)
+    assert prompt.endswith(expected) and prompt == few_shot_prefix()[: -len("## Example 6\n")] + expected
+    shots = prompt.split("\n\n")[:-1]
+    assert len(shots) == 5
+    for i, shot in enumerate(shots, 1):
+        lines = shot.splitlines()
+        assert lines[:3] == [f"## Example {i}", "### Question", lines[2]] and lines[2].startswith('In the context of "')
+        assert lines[2].endswith("There is only one correct choice.") and lines[3] == "### Choices"
+        assert [line[:3] for line in lines[4:8]] == ["A. ", "B. ", "C. ", "D. "]
+        assert lines[8] == "### Thought Process and Answer" and lines[9].startswith("Thought process: ")
+        assert lines[10] in ("Answer: A.", "Answer: B.", "Answer: C.", "Answer: D.") and len(lines) == 11
+    two = closed_book_prompt(DOC, DOC.questions[0], shots=2)  # fewer worked examples for short context windows
+    assert two.count("## Example") == 3 and two.endswith(expected.replace("Example 6", "Example 3"))
     assert author_first_last("Vantablane, Idris") == "Idris Vantablane"
     assert author_first_last("Le Guin, Ursula K.") == "Ursula K. Le Guin"
     assert author_first_last("Anonymous") == "Anonymous"
 
 
 @pytest.mark.parametrize("text, letter", [
-    (" The bells were salt.\nAnswer: B.", "B"), ("...\nAnswer: (C)", "C"), ("**Answer:** D", "D"),
-    ("the answer is A because", "A"), ("Answer:C.", "C"), ("ANSWER: b.", None), ("Answer: E.", None),
-    ("no letter here", None), ("Answer: Because", None), ("Answer: A. Answer: B.", "A"), ("", None),
+    ("the answer is a matter of interpretation, but the bells were salt.\nAnswer: B.", "B"),
+    ("answer: D nor A fits the harbour... so the ship it is.\nAnswer: A.", "A"),
+    (' "The Salt Bells" is set in Quarrowmere, making C the correct choice.\nAnswer: C.\n', "C"),  # the paper's
+    ("Answer: A. On reflection,\nAnswer: B.", "B"), ("Answer: AB.", "B"), ("Answer:C.", "C"),
+    ("ANSWER: b.", None), ("Answer: E.", None), ("Answer: C", None), ("no letter here", None), ("", None),
 ])
-def test_answer_parsing_on_messy_outputs(text, letter):
+def test_the_final_answer_line_is_parsed(text, letter):
     assert parse_answer(text) == letter
 
 
@@ -62,58 +79,88 @@ def test_answer_parsing_fuzz():
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
         assert parse_answer(text) in (None, "A", "B", "C", "D")
         letter = rng.choice("ABCD")
-        noise = "".join(rng.choice("xyz .,\n") for _ in range(rng.randint(0, 30)))
-        assert parse_answer(f"{noise}\nAnswer: {letter}.{noise}") == letter
+        noise = "".join(rng.choice("xyz ,\n") for _ in range(rng.randint(0, 30)))
+        assert parse_answer(f"{noise}\nAnswer: {letter}.") == letter
+    assert len(ANSWER_LINES) == 4 + 12 + 24 + 24 and "Answer: C.\n" in ANSWER_LINES
 
 
-def test_majority_vote_and_ties():
-    assert majority_vote(["A", "B", "B", None]) == "B"
-    assert majority_vote(["C", "A", "A", "C"]) == "C"  # tie: the letter sampled first
+def test_vote_ignores_unparsed_samples():
+    assert majority_vote(["A", None, "B", "B", None]) == "B"
+    assert majority_vote(["C", "A", "A", "C"]) == "C"  # tie: the letter parsed first
     assert majority_vote([None, "D", "B", "B", "D"]) == "D"
     assert majority_vote([None, None]) is None
+    assert majority_vote([None, "C", "A", "A"], n_samples=1) == "C"  # the first parsed sample alone
+    assert majority_vote([None, "C", "A", "A"], n_samples=3) == "A"
 
 
 class ScriptedSampler:
-    """A test double with prescribed samples, to check the scoring against hand-computed numbers."""
+    """A test double with prescribed samples, to check the scoring against hand-computed numbers:
+    a sample that reached an answer line ends with it as its stop string, like the real sampler's."""
 
     def __init__(self, answers):
         self.answers = answers  # question text -> list of sample texts
 
     def generate(self, prompts, params):
+        assert params.stop == ANSWER_LINES
         out = []
         for prompt in prompts:
             question = next(q for q in self.answers if q[:1].lower() + q[1:] in prompt)
-            out.append([Sample(t, [], "stop") for t in self.answers[question]][: params.n])
+            samples = []
+            for text in self.answers[question][: params.n]:
+                head, sep, line = text.rpartition("\nAnswer: ")
+                stop = f"Answer: {line}" if sep and f"Answer: {line}" in params.stop else None
+                samples.append(Sample(head + "\n" if stop else text, [], "stop" if stop else "length", stop))
+            out.append(samples)
         return out
 
 
-def test_scoring_overall_hard_and_per_article():
+def test_scoring_counts_attempts_and_unanswered_questions_as_wrong():
     docs = load_source("sample")[:2]
     answers, expected = {}, []
     for d, doc in enumerate(docs):
         for k, q in enumerate(doc.questions):
-            gold = "ABCD"[q.gold_label - 1]
-            wrong = "ABCD"[q.gold_label % 4]
-            right = (d + k) % 2 == 0
-            answers[q.question] = [f"x\nAnswer: {gold if right else wrong}.", "Answer: ?", f"Answer: {wrong}"][
-                : 1 if right else 3]
-            expected.append((doc.title, right, q.difficult))
-    report = closed_book(ScriptedSampler(answers), docs, ClosedBookSettings(samples=3, batch_questions=3))
-    assert report["overall"]["correct"] == sum(r for _, r, _ in expected)
-    assert report["overall"]["total"] == len(expected)
-    assert report["hard"]["total"] == sum(h for _, _, h in expected)
-    assert report["hard"]["correct"] == sum(r for _, r, h in expected if h)
+            gold, wrong = "ABCD"[q.gold_label - 1], "ABCD"[q.gold_label % 4]
+            case = (d + k) % 3  # 0: right (one of two samples parsed), 1: wrong, 2: no sample parsed
+            answers[q.question] = {0: [f"x\nAnswer: {gold}.\n", "ran out of tokens"],
+                                   1: [f"x\nAnswer: {wrong}.\n", f"y\nAnswer: {wrong}.\n"],
+                                   2: ["no answer line", "Answer: maybe"]}[case]
+            expected.append((doc.title, case, q.difficult))
+    report = closed_book(ScriptedSampler(answers), docs, ClosedBookSettings(samples=2, batch_questions=3))
+    overall = report["all"]["overall"]
+    assert overall["correct"] == sum(c == 0 for _, c, _ in expected) and overall["total"] == len(expected)
+    assert overall["answered"] == sum(c != 2 for _, c, _ in expected)
+    assert overall["accuracy"] == pytest.approx(overall["correct"] / len(expected))
+    assert overall["accuracy_answered"] == pytest.approx(overall["correct"] / overall["answered"])
+    parsed = sum({0: 1, 1: 2, 2: 0}[c] for _, c, _ in expected)
+    assert overall["attempt_rate"] == pytest.approx(parsed / (2 * len(expected)))
+    assert report["all"]["hard"]["total"] == sum(h for _, _, h in expected)
+    assert report["all"]["hard"]["correct"] == sum(c == 0 for _, c, h in expected if h)
+    assert report["all"]["non_hard"]["total"] == sum(not h for _, _, h in expected)
     for doc in docs:
-        rows = [r for t, r, _ in expected if t == doc.title]
-        assert report["per_article"][doc.title] == {"correct": sum(rows), "total": len(rows),
-                                                     "accuracy": sum(rows) / len(rows)}
+        rows = [c for t, c, _ in expected if t == doc.title]
+        assert report["per_article"][doc.title]["correct"] == rows.count(0)
+
+
+def test_the_papers_split_sorts_titles_and_keeps_the_last_80_percent():
+    rng = random.Random(0)
+    titles = [f"Article {i:02d}" for i in range(25)]
+    rng.shuffle(titles)
+    docs = [Document(f"id{t}", t, title=t, author="A", year=2000,
+                     questions=[Question(f"What is in {t}?", ("a", "b", "c", "d"), 1, False)]) for t in titles]
+    split = paper_split(docs)
+    assert [d.title for d in split["tune"]] == [f"Article {i:02d}" for i in range(5)]  # int(0.2 * 25) = 5
+    assert [d.title for d in split["test"]] == [f"Article {i:02d}" for i in range(5, 25)]
+    answers = {d.questions[0].question: ["\nAnswer: A.\n"] for d in docs}
+    report = closed_book(ScriptedSampler(answers), docs, ClosedBookSettings(samples=1))
+    assert (report["tune"]["overall"]["total"], report["test"]["overall"]["total"]) == (5, 20)
+    assert report["all"]["overall"]["total"] == 25 and report["test"]["overall"]["accuracy"] == 1.0
 
 
 def test_loglik_mode_matches_transformers(tmp_path):
     docs = load_source("sample")[:2]
     tok, reference, path = tiny_reference(tmp_path)
     report = log_likelihood(from_pretrained_hf(path), tok, docs, batch=5)
-    for row, (doc, q) in zip(report["results"], [(d, q) for d in docs for q in d.questions], strict=True):
+    for row, (doc, q) in zip(report["results"], items(docs), strict=True):  # the paper's order
         context = [tok.bos_id] + tok.encode(loglik_prompt(doc, q))
         expected = []
         for option in q.options:
@@ -125,31 +172,27 @@ def test_loglik_mode_matches_transformers(tmp_path):
         assert row["vote"] == "ABCD"[int(np.argmax(expected))]
 
 
-def test_closed_book_command_on_the_sample_corpus(tmp_path):
-    train = subprocess.run([sys.executable, "-m", "entigraph_jax.train",
-                            "--config", str(ROOT / "configs/quickstart.py"),
-                            "--workdir", str(tmp_path / "run"), "--config.data.epochs=2"],
-                           capture_output=True, text=True)
-    assert train.returncode == 0, train.stderr
+def test_closed_book_command_on_the_sample_corpus(quickstart_run, tmp_path):
+    output = tmp_path / "closed_book.json"
     args = [sys.executable, "-m", "entigraph_jax.evaluate", "--config", str(ROOT / "configs/eval_quality.py"),
-            f"--config.model.path={tmp_path / 'run' / 'hf'}",
-            f"--config.tokenizer={tmp_path / 'run' / 'tokenizer' / 'sp.model'}",
-            "--config.closed_book.samples=2", "--config.closed_book.max_new_tokens=16"]
+            f"--config.model.path={quickstart_run / 'hf'}",
+            f"--config.tokenizer={quickstart_run / 'tokenizer' / 'sp.model'}", f"--config.output={output}",
+            "--config.sampling.samples=2", "--config.sampling.max_new_tokens=16"]
     done = subprocess.run(args, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    report = json.loads(Path(f"{tmp_path / 'run' / 'hf'}.quality_closed_book.json").read_text())
-    assert report["overall"]["total"] == 45 and len(report["per_article"]) == 10
+    report = json.loads(output.read_text())
+    test_articles = paper_split(load_source("sample"))["test"]
+    assert report["all"]["overall"]["total"] == 45 and len(report["per_article"]) == 10
+    assert report["test"]["overall"]["total"] == sum(len(d.questions) for d in test_articles) < 45
+    printed = json.loads(done.stdout)
+    assert printed["split"] == "test" and printed["overall"] == report["test"]["overall"]
     assert all(len(r["samples"]) == 2 and r["prompt"].endswith("Thought process:") for r in report["results"])
     again = subprocess.run(args, capture_output=True, text=True)  # never overwrites a result
     assert again.returncode == 1 and "exists; refusing to overwrite" in again.stderr
 
 
-def test_perplexity_is_lower_on_trained_text(tmp_path):
-    run = tmp_path / "run"
-    train = subprocess.run([sys.executable, "-m", "entigraph_jax.train",
-                            "--config", str(ROOT / "configs/quickstart.py"),
-                            "--workdir", str(run)], capture_output=True, text=True)
-    assert train.returncode == 0, train.stderr
+def test_perplexity_is_lower_on_trained_text(quickstart_run, tmp_path):
+    run = quickstart_run
     unseen = tmp_path / "unseen.jsonl"
     unseen.write_text("".join(json.dumps({"text": t}) + "\n" for t in [
         "Kettles of brass hum on the stoves of Virelle while the miners sleep through the grey noon. " * 6,

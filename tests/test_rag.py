@@ -11,8 +11,18 @@ import torch
 from conftest import tiny_reference
 
 from entigraph_jax.clients.embedders import CachedEmbedder, HashingEmbedder, make_embedder
+from entigraph_jax.clients.rerank import HTTPReranker, RerankError
 from entigraph_jax.data import Document, load_source
-from entigraph_jax.evaluate.rag import ChunkIndex, QueryLikelihoodReranker, split_recursive
+from entigraph_jax.data.sources import article_body, author_first_last
+from entigraph_jax.evaluate.quality import document_question
+from entigraph_jax.evaluate.rag import (
+    SHOT_CONTEXTS,
+    ChunkIndex,
+    QueryLikelihoodReranker,
+    open_book_prompt,
+    rerank,
+    split_recursive,
+)
 from entigraph_jax.models import from_pretrained_hf
 from entigraph_jax.testing import FakeLLMServer
 
@@ -61,27 +71,76 @@ def test_remote_embedders_against_the_fake_server(tmp_path, monkeypatch, kind):
     assert again.computed == 0 and len(server.requests) == sent  # served from the disk cache
 
 
-def test_open_book_command(tmp_path):
-    train = subprocess.run([sys.executable, "-m", "entigraph_jax.train",
-                            "--config", str(ROOT / "configs/quickstart.py"),
-                            "--workdir", str(tmp_path / "run"), "--config.data.epochs=1"],
-                           capture_output=True, text=True)
-    assert train.returncode == 0, train.stderr
+def test_chunks_carry_their_articles_title_author_and_year():
+    doc = load_source("sample")[0]
+    index = ChunkIndex.build([doc], HashingEmbedder(), size=300)
+    prefix = f"Title: {doc.title}\nAuthor: {author_first_last(doc.author)}\nYear: {doc.year}\n\n"
+    assert len(index.chunks) > 2 and all(c.startswith(prefix) for c in index.chunks)
+    bodies = [c[len(prefix):] for c in index.chunks]
+    assert all(len(b) <= 300 for b in bodies) and not bodies[0].startswith('"')  # the header line is not chunked
+    assert "".join(bodies).replace(" ", "").replace("\n", "") == article_body(doc).replace(" ", "").replace("\n", "")
+
+
+class Scores:
+    name = "scripted"
+
+    def __init__(self, scores):
+        self.table = scores
+
+    def scores(self, query, chunks):
+        return np.array([self.table[c] for c in chunks])
+
+
+def test_retrieval_then_rerank_then_top_k_best_last():
+    assert rerank([7, 3, 9, 1], np.array([0.1, 0.9, 0.5, 0.9]), 3) == [3, 1, 9]  # ties keep retrieval order
+    doc = load_source("sample")[0]
+    question = doc.questions[0]
+    chunks = ["Title: t\nAuthor: a\nYear: 1\n\nbest chunk", "Title: t\nAuthor: a\nYear: 1\n\nsecond chunk"]
+    prompt = open_book_prompt(doc, question, chunks)
+    final = prompt[prompt.rindex("## Example 6"):]
+    assert final.index("*Context 1*\n" + chunks[1]) < final.index("*Context 2*\n" + chunks[0])  # best last
+    assert final.startswith("## Example 6\n\n### Instructions\n") and "the 2 supporting contexts" in final
+    assert final.endswith(document_question(doc, question, sep="\n\n") + "### Thought Process and Answer\n"
+                          "Thought process:")
+    shots = prompt.split("## Example ")[1:6]
+    assert [s.count("*Context ") for s in shots] == [len(c) for c in SHOT_CONTEXTS]
+    assert all("### Question\n" in s and "\n\n### Choices\n" in s and s.rstrip().endswith(".") for s in shots)
+
+
+def test_http_reranker_against_the_fake_server():
+    server = FakeLLMServer().start()
+    reranker = HTTPReranker(server.base_url + "/v1", "rerank-test")
+    docs = ["the salt bells ring in the harbour", "a ferry crosses at dawn", "bells of salt in Quarrowmere harbour"]
+    scores = reranker.scores("salt bells of the harbour", docs)
+    vectors = HashingEmbedder(64).embed(["salt bells of the harbour", *docs])
+    np.testing.assert_allclose(scores, vectors[1:] @ vectors[0], atol=1e-6)
+    assert server.requests[-1]["path"] == "/v1/rerank" and server.requests[-1]["body"]["model"] == "rerank-test"
+    with pytest.raises(RerankError, match="rerank request failed"):
+        HTTPReranker("http://127.0.0.1:9/v1", "m").scores("q", ["d"])
+
+
+def test_open_book_command(quickstart_run, tmp_path):
+    server = FakeLLMServer().start()
+    output = tmp_path / "open_book.json"
     done = subprocess.run([sys.executable, "-m", "entigraph_jax.evaluate",
                            "--config", str(ROOT / "configs/eval_quality.py"),
-                           f"--config.model.path={tmp_path / 'run' / 'hf'}", "--config.mode=open_book",
-                           f"--config.tokenizer={tmp_path / 'run' / 'tokenizer' / 'sp.model'}", "--config.rag.top_k=2",
-                           "--config.rag.chunk_size=256", "--config.closed_book.samples=1",
-                           "--config.rag.rerank=query_likelihood", "--config.rag.candidates=4",
-                           "--config.closed_book.max_new_tokens=8", "--config.max_questions=6"],
-                          capture_output=True, text=True)
+                           f"--config.model.path={quickstart_run / 'hf'}", "--config.mode=open_book",
+                           f"--config.tokenizer={quickstart_run / 'tokenizer' / 'sp.model'}", "--config.rag.top_k=2",
+                           "--config.rag.embedder=hashing", f"--config.rag.cache_dir={tmp_path / 'cache'}",
+                           "--config.rag.chunk_size=256", "--config.rag.retrieval_max_k=4", "--config.rag.rerank=http",
+                           f"--config.rag.rerank_base_url={server.base_url}/v1", "--config.sampling.samples=1",
+                           "--config.sampling.max_new_tokens=8", "--config.max_questions=6",
+                           "--config.sampling.shots=1",  # the tiny model's 2048 positions
+                           f"--config.output={output}"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    report = json.loads(Path(f"{tmp_path / 'run' / 'hf'}.quality_open_book.json").read_text())
-    assert report["overall"]["total"] == 6 and report["article_recall"] >= 0.5
-    assert report["reranker"] == "query_likelihood"
+    report = json.loads(output.read_text())
+    assert report["all"]["overall"]["total"] == 6 and report["article_recall"] >= 0.5
+    assert report["reranker"] == "rerank:rerank-english-v3.0" and report["retrieval_max_k"] == 4
+    assert sum(r["path"] == "/v1/rerank" for r in server.requests) == 6
     first = report["results"][0]
-    assert first["prompt"].count("Excerpt ") == 2 and first["prompt"].endswith("Thought process:")
-    assert (tmp_path / "run" / "hf.embeddings" / "embeddings.sqlite").is_file()
+    final = first["prompt"][first["prompt"].rindex("## Example 2"):]
+    assert final.count("*Context ") == 2 and final.endswith("Thought process:")
+    assert (tmp_path / "cache" / "embeddings.sqlite").is_file()
 
 
 def test_query_likelihood_reranker_orders_by_the_models_likelihood(tmp_path):
@@ -96,4 +155,4 @@ def test_query_likelihood_reranker_orders_by_the_models_likelihood(tmp_path):
         with torch.no_grad():
             logp = torch.log_softmax(reference(torch.tensor([context + target])).logits[0], -1).numpy()
         expected.append(np.mean([logp[len(context) - 1 + i, t] for i, t in enumerate(target)]))
-    assert reranker.rerank(question, chunks) == list(np.argsort(-np.asarray(expected), kind="stable"))
+    np.testing.assert_allclose(reranker.scores(question, chunks), expected, atol=1e-4)

@@ -50,6 +50,7 @@ def test_stop_strings_cut_exactly(model):
     stop = full.text[5:7]
     cut = sampler.generate(PROMPTS[:1], SamplingParams(max_new_tokens=24, temperature=0, stop=(stop,)))[0][0]
     assert cut.text == full.text[: full.text.find(stop)] and cut.finish_reason == "stop"
+    assert cut.stop_string == stop and full.stop_string is None  # which stop string ended it
 
 
 def test_seeded_sampling_is_reproducible(model):

@@ -40,7 +40,7 @@ def test_quality_release_lines_merge_by_title_and_author(tmp_path):
     assert [(q.question, q.gold_label, q.difficult) for q in orchard.questions] == [
         ("Why cold?", 1, False), ("Who came?", 4, True), ("Where?", 3, True)]
     assert orchard.questions[0].options == ("a", "b", "c", "d")
-    assert orchard.text == ('"The Orchard", Marchbank, Ottilie, 1955.\nThe Orchard\n\n'
+    assert orchard.text == ('"The Orchard", Ottilie Marchbank, 1955.\nThe Orchard\n\n'
                             "It was a cold morning in Teslin & the trees were bare.\n\n"
                             "Nobody came.\n\nThen somebody did.")
 
@@ -70,7 +70,8 @@ def test_sample_corpus_is_quality_shaped():
     docs = load_source("sample")
     assert len(docs) == 10 and len({d.title for d in docs}) == 10
     for doc in docs:
-        assert len(doc.questions) >= 3 and doc.text.startswith(f'"{doc.title}", {doc.author}, {doc.year}.')
+        first, last = doc.author.split(", ")[::-1]  # the release writes "Last, First"; the header "First Last"
+        assert len(doc.questions) >= 3 and doc.text.startswith(f'"{doc.title}", {first} {last}, {doc.year}.\n')
         assert "<" not in doc.text and all(len(q.options) == 4 for q in doc.questions)
     assert any(q.difficult for d in docs for q in d.questions)
 

@@ -102,6 +102,23 @@ def _json_lines(path: Path):
                 raise SourceError(f"{path}, line {number}: invalid JSON ({e})") from e
 
 
+def author_first_last(author: str) -> str:
+    """QuALITY writes "Last, First"; headers and prompts write "First Last" (as the paper's `format_name`)."""
+    last, sep, first = author.partition(",")
+    return f"{first.strip()} {last.strip()}" if sep and "," not in first else author.strip()
+
+
+def article_header(title: str, author: str, year) -> str:
+    """The line before an article's body in generation and training: `"Title", First Last, Year.`"""
+    return f'"{title}", {author_first_last(author)}, {year}.'
+
+
+def article_body(doc: Document) -> str:
+    """An article without the header line `load_quality` puts before it."""
+    header = article_header(doc.title, doc.author, doc.year) + "\n"
+    return doc.text[len(header):] if doc.text.startswith(header) else doc.text
+
+
 def load_quality(paths: list[Path]) -> list[Document]:
     """QuALITY release files (raw HTML or `htmlstripped`), one line per (article, question writer),
     merged by (title, author) as the paper did; every writer's questions are kept."""
@@ -125,7 +142,7 @@ def load_quality(paths: list[Path]) -> list[Document]:
                 year = line.get("year")
                 articles[key] = Document(
                     doc_id=str(line.get("article_id") or _stable_id(title, author)),
-                    text=f'"{title}", {author}, {year}.\n{body}',
+                    text=f"{article_header(title, author, year)}\n{body}",
                     title=title, author=author, year=year,
                 )
             articles[key].questions.extend(questions)

@@ -1,30 +1,36 @@
-"""QuALITY closed-book QA as the EntiGraph paper did it, plus a fast log-likelihood mode.
+"""QuALITY closed-book QA as the EntiGraph paper did it (Yang et al., ICLR 2025, and its released
+`tasks/quality.py`, `utils/prompt_utils.py`, `inference/llama.py`).
 
-The question is asked without the article: `In the context of "<title>", written by <author> in
-<year>, <question, first letter lower-cased> There is only one correct choice.`, the options as
-`A. ...` to `D. ...`, then `Thought process:`. A five-shot chain-of-thought prefix of the same shape
-(our own examples, about well-known books) ends each example with `Answer: X.`. Eight samples at
-temperature 0.1, at most 300 new tokens, generation stopped at the answer line; the letter is parsed
-from it and the samples vote. Unparseable samples count as wrong; a tie goes to the letter that was
-sampled first.
+Prompt: five worked examples, each `## Example N`, `### Question` (`In the context of "<title>",
+written by <author First Last> in <year>, <question, first letter lower-cased> There is only one
+correct choice.`), `### Choices` (`A. ...` to `D. ...`), `### Thought Process and Answer` and
+`Thought process: ...` ending `Answer: X.`; then `## Example 6` with the question, ending
+`Thought process:` for the model to continue. Our examples are our own, about well-known books.
+
+Sampling and scoring: eight samples at temperature 0.1, at most 300 new tokens, each stopped at its
+answer line (`Answer: X.` and a newline); the answer is the letter of the final `Answer: X.`.
+Samples without one are not attempts: they count against the attempt rate and do not vote; the
+parsed samples vote (a tie goes to the letter sampled first), and a question with no parsed sample
+is wrong. `n_samples=1` lets only the first parsed sample count, as the released notebook scores.
+
+Split: the articles sorted by title, the first 20% for tuning, the remaining 80% the test part the
+paper reports.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-import functools
+import itertools
 import re
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-from flax import nnx
-
 from entigraph_jax.data import Document, Question
+from entigraph_jax.data.sources import author_first_last
 from entigraph_jax.models.sampling import Sampler, SamplingParams
 
 LETTERS = "ABCD"
+SPLITS = ("test", "tune", "all")
+TUNE_FRACTION = 0.2
 
 FEW_SHOT = [
     ("Pride and Prejudice", "Jane Austen", 1813,
@@ -62,47 +68,55 @@ FEW_SHOT = [
 ]
 
 
-def author_first_last(author: str) -> str:
-    """QuALITY writes "Last, First"; the prompt writes "First Last"."""
-    last, sep, first = author.partition(", ")
-    return f"{first} {last}" if sep and "," not in first else author
 
-
-def question_block(title: str, author: str, year, question: str, options) -> str:
+def question_block(title: str, author: str, year, question: str, options, sep: str = "\n") -> str:
+    """The `### Question` and `### Choices` sections of one question; `sep="\\n\\n"` leaves a blank
+    line between sections (the open-book layout)."""
     q = question.strip()
-    q = q[:1].lower() + q[1:]
-    lines = [f'In the context of "{title}", written by {author} in {year}, {q} There is only one correct choice.']
-    lines += [f"{letter}. {option.strip()}" for letter, option in zip(LETTERS, options, strict=True)]
-    return "\n".join(lines)
+    choices = "".join(f"{letter}. {option.strip()}\n" for letter, option in zip(LETTERS, options, strict=True))
+    return (f'### Question\nIn the context of "{title}", written by {author} in {year}, {q[:1].lower() + q[1:]} '
+            f"There is only one correct choice.{sep}### Choices\n{choices}{sep[1:]}")
 
 
-def few_shot_prefix() -> str:
-    examples = [f"{question_block(t, a, y, q, o)}\nThought process: {why}\nAnswer: {gold}."
-                for t, a, y, q, o, why, gold in FEW_SHOT]
-    return "\n\n".join(examples) + "\n\n"
+THOUGHT = "### Thought Process and Answer\nThought process:"
 
 
-def closed_book_prompt(doc: Document, question: Question) -> str:
-    block = question_block(doc.title, author_first_last(doc.author), doc.year, question.question, question.options)
-    return few_shot_prefix() + block + "\nThought process:"
+def few_shot_prefix(shots: int = 5) -> str:
+    """The first `shots` worked examples (the paper: all five), then the heading of the next, which
+    the question fills."""
+    examples = [f"## Example {i}\n{question_block(t, a, y, q, o)}{THOUGHT} {why}\nAnswer: {gold}.\n\n"
+                for i, (t, a, y, q, o, why, gold) in enumerate(FEW_SHOT[:shots], 1)]
+    return "".join(examples) + f"## Example {len(examples) + 1}\n"
 
 
-ANSWER = re.compile(r"answer\W{0,4}(?:is\W{0,3})?\(?\s*([ABCD])(?![A-Za-z])", re.IGNORECASE)
+def document_question(doc: Document, question: Question, sep: str = "\n") -> str:
+    return question_block(doc.title, author_first_last(doc.author), doc.year, question.question, question.options,
+                          sep)
+
+
+def closed_book_prompt(doc: Document, question: Question, shots: int = 5) -> str:
+    return few_shot_prefix(shots) + document_question(doc, question) + THOUGHT
+
+
+# Generation stops at any answer line the paper's sampler stops at: "Answer: " with one to four
+# distinct letters, a period and a newline.
+ANSWER_LINES = tuple(f"Answer: {''.join(p)}.\n" for r in range(1, 5) for p in itertools.permutations(LETTERS, r))
+FINAL_ANSWER = re.compile(r"Answer:\s*([ABCD]+)\.")
 
 
 def parse_answer(text: str) -> str | None:
-    """The letter of the first answer line, or None."""
-    match = ANSWER.search(text)
-    return match.group(1).upper() if match and match.group(1) in LETTERS else None
+    """The letter of the final `Answer: X.` (of several letters, the last, as the paper's parser)."""
+    found = FINAL_ANSWER.findall(text)
+    return found[-1][-1] if found else None
 
 
-def majority_vote(answers: list[str | None]) -> str | None:
-    """The most frequent parsed letter; a tie goes to the letter sampled first; None if none parsed."""
-    counts = collections.Counter(a for a in answers if a is not None)
-    if not counts:
-        return None
-    best = max(counts.values())
-    return next(a for a in answers if a is not None and counts[a] == best)
+def majority_vote(answers: list[str | None], n_samples: int = 0) -> str | None:
+    """The most frequent letter among the parsed answers (the first `n_samples` of them if set); a
+    tie goes to the letter parsed first; None if none parsed."""
+    parsed = [a for a in answers if a is not None]
+    parsed = parsed[:n_samples] if n_samples else parsed
+    counts = collections.Counter(parsed)
+    return max(counts, key=counts.get) if counts else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,32 +126,55 @@ class ClosedBookSettings:
     max_new_tokens: int = 300
     seed: int = 0
     batch_questions: int = 8
+    n_samples: int = 0  # parsed samples that vote, in order (0: all)
+    shots: int = 5  # worked examples before each question
 
 
-def items(docs: list[Document], max_questions: int = 0):
-    pairs = [(doc, q) for doc in docs for q in doc.questions]
+def paper_split(docs: list[Document]) -> dict[str, list[Document]]:
+    """The articles sorted by title (ties keep the source's order): the first 20% `tune`, the rest `test`."""
+    ordered = sorted(docs, key=lambda d: d.title)
+    cut = int(TUNE_FRACTION * len(ordered))
+    return {"tune": ordered[:cut], "test": ordered[cut:], "all": ordered}
+
+
+def items(docs: list[Document], max_questions: int = 0) -> list[tuple[Document, Question]]:
+    """(article, question) in the paper's order: articles by title, questions by their text."""
+    pairs = [(doc, q) for doc in paper_split(docs)["all"] for q in sorted(doc.questions, key=lambda q: q.question)]
     return pairs[:max_questions] if max_questions else pairs
 
 
-def summarize(results: list[dict]) -> dict:
-    """Accuracy overall, on the hard subset and per article, with counts."""
-    def score(rows):
-        return {"correct": sum(r["correct"] for r in rows), "total": len(rows),
-                "accuracy": sum(r["correct"] for r in rows) / len(rows) if rows else float("nan")}
+def score(rows: list[dict]) -> dict:
+    """Accuracy over all questions (unanswered ones wrong), the paper's accuracy over answered ones,
+    and the attempt rate (share of samples with a parsed answer)."""
+    total, correct = len(rows), sum(r["correct"] for r in rows)
+    answered = sum(r["vote"] is not None for r in rows)
+    samples = [a for r in rows for a in r["answers"]]
+    nan = float("nan")
+    return {"correct": correct, "total": total, "accuracy": correct / total if total else nan,
+            "answered": answered, "accuracy_answered": correct / answered if answered else nan,
+            "attempt_rate": sum(a is not None for a in samples) / len(samples) if samples else nan}
 
+
+def summarize(results: list[dict], docs: list[Document]) -> dict:
+    """Scores of each split (overall, hard, non-hard) and per article."""
+    report = {}
+    for split, members in paper_split(docs).items():
+        titles = {d.doc_id for d in members}
+        rows = [r for r in results if r["doc_id"] in titles]
+        report[split] = {"overall": score(rows), "hard": score([r for r in rows if r["difficult"]]),
+                         "non_hard": score([r for r in rows if not r["difficult"]])}
     by_article = collections.defaultdict(list)
     for r in results:
         by_article[r["title"]].append(r)
-    return {"overall": score(results), "hard": score([r for r in results if r["difficult"]]),
-            "per_article": {title: score(rows) for title, rows in by_article.items()}}
+    report["per_article"] = {title: score(rows) for title, rows in by_article.items()}
+    return report
 
 
-def answer_questions(sampler: Sampler, todo, prompt_of, settings: ClosedBookSettings,
-                     stop: tuple[str, ...]) -> list[dict]:
+def answer_questions(sampler: Sampler, todo, prompt_of, settings: ClosedBookSettings) -> list[dict]:
     """Sample `settings.samples` answers per question (prompt_of(i, doc, question) builds each
-    prompt), cut each at its answer line, parse and vote."""
+    prompt), each stopped at its answer line; parse and vote."""
     params = SamplingParams(max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
-                            n=settings.samples, stop=stop, seed=settings.seed)
+                            n=settings.samples, stop=ANSWER_LINES, seed=settings.seed)
     results = []
     for start in range(0, len(todo), settings.batch_questions):
         batch = range(start, min(start + settings.batch_questions, len(todo)))
@@ -145,9 +182,10 @@ def answer_questions(sampler: Sampler, todo, prompt_of, settings: ClosedBookSett
         generations = sampler.generate(prompts, dataclasses.replace(params, seed=settings.seed + start))
         for i, prompt, samples in zip(batch, prompts, generations, strict=True):
             doc, q = todo[i]
-            texts = [cut_after_answer(s.text) for s in samples]
-            answers = [parse_answer(t) for t in texts]
-            vote = majority_vote(answers)
+            # a sample is an attempt when it reached an answer line (the paper keeps only those)
+            texts = [s.text + (s.stop_string or "") for s in samples]
+            answers = [parse_answer(t) if s.stop_string else None for s, t in zip(samples, texts, strict=True)]
+            vote = majority_vote(answers, settings.n_samples)
             results.append({"title": doc.title, "doc_id": doc.doc_id, "question": q.question,
                             "gold": LETTERS[q.gold_label - 1], "vote": vote,
                             "correct": vote == LETTERS[q.gold_label - 1], "difficult": q.difficult,
@@ -156,65 +194,7 @@ def answer_questions(sampler: Sampler, todo, prompt_of, settings: ClosedBookSett
 
 
 def closed_book(sampler: Sampler, docs: list[Document], settings: ClosedBookSettings, max_questions: int = 0) -> dict:
-    results = answer_questions(sampler, items(docs, max_questions), lambda i, doc, q: closed_book_prompt(doc, q),
-                               settings, stop=("\n\nIn the context of", "\nAnswer:\n"))
-    return {"mode": "closed_book", "settings": dataclasses.asdict(settings), **summarize(results),
+    results = answer_questions(sampler, items(docs, max_questions),
+                               lambda i, doc, q: closed_book_prompt(doc, q, settings.shots), settings)
+    return {"mode": "closed_book", "settings": dataclasses.asdict(settings), **summarize(results, docs),
             "results": results}
-
-
-def cut_after_answer(text: str) -> str:
-    """The sample up to the end of its answer line (generation stops at the answer line)."""
-    match = ANSWER.search(text)
-    if not match:
-        return text
-    end = text.find("\n", match.end())
-    return text if end < 0 else text[:end]
-
-
-def loglik_prompt(doc: Document, question: Question) -> str:
-    q = question.question.strip()
-    return (f'In the context of "{doc.title}", written by {author_first_last(doc.author)} in {doc.year}, '
-            f"{q[:1].lower() + q[1:]}\nAnswer:")
-
-
-@functools.lru_cache(maxsize=4)
-def _log_probs(graphdef):
-    """One compiled scorer per model structure: the trainer calls `log_likelihood` every N steps."""
-    return jax.jit(lambda state, tokens: jax.nn.log_softmax(nnx.merge(graphdef, state)(tokens), axis=-1))
-
-
-def continuation_scores(model, pairs: list[tuple[list[int], list[int]]], batch: int = 16) -> np.ndarray:
-    """Mean log-probability per token of each continuation given its context, in batches padded to
-    a multiple of 64 tokens (few shapes to compile)."""
-    graphdef, state = nnx.split(model)
-    forward = functools.partial(_log_probs(graphdef), state)
-    width = -(-max(len(c) + len(o) for c, o in pairs) // 64) * 64
-    scores = np.zeros(len(pairs))
-    for start in range(0, len(pairs), batch):
-        part = pairs[start : start + batch]
-        tokens = np.zeros((batch, width), np.int32)
-        for k, (context, continuation) in enumerate(part):
-            tokens[k, : len(context) + len(continuation)] = context + continuation
-        logp = np.asarray(forward(jnp.asarray(tokens)))
-        for k, (context, continuation) in enumerate(part):
-            positions = np.arange(len(context) - 1, len(context) + len(continuation) - 1)
-            scores[start + k] = logp[k, positions, continuation].mean()
-    return scores
-
-
-def log_likelihood(model, tokenizer, docs: list[Document], max_questions: int = 0, batch: int = 16) -> dict:
-    """Score each option's tokens after the question (mean log-probability per token), pick the best."""
-    todo = items(docs, max_questions)
-    bos = [tokenizer.bos_id] if tokenizer.bos_id is not None else []
-    pairs = []
-    for doc, q in todo:
-        context = bos + tokenizer.encode(loglik_prompt(doc, q))
-        pairs += [(context, tokenizer.encode(" " + option.strip())) for option in q.options]
-    scores = continuation_scores(model, pairs, batch).reshape(len(todo), 4)
-    results = []
-    for i, (doc, q) in enumerate(todo):
-        choice = LETTERS[int(np.argmax(scores[i]))]
-        results.append({"title": doc.title, "doc_id": doc.doc_id, "question": q.question,
-                        "gold": LETTERS[q.gold_label - 1], "vote": choice, "difficult": q.difficult,
-                        "correct": choice == LETTERS[q.gold_label - 1], "scores": scores[i].tolist()})
-    return {"mode": "loglik", **summarize(results), "results": results}

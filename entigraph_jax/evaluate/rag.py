@@ -1,5 +1,14 @@
-"""Open-book QuALITY (RAG): chunk the articles, embed chunks and questions, retrieve the top k by
-cosine similarity, and put the chunks in the prompt, best last, before the closed-book question."""
+"""Open-book QuALITY (RAG) as the paper did it (`inference/retrieval.py`, `evaluation.py`).
+
+Each article body is split recursively into 1024-character chunks without overlap, and every chunk
+is prefixed with its article's title, author and year. The question block (question and choices)
+is embedded and the `retrieval_max_k` most similar chunks are retrieved (the paper: 128); a
+reranker scores them (the paper: Cohere `rerank-english-v3.0`; here any Cohere-compatible `/rerank`
+server, or the evaluated model's own query likelihood) and the best `top_k` go into the prompt,
+best last. The prompt is a five-shot block in which each worked example shows its own supporting
+contexts (ours, invented), then the question with its retrieved chunks; sampling, parsing and the
+vote are the closed-book protocol's (`quality.py`).
+"""
 
 from __future__ import annotations
 
@@ -8,19 +17,46 @@ import dataclasses
 import numpy as np
 
 from entigraph_jax.data import Document
+from entigraph_jax.data.sources import article_body, author_first_last
 
+from .loglik import continuation_scores
 from .quality import (
+    FEW_SHOT,
+    THOUGHT,
     ClosedBookSettings,
     answer_questions,
-    author_first_last,
-    continuation_scores,
-    few_shot_prefix,
+    document_question,
     items,
     question_block,
     summarize,
 )
 
 SEPARATORS = ("\n\n", "\n", " ", "")
+
+# Supporting contexts of the worked examples, one tuple per FEW_SHOT entry: (title, author, year, text).
+SHOT_CONTEXTS = [
+    [("Elizabeth and Darcy: A Reader's Guide", "Maren Holt", 2016,
+      "By the last chapters of Pride and Prejudice, Elizabeth Bennet has set aside her first judgement of "
+      "Fitzwilliam Darcy, and the novel closes with their marriage.")],
+    [("Whaling Ships in American Fiction", "Tobias Wren", 2011,
+      "Ishmael signs on to the Pequod in Nantucket; the ship is commanded by Captain Ahab."),
+     ("Ships Met at Sea in Moby-Dick", "Ada Fenwick", 2019,
+      "During the voyage the Pequod meets several other whalers, among them the Rachel and the Jeroboam.")],
+    [("The Frame of Frankenstein", "Colm Aster", 2014,
+      "Mary Shelley's novel opens with Robert Walton's letters from a ship caught in Arctic ice."),
+     ("Victor's Last Journey", "Hana Ruiz", 2020,
+      "The exhausted Victor Frankenstein is taken aboard Walton's ship and tells his story there."),
+     ("Geneva and Ingolstadt", "Pieter Laan", 2008,
+      "Victor studies at Ingolstadt, where he builds the creature, before returning to Geneva.")],
+    [("East Egg and West Egg", "Rosa Quint", 2013,
+      "Gatsby's mansion stands in West Egg, directly across the bay from the house of Daisy Buchanan."),
+     ("The Green Light", "Samir Odell", 2018,
+      "Jordan Baker explains that Gatsby bought the house so that Daisy would be just across the water.")],
+    [("The Empty Pit on Skeleton Island", "Greta Lund", 2015,
+      "When Silver's men reach the marked spot in Treasure Island, they find the treasure already gone."),
+     ("Ben Gunn's Cave", "Oren Vale", 2012,
+      "The marooned Ben Gunn had dug up the treasure years before and hidden it in his cave.")],
+]
 
 
 def split_recursive(text: str, size: int = 1024, separators: tuple[str, ...] = SEPARATORS) -> list[str]:
@@ -49,6 +85,11 @@ def split_recursive(text: str, size: int = 1024, separators: tuple[str, ...] = S
     return [c for c in chunks if c.strip()]
 
 
+def chunk_prefix(title: str, author: str, year) -> str:
+    """What every chunk of an article starts with, so a retrieved chunk says where it comes from."""
+    return f"Title: {title}\nAuthor: {author}\nYear: {year}\n\n"
+
+
 @dataclasses.dataclass
 class ChunkIndex:
     chunks: list[str]
@@ -59,8 +100,9 @@ class ChunkIndex:
     def build(cls, docs: list[Document], embedder, size: int = 1024) -> ChunkIndex:
         chunks, owners = [], []
         for doc in docs:
-            for chunk in split_recursive(doc.text, size):
-                chunks.append(chunk)
+            prefix = chunk_prefix(doc.title, author_first_last(doc.author), doc.year) if doc.title else ""
+            for chunk in split_recursive(article_body(doc), size):
+                chunks.append(prefix + chunk)
                 owners.append(doc.doc_id)
         return cls(chunks, owners, embedder.embed(chunks))
 
@@ -71,8 +113,8 @@ class ChunkIndex:
 
 
 class QueryLikelihoodReranker:
-    """Reorders retrieved chunks by how likely the evaluated model finds the question after each
-    chunk (unsupervised passage reranking, Sachan et al. 2022): no extra model needed."""
+    """Scores retrieved chunks by how likely the evaluated model finds the question after each chunk
+    (unsupervised passage reranking, Sachan et al. 2022): no extra model needed."""
 
     name = "query_likelihood"
 
@@ -83,37 +125,61 @@ class QueryLikelihoodReranker:
         bos = [self.tokenizer.bos_id] if self.tokenizer.bos_id is not None else []
         return bos + self.tokenizer.encode(f"Passage: {chunk}\nA question about this passage:")
 
-    def rerank(self, question: str, chunks: list[str]) -> list[int]:
-        """Indices into `chunks`, best first."""
-        target = self.tokenizer.encode(" " + question.strip())
-        scores = continuation_scores(self.model, [(self.context(c), target) for c in chunks], self.batch)
-        return list(np.argsort(-scores, kind="stable"))
+    def scores(self, query: str, chunks: list[str]) -> np.ndarray:
+        target = self.tokenizer.encode(" " + query.strip())
+        return continuation_scores(self.model, [(self.context(c), target) for c in chunks], self.batch)
 
 
-def open_book_prompt(doc: Document, question, chunks: list[str]) -> str:
-    """The retrieved chunks, least similar first and best last, then the closed-book question."""
-    excerpts = "\n\n".join(f"Excerpt {i}:\n{c}" for i, c in enumerate(reversed(chunks), 1))
-    block = question_block(doc.title, author_first_last(doc.author), doc.year, question.question, question.options)
-    return f"{few_shot_prefix()}Relevant excerpts:\n\n{excerpts}\n\n{block}\nThought process:"
+def rerank(found: list[int], scores: np.ndarray, top_k: int) -> list[int]:
+    """The `top_k` of `found` with the highest scores, best first (ties keep retrieval order)."""
+    order = np.argsort(-np.asarray(scores), kind="stable")[:top_k]
+    return [found[i] for i in order]
+
+
+def instructions(n: int) -> str:
+    return f"### Instructions\nAnswer the question below with the help of the {n} supporting " \
+           f"context{'s' if n > 1 else ''} that follow.\n\n"
+
+
+def contexts_block(chunks: list[str]) -> str:
+    """Numbered contexts in the order given."""
+    return "".join(f"*Context {i}*\n{chunk}\n\n" for i, chunk in enumerate(chunks, 1))
+
+
+def retrieval_few_shot(shots: int = 5) -> str:
+    """The first `shots` worked examples, each with its supporting contexts, then the next heading."""
+    examples = []
+    for i, ((t, a, y, q, o, why, gold), contexts) in enumerate(zip(FEW_SHOT[:shots], SHOT_CONTEXTS, strict=False), 1):
+        chunks = [chunk_prefix(*c[:3]) + c[3] for c in contexts]
+        examples.append(f"## Example {i}\n\n{instructions(len(chunks))}{contexts_block(chunks)}"
+                        f"{question_block(t, a, y, q, o, sep=chr(10) * 2)}{THOUGHT} {why}\nAnswer: {gold}.\n\n")
+    return "".join(examples) + f"## Example {len(examples) + 1}\n\n"
+
+
+def open_book_prompt(doc: Document, question, chunks: list[str], shots: int = 5) -> str:
+    """`chunks` best first; the prompt lists them best last, right before the question."""
+    ordered = chunks[::-1]
+    return (retrieval_few_shot(shots) + instructions(len(ordered)) + contexts_block(ordered)
+            + document_question(doc, question, sep="\n\n") + THOUGHT)
 
 
 def open_book(sampler, docs: list[Document], embedder, settings: ClosedBookSettings, top_k: int = 8,
-              chunk_size: int = 1024, max_questions: int = 0, reranker=None, candidates: int = 0) -> dict:
-    """With a `reranker`, `candidates` chunks (default 4 x top_k) are retrieved and the best top_k
-    of them, in the reranker's order, go into the prompt."""
+              chunk_size: int = 1024, max_questions: int = 0, reranker=None, retrieval_max_k: int = 128) -> dict:
+    """Retrieve `retrieval_max_k` chunks per question, rerank them (with `reranker`; else keep the
+    similarity order) and prompt with the best `top_k`."""
     index = ChunkIndex.build(docs, embedder, chunk_size)
     todo = items(docs, max_questions)
-    queries = embedder.embed([f"{doc.title}. {q.question} " + " ".join(q.options) for doc, q in todo])
-    hits = index.search(queries, candidates or 4 * top_k if reranker else top_k)
-    if reranker:
-        hits = [[found[i] for i in reranker.rerank(q.question, [index.chunks[j] for j in found])[:top_k]]
-                for (_, q), found in zip(todo, hits, strict=True)]
-    prompt_of = lambda i, doc, q: open_book_prompt(doc, q, [index.chunks[j] for j in hits[i]])  # noqa: E731
-    results = answer_questions(sampler, todo, prompt_of, settings, stop=("\n\nIn the context of", "\n\nRelevant"))
+    queries = [document_question(doc, q, sep="\n\n") for doc, q in todo]
+    hits = index.search(embedder.embed(queries), max(retrieval_max_k, top_k))
+    chosen = [rerank(found, reranker.scores(query, [index.chunks[j] for j in found]), top_k) if reranker
+              else found[:top_k] for query, found in zip(queries, hits, strict=True)]
+    prompt_of = lambda i, doc, q: open_book_prompt(doc, q, [index.chunks[j] for j in chosen[i]],  # noqa: E731
+                                                   settings.shots)
+    results = answer_questions(sampler, todo, prompt_of, settings)
     for i, result in enumerate(results):
-        result["retrieved_from"] = [index.doc_ids[j] for j in hits[i]]
+        result["retrieved_from"] = [index.doc_ids[j] for j in chosen[i]]
     recall = np.mean([r["doc_id"] in r["retrieved_from"] for r in results]) if results else float("nan")
     return {"mode": "open_book", "embedder": embedder.name, "reranker": reranker.name if reranker else None,
-            "top_k": top_k, "chunk_size": chunk_size,
-            "settings": dataclasses.asdict(settings), "article_recall": float(recall), **summarize(results),
+            "retrieval_max_k": retrieval_max_k, "top_k": top_k, "chunk_size": chunk_size,
+            "settings": dataclasses.asdict(settings), "article_recall": float(recall), **summarize(results, docs),
             "results": results}

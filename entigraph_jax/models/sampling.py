@@ -41,6 +41,7 @@ class Sample:
     text: str
     tokens: list[int]
     finish_reason: str  # "stop" (a stop string), "eos" or "length"
+    stop_string: str | None = None  # the stop string that ended the sample (not part of `text`)
 
 
 def next_token(logits: jax.Array, key: jax.Array, params: SamplingParams) -> jax.Array:
@@ -146,11 +147,12 @@ class Sampler:
         samples = [self._finish(out[i, : params.max_new_tokens], params) for i in range(wanted)]
         return [samples[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]
 
-    def _stop_index(self, tokens: np.ndarray, params: SamplingParams) -> int | None:
+    def _stop_index(self, tokens: np.ndarray, params: SamplingParams) -> tuple[int, str] | None:
+        """(where the first stop string starts in the decoded text, which one), or None."""
         if not params.stop:
             return None
         text = self.tokenizer.decode(tokens.tolist())
-        found = [i for i in (text.find(s) for s in params.stop) if i >= 0]
+        found = [(i, s) for s in params.stop if (i := text.find(s)) >= 0]
         return min(found) if found else None
 
     def _enders(self, params: SamplingParams) -> tuple[int, ...]:
@@ -164,7 +166,7 @@ class Sampler:
         if ends:
             tokens, reason = tokens[: ends[0]], "eos"
         text = self.tokenizer.decode(tokens)
-        cut = self._stop_index(np.asarray(tokens, np.int32), params)
-        if cut is not None:
-            text, reason = text[:cut], "stop"
+        stop = self._stop_index(np.asarray(tokens, np.int32), params)
+        if stop is not None:
+            return Sample(text[: stop[0]], tokens, "stop", stop[1])
         return Sample(text, tokens, reason)

@@ -3,8 +3,8 @@ generateContent), for tests, the throughput benchmark and the CPU notebook run.
 
 Its answers are deterministic functions of the prompt: the entity stage gets a JSON object with
 the document's capitalised names; other stages get a short text naming the entities; embeddings
-(`/embeddings`, `:batchEmbedContents`) are a 64-bucket hashing embedder's. Faults are
-queued with `inject(...)` and served one per request: "429" (with Retry-After), "500", "timeout"
+(`/embeddings`, `:batchEmbedContents`) and `/rerank` scores are a 64-bucket hashing embedder's.
+Faults are queued with `inject(...)` and served one per request: "429" (with Retry-After), "500", "timeout"
 (answers after `hang_s`), "malformed" (entity JSON that does not parse), "empty", "blocked".
 
     python -m entigraph_jax.testing --port 8123 [--latency 0.2]
@@ -83,6 +83,11 @@ class FakeLLMServer:
         if path.endswith("/embeddings"):  # OpenAI-compatible embeddings
             vectors = HashingEmbedder(64).embed(body["input"]).tolist()
             return 200, [], {"data": [{"index": i, "embedding": v} for i, v in enumerate(vectors)]}
+        if path.endswith("/rerank"):  # Cohere-compatible reranking: the hashing embedder's cosine
+            vectors = HashingEmbedder(64).embed([body["query"], *body["documents"]])
+            scores = (vectors[1:] @ vectors[0]).tolist()
+            order = sorted(range(len(scores)), key=lambda i: -scores[i])
+            return 200, [], {"results": [{"index": i, "relevance_score": scores[i]} for i in order]}
         if ":batchEmbedContents" in path:  # Gemini embeddings
             texts = [r["content"]["parts"][0]["text"] for r in body["requests"]]
             return 200, [], {"embeddings": [{"values": v} for v in HashingEmbedder(64).embed(texts).tolist()]}
