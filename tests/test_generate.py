@@ -1,6 +1,7 @@
 """Generation against a local fake LLM server, in both wire formats (OpenAI and Gemini)."""
 
 import dataclasses
+import itertools
 import json
 import sqlite3
 import subprocess
@@ -11,8 +12,15 @@ import pytest
 
 from entigraph_jax.clients import Fatal
 from entigraph_jax.config import ConfigError, apply_override, load_config_file
-from entigraph_jax.data import SourceError, load_source, read_records
-from entigraph_jax.generate.plan import Request, messages
+from entigraph_jax.data import Document, SourceError, load_source, read_records
+from entigraph_jax.generate.plan import (
+    PlanSettings,
+    Request,
+    messages,
+    nth_combination,
+    pair_requests,
+    triple_schedule,
+)
 from entigraph_jax.generate.run import estimate, generate, merge
 from entigraph_jax.testing import FakeLLMServer, fake_answer
 
@@ -41,6 +49,12 @@ def config_for(server, tmp_path, backend="openai", **overrides):
     return config
 
 
+def sent_kind(body: dict) -> str:
+    """Which stage a request the fake server received belongs to, read off its prompt."""
+    prompt = body["messages"][-1]["content"] if "messages" in body else body["contents"][0]["parts"][0]["text"]
+    return "entities" if "JSON object" in prompt else "triple" if "three entities" in prompt else "pair"
+
+
 def records(config):
     return list(read_records(Path(config.output_dir) / "records"))
 
@@ -57,13 +71,20 @@ def test_happy_path_on_the_sample_corpus(server, tmp_path, backend):
     docs = {d.doc_id: d for d in load_source("sample")}
     for record in out:  # the model's answer, unchanged but for surrounding whitespace
         assert {"doc_id", "kind", "entities", "model", "prompt_version", "request_id", "usage"} <= set(record)
-        assert record["model"] == "fake-model" and record["prompt_version"] == "v1"
+        assert record["model"] == "fake-model" and record["prompt_version"] == "v2"
         request = Request(record["request_id"], record["doc_id"], record["kind"], record["kind"] == "entities",
                           tuple(record["entities"]) if record["kind"] != "entities" else ())
-        _, prompt = messages(request, docs[record["doc_id"]], "v1")
+        _, prompt = messages(request, docs[record["doc_id"]], "v2")
         assert record["text"] == fake_answer(prompt, record["kind"] == "entities").strip()
+        assert record["truncated"] is False
     pairs = [r for r in out if r["kind"] == "pair"]
     assert all(len(r["entities"]) == 2 for r in pairs) and all(r["usage"]["output_tokens"] > 0 for r in pairs)
+    sent = [sent_kind(r["body"]) for r in sorted(server.requests, key=lambda r: r["time"])]
+    assert sent == sorted(sent, key=["entities", "pair", "triple"].index)  # every pair before any triple
+    # training reads an entity record's summary, never its JSON
+    trained = {d.text for d in load_source(f"records:{tmp_path / 'out' / 'records'}")}
+    summaries = {r["summary"] for r in out if r["kind"] == "entities"}
+    assert summaries <= trained and not any(t.lstrip().startswith("{") for t in trained)
 
 
 @pytest.mark.parametrize("backend", ["openai", "gemini"])
@@ -138,6 +159,9 @@ def test_dry_run_matches_what_a_run_plans(server, tmp_path):
     config = config_for(server, tmp_path)
     guess = estimate(config)
     assert guess.requests == 10 + 10 * 30 + 10 * 10 and guess.entity_counts.startswith("guessed")
+    assert guess.within_budget is None
+    budgeted = estimate(config_for(server, tmp_path, **{"budget.max_output_tokens": 10 * 400 + 300 * 600 + 30 * 600}))
+    assert budgeted.within_budget["requests"] == 10 + 10 * 30 + 30  # entities, every pair, then 30 triples
     assert not (tmp_path / "out").exists()  # nothing written
     summary = generate(config)
     exact = estimate(config)  # entity counts now come from the journal
@@ -196,3 +220,38 @@ def test_command_line_errors_are_one_line(tmp_path, override, message):
     assert done.returncode == 1
     errors = [line for line in done.stderr.splitlines() if line.startswith("generate: error")]
     assert len(errors) == 1 and errors[0].startswith(message), done.stderr
+
+
+def test_triple_schedule_is_a_seeded_shuffle_of_every_triple():
+    doc, names = load_source("sample")[0], [f"e{i}" for i in range(9)]
+    settings = PlanSettings(model="m")
+    schedule = triple_schedule(doc, names, settings)
+    assert sorted(schedule) == list(range(84)) and schedule != sorted(schedule)  # C(9, 3), each once, shuffled
+    assert schedule == triple_schedule(doc, names, settings)
+    assert schedule != triple_schedule(doc, names, dataclasses.replace(settings, seed=1))
+    assert [nth_combination(names, 3, i) for i in range(84)] == list(itertools.combinations(names, 3))
+    half = triple_schedule(doc, names, dataclasses.replace(settings, triples_fraction=0.5))
+    assert half == schedule[:42]  # the same order, cut
+    assert len(triple_schedule(doc, names, dataclasses.replace(settings, max_triples_per_doc=5))) == 5
+
+
+def test_pair_prompt_anchors_every_section_on_the_title():
+    doc = load_source("sample")[0]
+    request = pair_requests(doc, ["Hesper Dunmoyle", "the salt bells"], PlanSettings(model="m"))[0]
+    _, prompt = messages(request, doc, "v2")
+    assert f'### "{doc.title}" and Hesper Dunmoyle\n' in prompt and f'### "{doc.title}" and the salt bells\n' in prompt
+    assert f'### Hesper Dunmoyle and the salt bells in "{doc.title}"\n' in prompt
+    first, last = doc.author.split(", ")[::-1]
+    assert f'Document:\n"{doc.title}", {first} {last}, {doc.year}.\n' in prompt
+    tricky = Document("x", "a {title} and {entity_1} in the text", title="T")
+    _, filled = messages(dataclasses.replace(request, doc_id="x"), tricky, "v2")
+    assert "a {title} and {entity_1} in the text" in filled  # a document is never searched for slots
+
+
+@pytest.mark.parametrize("backend", ["openai", "gemini"])
+def test_answers_cut_at_the_output_cap_are_counted(server, tmp_path, backend):
+    server.inject("length")
+    summary = generate(config_for(server, tmp_path, backend, **{"llm.max_concurrency": 1}))
+    assert summary.status == "complete" and summary.truncated == {"entities": 1}
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["truncated"] == {"entities": 1}
+    assert sum(r.get("truncated", False) for r in records(config_for(server, tmp_path, backend))) == 1

@@ -55,7 +55,8 @@ class GeminiBackend(Backend):
             raise Rejected(f"empty answer (finish_reason={candidate.finish_reason})")
         usage = response.usage_metadata
         return Completion(text.strip(), int(usage.prompt_token_count or 0) if usage else 0,
-                          int(usage.candidates_token_count or 0) if usage else 0)
+                          int(usage.candidates_token_count or 0) if usage else 0,
+                          truncated=candidate.finish_reason == types.FinishReason.MAX_TOKENS)
 
     async def aclose(self):
         await self.client.aio.aclose()

@@ -20,6 +20,7 @@ class Completion:
     text: str
     input_tokens: int
     output_tokens: int
+    truncated: bool = False  # the answer stopped at the output-token cap
 
 
 class Retryable(Exception):

@@ -64,7 +64,8 @@ class OpenAIBackend(Backend):
         if not text.strip():
             raise Rejected(f"empty answer (finish_reason={choice.get('finish_reason')!r})")
         usage = payload.get("usage") or {}
-        return Completion(text.strip(), int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
+        return Completion(text.strip(), int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)),
+                          truncated=choice.get("finish_reason") == "length")
 
     async def aclose(self):
         if self._session is not None:

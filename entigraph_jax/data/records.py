@@ -2,10 +2,15 @@
 
 A record is one UTF-8 JSON object: `text` (required), and as the stage that wrote it knows them
 `doc_id`, `kind` (raw | entities | pair | triple | rephrase | sbp | sbp_pair), `entities` (list),
-`model`, `prompt_version`, `request_id` (a stable hash of what was asked) and `usage` (token
-counts); readers ignore fields they do not know. `RecordWriter` rolls shards at a size and writes
-each under a temporary name, renamed on close, so a crash never leaves half a shard under a final
-name; `read_records` reads them back and names the file and record index of anything it cannot parse.
+`model`, `prompt_version`, `request_id` (a stable hash of what was asked), `usage` (token counts)
+and `truncated` (the answer hit the output cap); readers ignore fields they do not know. What
+training reads of a record is `train_text`: its `text`, except for an `entities` record, whose
+`text` is the model's raw JSON answer: that one trains on its `summary` (as the paper's corpus holds
+the summaries and never the entity lists).
+
+`RecordWriter` rolls shards at a size and writes each under a temporary name, renamed on close, so
+a crash never leaves half a shard under a final name; `read_records` reads them back and names the
+file and record index of anything it cannot parse.
 """
 
 from __future__ import annotations
@@ -27,6 +32,11 @@ WRITER_OPTIONS = "group_size:1"
 
 class RecordError(UserError):
     """A record file or record that cannot be read."""
+
+
+def train_text(record: dict) -> str:
+    """The text a record contributes to training ("" for none)."""
+    return record.get("summary") or "" if record.get("kind") == "entities" else record["text"]
 
 
 def list_shards(path: str | os.PathLike) -> list[Path]:

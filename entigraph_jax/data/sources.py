@@ -18,7 +18,7 @@ from pathlib import Path
 from entigraph_jax.errors import UserError
 
 from .chat import ChatError, check_messages, render_plain
-from .records import RecordError, read_records
+from .records import RecordError, read_records, train_text
 
 SAMPLE_CORPUS = Path(__file__).parent / "sample" / "quality_sample.jsonl"
 
@@ -186,12 +186,12 @@ def load_text_folder(folder: Path) -> list[Document]:
 
 
 def load_records(location: str) -> list[Document]:
-    """ArrayRecord shards of JSON records (synthetic corpora, or raw ones written by us)."""
+    """ArrayRecord shards of JSON records (synthetic corpora, or raw ones written by us); each
+    record's `train_text` (an entity record: its summary), records without one skipped."""
     try:
         return [
-            Document(doc_id=str(r.get("doc_id", i)), text=r["text"], title=r.get("title", ""),
-                     prompt=r.get("prompt"))
-            for i, r in enumerate(read_records(location))
+            Document(doc_id=str(r.get("doc_id", i)), text=text, title=r.get("title", ""), prompt=r.get("prompt"))
+            for i, r in enumerate(read_records(location)) if (text := train_text(r))
         ]
     except RecordError as e:
         raise SourceError(str(e)) from e

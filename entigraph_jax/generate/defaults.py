@@ -14,7 +14,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.source = ""  # the documents: a load_source spec (quality:..., jsonl:..., text:..., records:..., sample)
     c.output_dir = ""  # records/, journal.sqlite and summary.json go here; a rerun resumes from the journal
     c.seed = 0  # seeds the share of entity triples asked for
-    c.prompt_version = "v1"  # a folder of entigraph_jax/generate/prompts/; part of every request id
+    c.prompt_version = "v2"  # a folder of entigraph_jax/generate/prompts/; part of every request id
     c.shard_index = 0  # this machine's share of the documents ...
     c.num_shards = 1  # ... out of num_shards (then --merge joins the shards' records)
     c.retry_failed = True  # a rerun retries requests that failed before
@@ -42,8 +42,8 @@ def base_config() -> ml_collections.ConfigDict:
         entity_attempts=3,  # asks for the entity JSON before the document is recorded as failed
         max_entities=0,  # entities kept per document (0: all)
         max_pairs_per_doc=0,  # pair requests per document (0: every pair)
-        triples_fraction=0.0,  # share of the entity triples asked for (seeded, shuffled)
-        max_triples_per_doc=0,  # cap on triple requests per document (0: none)
+        triples_fraction=1.0,  # share of the entity triples asked for, in a seeded shuffled order after all pairs
+        max_triples_per_doc=0,  # cap on triple requests per document (0: none; budget.* stops them too)
     ))
     c.rephrase = ml_collections.ConfigDict(dict(
         styles=("easy", "wiki", "academic", "qa"),  # WRAP styles to rewrite every document in

@@ -169,7 +169,8 @@ class Engine:
         record = {"text": completion.text, "doc_id": request.doc_id, "kind": request.kind,
                   "entities": list(request.entities), "model": self.model,
                   "prompt_version": self.prompt_version, "request_id": request.request_id,
-                  "usage": {"input_tokens": completion.input_tokens, "output_tokens": completion.output_tokens}}
+                  "usage": {"input_tokens": completion.input_tokens, "output_tokens": completion.output_tokens},
+                  "truncated": completion.truncated}
         if request.kind == "entities":
             record["summary"], record["entities"] = parse_entities(completion.text)
         if request.kind == "rephrase":

@@ -104,6 +104,12 @@ class Journal:
                                "GROUP BY doc_id", (kind,))
         return {doc_id: (int(n), int(tokens or 0)) for doc_id, n, tokens in rows}
 
+    def truncated(self) -> dict[str, int]:
+        """{kind: answers that stopped at the output-token cap}"""
+        rows = self.db.execute("SELECT kind, COUNT(*) FROM requests WHERE status='done' AND "
+                               "json_extract(record, '$.truncated') = 1 GROUP BY kind")
+        return {kind: int(n) for kind, n in rows}
+
     def tokens(self) -> tuple[int, int]:
         row = self.db.execute("SELECT SUM(input_tokens), SUM(output_tokens) FROM requests").fetchone()
         return int(row[0] or 0), int(row[1] or 0)

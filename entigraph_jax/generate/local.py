@@ -32,10 +32,10 @@ class LocalBackend(Backend):
         ids = self.template.prompt(messages)
         answer = asyncio.get_running_loop().create_future()
         await self._queue.put(((max_output_tokens, temperature), ids, answer))
-        text, output_tokens = await answer
-        if not text.strip():
+        sample = await answer
+        if not sample.text.strip():
             raise Rejected("empty answer")
-        return Completion(text.strip(), len(ids), output_tokens)
+        return Completion(sample.text.strip(), len(ids), len(sample.tokens), truncated=sample.finish_reason == "length")
 
     async def _serve(self):
         stop_tokens, stop_strings = self.template.stop()
@@ -56,7 +56,7 @@ class LocalBackend(Backend):
                         answer.set_exception(Rejected(f"local decoding failed: {e}"))
                     continue
                 for (_, answer), (sample,) in zip(group, samples, strict=True):
-                    answer.set_result((sample.text, len(sample.tokens)))
+                    answer.set_result(sample)
 
     async def aclose(self):
         if self._worker is not None:

@@ -1,9 +1,10 @@
 """What to ask the LLM: EntiGraph's three stages and the Rephrase baseline, as `Request`s.
 
 EntiGraph (Yang et al., 2025), per document: (1) one JSON request for a summary and the entities;
-(2) a text for every pair of entities; (3) texts for a seeded, shuffled share of the entity
-triples. Budgets cap requests per document; overall caps are the engine's. Every request has a
-stable id: a hash of what is asked (document, stage, entities, prompt version, model, sample).
+(2) a text for every pair of entities; (3) texts for the entity triples in a seeded shuffled order,
+as the paper's `data/entigraph.py` does, until a budget stops them. Every pair of every document is
+sent before any triple. Caps per document are here; overall budgets are the engine's. Every request
+has a stable id: a hash of what is asked (document, stage, entities, prompt version, model, sample).
 """
 
 from __future__ import annotations
@@ -46,10 +47,10 @@ class Request:
 @dataclasses.dataclass(frozen=True)
 class PlanSettings:
     model: str
-    prompt_version: str = "v1"
+    prompt_version: str = "v2"
     seed: int = 0
     max_pairs_per_doc: int = 0  # 0: every pair
-    triples_fraction: float = 0.0  # share of all entity triples, in a seeded shuffled order
+    triples_fraction: float = 1.0  # share of all entity triples, in a seeded shuffled order
     max_triples_per_doc: int = 0  # 0: no cap
     max_entities: int = 0  # 0: every entity the model listed
     rephrase_styles: tuple[str, ...] = REPHRASE_STYLES
@@ -73,38 +74,55 @@ def _request(doc, kind, settings, entities=(), style="", sample_index=0, json_mo
 def messages(request: Request, doc: Document, prompt_version: str) -> tuple[str, str]:
     """(system, user) prompt texts of a request."""
     name = f"rephrase_{request.style}" if request.kind == "rephrase" else request.kind
-    return template(prompt_version, "system"), render(prompt_version, name, doc.text, request.entities)
+    return template(prompt_version, "system"), render(prompt_version, name, doc.text, request.entities, doc.title)
 
 
 def entity_requests(docs: list[Document], settings: PlanSettings) -> list[Request]:
     return [_request(doc, "entities", settings, json_mode=True) for doc in docs]
 
 
-def relation_requests(doc: Document, entities: list[str], settings: PlanSettings) -> list[Request]:
-    """Pair texts (all, or the first `max_pairs_per_doc` in seeded order) and a seeded share of triples."""
-    if settings.max_entities:
-        entities = entities[: settings.max_entities]
-    rng = random.Random(f"{settings.seed}:{doc.doc_id}")
-    pairs = list(itertools.combinations(entities, 2))
+def _entities(entities: list[str], settings: PlanSettings) -> list[str]:
+    return entities[: settings.max_entities] if settings.max_entities else entities
+
+
+def pair_requests(doc: Document, entities: list[str], settings: PlanSettings) -> list[Request]:
+    """Every pair of entities (or the first `max_pairs_per_doc` in a seeded order)."""
+    pairs = list(itertools.combinations(_entities(entities, settings), 2))
     if settings.max_pairs_per_doc and len(pairs) > settings.max_pairs_per_doc:
-        rng.shuffle(pairs)
+        random.Random(f"{settings.seed}:{doc.doc_id}").shuffle(pairs)
         pairs = pairs[: settings.max_pairs_per_doc]
-    triples = []
-    if settings.triples_fraction > 0:
-        count = math.comb(len(entities), 3)
-        wanted = round(settings.triples_fraction * count)
-        if settings.max_triples_per_doc:
-            wanted = min(wanted, settings.max_triples_per_doc)
-        # sample triple indices without materialising all C(n, 3) of them
-        chosen = rng.sample(range(count), wanted)
-        all_triples = itertools.combinations(entities, 3)
-        by_index = dict.fromkeys(chosen)
-        for index, triple in enumerate(all_triples):
-            if index in by_index:
-                by_index[index] = triple
-        triples = [by_index[i] for i in chosen]
-    return ([_request(doc, "pair", settings, p) for p in pairs]
-            + [_request(doc, "triple", settings, t) for t in triples])
+    return [_request(doc, "pair", settings, p) for p in pairs]
+
+
+def nth_combination(items: list[str], r: int, index: int) -> tuple[str, ...]:
+    """The `index`-th r-combination of `items` in lexicographic order, without listing the others."""
+    chosen, start = [], 0
+    for slots in range(r, 0, -1):
+        for position in range(start, len(items)):
+            count = math.comb(len(items) - position - 1, slots - 1)  # combinations that begin here
+            if index < count:
+                chosen.append(items[position])
+                start = position + 1
+                break
+            index -= count
+    return tuple(chosen)
+
+
+def triple_schedule(doc: Document, entities: list[str], settings: PlanSettings) -> list[int]:
+    """Indices (lexicographic) of the triples to ask for, in the order to ask: all triples shuffled
+    with a seed, the first `triples_fraction` of them, at most `max_triples_per_doc`."""
+    count = math.comb(len(_entities(entities, settings)), 3)
+    order = list(range(count))
+    random.Random(f"{settings.seed}:{doc.doc_id}:triples").shuffle(order)
+    wanted = round(settings.triples_fraction * count)
+    if settings.max_triples_per_doc:
+        wanted = min(wanted, settings.max_triples_per_doc)
+    return order[:wanted]
+
+
+def triple_requests(doc: Document, entities: list[str], indices: list[int], settings: PlanSettings) -> list[Request]:
+    names = _entities(entities, settings)
+    return [_request(doc, "triple", settings, nth_combination(names, 3, i)) for i in indices]
 
 
 def rephrase_requests(docs: list[Document], settings: PlanSettings, samples: range | None = None) -> list[Request]:

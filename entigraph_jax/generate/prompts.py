@@ -1,10 +1,11 @@
-"""Versioned prompt templates: `prompts/<version>/<name>.txt`, with `{document}` and `{entity_N}`
-slots. The version goes into every record and every request id, so changing a prompt means a new
+"""Versioned prompt templates: `prompts/<version>/<name>.txt`, with `{document}`, `{title}` and
+`{entity_N}` slots. The version goes into every record and every request id, so changing a prompt means a new
 version folder, never an edit in place."""
 
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 from entigraph_jax.errors import UserError
@@ -26,10 +27,12 @@ def template(version: str, name: str) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def render(version: str, name: str, document: str, entities: tuple[str, ...] = ()) -> str:
-    slots = {f"entity_{i}": e for i, e in enumerate(entities, 1)}
-    # str.replace, not str.format: documents are full of braces
-    text = template(version, name).replace("{document}", document)
-    for slot, value in slots.items():
-        text = text.replace("{" + slot + "}", value)
-    return text
+SLOT = re.compile(r"\{(document|title|entity_\d+)\}")
+
+
+def render(version: str, name: str, document: str, entities: tuple[str, ...] = (), title: str = "") -> str:
+    """The template with its slots filled in one pass (not str.format: documents are full of braces,
+    and a slot's value is never searched for further slots)."""
+    slots = {"document": document, "title": title or "the document",
+             **{f"entity_{i}": e for i, e in enumerate(entities, 1)}}
+    return SLOT.sub(lambda m: slots.get(m.group(1), m.group(0)), template(version, name))

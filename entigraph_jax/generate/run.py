@@ -22,11 +22,20 @@ from entigraph_jax.data.sources import Document, load_source
 
 from .engine import Engine, Limits
 from .journal import Journal
-from .plan import PlanSettings, entity_requests, interleave_by_document, messages, relation_requests, rephrase_requests
+from .plan import (
+    PlanSettings,
+    entity_requests,
+    interleave_by_document,
+    messages,
+    pair_requests,
+    rephrase_requests,
+    triple_requests,
+    triple_schedule,
+)
 from .prompts import REPHRASE_STYLES, template
 
 METHODS = ("entigraph", "rephrase")
-RELATION_KINDS = ("pair", "triple")
+TRIPLES_PER_ROUND = 8  # triples planned per document at a time, so the journal holds what the budget reaches
 BACKENDS = (*CLIENTS, "local")
 
 
@@ -45,6 +54,7 @@ class GenerateResult:
     output_tokens: int
     retried_this_run: int
     seconds_this_run: float
+    truncated: dict  # kind -> answers that stopped at llm.max_output_tokens
     records_dir: str
 
 
@@ -59,6 +69,7 @@ class Estimate:
     output_tokens: int
     cost_usd: float
     entity_counts: str  # where the entity counts behind the pair/triple requests come from
+    within_budget: dict | None  # with budget.max_output_tokens: what is sent before it stops (pairs first)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,6 +173,7 @@ def estimate(config) -> Estimate:
         row[2] += output_tokens
 
     guess, out_tokens = config.dry_run.entities_per_doc, config.dry_run.output_tokens
+    triple_prompt = {}  # one prompt's length per document stands for all its triples (same document)
     for doc in docs:
         if config.method == "rephrase":
             for r in rephrase_requests([doc], settings):
@@ -169,15 +181,40 @@ def estimate(config) -> Estimate:
             continue
         add("entities", entity_requests([doc], settings)[0], doc, config.dry_run.entity_output_tokens)
         names = entities.get(doc.doc_id) or [f"entity {i}" for i in range(guess)]
-        for r in relation_requests(doc, names, settings):
-            add(r.kind, r, doc, out_tokens)
-    price_in, price_out = config.llm.price_per_million_input, config.llm.price_per_million_output
+        for r in pair_requests(doc, names, settings):
+            add("pair", r, doc, out_tokens)
+        schedule = triple_schedule(doc, names, settings)
+        if schedule:
+            add("triple", triple_requests(doc, names, schedule[:1], settings)[0], doc, out_tokens)
+            triple_prompt[doc.doc_id] = rows["triple"][1] - sum(triple_prompt.values())
+            row = rows["triple"]
+            row[0] += len(schedule) - 1
+            row[1] += triple_prompt[doc.doc_id] * (len(schedule) - 1)
+            row[2] += out_tokens * (len(schedule) - 1)
+    price = (config.llm.price_per_million_input / 1e6, config.llm.price_per_million_output / 1e6)
     total = [sum(r[i] for r in rows.values()) for i in range(3)]
     return Estimate(documents=len(docs), by_kind={k: {"requests": int(v[0]), "input_tokens": int(v[1]),
                                                       "output_tokens": int(v[2])} for k, v in rows.items()},
                     requests=int(total[0]), input_tokens=int(total[1]), output_tokens=int(total[2]),
-                    cost_usd=round(total[1] / 1e6 * price_in + total[2] / 1e6 * price_out, 2),
-                    entity_counts="from the journal" if entities else f"guessed: {guess} per document")
+                    cost_usd=round(total[1] * price[0] + total[2] * price[1], 2),
+                    entity_counts="from the journal" if entities else f"guessed: {guess} per document",
+                    within_budget=budgeted(rows, config.budget.max_output_tokens, price))
+
+
+def budgeted(rows: dict[str, list[float]], max_output_tokens: int, price: tuple[float, float]) -> dict | None:
+    """Requests, tokens and cost sent before the output-token budget stops the run: the kinds in the
+    order they are sent (entities, pairs, then triples or rephrases), the last one cut where it ends."""
+    if not max_output_tokens:
+        return None
+    left, sent = float(max_output_tokens), [0.0, 0.0, 0.0]
+    for kind in ("entities", "pair", "triple", "rephrase"):
+        if kind in rows and left > 0:
+            requests, input_tokens, output_tokens = rows[kind]
+            share = min(1.0, left / output_tokens) if output_tokens else 1.0
+            sent = [sent[0] + share * requests, sent[1] + share * input_tokens, sent[2] + share * output_tokens]
+            left -= share * output_tokens
+    return {"requests": int(sent[0]), "input_tokens": int(sent[1]), "output_tokens": int(sent[2]),
+            "cost_usd": round(sent[1] * price[0] + sent[2] * price[1], 2)}
 
 
 def export_records(records, folder: Path) -> int:
@@ -197,6 +234,27 @@ def export_records(records, folder: Path) -> int:
     return count
 
 
+def per_document(journal: Journal, kind: str, docs: list[Document]) -> list[tuple[Document, tuple[int, int]]]:
+    """(document, (requests of `kind` planned, output tokens produced)) for each of `docs`."""
+    counts = journal.per_document(kind)
+    return [(doc, counts.get(doc.doc_id, (0, 0))) for doc in docs]
+
+
+async def _in_rounds(engine: Engine, journal: Journal, kind: str, retry: bool, progress, next_round) -> None:
+    """Send what is pending of `kind`, then plan and send round after round (`next_round()` -> new
+    requests) until a budget is reached, nothing new is planned, or a round produces nothing."""
+    await engine.run(journal.pending((kind,), retry))
+    while not engine.stats.budget_reached:
+        new = next_round()
+        if not new or journal.plan(interleave_by_document(new)) == 0:
+            return
+        progress.total += len(new)
+        before = engine.stats.output_tokens
+        await engine.run(journal.pending((kind,), retry))
+        if engine.stats.output_tokens == before:  # nothing produced (all failing): stop, do not spin
+            return
+
+
 async def _send(config, docs, journal, settings) -> dict:
     by_id = {d.doc_id: d for d in docs}
     backend = make_backend(config.llm)
@@ -208,32 +266,42 @@ async def _send(config, docs, journal, settings) -> dict:
                              tokens=stats.output_tokens, refresh=False)
 
     engine = Engine(backend, journal, by_id, limits(config), config.llm.model, config.prompt_version, show)
-    kinds = ("rephrase",) if config.method == "rephrase" else ("entities",)
+    retry = config.retry_failed
+
+    def next_rephrase_round():
+        """Another round of every style for the documents short of `rephrase.tokens_per_doc`."""
+        if not config.rephrase.tokens_per_doc:
+            return []
+        new = []
+        for doc, (planned, tokens) in per_document(journal, "rephrase", docs):
+            if tokens < config.rephrase.tokens_per_doc:
+                rounds = planned // len(config.rephrase.styles)
+                new += rephrase_requests([doc], settings, range(rounds, rounds + 1))
+        return new
+
     try:
-        progress.total = journal.count_pending(kinds, config.retry_failed)
-        await engine.run(journal.pending(kinds, config.retry_failed))
-        while config.method == "rephrase" and config.rephrase.tokens_per_doc and not engine.stats.budget_reached:
-            # repeat to a token budget: another round of every style for documents still short of it
-            per_doc, styles = journal.per_document("rephrase"), len(config.rephrase.styles)
-            short = [d for d in docs if per_doc.get(d.doc_id, (0, 0))[1] < config.rephrase.tokens_per_doc]
-            rounds = {d.doc_id: per_doc.get(d.doc_id, (0, 0))[0] // styles for d in short}
-            new = [r for d in short for r in rephrase_requests([d], settings, range(rounds[d.doc_id],
-                                                                                 rounds[d.doc_id] + 1))]
-            if not new or journal.plan(interleave_by_document(new)) == 0:
-                break
-            progress.total += len(new)
-            before = engine.stats.output_tokens
-            await engine.run(journal.pending(kinds, config.retry_failed))
-            if engine.stats.output_tokens == before:  # nothing produced (all failing): stop, do not spin
-                break
-        if config.method == "entigraph":
-            entities = known_entities(journal)
-            planned = [r for doc in docs if doc.doc_id in entities
-                       for r in relation_requests(doc, entities[doc.doc_id], settings)]
-            journal.plan(interleave_by_document(planned))
-            progress.total += journal.count_pending(RELATION_KINDS, config.retry_failed)
-            progress.refresh()
-            await engine.run(journal.pending(RELATION_KINDS, config.retry_failed))
+        if config.method == "rephrase":
+            progress.total = journal.count_pending(("rephrase",), retry)
+            await _in_rounds(engine, journal, "rephrase", retry, progress, next_rephrase_round)
+            return {"budget_reached": engine.stats.budget_reached, "retried": engine.stats.retried}
+        progress.total = journal.count_pending(("entities",), retry)
+        await engine.run(journal.pending(("entities",), retry))
+        entities = known_entities(journal)
+        with_entities = [d for d in docs if d.doc_id in entities]
+        journal.plan(interleave_by_document([r for d in with_entities
+                                             for r in pair_requests(d, entities[d.doc_id], settings)]))
+        progress.total += journal.count_pending(("pair",), retry)
+        await engine.run(journal.pending(("pair",), retry))
+        schedules = {d.doc_id: triple_schedule(d, entities[d.doc_id], settings) for d in with_entities}
+
+        def next_triple_round():
+            """Each document's next triples in its schedule."""
+            return [r for doc, (planned, _) in per_document(journal, "triple", with_entities)
+                    for r in triple_requests(doc, entities[doc.doc_id],
+                                             schedules[doc.doc_id][planned : planned + TRIPLES_PER_ROUND], settings)]
+
+        if not engine.stats.budget_reached:
+            await _in_rounds(engine, journal, "triple", retry, progress, next_triple_round)
     finally:
         progress.close()
         await backend.aclose()
@@ -254,15 +322,15 @@ def generate(config: ml_collections.ConfigDict) -> GenerateResult:
         this_run = asyncio.run(_send(config, docs, journal, settings))
     finally:
         written = export_records(journal.records(), out / "records")
-    counts, (input_tokens, output_tokens) = journal.counts(), journal.tokens()
+    counts, (input_tokens, output_tokens), truncated = journal.counts(), journal.tokens(), journal.truncated()
     journal.close()
     pending = sum(c.get("planned", 0) + c.get("failed", 0) for c in counts.values())
     summary = GenerateResult(
-        status="complete" if pending == 0 else ("budget reached" if this_run["budget_reached"] else "incomplete"),
+        status="budget reached" if this_run["budget_reached"] else ("complete" if pending == 0 else "incomplete"),
         method=config.method, model=config.llm.model, prompt_version=config.prompt_version, documents=len(docs),
         requests=counts, records=written, input_tokens=input_tokens, output_tokens=output_tokens,
         retried_this_run=this_run["retried"], seconds_this_run=round(time.time() - start, 1),
-        records_dir=str(out / "records"))
+        truncated=truncated, records_dir=str(out / "records"))
     (out / "summary.json").write_text(json.dumps(dataclasses.asdict(summary), indent=2))
     return summary
 

@@ -5,7 +5,8 @@ Its answers are deterministic functions of the prompt: the entity stage gets a J
 the document's capitalised names; other stages get a short text naming the entities; embeddings
 (`/embeddings`, `:batchEmbedContents`) and `/rerank` scores are a 64-bucket hashing embedder's.
 Faults are queued with `inject(...)` and served one per request: "429" (with Retry-After), "500", "timeout"
-(answers after `hang_s`), "malformed" (entity JSON that does not parse), "empty", "blocked".
+(answers after `hang_s`), "malformed" (entity JSON that does not parse), "empty", "blocked",
+"length" (an answer cut at the output-token cap).
 
     python -m entigraph_jax.testing --port 8123 [--latency 0.2]
 """
@@ -113,11 +114,12 @@ class FakeLLMServer:
             if fault == "blocked":
                 return 200, [], {"promptFeedback": {"blockReason": "SAFETY"},
                                  "usageMetadata": {"promptTokenCount": usage[0]}}
+            reason = "MAX_TOKENS" if fault == "length" else "STOP"
             return 200, [], {"candidates": [{"content": {"parts": [{"text": text}], "role": "model"},
-                                             "finishReason": "STOP", "index": 0}],
+                                             "finishReason": reason, "index": 0}],
                              "usageMetadata": {"promptTokenCount": usage[0], "candidatesTokenCount": usage[1],
                                                "totalTokenCount": sum(usage)}}
-        finish = "content_filter" if fault == "blocked" else "stop"
+        finish = {"blocked": "content_filter", "length": "length"}.get(fault, "stop")
         return 200, [], {"id": "fake", "object": "chat.completion", "model": body.get("model"),
                          "choices": [{"index": 0, "finish_reason": finish,
                                       "message": {"role": "assistant", "content": "" if fault == "blocked" else text}}],
