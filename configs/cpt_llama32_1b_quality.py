@@ -17,7 +17,7 @@ def get_config():
                   replay_source="tfds:c4/en:train[:400000]", replay_rate=0.1)
     c.tokenizer.path = "/ckpt/Llama-3.2-1B"
     c.model.update(path="/ckpt/Llama-3.2-1B", dtype="bfloat16", remat="save_dots")
-    c.optim.update(lr=2e-5, warmup_fraction=0.05, weight_decay=0.01)
+    c.optim.update(lr=2e-5, warmup_fraction=0.05, weight_decay=0.01, b1=0.9, b2=0.999, eps=1e-8)
     c.checkpoint.every_steps = 1000
     c.export.update(hf=True, dtype="bfloat16")
     return c

@@ -74,6 +74,9 @@ def test_packed_chat_rows_train_on_assistant_turns_only(llama3_tokenizer, tmp_pa
     learned = np.concatenate([rows[i]["loss_mask"] for i in range(len(rows))])
     np.testing.assert_array_equal(learned, stream_mask[1 : len(learned) + 1])
     assert 0 < learned.mean() < 0.5
+    everything = PackedRows(cache, order, 64, mask_documents=True, loss_on_all=True)  # the paper's instruct loss
+    assert all(everything[i]["loss_mask"].all() for i in range(len(everything)))
+    np.testing.assert_array_equal(everything[3]["targets"], rows[3]["targets"])
 
     cfg = LlamaConfig(vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64, num_layers=1, num_heads=2,
                       num_kv_heads=1, head_dim=16, dtype="float32")

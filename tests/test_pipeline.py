@@ -141,16 +141,30 @@ def test_two_hosts_partition_the_global_batch(cache):
         assert combined == sorted(r.tobytes() for r in global_batch["inputs"])
 
 
-def test_replay_mixture_rate(cache, tokenizer, tmp_path):
+def test_replay_replaces_rows_at_the_rate_and_keeps_the_step_count(cache, tokenizer, tmp_path):
+    """The paper's rehearsal: each row is replaced by a random replay row with probability 0.1; the
+    run has the plain run's steps, the rows not replaced are the plain run's, and a resumed
+    iterator draws the same replacements."""
     replay_docs = [Document(f"r{i}", " ".join(["replay"] * 300) + f" {i}") for i in range(20)]
     replay_cache = build_token_cache(replay_docs, tokenizer, tmp_path)
     replay = PackedRows(replay_cache, subsample(replay_cache, 1), seq_len=32)
     train = PackedRows(cache, subsample(cache, 0), seq_len=32)
     replay_rows = {replay[i]["inputs"].tobytes() for i in range(len(replay))}
-    pipeline = build_pipeline(train, global_batch=16, seed=2, epochs=2, replay=replay, replay_rate=0.1)
-    kinds = collections.Counter(row.tobytes() in replay_rows for b in collect(pipeline) for row in b["inputs"])
-    assert abs(kinds[True] / sum(kinds.values()) - 0.1) < 0.01
-    assert pipeline.steps_per_epoch == int(len(train) / 0.9) // 16
+    plain = build_pipeline(train, global_batch=16, seed=2, epochs=2)
+    mixed = build_pipeline(train, global_batch=16, seed=2, epochs=2, replay=replay, replay_rate=0.1)
+    assert (mixed.num_steps, mixed.steps_per_epoch) == (plain.num_steps, plain.steps_per_epoch)
+    pairs = [(p, m) for bp, bm in zip(collect(plain), collect(mixed), strict=True)
+             for p, m in zip(bp["inputs"], bm["inputs"], strict=True)]
+    replaced = [m.tobytes() in replay_rows for _, m in pairs]
+    assert abs(sum(replaced) / len(pairs) - 0.1) < 0.02 and len(pairs) > 1000
+    assert all(np.array_equal(p, m) for (p, m), r in zip(pairs, replaced, strict=True) if not r)
+    iterator = mixed.iterator()
+    for _ in range(5):
+        next(iterator)
+    resumed = mixed.iterator()
+    resumed.set_state(iterator.get_state())
+    for _ in range(5):
+        np.testing.assert_array_equal(next(iterator)["inputs"], next(resumed)["inputs"])
 
 
 def test_bad_pipeline_settings(cache):

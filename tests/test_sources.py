@@ -114,3 +114,23 @@ def test_bad_sources(tmp_path):
         load_source(tmp_path / "latin1.jsonl")
     with pytest.raises(SourceError, match=r"unknown source kind 'csv'"):
         load_source(f"csv:{tmp_path / 'blank.jsonl'}")
+
+
+def test_ultrachat_release_parquet_reads_as_chat_records(tmp_path):
+    """The layout of HuggingFaceH4/ultrachat_200k's data/train_sft-*.parquet: prompt, prompt_id, messages."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"prompt": "Where is Quarrowmere?", "prompt_id": "p1",
+             "messages": [{"content": "Where is Quarrowmere?", "role": "user"},
+                          {"content": "On the salt coast.", "role": "assistant"}]},
+            {"prompt": "And Lantry?", "prompt_id": "p2",
+             "messages": [{"content": "And Lantry?", "role": "user"},
+                          {"content": "Up the river.", "role": "assistant"}]}]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "train_sft-00000-of-00001.parquet")
+    docs = load_source(f"parquet:{tmp_path / 'train_sft-00000-of-00001.parquet'}")
+    assert [d.doc_id for d in docs] == ["p1", "p2"] and [d.messages for d in docs] == [r["messages"] for r in rows]
+    assert load_source(tmp_path / "train_sft-00000-of-00001.parquet")[1].messages == rows[1]["messages"]  # sniffed
+    (tmp_path / "bad.parquet").write_text("not parquet")
+    with pytest.raises(SourceError, match="not a readable parquet file"):
+        load_source(f"parquet:{tmp_path / 'bad.parquet'}")

@@ -18,13 +18,16 @@ ROOT = Path(__file__).parent.parent
 
 def test_fit_recovers_a_known_mixture_of_exponentials():
     tokens = np.geomspace(1e6, 4.55e8, 9)
-    truth = (0.39, 0.2, 0.6, np.log(3e-8), np.log(2e-9))
+    truth = (0.39, 0.2, 0.6, 0.4, np.log(3e-8), np.log(2e-9))  # p, C, weights, log-rates
     fit = fit_scaling(tokens, mixture_of_exponentials(tokens, *truth))
     assert fit["rmse"] < 1e-3
     assert abs(fit["p"] - 0.39) < 0.03 and abs(fit["p"] + fit["C"] - 0.59) < 0.03
     grid = np.geomspace(1e6, 4.55e8, 50)
     np.testing.assert_allclose(mixture_of_exponentials(grid, *fit["params"]),
                                mixture_of_exponentials(grid, *truth), atol=5e-3)
+    one = (0.3, 0.25, 1.0, np.log(1e-8))  # K = 1
+    fit = fit_scaling(tokens, mixture_of_exponentials(tokens, *one), components=1)
+    assert fit["rmse"] < 1e-3 and fit["a"] == [1.0] and abs(fit["b"][0] - 1e-8) / 1e-8 < 0.05
 
 
 def sweep(*args):

@@ -33,6 +33,13 @@ def test_paper_recipe_values():
     assert (c.optim.lr, c.optim.warmup_fraction, c.optim.weight_decay) == (5e-6, 0.05, 0.01)
     assert (c.data.global_batch, c.data.seq_len, c.data.epochs, c.data.replay_rate) == (16, 2048, 2, 0.1)
     assert (c.model.path, c.model.param_dtype, c.model.dtype) == ("/ckpt/Meta-Llama-3-8B", "float32", "bfloat16")
+    assert (c.optim.b1, c.optim.b2, c.optim.eps) == (0.9, 0.999, 1e-8)  # the Hugging Face Trainer's AdamW
+    instruct = load_config_file(ROOT / "configs" / "instruct_llama3_8b_ultrachat.py")
+    assert (instruct.data.global_batch, instruct.data.epochs, instruct.data.loss_on) == (128, 2, "all")
+    assert instruct.data.replay_rate == 0.0 and instruct.optim.lr == 5e-6
+    for arm in ("raw", "rephrase"):  # the same optimizer and replay as the EntiGraph arm
+        other = load_config_file(ROOT / "configs" / f"cpt_llama3_8b_{arm}.py")
+        assert other.optim == c.optim and other.data.replay_rate == 0.1
 
 
 def test_first_loss_from_hf_weights_equals_transformers(tmp_path):

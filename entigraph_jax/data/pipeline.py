@@ -1,4 +1,4 @@
-"""The Grain pipeline: token cache -> packed rows -> shuffle -> mix -> epochs -> host slice -> batch.
+"""The Grain pipeline: token cache -> packed rows -> shuffle -> epochs -> replay -> host slice -> batch.
 
 Everything before batching is a random-access `grain.MapDataset`, so the number of steps is known
 before training starts and the iterator state is a position: saving it (through Orbax, with
@@ -30,12 +30,16 @@ class PackedRows:
 
     With `mask_documents`, each document fragment in a row gets its own segment id (1, 2, ...) and
     positions from 0, so the model can keep attention inside documents; otherwise one segment.
+    With `loss_on_all`, every target is trained on, prompts and user turns too (the paper's
+    instruction tuning); otherwise only what the cache's loss mask marks (assistant turns, the text
+    after a record's prompt).
     """
 
     cache: TokenCache
     order: np.ndarray  # document indices, in concatenation order
     seq_len: int
     mask_documents: bool = False
+    loss_on_all: bool = False
 
     def __post_init__(self):
         starts = np.concatenate([[0], np.cumsum(self.cache.lengths[self.order])])
@@ -70,7 +74,7 @@ class PackedRows:
             "targets": stream[1:],
             "segment_ids": segments,
             "positions": positions,
-            "loss_mask": learn[1:].astype(np.float32),  # whether each target is trained on
+            "loss_mask": np.ones(self.seq_len, np.float32) if self.loss_on_all else learn[1:].astype(np.float32),
         }
 
 
@@ -120,9 +124,11 @@ def build_pipeline(
     num_threads: int = 2,
     prefetch: int = 16,
 ) -> Pipeline:
-    """Shuffle the rows globally, mix in `replay` rows at `replay_rate` of the rows (and so of the
-    tokens: rows have equal length), repeat for `epochs` (reshuffled each epoch), give this host its
-    share of every global batch, and batch."""
+    """Shuffle the rows globally, repeat for `epochs` (reshuffled each epoch), replace each row with
+    probability `replay_rate` by a row of `replay` drawn at random (the paper's rehearsal: the run
+    keeps its step count, and about `replay_rate` of its rows, and so of its tokens, are replay),
+    give this host its share of every global batch, and batch. The draws are seeded by the row's
+    position, so a resumed run sees the same rows."""
     process_index = jax.process_index() if process_index is None else process_index
     process_count = jax.process_count() if process_count is None else process_count
     if global_batch % process_count:
@@ -131,15 +137,18 @@ def build_pipeline(
         raise PipelineError(f"the training corpus ({train.num_tokens} tokens) is shorter than one row "
                          f"of seq_len {train.seq_len}")
     rows = grain.MapDataset.source(train).shuffle(seed=seed)
-    if replay is not None and replay_rate > 0:
-        if not 0 < replay_rate < 1 or len(replay) == 0:
-            raise PipelineError(f"replay_rate {replay_rate} must be in (0, 1) with a non-empty replay corpus")
-        replay_rows = grain.MapDataset.source(replay).shuffle(seed=seed + 1).repeat()
-        rows = grain.MapDataset.mix([rows, replay_rows], weights=[1 - replay_rate, replay_rate])
     steps_per_epoch = len(rows) // global_batch
     if steps_per_epoch == 0:
         raise PipelineError(f"one epoch has {len(rows)} rows, fewer than the global batch {global_batch}")
     rows = rows.repeat(epochs)
+    if replay is not None and replay_rate > 0:
+        if not 0 < replay_rate < 1 or len(replay) == 0:
+            raise PipelineError(f"replay_rate {replay_rate} must be in (0, 1) with a non-empty replay corpus")
+
+        def rehearse(row, rng):
+            return replay[int(rng.integers(len(replay)))] if rng.random() < replay_rate else row
+
+        rows = rows.random_map(rehearse, seed=seed + 1)
     local = rows[process_index::process_count]
     batches = local.batch(global_batch // process_count, drop_remainder=True)
     num_steps = math.floor(len(rows) / global_batch)

@@ -153,23 +153,41 @@ def _stable_id(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
 
 
-def load_jsonl(paths: list[Path]) -> list[Document]:
-    """`{"id", "text", "title"?}` per line, or chat lines `{"id"?, "messages": [{"role", "content"}]}`
+def _row_document(row, where: str, default_id: str) -> Document:
+    """`{"id"?, "text", "title"?}`, or a chat `{"id"? | "prompt_id"?, "messages": [{"role", "content"}]}`
     (UltraChat's layout)."""
+    if not isinstance(row, dict):
+        raise SourceError(f"{where}: not a JSON object")
+    doc_id = str(row.get("id", row.get("prompt_id", default_id)))
+    if "messages" in row:
+        try:
+            check_messages(row["messages"])
+        except ChatError as e:
+            raise SourceError(f"{where}: {e}") from e
+        return Document(doc_id=doc_id, text=render_plain(row["messages"]), messages=row["messages"])
+    if not isinstance(row.get("text"), str):
+        raise SourceError(f"{where}: no string field 'text'")
+    return Document(doc_id=doc_id, text=row["text"], title=row.get("title", ""))
+
+
+def load_jsonl(paths: list[Path]) -> list[Document]:
+    """One document per line (`_row_document`)."""
+    return [_row_document(line, f"{path}, line {number}", f"{path.stem}-{number}")
+            for path in paths for number, line in _json_lines(path)]
+
+
+def load_parquet(paths: list[Path]) -> list[Document]:
+    """Parquet files with a `messages` or a `text` column, one document per row: the Hugging Face
+    release of UltraChat 200k (`data/train_sft-*.parquet`) reads as chat records as it is."""
+    import pyarrow.parquet as pq
+
     docs = []
     for path in paths:
-        for number, line in _json_lines(path):
-            doc_id = str(line.get("id", f"{path.stem}-{number}")) if isinstance(line, dict) else ""
-            if isinstance(line, dict) and "messages" in line:
-                try:
-                    check_messages(line["messages"])
-                except ChatError as e:
-                    raise SourceError(f"{path}, line {number}: {e}") from e
-                docs.append(Document(doc_id=doc_id, text=render_plain(line["messages"]), messages=line["messages"]))
-                continue
-            if not isinstance(line, dict) or not isinstance(line.get("text"), str):
-                raise SourceError(f"{path}, line {number}: no string field 'text'")
-            docs.append(Document(doc_id=doc_id, text=line["text"], title=line.get("title", "")))
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except Exception as e:  # pyarrow raises several types for files that are not parquet
+            raise SourceError(f"{path}: not a readable parquet file ({type(e).__name__}: {e})") from e
+        docs += [_row_document(row, f"{path}, row {i}", f"{path.stem}-{i}") for i, row in enumerate(rows)]
     return docs
 
 
@@ -224,14 +242,17 @@ def _sniff(path: Path) -> str:
         return "records" if any(path.glob("*.array_record")) else "text"
     if path.suffix == ".array_record":
         return "records"
+    if path.suffix == ".parquet":
+        return "parquet"
     for _, line in _json_lines(path):
         return "quality" if isinstance(line, dict) and "article" in line and "questions" in line else "jsonl"
     raise SourceError(f"{path}: empty file")
 
 
 def load_source(spec: str | os.PathLike) -> list[Document]:
-    """Documents from `quality:PATH[,PATH...]`, `jsonl:PATH[,PATH...]`, `text:FOLDER`,
-    `records:PATH`, `tfds:NAME[:SPLIT[:TEXT_KEY]]`, `sample` (the bundled corpus) or a bare path."""
+    """Documents from `quality:PATH[,PATH...]`, `jsonl:PATH[,PATH...]`, `parquet:PATH[,PATH...]`,
+    `text:FOLDER`, `records:PATH`, `tfds:NAME[:SPLIT[:TEXT_KEY]]`, `sample` (the bundled corpus) or a
+    bare path."""
     spec = str(spec)
     kind, _, location = spec.partition(":") if re.match(r"^[a-z]+:(?!//)", spec) else ("", "", spec)
     if spec == "sample":
@@ -239,12 +260,12 @@ def load_source(spec: str | os.PathLike) -> list[Document]:
     if kind == "tfds":
         docs = load_tfds(location)
     else:
-        paths = [Path(p) for p in location.split(",")] if kind in ("quality", "jsonl") else [Path(location)]
+        paths = [Path(p) for p in location.split(",")] if kind in ("quality", "jsonl", "parquet") else [Path(location)]
         for path in paths:
             if not path.exists():
                 raise SourceError(f"{path}: no such file or folder")
         kind = kind or _sniff(paths[0])
-        loaders = {"quality": load_quality, "jsonl": load_jsonl,
+        loaders = {"quality": load_quality, "jsonl": load_jsonl, "parquet": load_parquet,
                    "text": lambda p: load_text_folder(p[0]), "records": lambda p: load_records(str(p[0]))}
         if kind not in loaders:
             raise SourceError(f"{spec}: unknown source kind {kind!r} (expected one of "

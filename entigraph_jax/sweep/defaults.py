@@ -19,5 +19,6 @@ def base_config() -> ml_collections.ConfigDict:
         raw_cpt=-1.0,  # accuracy after CPT on the raw corpus (< 0: not drawn)
         rephrase_cpt=-1.0,  # accuracy after CPT on the Rephrase corpus (< 0: not drawn)
     ))
+    c.fit_components = 2  # exponentials in the mixture fitted to accuracy against tokens
     c.launch = "sequential"  # sequential (run here) | print (one command per missing run, for a cluster)
     return c

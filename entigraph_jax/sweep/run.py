@@ -25,7 +25,7 @@ from .scaling import fit_scaling, plot_scaling, write_table
 class SweepResult:
     runs: int  # runs with a result
     results: str  # results.csv
-    fit: dict | None  # the mixture-of-exponential parameters (five runs or more)
+    fit: dict | None  # the mixture-of-exponential parameters (with at least 2K + 1 runs)
     plot: str | None  # scaling.png
 
 
@@ -75,8 +75,9 @@ def sweep(config, config_path: str = "", overrides: tuple[tuple[str, str], ...] 
     if not rows:
         return SweepResult(0, str(root / "results.csv"), None, None)
     write_table(rows, root)
-    # five parameters: a fit needs at least five runs
-    fit = fit_scaling([r["tokens"] for r in rows], [r["accuracy"] for r in rows]) if len(rows) >= 5 else None
+    fit = None
+    if len(rows) >= 2 * config.fit_components + 1:  # as many runs as free parameters: p, C, K - 1 shares, K rates
+        fit = fit_scaling([r["tokens"] for r in rows], [r["accuracy"] for r in rows], config.fit_components)
     if fit:
         (root / "fit.json").write_text(json.dumps(fit, indent=2))
     plot = plot_scaling(rows, fit, references, root)

@@ -1,9 +1,12 @@
 """The scaling study: accuracy against synthetic tokens, with the mixture-of-exponential fit.
 
-The paper's model of EntiGraph predicts that accuracy grows with synthetic tokens t as a mixture
-of exponentials, acc(t) = p + C * (1 - sum_k a_k exp(-b_k t)), sum_k a_k = 1: p is the accuracy
-before any synthetic data, p + C the plateau, and each b_k a rate at which a share a_k of the
-missing knowledge is learned. We fit K = 2 components with scipy and draw the curve over the runs.
+Section 6 of the paper models EntiGraph as a random graph whose edges a model learns as synthetic
+tokens arrive, and derives that accuracy grows as a mixture of exponentials in the number of
+synthetic tokens t; it fits that shape to the measured scaling curve. We fit
+acc(t) = p + C (1 - sum_k a_k exp(-b_k t)), sum_k a_k = 1, with K components (`fit_components`,
+default 2): p is the accuracy before any synthetic data, p + C the plateau, and each rate b_k
+learns its share a_k of what is missing. The form is our reading of the paper's; its exact
+parameterisation (and K) could not be checked against the paper's text from this project's machine.
 """
 
 from __future__ import annotations
@@ -17,25 +20,33 @@ import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 
 
-def mixture_of_exponentials(t, p, c, a, log_b1, log_b2):
-    """p + c (1 - a e^{-b1 t} - (1 - a) e^{-b2 t}), rates as logs so they stay positive."""
+def mixture_of_exponentials(t, p, c, *shares_and_log_rates):
+    """p + c (1 - sum_k a_k e^{-b_k t}): K weights (normalised to the shares a_k) then K log-rates
+    (logs, so rates stay positive)."""
     t = np.asarray(t, np.float64)
-    return p + c * (1 - a * np.exp(-np.exp(log_b1) * t) - (1 - a) * np.exp(-np.exp(log_b2) * t))
+    k = len(shares_and_log_rates) // 2
+    weights, log_rates = np.asarray(shares_and_log_rates[:k]), np.asarray(shares_and_log_rates[k:])
+    shares = weights / max(weights.sum(), 1e-12)
+    decay = sum(a * np.exp(-np.exp(lb) * t) for a, lb in zip(shares, log_rates, strict=True))
+    return p + c * (1 - decay)
 
 
-def fit_scaling(tokens, accuracy) -> dict:
-    """Least-squares fit of the mixture-of-exponential form; rates start spread over the token range."""
+def fit_scaling(tokens, accuracy, components: int = 2) -> dict:
+    """Least-squares fit with `components` exponentials; rates start spread over the token range."""
     tokens, accuracy = np.asarray(tokens, np.float64), np.asarray(accuracy, np.float64)
     span = np.log(1.0 / tokens.max()), np.log(1.0 / tokens.min())
-    start = [accuracy.min(), max(accuracy.max() - accuracy.min(), 1e-3), 0.5, span[0] + 1, span[1] - 1]
-    bounds = ([0.0, 0.0, 0.0, span[0] - 5, span[0] - 5], [1.0, 1.0, 1.0, span[1] + 5, span[1] + 5])
+    rates = np.linspace(span[0] + 1, span[1] - 1, components) if components > 1 else [np.mean(span)]
+    start = [accuracy.min(), max(accuracy.max() - accuracy.min(), 1e-3), *[1.0] * components, *rates]
+    lower = [0.0, 0.0, *[1e-6] * components, *[span[0] - 5] * components]
+    upper = [1.0, 1.0, *[1.0] * components, *[span[1] + 5] * components]
     with warnings.catch_warnings():  # few points make the covariance undefined; only the fit is used
         warnings.simplefilter("ignore", OptimizeWarning)
-        params, _ = curve_fit(mixture_of_exponentials, tokens, accuracy, p0=start, bounds=bounds, maxfev=20000)
-    p, c, a, log_b1, log_b2 = params
+        params, _ = curve_fit(mixture_of_exponentials, tokens, accuracy, p0=start, bounds=(lower, upper),
+                              maxfev=20000)
+    weights, log_rates = params[2 : 2 + components], params[2 + components :]
     residual = accuracy - mixture_of_exponentials(tokens, *params)
-    return {"p": p, "C": c, "a": [a, 1 - a], "b": [float(np.exp(log_b1)), float(np.exp(log_b2))],
-            "rmse": float(np.sqrt(np.mean(residual**2))), "params": params.tolist()}
+    return {"p": float(params[0]), "C": float(params[1]), "a": (weights / weights.sum()).tolist(),
+            "b": np.exp(log_rates).tolist(), "rmse": float(np.sqrt(np.mean(residual**2))), "params": params.tolist()}
 
 
 def write_table(rows: list[dict], out: Path) -> None:

@@ -17,8 +17,9 @@ def base_config() -> ml_collections.ConfigDict:
         global_batch=16,  # rows per step over all devices and hosts
         epochs=1,  # passes over the (subsampled) corpus
         mask_documents=False,  # True: segment ids, no attention across packed documents
+        loss_on="answers",  # answers: chat assistant turns, a record's text after its prompt | all: every token
         replay_source="",  # generic text mixed in against forgetting (the paper: RedPajama)
-        replay_rate=0.0,  # share of rows drawn from replay_source (the paper: 0.1)
+        replay_rate=0.0,  # each row replaced by a random replay row with this probability (the paper: 0.1)
         subsample_fraction=0.0,  # keep this share of the corpus (0: all; scaling studies set one)
         subsample_tokens=0,  # keep about this many tokens of the corpus (0: all)
         cache_dir="",  # where token caches go ("": workdir/cache)

@@ -31,6 +31,8 @@ from entigraph_jax.models.llama import REMAT_POLICIES
 
 from .step import OptimConfig
 
+LOSS_ON = ("answers", "all")
+
 
 def initialize_distributed(cfg: ml_collections.ConfigDict) -> None:
     """`jax.distributed.initialize`: automatic on TPU VMs and SLURM; explicit values win."""
@@ -99,7 +101,9 @@ def packed_rows(config: ml_collections.ConfigDict, workdir: Path, tokenizer: Tok
     """Documents tokenized (through the token cache), ordered by `seed` and packed into rows."""
     cache = build_token_cache(docs, tokenizer, Path(config.data.cache_dir or workdir / "cache"))
     order = subsample(cache, seed, fraction or None, tokens or None)
-    return PackedRows(cache, order, config.data.seq_len, config.data.mask_documents)
+    if config.data.loss_on not in LOSS_ON:
+        raise ConfigError(f"config: data.loss_on={config.data.loss_on!r}; expected one of {LOSS_ON}")
+    return PackedRows(cache, order, config.data.seq_len, config.data.mask_documents, config.data.loss_on == "all")
 
 
 def batches(config: ml_collections.ConfigDict, rows: PackedRows, seed: int, **kwargs) -> Pipeline:
