@@ -4,9 +4,9 @@ synthesized documents) against the baseline that repeats the real documents, at 
 The corpus is a web-text pretraining set in ArrayRecord shards (e.g. a DCLM or C4 subset written by
 `python -m entigraph_jax.data`'s writers). Pairs come from an OpenAI-compatible embedding server
 (vLLM serving an embedding model) with the exact blocked search; switch `mine.index` to `faiss` past
-~1M documents. The synthesizer trains from scratch here; to start it from a pretrained checkpoint
-set `synthesizer.model.path` (a Hugging Face or Orbax folder). Thresholds and sizes are
-starting points to tune, not the paper's values. Synthesis runs on the slice's devices of one host.
+~1M documents. The synthesizer is the trained baseline, fine-tuned on the pairs, as in the paper;
+`oracle_corpus` (more unique documents of the same source) adds the oracle arm. Thresholds and sizes
+are starting points to tune, not the paper's values. Synthesis runs on the slice's devices of one host.
 
     python -m entigraph_jax.sbp run --config configs/sbp_3b_tpu.py \
         --config.tokenizer.path=/ckpt/Meta-Llama-3-8B --config.corpus=records:/data/dclm_shard0

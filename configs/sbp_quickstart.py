@@ -1,8 +1,10 @@
-"""SBP in miniature on CPU: the four steps on the bundled sample corpus in a few minutes.
+"""SBP in miniature on CPU: every step on the bundled sample corpus in a few minutes.
 
-Pairs from the offline hashing embedder; a ~1M-parameter synthesizer; 32 synthesized documents;
-then SBP (half synthetic, half real tokens) against the baseline that repeats the real articles,
-both 60 steps of 8 x 128 tokens, scored on the sample corpus's questions-free text.
+The baseline repeats the real articles for 60 steps of 8 x 128 tokens; pairs come from the offline
+hashing embedder; the ~1M-parameter synthesizer is that baseline fine-tuned on the pairs; 32
+synthesized documents; then SBP (half synthetic, half real tokens) for the same 60 steps. Both arms
+are scored on the sample text (held-out loss) and its questions (log-likelihood accuracy). The
+corpus is too small for an oracle arm (set `oracle_corpus` to a larger real corpus for one).
 
     python -m entigraph_jax.sbp run --config configs/sbp_quickstart.py
 """
@@ -33,4 +35,5 @@ def get_config():
     c.joint.max_steps = 60
     c.real_fraction = 0.5
     c.eval_source = "sample"
+    c.downstream_source = "sample"
     return c

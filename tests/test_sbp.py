@@ -2,6 +2,7 @@
 
 import difflib
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -152,10 +153,15 @@ def sbp_command(*args):
 
 @pytest.fixture(scope="module")
 def recipe_run(tmp_path_factory):
-    """The quickstart recipe end to end, with fewer steps."""
+    """The quickstart recipe end to end, with fewer steps, and an oracle arm on more unique text."""
     workdir = tmp_path_factory.mktemp("sbp")
+    oracle = workdir.parent / "oracle.jsonl"
+    articles = [d.text for d in load_source("sample")]
+    oracle.write_text("".join(json.dumps({"text": f"{t}\n\n{articles[(i + 1) % len(articles)]}"}) + "\n"
+                              for i, t in enumerate(articles)))
     args = ["--config", str(ROOT / "configs/sbp_quickstart.py"), f"--config.workdir={workdir}",
-            "--config.synthesizer.data.epochs=6", "--config.joint.max_steps=20"]
+            "--config.synthesizer.data.epochs=6", "--config.joint.max_steps=20",
+            f"--config.oracle_corpus=jsonl:{oracle}"]
     done = sbp_command("run", *args)
     assert done.returncode == 0, done.stderr
     return workdir, args, json.loads((workdir / "summary.json").read_text())
@@ -169,9 +175,14 @@ def test_recipe_runs_end_to_end(recipe_run):
     synthetic = list(read_records(workdir / "synthetic"))
     assert len(synthetic) == summary["synthetic"] > 0
     assert {r["kind"] for r in synthetic} == {"sbp"} and {r["doc_id"] for r in synthetic} <= corpus_ids
-    sbp, baseline = summary["train"]["sbp"], summary["train"]["baseline"]
-    assert sbp["steps"] == baseline["steps"] == 20  # the same compute
-    assert np.isfinite(sbp["eval_loss"]) and np.isfinite(baseline["eval_loss"])
+    arms = summary["train"]
+    assert set(arms) == {"baseline", "sbp", "oracle"} and {a["steps"] for a in arms.values()} == {20}  # same compute
+    assert all(np.isfinite(a["eval_loss"]) and 0 <= a["quality_loglik_acc"] <= 1 for a in arms.values())
+    # the synthesizer is the baseline fine-tuned: its first step starts from the baseline's weights
+    assert summary["synthesizer_init"] == str(workdir / "baseline" / "hf")
+    first = json.loads((workdir / "synthesizer" / "metrics.jsonl").read_text().splitlines()[0])["loss"]
+    uniform = math.log(load_tokenizer(workdir / "tokenizer" / "sp.model").vocab_size)  # where a new model starts
+    assert first < uniform - 0.5 and abs(first - arms["baseline"]["final_loss"]) < 1.0
     # a rerun finds every step done and changes nothing
     again = sbp_command("run", *args)
     assert again.returncode == 0, again.stderr
@@ -202,12 +213,14 @@ def test_synthesis_is_seeded_and_never_copies_its_seed(recipe_run):
 
 def test_command_errors_are_one_line(tmp_path):
     usage = sbp_command("bogus")
-    assert usage.returncode == 2 and "the first argument must be one of mine, synthesizer" in usage.stderr
+    assert usage.returncode == 2 and "the first argument must be one of baseline, mine, synthesizer" in usage.stderr
     bad = sbp_command("mine", "--config", str(ROOT / "configs/sbp_quickstart.py"),
                       f"--config.workdir={tmp_path}", "--config.mine.min_similarity=0.99",
                       "--config.mine.max_similarity=0.995")
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1
     assert "no pair has a similarity" in bad.stderr and not (tmp_path / "pairs").exists()
+    early = sbp_command("synthesizer", "--config", str(ROOT / "configs/sbp_quickstart.py"), "--workdir", str(tmp_path))
+    assert early.returncode == 1 and "no baseline yet; run the baseline step first" in early.stderr
 
 
 def test_recipes_nest_train_configs():

@@ -2,7 +2,7 @@
 synthesizer of p(d2 | d1), synthesize new documents from corpus seeds, train on real + synthetic
 against the repetition baseline at the same compute.
 
-`python -m entigraph_jax.sbp {mine,synthesizer,synthesize,train,run} --config ...`. The top stage:
+`python -m entigraph_jax.sbp {baseline,mine,synthesizer,synthesize,train,run} --config ...`. The top stage:
 may import clients, data, models and train; nothing imports it.
 """
 

@@ -1,4 +1,4 @@
-"""`python -m entigraph_jax.sbp {mine,synthesizer,synthesize,train,run} --config configs/sbp_quickstart.py`"""
+"""`python -m entigraph_jax.sbp {baseline,mine,synthesizer,synthesize,train,run} --config configs/sbp_quickstart.py`"""
 
 import sys
 
@@ -10,11 +10,12 @@ from .defaults import base_config
 from .run import SBP, STEPS
 
 PURPOSES = {
+    "baseline": "Step 0, train the repetition baseline (the real documents repeated) that the synthesizer starts from",
     "mine": "Step 1, mine related document pairs with an embedder (exact or faiss nearest neighbours)",
-    "synthesizer": "Step 2, train the synthesizer p(d2 | d1) with the loss on d2 only",
+    "synthesizer": "Step 2, fine-tune the baseline into the synthesizer p(d2 | d1) with the loss on d2 only",
     "synthesize": "Step 3, synthesize new documents from corpus seeds, dropping copies of the seed",
-    "train": "Step 4, SBP joint training (real + synthetic) against the repeated-real baseline at the same compute",
-    "run": "The four steps in order; steps whose output exists are skipped, so a rerun continues",
+    "train": "Step 4, SBP joint training (real + synthetic), and the oracle arm, at the baseline's compute",
+    "run": "Every step in order; steps whose output exists are skipped, so a rerun continues",
 }
 
 

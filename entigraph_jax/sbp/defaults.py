@@ -29,6 +29,7 @@ def base_config() -> ml_collections.ConfigDict:
         block=1024,  # documents per block of the exact search
     ))
     c.synthesizer = train_config()  # step 2: training of p(d2 | d1); data.source and tokenizer.path are filled in
+    c.synthesizer_init = "baseline"  # baseline: fine-tune the baseline's checkpoint (the paper) | config: as set
     c.synthesize = ml_collections.ConfigDict(dict(
         num_docs=1024,  # documents to synthesize (seeds drawn from the corpus)
         temperature=1.0,  # sampling temperature
@@ -39,7 +40,9 @@ def base_config() -> ml_collections.ConfigDict:
         seed=0,  # seeds the choice of seeds and the sampling
         dtype="float32",  # the synthesizer's weights when sampling
     ))
-    c.joint = train_config()  # step 4: SBP and the baseline, the same model and compute (joint.max_steps)
+    c.joint = train_config()  # every arm's training: the same model and compute (joint.max_steps)
     c.real_fraction = 0.5  # share of real tokens in SBP's joint training
-    c.eval_source = ""  # held-out documents both step-4 runs are scored on
+    c.oracle_corpus = ""  # more unique real documents: an oracle arm at the same budget ("": none)
+    c.eval_source = ""  # held-out documents every arm is scored on (loss)
+    c.downstream_source = ""  # documents with QuALITY-style questions: every arm's log-likelihood accuracy
     return c

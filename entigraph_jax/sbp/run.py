@@ -1,11 +1,16 @@
-"""The four SBP steps over one workdir; each step is skipped when its output exists, so a rerun
-picks up where a run stopped (an interrupted training step resumes from its checkpoints).
+"""The SBP steps over one workdir, as the SBP paper runs them; each step is skipped when its output
+exists, so a rerun picks up where a run stopped (an interrupted training step resumes from its
+checkpoints). Every training arm has the same model and step budget (`joint.max_steps`) and is
+scored on the held-out documents (`eval_source`) and, with `downstream_source`, on their questions.
 
     workdir/tokenizer/   the shared vocabulary (trained on the corpus when tokenizer.path is empty)
+    workdir/baseline/    step 0: the repetition baseline, the real documents repeated
     workdir/pairs/       step 1: pair records (kind sbp_pair)
-    workdir/synthesizer/ step 2: a train run on "d1 <separator> d2", loss on d2 only
+    workdir/synthesizer/ step 2: "d1 <separator> d2" with the loss on d2 only, fine-tuned from the
+                         baseline's checkpoint (the paper's synthesizer is the baseline LM, fine-tuned)
     workdir/synthetic/   step 3: synthesized records (kind sbp, with the seed's doc_id)
-    workdir/joint/, workdir/baseline/   step 4: real + synthetic vs the real documents repeated
+    workdir/joint/       step 4: SBP, synthetic documents with real ones mixed in at real_fraction
+    workdir/oracle/      step 4, with `oracle_corpus`: more unique real documents at the same budget
     workdir/summary.json
 """
 
@@ -28,7 +33,8 @@ from entigraph_jax.train import train
 from .mine import mine_pairs
 from .synthesize import synthesize
 
-STEPS = ("mine", "synthesizer", "synthesize", "train")
+STEPS = ("baseline", "mine", "synthesizer", "synthesize", "train")
+SYNTHESIZER_INITS = ("baseline", "config")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,10 +42,11 @@ class SBPSummary:
     """What the steps run so far produced (also `workdir/summary.json`); None where a step has not run."""
 
     pairs: int | None = None  # step 1: related pairs mined
+    synthesizer_init: str | None = None  # step 2: the checkpoint the synthesizer started from ("": new)
     synthesizer_loss: float | None = None  # step 2: the synthesizer's final training loss
     synthetic: int | None = None  # step 3: documents synthesized and kept
     dropped_copies: int | None = None  # step 3: synthesized documents dropped as copies of their seed
-    train: dict | None = None  # step 4: {"sbp": ..., "baseline": ...} final and held-out losses
+    train: dict | None = None  # {"baseline", "sbp", "oracle"}: steps, final, held-out loss, downstream accuracy
 
 
 def write_folder(folder: Path, records: list[dict]) -> None:
@@ -62,6 +69,9 @@ class SBP:
             raise ConfigError("config: joint.max_steps must be positive: it is the compute budget of step 4")
         if not 0 < config.real_fraction < 1:
             raise ConfigError(f"config: real_fraction={config.real_fraction} must be in (0, 1)")
+        if config.synthesizer_init not in SYNTHESIZER_INITS:
+            raise ConfigError(f"config: synthesizer_init={config.synthesizer_init!r}; expected one of "
+                              f"{SYNTHESIZER_INITS}")
         self.config = config
         self.root = Path(config.workdir).absolute()
         self.docs = load_source(config.corpus)
@@ -107,6 +117,13 @@ class SBP:
             return
         cfg = self._train_config(self.config.synthesizer, f"records:{self.root / 'pairs'}", workdir)
         cfg.export.hf = True
+        if self.config.synthesizer_init == "baseline":
+            baseline = self.root / "baseline" / "hf"
+            if not baseline.is_dir():
+                raise ConfigError(f"{baseline}: no baseline yet; run the baseline step first "
+                                  "(or set synthesizer_init=config)")
+            cfg.model.path = str(baseline)
+        self.summary["synthesizer_init"] = cfg.model.path
         self.summary["synthesizer_loss"] = train(cfg).final_loss
 
     def synthesize(self) -> None:
@@ -128,31 +145,40 @@ class SBP:
             write_folder(folder, out["records"])
             self.summary.update(synthetic=len(out["records"]), dropped_copies=out["dropped"])
 
-    def train_joint(self) -> None:
-        budget = self.config.joint.max_steps
-        runs = {"sbp": (f"records:{self.root / 'synthetic'}", self.config.corpus), "baseline": (self.config.corpus, "")}
+    def train_arm(self, name: str, source: str, replay: str = "") -> None:
+        """One arm at the shared budget, scored by the held-out and downstream hooks; kept in the summary."""
         results = self.summary.setdefault("train", {})
-        for name, (source, replay) in runs.items():
-            if name in results:
-                continue
-            workdir = self.root / ("joint" if name == "sbp" else name)
-            cfg = self._train_config(self.config.joint, source, workdir)
-            rate = self.config.real_fraction if replay else 0.0
-            cfg.data.update(epochs=budget, replay_source=replay, replay_rate=rate)
-            if self.config.eval_source:
-                heldout = cfg.hooks.heldout_loss
-                heldout.update(source=self.config.eval_source, every_steps=heldout.every_steps or budget)
-            out = train(cfg)
-            lines = Path(out.metrics).read_text().splitlines()
-            rows = [r for r in map(json.loads, filter(str.strip, lines)) if "eval_loss" in r]
-            results[name] = {"final_loss": out.final_loss, "steps": out.steps,
-                             "eval_loss": rows[-1]["eval_loss"] if rows else None, "workdir": str(workdir)}
-            self.save_summary()
+        if name in results:
+            return
+        budget, workdir = self.config.joint.max_steps, self.root / ("joint" if name == "sbp" else name)
+        cfg = self._train_config(self.config.joint, source, workdir)
+        cfg.data.update(epochs=budget, replay_source=replay, replay_rate=self.config.real_fraction if replay else 0.0)
+        cfg.export.hf = cfg.export.hf or name == "baseline"  # the synthesizer starts from it
+        for hook, hook_source in (("heldout_loss", self.config.eval_source),
+                                  ("quality_loglik", self.config.downstream_source)):
+            if hook_source:
+                settings = cfg.hooks[hook]
+                settings.update(source=hook_source, every_steps=settings.every_steps or budget)
+        out = train(cfg)
+        lines = Path(out.metrics).read_text().splitlines()
+        rows = [r for r in map(json.loads, filter(str.strip, lines))]
+        last = {key: next((r[key] for r in reversed(rows) if key in r), None)
+                for key in ("eval_loss", "quality_loglik_acc")}
+        results[name] = {"final_loss": out.final_loss, "steps": out.steps, **last, "workdir": str(workdir)}
+        self.save_summary()
+
+    def train_baseline(self) -> None:
+        self.train_arm("baseline", self.config.corpus)
+
+    def train_joint(self) -> None:
+        self.train_arm("sbp", f"records:{self.root / 'synthetic'}", self.config.corpus)
+        if self.config.oracle_corpus:
+            self.train_arm("oracle", self.config.oracle_corpus)
 
     def run(self, steps=STEPS) -> SBPSummary:
         self.root.mkdir(parents=True, exist_ok=True)
-        actions = {"mine": self.mine, "synthesizer": self.train_synthesizer, "synthesize": self.synthesize,
-                   "train": self.train_joint}
+        actions = {"baseline": self.train_baseline, "mine": self.mine, "synthesizer": self.train_synthesizer,
+                   "synthesize": self.synthesize, "train": self.train_joint}
         for step in steps:
             actions[step]()
             self.save_summary()
