@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from entigraph_jax.clients import Fatal
 from entigraph_jax.config import ConfigError, apply_override, load_config_file
 from entigraph_jax.data import Document, SourceError, load_source, read_records
 from entigraph_jax.generate.plan import (
@@ -21,7 +20,7 @@ from entigraph_jax.generate.plan import (
     pair_requests,
     triple_schedule,
 )
-from entigraph_jax.generate.run import estimate, generate, merge
+from entigraph_jax.generate.run import GenerationFailed, estimate, generate, merge
 from entigraph_jax.testing import FakeLLMServer, fake_answer
 
 ROOT = Path(__file__).parent.parent
@@ -151,7 +150,7 @@ def test_bad_input(server, tmp_path):
         generate(config_for(server, tmp_path, **{"llm.backend": "claude"}))
     unreachable = config_for(server, tmp_path / "u", **{"llm.base_url": "http://127.0.0.1:9/v1",
                                                         "llm.max_retries": 1})
-    with pytest.raises(Fatal, match=r"cannot reach http://127.0.0.1:9/v1"):
+    with pytest.raises(GenerationFailed, match=r"cannot reach http://127.0.0.1:9/v1"):
         generate(unreachable)
 
 

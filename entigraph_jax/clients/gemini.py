@@ -9,7 +9,7 @@ import httpx
 from google import genai
 from google.genai import errors, types
 
-from .llm import Backend, Completion, Fatal, Rejected, Retryable, Unreachable, parse_retry_after
+from .llm import Backend, Completion, Fatal, Rejected, Retryable, Unreachable, check_url, parse_retry_after
 
 
 class GeminiBackend(Backend):
@@ -18,7 +18,7 @@ class GeminiBackend(Backend):
     def __init__(self, model: str, key: str, base_url: str, timeout_s: float):
         options = types.HttpOptions(timeout=int(timeout_s * 1000),
                                     retry_options=types.HttpRetryOptions(attempts=1),
-                                    base_url=base_url or None)
+                                    base_url=check_url(base_url) if base_url else None)
         self.model = model
         self.client = genai.Client(api_key=key, http_options=options)
 

@@ -11,6 +11,7 @@ run stops with one message).
 from __future__ import annotations
 
 import dataclasses
+import urllib.parse
 
 from entigraph_jax.errors import UserError
 
@@ -39,6 +40,14 @@ class Rejected(Exception):
 
 class Fatal(UserError):
     """No request can succeed with these settings (key, model, server)."""
+
+
+def check_url(url: str) -> str:
+    """`url` if it is an http(s) URL with a host; else `Fatal` (no request could reach it)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise Fatal(f"llm.base_url={url!r} is not an http(s) URL with a host")
+    return url
 
 
 def parse_retry_after(value: str | None) -> float | None:

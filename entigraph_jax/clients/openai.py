@@ -10,7 +10,7 @@ import json
 
 import aiohttp
 
-from .llm import Backend, Completion, Fatal, Rejected, Retryable, Unreachable, parse_retry_after
+from .llm import Backend, Completion, Fatal, Rejected, Retryable, Unreachable, check_url, parse_retry_after
 
 
 class OpenAIBackend(Backend):
@@ -18,7 +18,7 @@ class OpenAIBackend(Backend):
 
     def __init__(self, base_url: str, model: str, key: str | None, timeout_s: float, max_connections: int,
                  json_mode: bool = True):
-        self.model, self.base_url, self.use_json_mode = model, base_url.rstrip("/"), json_mode
+        self.model, self.base_url, self.use_json_mode = model, check_url(base_url).rstrip("/"), json_mode
         self.url = f"{self.base_url}/chat/completions"
         self.headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.timeout, self.max_connections = aiohttp.ClientTimeout(total=timeout_s), max_connections

@@ -18,6 +18,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.shard_index = 0  # this machine's share of the documents ...
     c.num_shards = 1  # ... out of num_shards (then --merge joins the shards' records)
     c.retry_failed = True  # a rerun retries requests that failed before
+    c.append = False  # True: add to an output_dir written with another model, method or prompt version
     c.llm = ml_collections.ConfigDict(dict(
         backend="openai",  # openai (vLLM, SGLang, llama.cpp, Ollama, OpenAI) | gemini | local (our model)
         model="",  # the model name the server knows; for backend=local a checkpoint folder
@@ -31,6 +32,8 @@ def base_config() -> ml_collections.ConfigDict:
         tokens_per_minute=0.0,  # client-side token rate limit, input + output (0: none)
         timeout_s=120.0,  # per request
         max_retries=6,  # per request, on 429, 5xx, timeouts and dropped connections
+        max_failures_in_a_row=50,  # failed attempts with no answer between them that stop the run
+        max_failure_fraction=0.1,  # a run ending with more failed requests than this share fails (exit 1)
         backoff_initial_s=1.0,  # first wait between retries (exponential with jitter, or Retry-After)
         backoff_max_s=60.0,  # longest wait between retries
         temperature=1.0,  # sampling temperature of every request

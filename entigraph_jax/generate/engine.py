@@ -1,10 +1,16 @@
 """Sends requests: asyncio with bounded concurrency, requests- and tokens-per-minute limits,
 retries with exponential backoff and jitter (honouring Retry-After) via tenacity, a per-request
-timeout, overall budgets, and the journal as the record of what is done."""
+timeout, overall budgets, and the journal as the record of what is done.
+
+A run that cannot work stops early instead of retrying every request to the end: a server that
+cannot be reached before any answer came back stops it at once, and so do `max_failures_in_a_row`
+failed attempts without an answer between them (HTTP 500 every time, a hanging server, bodies that
+are not answers, a quota that stays exhausted); the message gives the commonest errors."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +38,7 @@ class Limits:
     max_output_tokens: int = 2048
     max_requests: int = 0  # overall caps across runs (0: none), checked before each request
     max_output_tokens_total: int = 0
+    max_failures_in_a_row: int = 50  # failed attempts with no answer between them that stop the run
 
 
 @dataclasses.dataclass
@@ -74,6 +81,9 @@ class Engine:
         self.model, self.prompt_version, self.on_progress = model, prompt_version, on_progress
         self.stats = Stats()
         self.started = 0
+        self.answered = False  # has any request of this run got an answer
+        self.failures_in_a_row = 0
+        self.errors: collections.Counter[str] = collections.Counter()  # failed attempts by message
         self.requests_limiter = RateLimiter(limits.requests_per_minute)
         self.tokens_limiter = RateLimiter(limits.tokens_per_minute)
         done = sum(c.get("done", 0) for c in journal.counts().values())
@@ -117,6 +127,19 @@ class Engine:
     def _count_retry(self, state: tenacity.RetryCallState) -> None:
         self.stats.retried += 1
 
+    def common_errors(self, n: int = 3) -> str:
+        return "; ".join(f"{count} x {message}" for message, count in self.errors.most_common(n))
+
+    def _failed_attempt(self, error: Exception) -> None:
+        """Count a failed attempt; stop the run when it cannot work."""
+        self.errors[str(error)] += 1
+        self.failures_in_a_row += 1
+        if isinstance(error, Unreachable) and not self.answered:
+            raise Fatal(str(error))
+        if self.failures_in_a_row >= self.limits.max_failures_in_a_row:
+            raise Fatal(f"stopped after {self.failures_in_a_row} failed attempts in a row with no answer "
+                        f"between them; commonest errors: {self.common_errors()}")
+
     async def _complete(self, request: Request, system: str, prompt: str) -> tuple[Completion, int]:
         attempts = 0
         retrying = tenacity.AsyncRetrying(
@@ -132,7 +155,13 @@ class Engine:
                         system, prompt, json_mode=request.json_mode, max_output_tokens=self.limits.max_output_tokens,
                         temperature=self.limits.temperature), self.limits.timeout_s)
                 except TimeoutError as e:
-                    raise Retryable(f"no answer within {self.limits.timeout_s} s") from e
+                    error = Retryable(f"no answer within {self.limits.timeout_s} s")
+                    self._failed_attempt(error)
+                    raise error from e
+                except (Retryable, Rejected) as e:
+                    self._failed_attempt(e)
+                    raise
+                self.answered, self.failures_in_a_row = True, 0
         return completion, attempts
 
     async def _execute(self, request: Request) -> None:

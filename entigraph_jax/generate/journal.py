@@ -110,6 +110,18 @@ class Journal:
                                "json_extract(record, '$.truncated') = 1 GROUP BY kind")
         return {kind: int(n) for kind, n in rows}
 
+    def errors(self, n: int) -> list[tuple[str, int]]:
+        """The `n` commonest errors of failed requests, with their counts."""
+        rows = self.db.execute("SELECT error, COUNT(*) FROM requests WHERE status='failed' GROUP BY error "
+                               "ORDER BY 2 DESC, 1 LIMIT ?", (n,))
+        return [(error, int(count)) for error, count in rows]
+
+    def by_model(self) -> dict[str, int]:
+        """{model: records done}"""
+        rows = self.db.execute("SELECT json_extract(record, '$.model'), COUNT(*) FROM requests "
+                               "WHERE status='done' GROUP BY 1")
+        return {model: int(n) for model, n in rows}
+
     def tokens(self) -> tuple[int, int]:
         row = self.db.execute("SELECT SUM(input_tokens), SUM(output_tokens) FROM requests").fetchone()
         return int(row[0] or 0), int(row[1] or 0)

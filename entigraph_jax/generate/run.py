@@ -19,6 +19,8 @@ from entigraph_jax.clients import CLIENTS, Backend, Fatal, make_client
 from entigraph_jax.config import ConfigError
 from entigraph_jax.data import RecordWriter, read_records
 from entigraph_jax.data.sources import Document, load_source
+from entigraph_jax.errors import UserError
+from entigraph_jax.outputs import hold, publish
 
 from .engine import Engine, Limits
 from .journal import Journal
@@ -43,18 +45,20 @@ BACKENDS = (*CLIENTS, "local")
 class GenerateResult:
     """What a run did; also written to `summary.json` beside the records."""
 
-    status: str  # complete | budget reached | incomplete
+    status: str  # complete | budget reached | incomplete | failed
     method: str
     model: str
     prompt_version: str
     documents: int
     requests: dict  # kind -> {state: count}
     records: int
+    records_by_model: dict  # model -> records (more than one with append=true)
     input_tokens: int
     output_tokens: int
     retried_this_run: int
     seconds_this_run: float
     truncated: dict  # kind -> answers that stopped at llm.max_output_tokens
+    errors: list  # the commonest errors of failed requests, with their counts
     records_dir: str
 
 
@@ -138,7 +142,7 @@ def limits(config) -> Limits:
                   backoff_initial_s=llm.backoff_initial_s, backoff_max_s=llm.backoff_max_s,
                   entity_attempts=config.entigraph.entity_attempts, temperature=llm.temperature,
                   max_output_tokens=llm.max_output_tokens, max_requests=budget.max_requests,
-                  max_output_tokens_total=budget.max_output_tokens)
+                  max_output_tokens_total=budget.max_output_tokens, max_failures_in_a_row=llm.max_failures_in_a_row)
 
 
 def load_documents(config) -> list[Document]:
@@ -229,7 +233,7 @@ def export_records(records, folder: Path) -> int:
     old = folder.with_name(f".{folder.name}.old")
     if folder.exists():
         os.replace(folder, old)
-    os.replace(tmp, folder)
+    publish(tmp, folder)
     shutil.rmtree(old, ignore_errors=True)
     return count
 
@@ -279,11 +283,7 @@ async def _send(config, docs, journal, settings) -> dict:
                 new += rephrase_requests([doc], settings, range(rounds, rounds + 1))
         return new
 
-    try:
-        if config.method == "rephrase":
-            progress.total = journal.count_pending(("rephrase",), retry)
-            await _in_rounds(engine, journal, "rephrase", retry, progress, next_rephrase_round)
-            return {"budget_reached": engine.stats.budget_reached, "retried": engine.stats.retried}
+    async def entigraph():
         progress.total = journal.count_pending(("entities",), retry)
         await engine.run(journal.pending(("entities",), retry))
         entities = known_entities(journal)
@@ -302,36 +302,81 @@ async def _send(config, docs, journal, settings) -> dict:
 
         if not engine.stats.budget_reached:
             await _in_rounds(engine, journal, "triple", retry, progress, next_triple_round)
+
+    stopped = None
+    try:
+        if config.method == "rephrase":
+            progress.total = journal.count_pending(("rephrase",), retry)
+            await _in_rounds(engine, journal, "rephrase", retry, progress, next_rephrase_round)
+        else:
+            await entigraph()
+    except Fatal as e:  # the run cannot work: say why in the summary, then fail
+        stopped = str(e)
     finally:
         progress.close()
         await backend.aclose()
-    return {"budget_reached": engine.stats.budget_reached, "retried": engine.stats.retried}
+    return {"budget_reached": engine.stats.budget_reached, "retried": engine.stats.retried, "stopped": stopped}
+
+
+class GenerationFailed(UserError):
+    """A run that ended with too many failed requests (its records and summary are written first)."""
+
+
+def check_one_corpus(config, out: Path) -> None:
+    """An output folder holds one corpus: a rerun with another model, method or prompt version is
+    refused unless `append` is set (then `run.json` lists every setting that wrote there)."""
+    manifest = out / "run.json"
+    this = {"method": config.method, "model": config.llm.model, "prompt_version": config.prompt_version}
+    runs = json.loads(manifest.read_text())["runs"] if manifest.is_file() else []
+    if runs and this not in runs:
+        if not config.append:
+            last = runs[-1]
+            changed = ", ".join(f"{k} {last.get(k)!r} -> {v!r}" for k, v in this.items() if last.get(k) != v)
+            raise ConfigError(f"{out}: holds a corpus written with other settings ({changed}); use another "
+                              "output_dir, or --config.append=true to add to this one")
+    if this not in runs:
+        manifest.write_text(json.dumps({"runs": [*runs, this]}, indent=2))
 
 
 def generate(config: ml_collections.ConfigDict) -> GenerateResult:
-    """Run (or resume) the plan; returns the summary also written to `summary.json`."""
+    """Run (or resume) the plan; returns the summary also written to `summary.json`. A run that
+    could not work, or that ends with more than `llm.max_failure_fraction` of its requests failed,
+    raises `GenerationFailed` after writing its records and summary."""
     validate(config)
     docs, settings, out = load_documents(config), plan_settings(config), run_dir(config)
-    journal = Journal(out / "journal.sqlite")
-    start = time.time()
-    if config.method == "rephrase":
-        journal.plan(interleave_by_document(rephrase_requests(docs, settings)))
-    else:
-        journal.plan(entity_requests(docs, settings))
-    try:
-        this_run = asyncio.run(_send(config, docs, journal, settings))
-    finally:
-        written = export_records(journal.records(), out / "records")
-    counts, (input_tokens, output_tokens), truncated = journal.counts(), journal.tokens(), journal.truncated()
-    journal.close()
-    pending = sum(c.get("planned", 0) + c.get("failed", 0) for c in counts.values())
-    summary = GenerateResult(
-        status="budget reached" if this_run["budget_reached"] else ("complete" if pending == 0 else "incomplete"),
-        method=config.method, model=config.llm.model, prompt_version=config.prompt_version, documents=len(docs),
-        requests=counts, records=written, input_tokens=input_tokens, output_tokens=output_tokens,
-        retried_this_run=this_run["retried"], seconds_this_run=round(time.time() - start, 1),
-        truncated=truncated, records_dir=str(out / "records"))
-    (out / "summary.json").write_text(json.dumps(dataclasses.asdict(summary), indent=2))
+    with hold(out, "generate output_dir"):
+        check_one_corpus(config, out)
+        journal = Journal(out / "journal.sqlite")
+        start = time.time()
+        if config.method == "rephrase":
+            journal.plan(interleave_by_document(rephrase_requests(docs, settings)))
+        else:
+            journal.plan(entity_requests(docs, settings))
+        try:
+            this_run = asyncio.run(_send(config, docs, journal, settings))
+        finally:
+            written = export_records(journal.records(), out / "records")
+        counts, (input_tokens, output_tokens) = journal.counts(), journal.tokens()
+        truncated, errors, by_model = journal.truncated(), journal.errors(3), journal.by_model()
+        journal.close()
+        done, failed = (sum(c.get(k, 0) for c in counts.values()) for k in ("done", "failed"))
+        pending = sum(c.get("planned", 0) for c in counts.values()) + failed
+        too_many = failed > config.llm.max_failure_fraction * (done + failed) or (failed and not done)
+        status = ("failed" if this_run["stopped"] or too_many else "budget reached" if this_run["budget_reached"]
+                  else "complete" if pending == 0 else "incomplete")
+        summary = GenerateResult(
+            status=status, method=config.method, model=config.llm.model, prompt_version=config.prompt_version,
+            documents=len(docs), requests=counts, records=written, records_by_model=by_model,
+            input_tokens=input_tokens, output_tokens=output_tokens, retried_this_run=this_run["retried"],
+            seconds_this_run=round(time.time() - start, 1), truncated=truncated,
+            errors=[{"count": n, "error": e} for e, n in errors], records_dir=str(out / "records"))
+        (out / "summary.json").write_text(json.dumps(dataclasses.asdict(summary), indent=2))
+    if status == "failed":
+        reason = this_run["stopped"] or (f"{failed} of {done + failed} requests failed (llm.max_failure_fraction="
+                                         f"{config.llm.max_failure_fraction})")
+        common = "; ".join(f"{n} x {e}" for e, n in errors)
+        raise GenerationFailed(f"{reason}" + (f"; failed requests: {common}" if common and not this_run["stopped"]
+                                              else "") + f"; {written} records kept, see {out / 'summary.json'}")
     return summary
 
 
@@ -345,6 +390,7 @@ def merge(config: ml_collections.ConfigDict) -> MergeResult:
     incomplete = [s.name for s in shards if json.loads((s / "summary.json").read_text())["status"] != "complete"]
     records = (r for s in shards if any((s / "records").glob("*.array_record"))
                for r in read_records(s / "records"))
-    written = export_records(records, out / "records")
+    with hold(out, "generate output_dir"):
+        written = export_records(records, out / "records")
     return MergeResult(shards=len(shards), records=written, records_dir=str(out / "records"),
                        incomplete_shards=incomplete)

@@ -6,7 +6,8 @@ the document's capitalised names; other stages get a short text naming the entit
 (`/embeddings`, `:batchEmbedContents`) and `/rerank` scores are a 64-bucket hashing embedder's.
 Faults are queued with `inject(...)` and served one per request: "429" (with Retry-After), "500", "timeout"
 (answers after `hang_s`), "malformed" (entity JSON that does not parse), "empty", "blocked",
-"length" (an answer cut at the output-token cap).
+"length" (an answer cut at the output-token cap), "html" (an HTML page with status 200), "hello" (JSON
+that is no answer), "no_choices"; `fail_always(fault)` serves one to every request.
 
     python -m entigraph_jax.testing --port 8123 [--latency 0.2]
 """
@@ -42,6 +43,7 @@ class FakeLLMServer:
     def __init__(self, latency_s: float = 0.0, hang_s: float = 5.0, retry_after_s: float = 0.05):
         self.latency_s, self.hang_s, self.retry_after_s = latency_s, hang_s, retry_after_s
         self.faults: collections.deque[str] = collections.deque()
+        self.always: str | None = None  # a fault served to every request while set (`fail_always`)
         self.requests: list[dict] = []  # (path, json body) of every request, for assertions
         self.port = 0
         self._lock = threading.Lock()
@@ -50,9 +52,13 @@ class FakeLLMServer:
         with self._lock:
             self.faults.extend(faults)
 
+    def fail_always(self, fault: str | None) -> None:
+        """Serve `fault` to every completion request from now on (None: stop)."""
+        self.always = fault
+
     def _next_fault(self) -> str | None:
         with self._lock:
-            return self.faults.popleft() if self.faults else None
+            return self.faults.popleft() if self.faults else self.always
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -67,9 +73,11 @@ class FakeLLMServer:
                 body = await reader.readexactly(int(headers.get("content-length", 0)))
                 path = request_line.decode().split()[1]
                 status, extra, payload = await self._respond(path, json.loads(body or b"{}"))
-                data = json.dumps(payload).encode()
+                html = isinstance(payload, str)
+                data = payload.encode() if html else json.dumps(payload).encode()
                 head = [f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}",
-                        "Content-Type: application/json", f"Content-Length: {len(data)}", *extra]
+                        f"Content-Type: {'text/html' if html else 'application/json'}",
+                        f"Content-Length: {len(data)}", *extra]
                 writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -77,7 +85,7 @@ class FakeLLMServer:
         finally:
             writer.close()
 
-    async def _respond(self, path: str, body: dict) -> tuple[int, list[str], dict]:
+    async def _respond(self, path: str, body: dict) -> tuple[int, list[str], dict | str]:
         gemini = ":generateContent" in path
         with self._lock:
             self.requests.append({"path": path, "body": body, "time": time.monotonic()})
@@ -98,6 +106,12 @@ class FakeLLMServer:
             return 429, [f"Retry-After: {self.retry_after_s}"], _error(429, "RESOURCE_EXHAUSTED", "slow down")
         if fault == "500":
             return 500, [], _error(500, "INTERNAL", "server error")
+        if fault == "html":  # a proxy's error page with status 200
+            return 200, [], "<html><body><h1>Gateway</h1>Please try again later.</body></html>"
+        if fault == "hello":  # JSON that is not an answer
+            return 200, [], {"hello": "world"}
+        if fault == "no_choices":
+            return 200, [], {"id": "fake", "choices": [], "candidates": []}
         if gemini:
             prompt = body["contents"][0]["parts"][0]["text"]
             json_mode = body.get("generationConfig", {}).get("responseMimeType") == "application/json"

@@ -1,0 +1,123 @@
+"""Generation broken on purpose: failing servers fail the run, one corpus per folder, one run per folder."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from entigraph_jax.config import ConfigError, apply_override, load_config_file
+from entigraph_jax.data import read_records
+from entigraph_jax.generate.run import GenerationFailed, generate
+from entigraph_jax.testing import FakeLLMServer
+
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.fixture
+def server():
+    return FakeLLMServer(hang_s=1.0, retry_after_s=0.01).start()
+
+
+def config_for(server, out, **overrides):
+    config = load_config_file(ROOT / "configs" / "entigraph_sample.py")
+    settings = {"output_dir": out, "llm.model": "fake-model", "llm.base_url": server.base_url + "/v1",
+                "llm.backoff_initial_s": 0.001, "llm.backoff_max_s": 0.01, "llm.max_concurrency": 4,
+                "llm.timeout_s": 0.2, "llm.max_failures_in_a_row": 12, **overrides}
+    for key, value in settings.items():
+        apply_override(config, key, str(value))
+    return config
+
+
+def command(out, *args):
+    return [sys.executable, "-m", "entigraph_jax.generate", "--config", str(ROOT / "configs" / "entigraph_sample.py"),
+            f"--config.output_dir={out}", "--config.llm.model=fake-model", "--config.llm.backoff_initial_s=0.001",
+            "--config.llm.backoff_max_s=0.01", "--config.llm.timeout_s=0.2", "--config.llm.max_failures_in_a_row=12",
+            *args]
+
+
+@pytest.mark.parametrize("fault", ["500", "html", "hello", "no_choices", "timeout", "429"])
+def test_a_server_that_never_answers_fails_the_run(server, tmp_path, fault):
+    server.fail_always(fault)
+    done = subprocess.run(command(tmp_path / "out", f"--config.llm.base_url={server.base_url}/v1"),
+                          capture_output=True, text=True)
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("generate: error:")]
+    assert len(errors) == 1 and "stopped after 12 failed attempts in a row" in errors[0], done.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["records"] == 0
+
+
+def test_too_many_failed_requests_fail_the_run_and_keep_the_records(server, tmp_path):
+    server.inject(*["empty", "ok", "ok"] * 200)  # a third of the answers are empty: never 12 in a row
+    with pytest.raises(GenerationFailed, match=r"requests failed \(llm.max_failure_fraction=0.1\); failed "
+                                               r"requests: \d+ x empty answer"):
+        generate(config_for(server, tmp_path / "out"))
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["records"] == len(list(read_records(tmp_path / "out" / "records")))
+    assert summary["records"] > 0 and summary["errors"][0]["error"].startswith("empty answer")
+    allowed = config_for(server, tmp_path / "again", **{"llm.max_failure_fraction": 0.5})
+    server.inject(*["empty", "ok", "ok"] * 200)
+    assert generate(allowed).status == "incomplete"  # within the allowed share: the run succeeds
+
+
+def test_an_unreachable_server_fails_at_once(tmp_path):
+    out = tmp_path / "out"
+    done = subprocess.run(command(out, "--config.llm.base_url=http://127.0.0.1:9/v1",
+                                  "--config.llm.backoff_initial_s=30", "--config.llm.max_failures_in_a_row=50"),
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and "generate: error: cannot reach http://127.0.0.1:9/v1" in done.stderr
+    assert json.loads((out / "summary.json").read_text())["retried_this_run"] == 0  # no 30 s backoff taken
+    bad_url = subprocess.run(command(tmp_path / "url", "--config.llm.base_url=htp:/nowhere"), capture_output=True,
+                             text=True)
+    assert bad_url.returncode == 1 and "is not an http(s) URL with a host" in bad_url.stderr
+
+
+def test_an_output_dir_holds_one_corpus_unless_appending(server, tmp_path):
+    out = tmp_path / "out"
+    first = generate(config_for(server, out))
+    with pytest.raises(ConfigError, match=r"holds a corpus written with other settings \(model 'fake-model' -> "
+                                          r"'other-model'\).*--config.append=true"):
+        generate(config_for(server, out, **{"llm.model": "other-model"}))
+    assert len(list(read_records(out / "records"))) == first.records  # nothing added or lost
+    both = generate(config_for(server, out, **{"llm.model": "other-model", "append": "true"}))
+    assert both.records_by_model == {"fake-model": first.records, "other-model": both.records - first.records}
+    runs = json.loads((out / "run.json").read_text())["runs"]
+    assert [r["model"] for r in runs] == ["fake-model", "other-model"]
+
+
+def wait_for_lock(out: Path, process) -> dict:
+    while not ((out / ".lock").is_file() and (out / ".lock").read_text().strip()):
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    return json.loads((out / ".lock").read_text())
+
+
+def test_one_generate_per_output_dir(tmp_path):
+    slow = FakeLLMServer(latency_s=0.5).start()
+    out = tmp_path / "out"
+    first = subprocess.Popen(command(out, f"--config.llm.base_url={slow.base_url}/v1", "--config.llm.timeout_s=30"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    holder = wait_for_lock(out, first)
+    assert holder["pid"] == first.pid
+    second = subprocess.run(command(out, f"--config.llm.base_url={slow.base_url}/v1"), capture_output=True, text=True)
+    assert second.returncode == 1
+    assert second.stderr.strip().splitlines()[-1].startswith(f"generate: error: generate output_dir {out}: in use by "
+                                                             f"pid {first.pid}")
+    os.kill(first.pid, signal.SIGKILL)  # a crash leaves its lock behind
+    first.communicate()
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        finished = db.execute("SELECT COUNT(*) FROM requests WHERE status='done'").fetchone()[0]
+    sent = len(slow.requests)
+    third = subprocess.run(command(out, f"--config.llm.base_url={slow.base_url}/v1", "--config.llm.timeout_s=30"),
+                           capture_output=True, text=True)
+    assert third.returncode == 0, third.stderr
+    assert f"taking over the lock of pid {first.pid}, which no longer runs" in third.stderr
+    records = json.loads((out / "summary.json").read_text())["records"]
+    assert len(slow.requests) - sent == records - finished  # only what the killed run had not finished
+    assert (out / ".lock").read_text() == ""  # released
