@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,7 @@ from .config import apply_override, check_schema, flatten, key_comments, load_co
 from .errors import Stopped, UsageError, UserError
 
 INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT
+BROKEN_PIPE_EXIT_CODE = 141  # 128 + SIGPIPE, what a tool killed by a closed pipe returns
 
 
 @dataclasses.dataclass(frozen=True)
@@ -225,5 +227,9 @@ def main(commands: Command | dict[str, Command], argv: list[str] | None = None, 
               file=sys.stderr)
         return INTERRUPTED_EXIT_CODE
     if result is not None:
-        print(command.show(result) if command.show else result_text(result))
+        try:
+            print(command.show(result) if command.show else result_text(result), flush=True)
+        except BrokenPipeError:  # the reader left (`... | head`): stop quietly, as `cat` does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            return BROKEN_PIPE_EXIT_CODE
     return 0

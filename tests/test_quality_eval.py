@@ -186,6 +186,8 @@ def test_closed_book_command_on_the_sample_corpus(quickstart_run, tmp_path):
     assert report["test"]["overall"]["total"] == sum(len(d.questions) for d in test_articles) < 45
     printed = json.loads(done.stdout)
     assert printed["split"] == "test" and printed["overall"] == report["test"]["overall"]
+    assert "45 questions x 2 samples of at most 16 new tokens" in done.stderr  # how much work, first
+    assert "45/45" in done.stderr and "samples_per_s" in done.stderr  # and a progress bar
     assert all(len(r["samples"]) == 2 and r["prompt"].endswith("Thought process:") for r in report["results"])
     again = subprocess.run(args, capture_output=True, text=True)  # never overwrites a result
     assert again.returncode == 1 and "exists; refusing to overwrite" in again.stderr

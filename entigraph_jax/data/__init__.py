@@ -2,7 +2,7 @@
 
 `python -m entigraph_jax.data inspect PATH`. Owns everything between text on disk and token batches.
 May import numpy, grain, array_record, sentencepiece, tokenizers (and tensorflow_datasets lazily);
-of the project only `errors` and `config`; no stage above it.
+of the project only the base layer (`errors`, `config`, `outputs`); no stage above it.
 """
 
 from .cache import TokenCache, build_token_cache

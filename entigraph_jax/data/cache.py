@@ -3,6 +3,8 @@
 A cache folder is named by a hash of what went into it (the documents' text, the tokenizer file,
 BOS/EOS settings), so repeated runs and every run of a sweep tokenize a corpus once. It is written
 to a temporary folder and renamed when complete: a crash never leaves a cache that looks finished.
+Its manifest (`meta.json`) records every shard's size; a cache whose files no longer match it (a
+truncated or missing shard) is rebuilt, with one line saying so.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import grain
 import numpy as np
+
+from entigraph_jax.outputs import publish
 
 from .chat import chat_template
 from .records import RecordWriter, list_shards
@@ -29,7 +34,7 @@ TOKEN_DTYPE = np.int32
 def cache_key(docs: Sequence[Document], tokenizer: Tokenizer, add_bos: bool) -> str:
     digest = hashlib.sha256()
     digest.update(Path(tokenizer.path).read_bytes())
-    digest.update(f"v3,bos={add_bos and tokenizer.bos_id is not None},eos={tokenizer.eos_id}".encode())
+    digest.update(f"v4,bos={add_bos and tokenizer.bos_id is not None},eos={tokenizer.eos_id}".encode())
     for doc in docs:
         digest.update(doc.text.encode("utf-8"))
         if doc.messages:
@@ -84,6 +89,21 @@ def encode_documents(docs: Sequence[Document], tokenizer: Tokenizer, bos: list[i
         yield np.asarray(ids, TOKEN_DTYPE), np.asarray(mask, np.uint8)
 
 
+def check_cache(folder: Path) -> str:
+    """What is wrong with a built cache folder ("" if nothing): files against its manifest."""
+    try:
+        files = json.loads((folder / "meta.json").read_text())["files"]
+    except (OSError, ValueError, KeyError) as e:
+        return f"unreadable manifest ({type(e).__name__})"
+    for name, size in files.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != size:
+            return f"{name} is {path.stat().st_size} bytes, the manifest says {size}"
+    return ""
+
+
 def build_token_cache(
     docs: Sequence[Document], tokenizer: Tokenizer, cache_root: str | os.PathLike, *,
     add_bos: bool = True, batch_size: int = 256,
@@ -95,7 +115,11 @@ def build_token_cache(
     root = Path(cache_root)
     folder = root / f"tokens-{cache_key(docs, tokenizer, add_bos)}"
     if (folder / "meta.json").is_file():
-        return TokenCache(folder)
+        damage = check_cache(folder)
+        if not damage:
+            return TokenCache(folder)
+        print(f"token cache {folder}: {damage}; rebuilding it", file=sys.stderr)
+        shutil.rmtree(folder, ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=root))
     try:
@@ -108,10 +132,11 @@ def build_token_cache(
                     lengths.append(len(tokens))
         np.save(tmp / "lengths.npy", np.asarray(lengths, np.int64))
         meta = {"tokenizer": str(tokenizer.path), "documents": len(docs), "tokens": int(sum(lengths)),
-                "doc_ids": [d.doc_id for d in docs]}
+                "doc_ids": [d.doc_id for d in docs],
+                "files": {p.name: p.stat().st_size for p in [*list_shards(tmp), tmp / "lengths.npy"]}}
         (tmp / "meta.json").write_text(json.dumps(meta))
         try:
-            os.replace(tmp, folder)
+            publish(tmp, folder)
         except OSError:
             if not (folder / "meta.json").is_file():
                 raise

@@ -4,11 +4,13 @@ hook), and the continuation scorer open-book reranking shares. Not the paper's p
 from __future__ import annotations
 
 import functools
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from tqdm import tqdm
 
 from entigraph_jax.data import Document, Question
 from entigraph_jax.data.sources import author_first_last
@@ -28,14 +30,16 @@ def _log_probs(graphdef):
     return jax.jit(lambda state, tokens: jax.nn.log_softmax(nnx.merge(graphdef, state)(tokens), axis=-1))
 
 
-def continuation_scores(model, pairs: list[tuple[list[int], list[int]]], batch: int = 16) -> np.ndarray:
+def continuation_scores(model, pairs: list[tuple[list[int], list[int]]], batch: int = 16,
+                        progress: str = "") -> np.ndarray:
     """Mean log-probability per token of each continuation given its context, in batches padded to
-    a multiple of 64 tokens (few shapes to compile)."""
+    a multiple of 64 tokens (few shapes to compile); a progress bar named `progress` if given."""
     graphdef, state = nnx.split(model)
     forward = functools.partial(_log_probs(graphdef), state)
     width = -(-max(len(c) + len(o) for c, o in pairs) // 64) * 64
     scores = np.zeros(len(pairs))
-    for start in range(0, len(pairs), batch):
+    for start in tqdm(range(0, len(pairs), batch), desc=progress, unit="batch", disable=not progress,
+                      dynamic_ncols=True):
         part = pairs[start : start + batch]
         tokens = np.zeros((batch, width), np.int32)
         for k, (context, continuation) in enumerate(part):
@@ -47,15 +51,19 @@ def continuation_scores(model, pairs: list[tuple[list[int], list[int]]], batch: 
     return scores
 
 
-def log_likelihood(model, tokenizer, docs: list[Document], max_questions: int = 0, batch: int = 16) -> dict:
-    """Score each option's tokens after the question (mean log-probability per token), pick the best."""
+def log_likelihood(model, tokenizer, docs: list[Document], max_questions: int = 0, batch: int = 16,
+                   progress: bool = False) -> dict:
+    """Score each option's tokens after the question (mean log-probability per token), pick the best;
+    with `progress`, a line saying how much work there is and a progress bar."""
     todo = items(docs, max_questions)
     bos = [tokenizer.bos_id] if tokenizer.bos_id is not None else []
     pairs = []
     for doc, q in todo:
         context = bos + tokenizer.encode(loglik_prompt(doc, q))
         pairs += [(context, tokenizer.encode(" " + option.strip())) for option in q.options]
-    scores = continuation_scores(model, pairs, batch).reshape(len(todo), 4)
+    if progress:
+        print(f"{len(todo)} questions x 4 options scored, {batch} at a time", file=sys.stderr)
+    scores = continuation_scores(model, pairs, batch, "loglik" if progress else "").reshape(len(todo), 4)
     results = []
     for i, (doc, q) in enumerate(todo):
         choice = LETTERS[int(np.argmax(scores[i]))]

@@ -9,6 +9,7 @@ import tempfile
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm import tqdm
 
 from entigraph_jax.data import Document, PackedRows, SourceError, build_token_cache, subsample
 
@@ -27,7 +28,8 @@ def perplexity(model, tokenizer, docs: list[Document], seq_len: int, batch: int)
             return -jnp.sum(picked * mask), jnp.sum(mask)
 
         total = count = 0.0
-        for start in range(0, len(rows), batch):
+        for start in tqdm(range(0, len(rows), batch), desc=f"perplexity ({len(rows)} rows of {seq_len})",
+                          unit="batch", dynamic_ncols=True):
             part = [rows[i] for i in range(start, min(start + batch, len(rows)))]
             part += [dict(part[0], loss_mask=np.zeros(seq_len, np.float32))] * (batch - len(part))  # pad the batch
             stacked = {k: np.stack([p[k] for p in part]) for k in part[0]}

@@ -23,6 +23,9 @@ import collections
 import dataclasses
 import itertools
 import re
+import sys
+
+from tqdm import tqdm
 
 from entigraph_jax.data import Document, Question
 from entigraph_jax.data.sources import author_first_last
@@ -175,6 +178,9 @@ def answer_questions(sampler: Sampler, todo, prompt_of, settings: ClosedBookSett
     prompt), each stopped at its answer line; parse and vote."""
     params = SamplingParams(max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
                             n=settings.samples, stop=ANSWER_LINES, seed=settings.seed)
+    print(f"{len(todo)} questions x {settings.samples} samples of at most {settings.max_new_tokens} new tokens, "
+          f"{settings.batch_questions} questions at a time", file=sys.stderr)
+    progress = tqdm(total=len(todo), unit="question", dynamic_ncols=True)
     results = []
     for start in range(0, len(todo), settings.batch_questions):
         batch = range(start, min(start + settings.batch_questions, len(todo)))
@@ -190,6 +196,10 @@ def answer_questions(sampler: Sampler, todo, prompt_of, settings: ClosedBookSett
                             "gold": LETTERS[q.gold_label - 1], "vote": vote,
                             "correct": vote == LETTERS[q.gold_label - 1], "difficult": q.difficult,
                             "samples": texts, "answers": answers, "prompt": prompt})
+        progress.update(len(batch))
+        rate = progress.format_dict["rate"] or 0.0  # questions per second
+        progress.set_postfix(samples_per_s=f"{rate * settings.samples:.2f}")
+    progress.close()
     return results
 
 

@@ -13,8 +13,10 @@ vote are the closed-book protocol's (`quality.py`).
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import numpy as np
+from tqdm import tqdm
 
 from entigraph_jax.data import Document
 from entigraph_jax.data.sources import article_body, author_first_last
@@ -167,12 +169,17 @@ def open_book(sampler, docs: list[Document], embedder, settings: ClosedBookSetti
               chunk_size: int = 1024, max_questions: int = 0, reranker=None, retrieval_max_k: int = 128) -> dict:
     """Retrieve `retrieval_max_k` chunks per question, rerank them (with `reranker`; else keep the
     similarity order) and prompt with the best `top_k`."""
-    index = ChunkIndex.build(docs, embedder, chunk_size)
     todo = items(docs, max_questions)
+    print(f"embedding the {len(docs)} articles' chunks ({chunk_size} characters) and {len(todo)} questions "
+          f"with {embedder.name}", file=sys.stderr)
+    index = ChunkIndex.build(docs, embedder, chunk_size)
     queries = [document_question(doc, q, sep="\n\n") for doc, q in todo]
     hits = index.search(embedder.embed(queries), max(retrieval_max_k, top_k))
+    pairs = zip(queries, hits, strict=True)
+    if reranker:
+        pairs = tqdm(pairs, total=len(queries), desc=f"rerank ({reranker.name})", unit="question", dynamic_ncols=True)
     chosen = [rerank(found, reranker.scores(query, [index.chunks[j] for j in found]), top_k) if reranker
-              else found[:top_k] for query, found in zip(queries, hits, strict=True)]
+              else found[:top_k] for query, found in pairs]
     prompt_of = lambda i, doc, q: open_book_prompt(doc, q, [index.chunks[j] for j in chosen[i]],  # noqa: E731
                                                    settings.shots)
     results = answer_questions(sampler, todo, prompt_of, settings)

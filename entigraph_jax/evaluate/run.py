@@ -84,7 +84,7 @@ def evaluate(config) -> EvalResult:
         report = open_book(Sampler(model, tokenizer), docs, embedder, settings, rag.top_k, rag.chunk_size,
                            config.max_questions, reranker, rag.retrieval_max_k)
     elif config.mode == "loglik":
-        report = log_likelihood(model, tokenizer, docs, config.max_questions, config.loglik_batch)
+        report = log_likelihood(model, tokenizer, docs, config.max_questions, config.loglik_batch, progress=True)
     else:
         report = perplexity(model, tokenizer, docs, config.perplexity.seq_len, config.perplexity.batch)
     report["checkpoint"], report["source"] = str(checkpoint), config.source

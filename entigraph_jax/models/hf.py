@@ -24,6 +24,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
 from entigraph_jax.errors import UserError
+from entigraph_jax.outputs import publish
 
 from .llama import Llama, LlamaConfig, RopeScaling
 from .sharding import ShardingRules, param_sharding
@@ -322,7 +323,7 @@ def save_pretrained_hf(
             (tmp / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
         if path.exists():
             path.rmdir()
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

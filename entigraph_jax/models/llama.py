@@ -66,12 +66,12 @@ class LlamaConfig:
     def __post_init__(self):
         if self.num_heads % self.num_kv_heads:
             raise ConfigError(
-                f"num_heads={self.num_heads} is not a multiple of num_kv_heads={self.num_kv_heads}"
+                f"config: model.num_heads={self.num_heads} is not a multiple of model.num_kv_heads={self.num_kv_heads}"
             )
         if self.remat not in REMAT_POLICIES:
-            raise ConfigError(f"remat={self.remat!r}; expected one of {sorted(REMAT_POLICIES)}")
+            raise ConfigError(f"config: model.remat={self.remat!r}; expected one of {sorted(REMAT_POLICIES)}")
         if self.rope_scaling and self.rope_scaling.rope_type not in ("llama3", "linear"):
-            raise ConfigError(f"unsupported rope scaling {self.rope_scaling.rope_type!r}")
+            raise ConfigError(f"config: unsupported rope scaling {self.rope_scaling.rope_type!r}")
 
     def num_params(self) -> int:
         d, f, h = self.hidden_size, self.intermediate_size, self.head_dim

@@ -14,6 +14,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm import tqdm
 
 from entigraph_jax.data import Document
 from entigraph_jax.errors import UserError
@@ -50,7 +51,8 @@ def exact_neighbours(embeddings: np.ndarray, k: int, block: int = 1024) -> tuple
     padded[:n] = normalize(embeddings)  # whole blocks: one compiled shape
     vectors = jnp.asarray(padded)
     out_scores, out_ids = [], []
-    for q in range(0, n, block):
+    for q in tqdm(range(0, n, block), desc=f"nearest neighbours of {n} documents", unit="block",
+                  disable=n <= block, dynamic_ncols=True):
         scores, ids = jnp.full((block, k), -jnp.inf), jnp.full((block, k), -1, jnp.int32)
         for c in range(0, n, block):
             scores, ids = _merge_top_k(scores, ids, vectors[q : q + block], vectors[c : c + block], q, c, n, k)

@@ -21,6 +21,7 @@ import dataclasses
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from entigraph_jax.clients.embedders import make_embedder
@@ -179,7 +180,8 @@ class SBP:
         self.root.mkdir(parents=True, exist_ok=True)
         actions = {"baseline": self.train_baseline, "mine": self.mine, "synthesizer": self.train_synthesizer,
                    "synthesize": self.synthesize, "train": self.train_joint}
-        for step in steps:
+        for number, step in enumerate(steps, 1):
+            print(f"sbp: step {step} ({number} of {len(steps)})", file=sys.stderr)
             actions[step]()
             self.save_summary()
         return SBPSummary(**self.summary)

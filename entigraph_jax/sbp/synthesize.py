@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+from tqdm import tqdm
 
 from entigraph_jax.data import Document
 from entigraph_jax.models.sampling import Sampler, SamplingParams
@@ -35,7 +36,8 @@ def synthesize(docs: list[Document], sampler: Sampler, *, num_docs: int, separat
     rng = np.random.default_rng(seed)
     seeds = [docs[i] for i in rng.integers(0, len(docs), size=num_docs)]
     records, dropped = [], 0
-    for start in range(0, num_docs, batch_size):
+    for start in tqdm(range(0, num_docs, batch_size), desc=f"synthesize {num_docs} documents", unit="batch",
+                      dynamic_ncols=True):
         batch = seeds[start : start + batch_size]
         params = SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed + start)
         prompts = [d.text[:max_seed_chars] + separator for d in batch]

@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import json
 import shlex
+import sys
 from pathlib import Path
 
 from entigraph_jax.config import ConfigError
@@ -57,14 +58,15 @@ def sweep(config, config_path: str = "", overrides: tuple[tuple[str, str], ...] 
     if not config.workdir:
         raise ConfigError("config: workdir is empty; set it or pass --workdir")
     root = Path(config.workdir).absolute()
-    rows = []
-    for tokens in sorted(config.token_budgets):
+    rows, budgets = [], sorted(config.token_budgets)
+    for number, tokens in enumerate(budgets, 1):
         run_dir = root / f"tokens_{tokens}"
         result = run_dir / "result.json"
         if not result.is_file():
             if config.launch == "print":
                 print(command_line(config_path, overrides, root, tokens))
                 continue
+            print(f"sweep: run {number} of {len(budgets)}: {tokens} tokens in {run_dir}", file=sys.stderr)
             train_config, eval_config = run_configs(config, tokens, run_dir)
             train(train_config)
             scores = evaluate(eval_config)

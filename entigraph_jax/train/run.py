@@ -1,12 +1,15 @@
 """The training loop: resume or initialize, step, log, run hooks, checkpoint, export.
 
-Running the same command again resumes from the latest checkpoint. SIGTERM (a TPU preemption)
-saves a checkpoint and exits with status 143; a non-finite loss stops the run before it can be
-checkpointed, so the last checkpoint on disk is always a good one.
+Running the same command again resumes from the latest checkpoint, if the config still agrees with
+the one stored there (keys safe to change on resume aside). SIGTERM (a TPU preemption) and Ctrl-C
+save a checkpoint and exit with 143 and 130; a non-finite loss stops the run before it can be
+checkpointed, so the last checkpoint on disk is always a good one. One run holds a workdir at a
+time (process 0 takes its lock).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import signal
 import time
@@ -19,14 +22,13 @@ from tqdm import tqdm
 
 from entigraph_jax.errors import Stopped, UserError
 from entigraph_jax.models import ShardingRules, load, save_pretrained_hf
+from entigraph_jax.outputs import hold, prepare
 
 from . import setup
-from .checkpoints import RunCheckpoints
+from .checkpoints import RunCheckpoints, quiet_background_errors
 from .hooks import RunContext, active_hooks
 from .metrics import MetricWriter, peak_flops_per_device
 from .step import Trainer
-
-PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, what a scheduler expects from a terminated job
 
 
 class TrainingError(UserError):
@@ -34,9 +36,11 @@ class TrainingError(UserError):
 
 
 class Preempted(Stopped):
-    def __init__(self, step: int):
-        super().__init__(f"SIGTERM: saved a checkpoint at step {step} and stopped; rerun to resume",
-                         PREEMPTED_EXIT_CODE)
+    """SIGTERM or Ctrl-C: a checkpoint was saved; exit with 128 + the signal's number."""
+
+    def __init__(self, step: int, signum: int):
+        name = "SIGTERM" if signum == signal.SIGTERM else "interrupted"
+        super().__init__(f"{name}: saved a checkpoint at step {step} and stopped; rerun to resume", 128 + signum)
         self.step = step
 
 
@@ -59,30 +63,44 @@ def initial_state(config: ml_collections.ConfigDict, trainer: Trainer, mesh, rul
     return trainer.state_from_params(nnx.to_pure_dict(nnx.state(loaded, nnx.Param)))
 
 
+@contextlib.contextmanager
+def stop_signals():
+    """SIGTERM and SIGINT recorded (not acted on) while the loop runs: it saves, then stops."""
+    received: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _: received.append(signum)) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield received
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def train(config: ml_collections.ConfigDict) -> TrainResult:
     """Train as `config` says in `config.workdir` (resuming from its checkpoints)."""
     workdir = setup.resolve_workdir(config)
     setup.initialize_distributed(config.distributed)
+    if jax.process_index() == 0:
+        with hold(workdir, "train workdir"):
+            return _train(config, workdir)
+    return _train(config, prepare(workdir, "train workdir"))
+
+
+def _train(config: ml_collections.ConfigDict, workdir) -> TrainResult:
     mesh, rules = setup.validate(config), ShardingRules()
-    workdir.mkdir(parents=True, exist_ok=True)
+    config_json = config.to_dict()
+    checkpoints = RunCheckpoints(workdir, config.checkpoint.keep, config.checkpoint.async_save)
+    setup.check_resume(config_json, checkpoints.stored_config(), workdir)
     data = setup.build_data(config, workdir)
     model_config = setup.build_model_config(config, data.tokenizer)
     num_steps = min(config.max_steps or data.train.num_steps, data.train.num_steps)
     trainer = Trainer(model_config, setup.optim_config(config), num_steps, mesh, rules)
-    config_json = config.to_dict()
     hooks = active_hooks(config, RunContext(config, workdir, trainer, data.tokenizer))
-    checkpoints = RunCheckpoints(workdir, config.checkpoint.keep, config.checkpoint.async_save)
     iterator = data.train.iterator()
-    start = checkpoints.latest_step()
-    if start is not None:
-        state = checkpoints.restore(start, trainer.abstract_state, iterator)
-    else:
-        start, state = 0, initial_state(config, trainer, mesh, rules)
+    restored = checkpoints.restore(trainer.abstract_state, iterator)
+    start, state = restored if restored else (0, initial_state(config, trainer, mesh, rules))
     writer = MetricWriter(workdir, config.log.tensorboard, config.log.wandb_project, config_json)
     writer.truncate_after(start)
 
-    sigterm = []
-    previous_handler = signal.signal(signal.SIGTERM, lambda *_: sigterm.append(True))
     peak, peak_source = peak_flops_per_device()
     flops_per_step = model_config.train_flops_per_token(config.data.seq_len) * (
         config.data.global_batch * config.data.seq_len)
@@ -92,45 +110,48 @@ def train(config: ml_collections.ConfigDict) -> TrainResult:
               f"{dict(mesh.shape)}; {num_steps} steps ({data.train.steps_per_epoch}/epoch), "
               f"{data.num_tokens} training tokens; peak {peak / 1e12:.3g} TFLOP/s/device ({peak_source})"
               + (f"; resuming from step {start}" if start else ""))
-    last_good, loss = start, float("nan")
+    last_good, loss = (start if restored else None), float("nan")
     progress = tqdm(total=num_steps, initial=start, disable=not is_main, unit="step", dynamic_ncols=True)
     try:
-        tick = time.perf_counter()
-        for step in range(start + 1, num_steps + 1):
-            state, metrics = trainer.step(state, trainer.place(next(iterator)))
-            final = step == num_steps
-            saving = final or sigterm or step % config.checkpoint.every_steps == 0
-            due = [hook for hook in hooks if hook.due(step, final)]
-            if saving or due or step % config.log.every_steps == 0:
-                scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                loss = scalars["loss"]
-                bad = [k for k in ("loss", "param_norm") if not np.isfinite(scalars[k])]
-                if bad:
-                    raise TrainingError(f"non-finite {' and '.join(bad)} at step {step}; stopped without "
-                                        f"checkpointing it; the last good checkpoint is step {last_good}")
-                elapsed = (time.perf_counter() - tick) / (step - progress.n)
-                tick = time.perf_counter()
-                scalars.update(step_time=elapsed, tokens_per_s=scalars.pop("tokens") / elapsed,
-                               mfu=flops_per_step / elapsed / (peak * mesh.devices.size))
-                for hook in due:
-                    scalars.update(hook.run(step, state["params"]))
-                if due:
+        with stop_signals() as stop, quiet_background_errors():
+            tick = time.perf_counter()
+            for step in range(start + 1, num_steps + 1):
+                state, metrics = trainer.step(state, trainer.place(next(iterator)))
+                checkpoints.check()  # a save that failed in the background stops the run here
+                final = step == num_steps
+                saving = final or stop or step % config.checkpoint.every_steps == 0
+                due = [hook for hook in hooks if hook.due(step, final)]
+                if saving or due or step % config.log.every_steps == 0:
+                    scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                    loss = scalars["loss"]
+                    bad = [k for k in ("loss", "param_norm") if not np.isfinite(scalars[k])]
+                    if bad:
+                        kept = f"the last good checkpoint is step {last_good}" if last_good is not None else \
+                            "no checkpoint was written yet"
+                        raise TrainingError(f"non-finite {' and '.join(bad)} at step {step}; stopped without "
+                                            f"checkpointing it; {kept}")
+                    elapsed = (time.perf_counter() - tick) / (step - progress.n)
                     tick = time.perf_counter()
-                writer.write(step, scalars)
-                progress.set_postfix(loss=f"{loss:.4f}", mfu=f"{scalars['mfu']:.1%}")
-                progress.update(step - progress.n)
-            if saving:
-                checkpoints.save(step, state, iterator, config_json)
-                last_good = step
-                if sigterm and not final:
-                    checkpoints.wait()
-                    raise Preempted(step)
-        checkpoints.wait()
+                    scalars.update(step_time=elapsed, tokens_per_s=scalars.pop("tokens") / elapsed,
+                                   mfu=flops_per_step / elapsed / (peak * mesh.devices.size))
+                    for hook in due:
+                        scalars.update(hook.run(step, state["params"]))
+                    if due:
+                        tick = time.perf_counter()
+                    writer.write(step, scalars)
+                    progress.set_postfix(loss=f"{loss:.4f}", mfu=f"{scalars['mfu']:.1%}")
+                    progress.update(step - progress.n)
+                if saving:
+                    checkpoints.save(step, state, iterator, config_json)
+                    last_good = step
+                    if stop and not final:
+                        checkpoints.wait()
+                        raise Preempted(step, stop[0])
+            checkpoints.wait()
     finally:
         progress.close()
         checkpoints.close()
         writer.close()
-        signal.signal(signal.SIGTERM, previous_handler)
 
     if not np.isfinite(loss) and writer.read():  # nothing left to train: report the last logged loss
         loss = writer.read()[-1]["loss"]

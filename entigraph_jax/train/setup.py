@@ -6,6 +6,7 @@ Every check happens here, before any work starts, and fails with a `ConfigError`
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 
@@ -155,6 +156,34 @@ def build_model_config(config: ml_collections.ConfigDict, tokenizer: Tokenizer) 
 
 def optim_config(config: ml_collections.ConfigDict) -> OptimConfig:
     return OptimConfig(**{f.name: config.optim[f.name] for f in dataclasses.fields(OptimConfig)})
+
+
+# Keys a rerun may change and still resume its checkpoints (a prefix ending in "." covers a section);
+# any other difference from the config stored in the checkpoint is refused by name.
+SAFE_ON_RESUME = ("workdir", "max_steps", "log.", "hooks.", "checkpoint.", "export.", "distributed.",
+                  "data.num_threads", "data.prefetch", "data.cache_dir")
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        out.update(_flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key: value})
+    return out
+
+
+def check_resume(config_json: dict, stored: dict | None, workdir: Path) -> None:
+    """A rerun resumes only with the config its checkpoint was written with, keys in
+    `SAFE_ON_RESUME` aside; otherwise one line naming the keys that differ."""
+    if stored is None:
+        return
+    now, before = _flat(json.loads(json.dumps(config_json))), _flat(stored)
+    changed = [k for k in sorted(set(now) | set(before)) if now.get(k) != before.get(k)
+               and not any(k == safe or (safe.endswith(".") and k.startswith(safe)) for safe in SAFE_ON_RESUME)]
+    if changed:
+        shown = ", ".join(f"{k} ({before.get(k)!r} -> {now.get(k)!r})" for k in changed[:6])
+        raise ConfigError(f"{workdir}: its checkpoints were written with another config: {shown}"
+                          f"{' ...' if len(changed) > 6 else ''}; train in a new --workdir, or change only keys "
+                          "safe on resume (max_steps, log.*, hooks.*, checkpoint.*, export.*)")
 
 
 def resolve_workdir(config: ml_collections.ConfigDict) -> Path:
