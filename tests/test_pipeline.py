@@ -40,7 +40,8 @@ def test_cache_holds_bos_text_eos_and_is_reused(cache, tokenizer):
     assert first[1:-1].tolist() == tokenizer.encode(docs[0].text + " (copy 0)")
     assert cache.num_tokens == int(cache.lengths.sum()) and len(cache) == 40
     class Counting:  # the same inputs must not be tokenized again
-        path, bos_id, eos_id = tokenizer.path, tokenizer.bos_id, tokenizer.eos_id
+        path, bos_id, eos_id, chat_template = tokenizer.path, tokenizer.bos_id, tokenizer.eos_id, None
+        bos = tokenizer.bos
         def encode_batch(self, texts):
             raise AssertionError("tokenized twice")
     redocs = [Document(f"{d.doc_id}-{i}", f"{d.text} (copy {i})") for d in docs for i in range(4)]

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from entigraph_jax.data.tokenizers import Tokenizer
 from entigraph_jax.models import Llama, LlamaConfig, from_pretrained_hf, make_mesh
 from entigraph_jax.models.sampling import Sampler, SamplingParams, next_token
 
 
-class CharTokenizer:
+class CharTokenizer(Tokenizer):
     """ids 3..63 <-> characters; bos 1, eos 2, pad 0."""
 
     bos_id, eos_id, pad_id = 1, 2, 0

@@ -69,8 +69,21 @@ class OpenAIEmbedder:
                 data = sorted(response.json()["data"], key=lambda d: d["index"])
             except (httpx.HTTPError, KeyError, ValueError) as e:
                 raise EmbedderError(f"{self.url}: embedding request failed ({e})") from e
-            rows.extend(d["embedding"] for d in data)
+            rows.extend(self._vector(d["embedding"]) for d in data)
+        if len({len(r) for r in rows}) > 1:
+            raise EmbedderError(f"{self.url}: the server returned vectors of different sizes "
+                                f"({sorted({len(r) for r in rows})})")
         return _normalize(np.asarray(rows, np.float32))
+
+    def _vector(self, embedding) -> list[float]:
+        """One text's vector; a server without pooling (llama.cpp's default) sends one per token."""
+        if isinstance(embedding, list) and embedding and isinstance(embedding[0], list):
+            raise EmbedderError(
+                f"{self.url}: the server returned one vector per token ({len(embedding)} x {len(embedding[0])}), "
+                "not one per text; start it with pooling (llama.cpp: --pooling mean)")
+        if not isinstance(embedding, list) or not all(isinstance(x, int | float) for x in embedding):
+            raise EmbedderError(f"{self.url}: an embedding is not a list of numbers")
+        return embedding
 
 
 class GeminiEmbedder:

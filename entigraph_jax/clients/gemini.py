@@ -22,7 +22,7 @@ class GeminiBackend(Backend):
         self.model = model
         self.client = genai.Client(api_key=key, http_options=options)
 
-    async def complete(self, system, prompt, *, json_mode, max_output_tokens, temperature):
+    async def complete(self, system, prompt, *, json_mode, max_output_tokens, temperature, schema=None):
         config = types.GenerateContentConfig(
             system_instruction=system, temperature=temperature, max_output_tokens=max_output_tokens,
             response_mime_type="application/json" if json_mode else None)

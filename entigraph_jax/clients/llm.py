@@ -59,12 +59,14 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 class Backend:
-    """`await complete(...)`; `await aclose()` at the end."""
+    """`await complete(...)`; `await aclose()` at the end. With `json_mode` the answer is asked to be
+    a JSON object; `schema` (a JSON Schema) is the shape wanted, enforced where the backend can
+    (the local sampler); the HTTP backends ask for a JSON object."""
 
     name: str
 
     async def complete(self, system: str, prompt: str, *, json_mode: bool, max_output_tokens: int,
-                       temperature: float) -> Completion:
+                       temperature: float, schema: dict | None = None) -> Completion:
         raise NotImplementedError
 
     async def aclose(self) -> None:

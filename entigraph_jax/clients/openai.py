@@ -31,7 +31,7 @@ class OpenAIBackend(Backend):
                 connector=aiohttp.TCPConnector(limit=self.max_connections))
         return self._session
 
-    async def complete(self, system, prompt, *, json_mode, max_output_tokens, temperature):
+    async def complete(self, system, prompt, *, json_mode, max_output_tokens, temperature, schema=None):
         body = {"model": self.model, "temperature": temperature, "max_tokens": max_output_tokens,
                 "messages": [{"role": "system", "content": system}, {"role": "user", "content": prompt}]}
         if json_mode and self.use_json_mode:

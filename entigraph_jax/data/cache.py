@@ -31,10 +31,10 @@ from .tokenizers import Tokenizer, TokenizerError
 TOKEN_DTYPE = np.int32
 
 
-def cache_key(docs: Sequence[Document], tokenizer: Tokenizer, add_bos: bool) -> str:
+def cache_key(docs: Sequence[Document], tokenizer: Tokenizer) -> str:
     digest = hashlib.sha256()
     digest.update(Path(tokenizer.path).read_bytes())
-    digest.update(f"v4,bos={add_bos and tokenizer.bos_id is not None},eos={tokenizer.eos_id}".encode())
+    digest.update(f"v5,bos={tokenizer.bos()},eos={tokenizer.eos_id},chat={tokenizer.chat_template}".encode())
     for doc in docs:
         digest.update(doc.text.encode("utf-8"))
         if doc.messages:
@@ -72,13 +72,14 @@ class TokenCache:
         return out
 
 
-def encode_documents(docs: Sequence[Document], tokenizer: Tokenizer, bos: list[int]):
+def encode_documents(docs: Sequence[Document], tokenizer: Tokenizer):
     """(tokens, loss mask) per document: BOS + text + EOS, BOS + prompt (no loss) + text + EOS, or a
     chat record through its template."""
     plain = [d for d in docs if not d.messages]
     encoded = iter(tokenizer.encode_batch([d.text for d in plain]))
     prompts = iter(tokenizer.encode_batch([d.prompt for d in plain if d.prompt is not None]))
     template = chat_template(tokenizer) if len(plain) < len(docs) else None
+    bos = tokenizer.bos()
     for doc in docs:
         if doc.messages:
             ids, mask = template.encode(doc.messages)
@@ -106,14 +107,14 @@ def check_cache(folder: Path) -> str:
 
 def build_token_cache(
     docs: Sequence[Document], tokenizer: Tokenizer, cache_root: str | os.PathLike, *,
-    add_bos: bool = True, batch_size: int = 256,
+    batch_size: int = 256,
 ) -> TokenCache:
-    """Tokenize `docs` (BOS if the tokenizer has one and `add_bos`, EOS always) into a cache under
+    """Tokenize `docs` (BOS when the tokenizer adds one, EOS always) into a cache under
     `cache_root`, or reuse the one already built from the same inputs."""
     if tokenizer.eos_id is None:
         raise TokenizerError(f"{tokenizer.path}: the tokenizer has no EOS token to end documents with")
     root = Path(cache_root)
-    folder = root / f"tokens-{cache_key(docs, tokenizer, add_bos)}"
+    folder = root / f"tokens-{cache_key(docs, tokenizer)}"
     if (folder / "meta.json").is_file():
         damage = check_cache(folder)
         if not damage:
@@ -123,11 +124,10 @@ def build_token_cache(
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=root))
     try:
-        bos = [tokenizer.bos_id] if add_bos and tokenizer.bos_id is not None else []
         lengths = []
         with RecordWriter(tmp, prefix="tokens") as writer:
             for start in range(0, len(docs), batch_size):
-                for tokens, mask in encode_documents(docs[start : start + batch_size], tokenizer, bos):
+                for tokens, mask in encode_documents(docs[start : start + batch_size], tokenizer):
                     writer.write_bytes(tokens.tobytes() + mask.tobytes())
                     lengths.append(len(tokens))
         np.save(tmp / "lengths.npy", np.asarray(lengths, np.int64))

@@ -111,6 +111,24 @@ class Pipeline:
         return iter(self.dataset.to_iter_dataset(self.read_options))
 
 
+@dataclasses.dataclass(frozen=True)
+class PaddedRows:
+    """`rows` followed by copies of its first row that teach nothing (loss mask 0), up to `length`:
+    evaluation scores every row of a source smaller than (or not a multiple of) one global batch."""
+
+    rows: PackedRows
+    length: int
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, row: int) -> dict[str, np.ndarray]:
+        if row < len(self.rows):
+            return self.rows[row]
+        first = self.rows[0]
+        return dict(first, loss_mask=np.zeros_like(first["loss_mask"]))
+
+
 def build_pipeline(
     train: PackedRows,
     *,
@@ -123,12 +141,14 @@ def build_pipeline(
     process_count: int | None = None,
     num_threads: int = 2,
     prefetch: int = 16,
+    pad_last: bool = False,
 ) -> Pipeline:
     """Shuffle the rows globally, repeat for `epochs` (reshuffled each epoch), replace each row with
     probability `replay_rate` by a row of `replay` drawn at random (the paper's rehearsal: the run
     keeps its step count, and about `replay_rate` of its rows, and so of its tokens, are replay),
     give this host its share of every global batch, and batch. The draws are seeded by the row's
-    position, so a resumed run sees the same rows."""
+    position, so a resumed run sees the same rows. With `pad_last` (evaluation) the rows are padded
+    with rows that teach nothing to whole global batches, so none is dropped."""
     process_index = jax.process_index() if process_index is None else process_index
     process_count = jax.process_count() if process_count is None else process_count
     if global_batch % process_count:
@@ -136,6 +156,8 @@ def build_pipeline(
     if len(train) == 0:
         raise PipelineError(f"the training corpus ({train.num_tokens} tokens) is shorter than one row "
                          f"of seq_len {train.seq_len}")
+    if pad_last:
+        train = PaddedRows(train, -(-len(train) // global_batch) * global_batch)
     rows = grain.MapDataset.source(train).shuffle(seed=seed)
     steps_per_epoch = len(rows) // global_batch
     if steps_per_epoch == 0:

@@ -1,5 +1,11 @@
 """One tokenizer interface over SentencePiece `.model` files (Llama 2, Gemma, Mistral) and Hugging
-Face `tokenizer.json` files (Llama 3), and training a SentencePiece vocabulary on a corpus."""
+Face `tokenizer.json` files (Llama 3, Qwen, SmolLM2, ...), and training a SentencePiece vocabulary.
+
+Whether a text starts with BOS follows the tokenizer itself, as transformers does: `add_bos_token`
+in `tokenizer_config.json` when it says, otherwise what the tokenizer.json post-processor adds (Llama
+3 adds `<|begin_of_text|>`; Qwen and SmolLM2 add nothing). A SentencePiece model adds BOS (Llama 2,
+Gemma). The chat template is the folder's own (`chat_template` in `tokenizer_config.json`, or
+`chat_template.jinja`), rendered by `chat.py`."""
 
 from __future__ import annotations
 
@@ -26,6 +32,17 @@ class Tokenizer:
     bos_id: int | None
     eos_id: int | None
     pad_id: int | None
+    add_bos: bool = True  # whether a text starts with BOS (see the module docstring)
+    chat_template: str | None = None  # the Jinja chat template shipped with the tokenizer
+    special_tokens: dict[str, str] = {}  # bos_token, eos_token, ... as text, for the chat template
+
+    def bos(self) -> list[int]:
+        """What a text starts with: [BOS] when the tokenizer adds one, else nothing."""
+        return [self.bos_id] if self.add_bos and self.bos_id is not None else []
+
+    def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """Ids of `text` (special tokens written in it are recognised) and each one's character span."""
+        raise TokenizerError(f"{self.path}: chat templates need a tokenizer.json tokenizer")
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         raise NotImplementedError
@@ -38,6 +55,10 @@ class Tokenizer:
 
     def token_id(self, token: str) -> int | None:
         """The id of a special (or any single) token, None if the vocabulary lacks it."""
+        raise NotImplementedError
+
+    def token_texts(self, count: int) -> list[str | None]:
+        """The text of ids 0..count-1 one by one (None for special tokens and ids past the vocabulary)."""
         raise NotImplementedError
 
 
@@ -59,6 +80,18 @@ class SentencePieceTokenizer(Tokenizer):
     def decode(self, ids):
         return self._sp.decode([int(i) for i in ids])
 
+    def token_texts(self, count):
+        texts = []
+        for i in range(min(count, self.vocab_size)):
+            if self._sp.is_control(i) or self._sp.is_unknown(i):
+                texts.append(None)
+            elif self._sp.is_byte(i):  # <0x41>: one byte, a character only when it is ASCII
+                byte = int(self._sp.id_to_piece(i)[3:5], 16)
+                texts.append(chr(byte) if byte < 0x80 else "\ufffd")
+            else:
+                texts.append(self._sp.id_to_piece(i).replace("\u2581", " "))
+        return texts + [None] * (count - len(texts))
+
     def token_id(self, token):
         token_id = self._sp.piece_to_id(token)
         return token_id if token_id != self._sp.unk_id() or token == self._sp.id_to_piece(token_id) else None
@@ -79,10 +112,25 @@ class HuggingFaceTokenizer(Tokenizer):
         self.path = path
         self.vocab_size = self._tok.get_vocab_size(with_added_tokens=True)
         config = path.parent / "tokenizer_config.json"
-        named = json.loads(config.read_text()) if config.is_file() else {}
+        try:
+            named = json.loads(config.read_text()) if config.is_file() else {}
+        except json.JSONDecodeError as e:
+            raise TokenizerError(f"{config}: not valid JSON ({e})") from e
         self.bos_id = self._special(named.get("bos_token"), _BOS_NAMES)
         self.eos_id = self._special(named.get("eos_token"), _EOS_NAMES)
         self.pad_id = self._special(named.get("pad_token"), _PAD_NAMES)
+        self.special_tokens = {
+            key: self._tok.id_to_token(token_id)
+            for key, token_id in (("bos_token", self.bos_id), ("eos_token", self.eos_id),
+                                  ("pad_token", self.pad_id), ("unk_token", self._special(named.get("unk_token"), ())))
+            if token_id is not None
+        }
+        if isinstance(named.get("add_bos_token"), bool):
+            self.add_bos = named["add_bos_token"]
+        else:  # what the post-processor puts before a text
+            with_specials = self._tok.encode("a", add_special_tokens=True).ids
+            self.add_bos = self.bos_id is not None and with_specials[:1] == [self.bos_id] != self.encode("a")[:1]
+        self.chat_template = _chat_template(named, path.parent)
 
     def _special(self, configured, fallbacks) -> int | None:
         if isinstance(configured, dict):  # {"content": "<s>", ...} in older tokenizer_config files
@@ -96,16 +144,51 @@ class HuggingFaceTokenizer(Tokenizer):
     def encode_batch(self, texts):
         return [e.ids for e in self._tok.encode_batch(list(texts), add_special_tokens=False)]
 
+    def encode_with_offsets(self, text):
+        encoding = self._tok.encode(text, add_special_tokens=False)
+        return encoding.ids, encoding.offsets
+
     def decode(self, ids):
         return self._tok.decode([int(i) for i in ids], skip_special_tokens=False)
 
     def token_id(self, token):
         return self._tok.token_to_id(token)
 
+    def token_texts(self, count):
+        special = {i for i, added in self._tok.get_added_tokens_decoder().items() if added.special}
+        n = min(count, self.vocab_size)
+        texts = self._tok.decode_batch([[i] for i in range(n)], skip_special_tokens=False)
+        return [None if i in special else t for i, t in enumerate(texts)] + [None] * (count - n)
 
-def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
-    """A `.model` SentencePiece file, a `tokenizer.json`, or a folder holding either."""
-    path = Path(path)
+
+def _chat_template(config: dict, folder: Path) -> str | None:
+    """The default chat template of a tokenizer folder: `chat_template.jinja`, else the config's
+    `chat_template` (a string, or a list of named templates of which "default" is taken)."""
+    file = folder / "chat_template.jinja"
+    if file.is_file():
+        return file.read_text()
+    template = config.get("chat_template")
+    if isinstance(template, list):
+        named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
+        template = named.get("default")
+    return template if isinstance(template, str) and template.strip() else None
+
+
+ADD_BOS = ("auto", "always", "never")
+
+
+def load_tokenizer(path: str | os.PathLike, add_bos: str = "auto") -> Tokenizer:
+    """A `.model` SentencePiece file, a `tokenizer.json`, or a folder holding either. `add_bos`:
+    "auto" (as the tokenizer does), "always" or "never" start a text with BOS."""
+    if add_bos not in ADD_BOS:
+        raise TokenizerError(f"config: tokenizer.add_bos={add_bos!r}; expected one of {ADD_BOS}")
+    tokenizer = _load(Path(path))
+    if add_bos != "auto":
+        tokenizer.add_bos = add_bos == "always"
+    return tokenizer
+
+
+def _load(path: Path) -> Tokenizer:
     if path.is_dir():
         candidates = [path / "tokenizer.json", path / "tokenizer.model", *sorted(path.glob("*.model"))]
         found = [p for p in candidates if p.is_file()]

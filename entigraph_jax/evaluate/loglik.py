@@ -56,7 +56,7 @@ def log_likelihood(model, tokenizer, docs: list[Document], max_questions: int = 
     """Score each option's tokens after the question (mean log-probability per token), pick the best;
     with `progress`, a line saying how much work there is and a progress bar."""
     todo = items(docs, max_questions)
-    bos = [tokenizer.bos_id] if tokenizer.bos_id is not None else []
+    bos = tokenizer.bos()
     pairs = []
     for doc, q in todo:
         context = bos + tokenizer.encode(loglik_prompt(doc, q))

@@ -124,8 +124,7 @@ class QueryLikelihoodReranker:
         self.model, self.tokenizer, self.batch = model, tokenizer, batch
 
     def context(self, chunk: str) -> list[int]:
-        bos = [self.tokenizer.bos_id] if self.tokenizer.bos_id is not None else []
-        return bos + self.tokenizer.encode(f"Passage: {chunk}\nA question about this passage:")
+        return self.tokenizer.bos() + self.tokenizer.encode(f"Passage: {chunk}\nA question about this passage:")
 
     def scores(self, query: str, chunks: list[str]) -> np.ndarray:
         target = self.tokenizer.encode(" " + query.strip())

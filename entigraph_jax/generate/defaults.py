@@ -24,8 +24,8 @@ def base_config() -> ml_collections.ConfigDict:
         model="",  # the model name the server knows; for backend=local a checkpoint folder
         base_url="http://localhost:8000/v1",  # the server (openai); "" for Gemini's own endpoint
         api_key_file="",  # a file whose first line is the key, if not in the environment
-        tokenizer="",  # backend=local: the checkpoint's tokenizer (.model, tokenizer.json or a folder)
-        local_dtype="bfloat16",  # backend=local: dtype of the served weights
+        tokenizer="",  # backend=local: its tokenizer (.model, tokenizer.json or a folder; "": the checkpoint's)
+        local_dtype="",  # backend=local: dtype of the served weights ("": float32 on CPU, else bfloat16)
         json_mode=True,  # ask for a JSON object in the entity stage where the server supports it
         max_concurrency=32,  # requests in flight
         requests_per_minute=0.0,  # client-side rate limit (0: none)

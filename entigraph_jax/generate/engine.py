@@ -21,7 +21,7 @@ from entigraph_jax.clients import Backend, Completion, Fatal, Rejected, Retryabl
 from entigraph_jax.data import Document
 
 from .journal import Journal
-from .plan import InvalidEntities, Request, messages, parse_entities
+from .plan import ENTITY_SCHEMA, InvalidEntities, Request, messages, parse_entities
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,7 +153,8 @@ class Engine:
                 try:
                     completion = await asyncio.wait_for(self.backend.complete(
                         system, prompt, json_mode=request.json_mode, max_output_tokens=self.limits.max_output_tokens,
-                        temperature=self.limits.temperature), self.limits.timeout_s)
+                        temperature=self.limits.temperature, schema=ENTITY_SCHEMA if request.json_mode else None),
+                        self.limits.timeout_s)
                 except TimeoutError as e:
                     error = Retryable(f"no answer within {self.limits.timeout_s} s")
                     self._failed_attempt(error)
@@ -166,7 +167,7 @@ class Engine:
 
     async def _execute(self, request: Request) -> None:
         system, prompt = messages(request, self.docs[request.doc_id], self.prompt_version)
-        attempts, record = 0, None
+        attempts, record, answer = 0, None, None
         try:
             for _ in range(self.limits.entity_attempts if request.kind == "entities" else 1):
                 completion, used = await self._complete(request, system, prompt)
@@ -178,6 +179,7 @@ class Engine:
                     break
                 except InvalidEntities as e:
                     error = f"invalid entity JSON after {attempts} attempt(s): {e}"
+                    answer = completion.text
             if record is None:
                 raise Rejected(error)
         except Unreachable as e:  # retried as long as any error; still no connection: no request will get one
@@ -185,13 +187,13 @@ class Engine:
         except Retryable as e:
             self._fail(request, f"gave up after {self.limits.max_retries} retries: {e}", attempts)
         except Rejected as e:
-            self._fail(request, str(e), attempts)
+            self._fail(request, str(e), attempts, answer)
         else:
             self.journal.done(request, record, attempts)
             self.stats.done += 1
 
-    def _fail(self, request: Request, error: str, attempts: int) -> None:
-        self.journal.failed(request, error, attempts)
+    def _fail(self, request: Request, error: str, attempts: int, answer: str | None = None) -> None:
+        self.journal.failed(request, error, attempts, answer)
         self.stats.failed += 1
 
     def _record(self, request: Request, completion: Completion) -> dict:
@@ -201,7 +203,8 @@ class Engine:
                   "usage": {"input_tokens": completion.input_tokens, "output_tokens": completion.output_tokens},
                   "truncated": completion.truncated}
         if request.kind == "entities":
-            record["summary"], record["entities"] = parse_entities(completion.text)
+            record["summary"], record["entities"], record["dropped_entities"] = parse_entities(
+                completion.text, self.docs[request.doc_id].text)
         if request.kind == "rephrase":
             record["style"], record["sample_index"] = request.style, request.sample_index
         return record

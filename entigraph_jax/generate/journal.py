@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS requests (
     record TEXT,
     input_tokens INTEGER NOT NULL DEFAULT 0,
     output_tokens INTEGER NOT NULL DEFAULT 0,
-    error TEXT
+    error TEXT,
+    answer TEXT                               -- a failed request's last answer, to see why it failed
 );
 CREATE INDEX IF NOT EXISTS by_status ON requests (status, seq);
 """
@@ -40,6 +41,8 @@ class Journal:
         self.db.execute("PRAGMA journal_mode=WAL")  # a crash mid-write never corrupts the file
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        if "answer" not in {row[1] for row in self.db.execute("PRAGMA table_info(requests)")}:
+            self.db.execute("ALTER TABLE requests ADD COLUMN answer TEXT")  # a journal from before it existed
 
     def plan(self, requests: Iterable[Request]) -> int:
         """Add requests not yet known (by id); returns how many were new."""
@@ -78,9 +81,9 @@ class Journal:
             (json.dumps(record, ensure_ascii=False), attempts, usage.get("input_tokens", 0),
              usage.get("output_tokens", 0), request.request_id))
 
-    def failed(self, request: Request, error: str, attempts: int) -> None:
-        self.db.execute("UPDATE requests SET status='failed', error=?, attempts=attempts+? WHERE request_id=?",
-                        (error, attempts, request.request_id))
+    def failed(self, request: Request, error: str, attempts: int, answer: str | None = None) -> None:
+        self.db.execute("UPDATE requests SET status='failed', error=?, attempts=attempts+?, answer=? "
+                        "WHERE request_id=?", (error, attempts, answer, request.request_id))
 
     def records(self, kinds: tuple[str, ...] | None = None) -> Iterator[dict]:
         """Finished records in plan order."""

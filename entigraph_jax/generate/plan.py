@@ -136,8 +136,39 @@ class InvalidEntities(ValueError):
     """The entity stage's answer is not the JSON object asked for."""
 
 
-def parse_entities(answer: str) -> tuple[str, list[str]]:
-    """(summary, entities) from the entity stage's answer; a ```json fence around it is accepted."""
+MAX_ENTITY_CHARS = 100  # longer "entities" are sentences, not names
+JSON_FRAGMENT = re.compile(r"[{}\[\]]|^\W*$|^(true|false|null|fieldnames|entities|summary|name|string)$", re.I)
+
+
+# The shape of the entity stage's answer, for backends that can enforce it (the local sampler).
+ENTITY_SCHEMA = {"type": "object", "properties": {
+    "summary": {"type": "string", "maxLength": 2000},
+    "entities": {"type": "array", "maxItems": 100, "uniqueItems": True,
+                 "items": {"type": "string", "maxLength": MAX_ENTITY_CHARS}}}}
+
+
+def entity_problem(name: str, document: str | None) -> str | None:
+    """Why `name` is not an entity of `document` (None if it is one): junk, JSON debris, a sentence,
+    or words the document never uses."""
+    if len(name) > MAX_ENTITY_CHARS:
+        return "too long"
+    if JSON_FRAGMENT.search(name):
+        return "a JSON fragment"
+    visible = [c for c in name if not c.isspace()]
+    if sum(c.isalpha() for c in visible) < len(visible) / 2:
+        return "mostly not letters"
+    if document is not None:
+        text = document.casefold()
+        words = [w for w in re.findall(r"\w+", name.casefold()) if len(w) > 3] or re.findall(r"\w+", name.casefold())
+        if name.casefold() not in text and sum(w in text for w in words) < len(words) / 2:
+            return "not in the document"
+    return None
+
+
+def parse_entities(answer: str, document: str | None = None) -> tuple[str, list[str], list[str]]:
+    """(summary, entities, dropped) from the entity stage's answer; a ```json fence around it is
+    accepted. Entities are checked (`entity_problem`) and de-duplicated case-insensitively; the ones
+    dropped are returned so the record keeps them."""
     text = answer.strip()
     fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", text, flags=re.DOTALL)
     if fenced:
@@ -148,11 +179,18 @@ def parse_entities(answer: str) -> tuple[str, list[str]]:
         raise InvalidEntities(f"not JSON ({e})") from e
     if not isinstance(value, dict) or not isinstance(value.get("entities"), list):
         raise InvalidEntities("no 'entities' list in the JSON object")
-    entities = [e.strip() for e in value["entities"] if isinstance(e, str) and e.strip()]
+    entities, dropped, seen = [], [], set()
+    for item in value["entities"]:
+        name = " ".join(item.split()) if isinstance(item, str) else json.dumps(item)
+        if not name or name.casefold() in seen:
+            continue
+        seen.add(name.casefold())
+        (dropped if not isinstance(item, str) or entity_problem(name, document) else entities).append(name)
     if not entities:
-        raise InvalidEntities("the 'entities' list is empty")
+        what = f" (dropped: {', '.join(dropped[:5])[:200]})" if dropped else ""
+        raise InvalidEntities(f"no usable entity in the 'entities' list{what}")
     summary = value.get("summary") if isinstance(value.get("summary"), str) else ""
-    return summary, list(dict.fromkeys(entities))
+    return summary, entities, dropped
 
 
 def interleave_by_document(requests: list[Request]) -> list[Request]:

@@ -88,8 +88,8 @@ def make_backend(llm) -> Backend:
     """An HTTP client (`clients`), or our own model served by the sampler for `backend="local"`."""
     if llm.backend != "local":
         return make_client(llm)
-    if not llm.tokenizer:
-        raise Fatal("llm.backend='local' needs llm.tokenizer (and llm.model: a checkpoint folder)")
+    if not llm.model:
+        raise Fatal("llm.backend='local' needs llm.model: a checkpoint folder")
     from .local import LocalBackend
 
     return LocalBackend(llm.model, llm.tokenizer, llm.max_concurrency, llm.local_dtype)

@@ -14,16 +14,16 @@ def _convert(config, invocation):
 
 
 def _chat(config, invocation):
-    required(config, "checkpoint", "tokenizer")
+    required(config, "checkpoint")
     return chat(config)
 
 
 COMMANDS = {
     "convert": Command(
         name="models convert",
-        purpose="""Convert a checkpoint between Hugging Face safetensors and Orbax parameters. Hugging Face is what
-transformers and vLLM load, Orbax what a TPU job reads fastest. The format of SRC is detected; DST
-must not exist or be empty, so nothing is overwritten.""",
+        purpose="""Convert a checkpoint between Hugging Face safetensors and Orbax parameters, or a GGUF file
+(llama.cpp, Ollama) to Hugging Face. Hugging Face is what transformers and vLLM load, Orbax what a TPU job reads
+fastest. The format of SRC is detected; DST must not exist or be empty, so nothing is overwritten.""",
         schema=convert_config,
         run=_convert,
         flags=(Flag("src", "the checkpoint to read", key="src", positional=True),
@@ -34,12 +34,12 @@ must not exist or be empty, so nothing is overwritten.""",
     "chat": Command(
         name="models chat",
         purpose="""A terminal chat with a checkpoint over the KV-cache sampler. Each line typed is a user turn,
-answered with the chat template the tokenizer supports (Llama 3.1's, or a plain one); an empty
-line or end of input quits.""",
+answered with the tokenizer's own chat template (or Llama 3.1's, or a plain one when it has
+none); an empty line or end of input quits.""",
         schema=chat_config,
         run=_chat,
         flags=(Flag("checkpoint", "a Hugging Face or Orbax folder", key="checkpoint", metavar="DIR"),
-               Flag("tokenizer", "its tokenizer", key="tokenizer", metavar="PATH"),
+               Flag("tokenizer", "its tokenizer (default: the checkpoint folder's)", key="tokenizer", metavar="PATH"),
                Flag("system", "a system message", key="system", metavar="TEXT")),
     ),
 }

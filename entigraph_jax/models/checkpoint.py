@@ -17,7 +17,8 @@ import orbax.checkpoint as ocp
 from flax import nnx
 from jax.sharding import Mesh, SingleDeviceSharding
 
-from .hf import CheckpointError, config_from_hf, config_to_hf, from_pretrained_hf, refuse_non_empty
+from .hf import config_from_hf, config_to_hf, from_pretrained_hf, refuse_non_empty
+from .hub import CheckpointError, resolve
 from .llama import Llama
 from .sharding import ShardingRules, param_sharding
 
@@ -70,8 +71,11 @@ def load_params(
 
 
 def checkpoint_format(path: str | os.PathLike) -> str:
-    """"orbax" for a folder with `params/`, "hf" for one with safetensors; else a `CheckpointError`."""
-    path = Path(path)
+    """"orbax" for a folder with `params/`, "hf" for one with safetensors (or a Hub name), "gguf" for
+    a .gguf file; else a `CheckpointError`."""
+    path = resolve(path)
+    if path.suffix == ".gguf" and path.is_file():
+        return "gguf"
     if (path / "params").is_dir():
         return "orbax"
     if any(path.glob("*.safetensors")) or (path / "model.safetensors.index.json").is_file():
@@ -83,5 +87,6 @@ def checkpoint_format(path: str | os.PathLike) -> str:
 def load(path: str | os.PathLike, dtype: str = "float32", **options) -> Llama:
     """The model in a Hugging Face folder or an Orbax parameter checkpoint, whichever `path` holds;
     `options` (mesh, rules, compute_dtype, remat) as both readers take them."""
+    path = resolve(path)
     reader = load_params if checkpoint_format(path) == "orbax" else from_pretrained_hf
     return reader(path, dtype, **options)

@@ -5,7 +5,7 @@ import ml_collections
 
 def convert_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
-    c.src = ""  # the checkpoint to read: a Hugging Face folder or an Orbax parameter folder
+    c.src = ""  # the checkpoint to read: a Hugging Face folder, an Orbax parameter folder or a .gguf file
     c.dst = ""  # the folder to write; it must not exist or be empty
     c.to = ""  # hf | orbax; "": the other format than src's
     c.dtype = ""  # dtype of the written parameters; "": float32 to Orbax, the checkpoint's own to Hugging Face
@@ -15,7 +15,7 @@ def convert_config() -> ml_collections.ConfigDict:
 def chat_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.checkpoint = ""  # a Hugging Face folder or an Orbax parameter folder
-    c.tokenizer = ""  # its tokenizer: a .model, a tokenizer.json or a folder holding one
+    c.tokenizer = ""  # its tokenizer: a .model, a tokenizer.json or a folder holding one ("": the checkpoint's own)
     c.system = ""  # a system message opening the conversation
     c.temperature = 0.7  # sampling temperature
     c.top_p = 0.9  # nucleus sampling mass

@@ -23,16 +23,11 @@ from jax.sharding import Mesh, SingleDeviceSharding
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
-from entigraph_jax.errors import UserError
 from entigraph_jax.outputs import publish
 
+from .hub import CheckpointError, resolve
 from .llama import Llama, LlamaConfig, RopeScaling
 from .sharding import ShardingRules, param_sharding
-
-
-class CheckpointError(UserError):
-    """A checkpoint folder that cannot be read as a supported Llama, or one that must not be overwritten."""
-
 
 # Our parameter -> (Hugging Face tensor name, layout). Layouts say how our array relates to theirs:
 #   same:      identical.
@@ -92,7 +87,7 @@ def read_slice(tensor, layout: str, index: tuple[slice, ...], shape: tuple[int, 
 def config_from_hf(path: str | os.PathLike, **runtime) -> LlamaConfig:
     """A LlamaConfig from a Hugging Face config.json (legacy rope keys and transformers 5's
     `rope_parameters` both), with runtime fields (dtypes, remat) from `runtime`."""
-    file = Path(path) / "config.json"
+    file = resolve(path) / "config.json"
     if not file.is_file():
         raise CheckpointError(f"{file}: no config.json in the checkpoint folder")
     try:
@@ -220,8 +215,9 @@ def from_pretrained_hf(
     compute_dtype: str | None = None,
     remat: str = "none",
 ) -> Llama:
-    """Load a Hugging Face Llama folder as our NNX module, in `dtype`, sharded over `mesh` if given."""
-    path = Path(path)
+    """Load a Hugging Face Llama folder (or Hub name, `org/name`) as our NNX module, in `dtype`,
+    sharded over `mesh` if given."""
+    path = resolve(path)
     cfg = config_from_hf(path, param_dtype=dtype, dtype=compute_dtype or dtype, remat=remat)
     graphdef, abstract = nnx.split(nnx.eval_shape(lambda: Llama(cfg, rngs=nnx.Rngs(0))))
     tensors = SafetensorsFolder(path)
@@ -282,10 +278,29 @@ def refuse_non_empty(path: Path) -> None:
         raise CheckpointError(f"{path}: exists and is not empty; refusing to overwrite it")
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+                   "tokenizer.model")
+
+
+def copy_tokenizer(source: str | os.PathLike, folder: Path) -> None:
+    """The tokenizer files of `source` (a tokenizer file, or the folder holding it) into `folder`, so
+    transformers and vLLM load the exported folder alone; a lone SentencePiece file as tokenizer.model."""
+    source = Path(source)
+    if source.is_file() and source.suffix == ".model":
+        shutil.copy(source, folder / "tokenizer.model")
+        return
+    root = source if source.is_dir() else source.parent
+    for name in TOKENIZER_FILES:
+        if (root / name).is_file():
+            shutil.copy(root / name, folder / name)
+
+
 def save_pretrained_hf(
-    model: Llama, path: str | os.PathLike, *, dtype: str | None = None, max_shard_bytes: int = 5 << 30
+    model: Llama, path: str | os.PathLike, *, dtype: str | None = None, max_shard_bytes: int = 5 << 30,
+    tokenizer: str | os.PathLike | None = None,
 ) -> Path:
-    """Write `config.json` and safetensors (sharded with an index past `max_shard_bytes`).
+    """Write `config.json` and safetensors (sharded with an index past `max_shard_bytes`), and the
+    files of `tokenizer` (a tokenizer file or folder) beside them.
 
     The folder must not exist or be empty: nothing already there is overwritten. Files are written
     to a temporary folder beside it and moved into place at the end. With several processes every
@@ -321,6 +336,8 @@ def save_pretrained_hf(
             total = sum(t.nbytes for t in tensors.values())
             index = {"metadata": {"total_size": total}, "weight_map": weight_map}
             (tmp / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
+        if tokenizer is not None:
+            copy_tokenizer(tokenizer, tmp)
         if path.exists():
             path.rmdir()
         publish(tmp, path)

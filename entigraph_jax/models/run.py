@@ -14,6 +14,7 @@ from entigraph_jax.data import load_tokenizer
 from entigraph_jax.data.chat import chat_template
 
 from .checkpoint import checkpoint_format, load, save_params
+from .gguf import gguf_to_hf
 from .hf import save_pretrained_hf
 from .sampling import Sampler, SamplingParams
 
@@ -34,6 +35,10 @@ def convert(config) -> Converted:
     target = config.to or next(f for f in FORMATS if f != source)
     if target not in FORMATS:
         raise ConfigError(f"config: to={config.to!r}; expected one of {FORMATS}")
+    if source == "gguf":
+        if target != "hf":
+            raise ConfigError(f"config: to={config.to!r}; a GGUF file converts to hf (then hf to orbax)")
+        return Converted(str(config.src), str(gguf_to_hf(config.src, config.dst, config.dtype)), source, target)
     if target == "orbax":
         out = save_params(load(config.src, config.dtype or "float32"), config.dst)
     else:  # read in float32, write in the requested dtype (default: as stored)
@@ -44,7 +49,7 @@ def convert(config) -> Converted:
 def chat(config) -> None:
     """Each line on standard input is a user turn; the answers go to standard output. An empty line
     or end of input quits."""
-    tokenizer = load_tokenizer(config.tokenizer)
+    tokenizer = load_tokenizer(config.tokenizer or config.checkpoint)
     template = chat_template(tokenizer)
     sampler = Sampler(load(config.checkpoint, config.dtype), tokenizer)
     stop_tokens, stop_strings = template.stop()

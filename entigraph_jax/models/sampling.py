@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
 
 import jax
@@ -20,8 +21,11 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from entigraph_jax.errors import UserError
 
+from .constrained import JsonPrefix, TokenTexts
 from .llama import KVCache, Llama
 from .sharding import ShardingRules
+
+JSON_CANDIDATES = 64  # tokens per row and step tried against the JSON automaton before the whole vocabulary
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +38,8 @@ class SamplingParams:
     stop: tuple[str, ...] = ()  # the text is cut right before the first stop string
     stop_tokens: tuple[int, ...] = ()  # ids that end a sample like EOS (e.g. a chat end-of-turn)
     seed: int = 0
+    json: bool = False  # every sample is one JSON object (constrained decoding, `constrained.py`) ...
+    json_schema: str = ""  # ... following this JSON Schema (as text; "" or "{}": any object)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,10 +50,8 @@ class Sample:
     stop_string: str | None = None  # the stop string that ended the sample (not part of `text`)
 
 
-def next_token(logits: jax.Array, key: jax.Array, params: SamplingParams) -> jax.Array:
-    """One token per row of logits [batch, vocab] under the sampling parameters."""
-    if params.temperature == 0:
-        return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+def filtered(logits: jax.Array, params: SamplingParams) -> jax.Array:
+    """Logits [batch, vocab] over temperature, -inf outside top-k and the top-p nucleus."""
     logits = logits / params.temperature
     if params.top_k:
         kth = jax.lax.top_k(logits, params.top_k)[0][:, -1:]
@@ -59,7 +63,27 @@ def next_token(logits: jax.Array, key: jax.Array, params: SamplingParams) -> jax
         cutoff_index = jnp.sum(mass - jax.nn.softmax(ordered, axis=-1) < params.top_p, axis=-1) - 1
         cutoff = jnp.take_along_axis(ordered, cutoff_index[:, None], axis=-1)
         logits = jnp.where(logits < cutoff, -jnp.inf, logits)
-    return jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)
+    return logits
+
+
+def next_token(logits: jax.Array, key: jax.Array, params: SamplingParams) -> jax.Array:
+    """One token per row of logits [batch, vocab] under the sampling parameters."""
+    if params.temperature == 0:
+        return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+    return jax.random.categorical(key, filtered(logits, params), axis=-1).astype(jnp.int32)
+
+
+def candidates(logits: jax.Array, key: jax.Array, params: SamplingParams, count: int) -> tuple[jax.Array, jax.Array]:
+    """The `count` best tokens per row in Gumbel-max order (greedy: by logit) and whether each lies in
+    the top-k / top-p set: the first allowed one of them is a sample restricted to the allowed tokens."""
+    if params.temperature == 0:
+        scores, inside = logits, jnp.ones_like(logits, bool)
+    else:
+        kept = filtered(logits, params)
+        scores = logits / params.temperature + jax.random.gumbel(key, logits.shape)
+        inside = kept > -jnp.inf
+    order = jax.lax.top_k(scores, count)[1]
+    return order, jnp.take_along_axis(inside, order, axis=-1)
 
 
 def _bucket(length: int) -> int:
@@ -77,6 +101,7 @@ class Sampler:
         self.graphdef, self.state = nnx.split(model)
         self.config, self.tokenizer, self.chunk, self.mesh = model.config, tokenizer, chunk, mesh
         self.pad_id = tokenizer.pad_id if tokenizer.pad_id is not None else 0
+        self._texts: TokenTexts | None = None  # each token's text, built on the first JSON request
         self.row_multiple = 1
         if mesh is not None:
             batch_axes = rules.spec(("batch",), (0,), mesh)[0] or ()
@@ -109,11 +134,67 @@ class Sampler:
 
         return jax.lax.while_loop(lambda c: (c[5] < limit) & ~jnp.all(c[4]), step, carry)
 
+    @functools.partial(jax.jit, static_argnums=(0, 3, 4))
+    def _candidates(self, logits, key, params: SamplingParams, count: int):
+        return candidates(logits, key, params, count)
+
+    @functools.partial(jax.jit, static_argnums=0, donate_argnums=5)
+    def _advance(self, state, tokens, positions, valid, cache):
+        logits, cache = nnx.merge(self.graphdef, state).decode(tokens[:, None], positions[:, None], valid[:, None],
+                                                               cache)
+        return logits[:, -1], cache
+
+    def _decode_json(self, logits, cache, positions, params: SamplingParams) -> list[Sample]:
+        """Step by step, each row's token the first of its candidates that keeps it a JSON prefix."""
+        if self._texts is None:
+            self._texts = TokenTexts(self.tokenizer, self.config.vocab_size)
+        rows = logits.shape[0]
+        schema = json.loads(params.json_schema) if params.json_schema else None
+        states, tokens = [JsonPrefix.start(schema or None)] * rows, [[] for _ in range(rows)]
+        done = np.zeros(rows, bool)
+        positions = np.asarray(positions)
+        count = min(JSON_CANDIDATES, self.config.vocab_size)
+        for step in range(params.max_new_tokens):
+            key = jax.random.fold_in(jax.random.key(params.seed), step)
+            order, inside = (np.asarray(a) for a in self._candidates(logits, key, params, count))
+            chosen, produced = np.full(rows, self.pad_id, np.int32), np.zeros(rows, bool)
+            for r in np.flatnonzero(~done):
+                picked = self._first_valid(states[r], order[r], inside[r], lambda r=r, rows=logits: np.asarray(rows[r]))
+                if picked is None:
+                    done[r] = True  # no token continues the JSON: the row ends as it is
+                    continue
+                chosen[r], states[r] = picked
+                tokens[r].append(int(picked[0]))
+                produced[r], done[r] = True, states[r].complete
+            if done.all():
+                break
+            logits, cache = self._advance(self.state, jnp.asarray(chosen), jnp.asarray(positions + step),
+                                          jnp.asarray(produced), cache)
+        return [Sample(self.tokenizer.decode(t), t, "eos" if s.complete else "length")
+                for t, s in zip(tokens, states, strict=True)]
+
+    def _first_valid(self, state: JsonPrefix, order, inside, row_logits) -> tuple[int, JsonPrefix] | None:
+        """The first candidate inside the top-k / top-p set that keeps `state` valid, else the first
+        valid one at all, else (rarely) the best valid token of the whole vocabulary."""
+        fallback = None
+        for token, kept in zip(order.tolist(), inside.tolist(), strict=True):
+            after = self._texts.next_state(state, token)
+            if after is not None:
+                if kept:
+                    return token, after
+                fallback = fallback or (token, after)
+        if fallback:
+            return fallback
+        for token in np.argsort(-row_logits()).tolist():
+            after = self._texts.next_state(state, token)
+            if after is not None:
+                return token, after
+        return None
+
     def generate(self, prompts: list[str] | list[list[int]], params: SamplingParams) -> list[list[Sample]]:
         if not prompts:
             return []
-        bos = [self.tokenizer.bos_id] if self.tokenizer.bos_id is not None else []
-        ids = [p if isinstance(p, list) else bos + self.tokenizer.encode(p) for p in prompts]
+        ids = [p if isinstance(p, list) else self.tokenizer.bos() + self.tokenizer.encode(p) for p in prompts]
         rows = [p for p in ids for _ in range(params.n)]
         wanted = len(rows)
         rows += [rows[0]] * (-len(rows) % self.row_multiple)  # whole rows per device; dropped below
@@ -133,6 +214,9 @@ class Sampler:
             cache = jax.device_put(cache, self.cache_sharding)
             tokens, positions, valid = (jax.device_put(a, self.rows_sharding) for a in (tokens, positions, valid))
         logits, cache = self._prefill(self.state, tokens, positions, valid, cache)
+        if params.json:
+            samples = self._decode_json(logits, cache, positions[:, -1] + 1, params)[:wanted]
+            return [samples[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]
         carry = (logits, cache, jnp.asarray(positions[:, -1] + 1), jnp.zeros((len(rows), new), jnp.int32),
                  jnp.zeros(len(rows), bool), jnp.zeros((), jnp.int32))
         # without stop strings the device decodes to the end in one call; with them it stops every

@@ -7,7 +7,8 @@ the document's capitalised names; other stages get a short text naming the entit
 Faults are queued with `inject(...)` and served one per request: "429" (with Retry-After), "500", "timeout"
 (answers after `hang_s`), "malformed" (entity JSON that does not parse), "empty", "blocked",
 "length" (an answer cut at the output-token cap), "html" (an HTML page with status 200), "hello" (JSON
-that is no answer), "no_choices"; `fail_always(fault)` serves one to every request.
+that is no answer), "no_choices"; `fail_always(fault)` serves one to every request ("per_token":
+embeddings come one vector per token, as llama.cpp's server sends them without pooling).
 
     python -m entigraph_jax.testing --port 8123 [--latency 0.2]
 """
@@ -91,6 +92,8 @@ class FakeLLMServer:
             self.requests.append({"path": path, "body": body, "time": time.monotonic()})
         if path.endswith("/embeddings"):  # OpenAI-compatible embeddings
             vectors = HashingEmbedder(64).embed(body["input"]).tolist()
+            if self.always == "per_token":  # llama.cpp's server without pooling: a vector per token
+                vectors = [[v] * len(text.split()) for v, text in zip(vectors, body["input"], strict=True)]
             return 200, [], {"data": [{"index": i, "embedding": v} for i, v in enumerate(vectors)]}
         if path.endswith("/rerank"):  # Cohere-compatible reranking: the hashing embedder's cosine
             vectors = HashingEmbedder(64).embed([body["query"], *body["documents"]])

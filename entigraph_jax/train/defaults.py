@@ -27,11 +27,12 @@ def base_config() -> ml_collections.ConfigDict:
         prefetch=16,  # batches read ahead
     ))
     c.tokenizer = ml_collections.ConfigDict(dict(
-        path="",  # a .model, a tokenizer.json or a folder holding one; "": train a SentencePiece one
+        path="",  # a .model, tokenizer.json or folder with one; "": model.path's, or a SentencePiece one is trained
         train_vocab_size=0,  # the vocabulary size when training one on the corpus
+        add_bos="auto",  # auto: BOS before each document as the tokenizer does (Llama: yes, Qwen: no) | always | never
     ))
     c.model = ml_collections.ConfigDict(dict(
-        path="",  # a checkpoint to start from (Hugging Face or Orbax folder); "": a new model as below
+        path="",  # a checkpoint to start from (Hugging Face or Orbax folder, or a Hub name org/name); "": a new model
         hidden_size=0,  # architecture of a new model (a checkpoint brings its own config.json)
         intermediate_size=0,  # MLP width of a new model
         num_layers=0,  # layers of a new model

@@ -46,9 +46,10 @@ class RunContext:
         return self.trainer.model(params)
 
     def pipeline(self, docs: list[Document], seed: int) -> Pipeline:
-        """Batches of `docs` packed like the training data (one epoch)."""
+        """Batches of `docs` packed like the training data (one epoch; the last padded, so a source
+        smaller than one global batch is scored too)."""
         return setup.batches(self.config, setup.packed_rows(self.config, self.workdir, self.tokenizer, docs, seed),
-                             seed)
+                             seed, pad_last=True)
 
 
 @dataclasses.dataclass(frozen=True)

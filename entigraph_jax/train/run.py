@@ -158,7 +158,8 @@ def _train(config: ml_collections.ConfigDict, workdir) -> TrainResult:
     plot = writer.plot_loss(workdir / "loss.png")
     hf_dir = workdir / "hf" if config.export.hf else None
     if hf_dir and not hf_dir.exists():
-        save_pretrained_hf(trainer.model(state["params"]), hf_dir, dtype=config.export.dtype or None)
+        save_pretrained_hf(trainer.model(state["params"]), hf_dir, dtype=config.export.dtype or None,
+                           tokenizer=data.tokenizer.path)
     return TrainResult(steps=num_steps, final_loss=loss, workdir=str(workdir), checkpoints=str(workdir / "checkpoints"),
                        metrics=str(writer.path), loss_plot=str(plot) if plot else None,
                        hf_export=str(hf_dir) if hf_dir else None)

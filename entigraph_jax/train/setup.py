@@ -28,6 +28,7 @@ from entigraph_jax.data import (
     train_sentencepiece,
 )
 from entigraph_jax.models import LlamaConfig, checkpoint_format, config_from_hf, make_mesh
+from entigraph_jax.models.hub import resolve
 from entigraph_jax.models.llama import REMAT_POLICIES
 
 from .step import OptimConfig
@@ -82,12 +83,12 @@ def validate(config: ml_collections.ConfigDict) -> Mesh:
 
 def prepare_tokenizer(config: ml_collections.ConfigDict, workdir: Path, texts) -> Tokenizer:
     """The configured tokenizer, or (quickstart) a SentencePiece vocabulary trained on the corpus."""
-    if config.tokenizer.path:
-        return load_tokenizer(config.tokenizer.path)
+    if config.tokenizer.path or config.model.path:  # a checkpoint brings its own tokenizer
+        return load_tokenizer(config.tokenizer.path or resolve(config.model.path), config.tokenizer.add_bos)
     model = workdir / "tokenizer" / "sp.model"
     if not model.is_file():
         train_sentencepiece(texts, model.with_suffix(""), config.tokenizer.train_vocab_size)
-    return load_tokenizer(model)
+    return load_tokenizer(model, config.tokenizer.add_bos)
 
 
 @dataclasses.dataclass
