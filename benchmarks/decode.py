@@ -1,7 +1,10 @@
-"""Decode tokens/s of a tiny Llama, batch 8, 128 new tokens: our KV-cache sampler against
-transformers' `generate` (greedy, KV cache) on the same CPU in one run. Target: ours >= 2x.
+"""Decode tokens/s, batch 8, 128 new tokens: our KV-cache sampler against transformers' `generate`
+(greedy, KV cache) on the same CPU in one run, on a tiny random Llama or a real model; with `--gguf`
+and llama-cpp-python installed, llama.cpp on the same GGUF too (one sequence at a time, as its
+Python API decodes). Target: ours >= 2x transformers.
 
     python benchmarks/decode.py [--layers 4 --d_model 256 --batch 8 --new 128 --prompt 64]
+    python benchmarks/decode.py --model workdir/smollm2 --gguf SmolLM2-135M-Instruct.Q4_1.gguf
 """
 
 import argparse
@@ -33,8 +36,39 @@ def main():
     parser.add_argument("--prompt", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--out", default="/tmp/decode_bench_model")
+    parser.add_argument("--model", default="", help="a Hugging Face folder (e.g. SmolLM2 from `models convert`)")
+    parser.add_argument("--gguf", default="", help="the same model as GGUF, for llama.cpp")
     args = parser.parse_args()
+    if args.model:
+        args.out = args.model
+        reference = transformers.AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).eval()
+        args.vocab, args.layers = reference.config.vocab_size, reference.config.num_hidden_layers
+        args.d_model = reference.config.hidden_size
+    else:
+        reference = random_reference(args)
+    prompts = np.random.default_rng(0).integers(3, min(args.vocab, 30000), (args.batch, args.prompt)).tolist()
+    runs = {"jax": ours(args, prompts), "transformers": theirs(args, prompts, reference)}
+    if args.gguf:
+        runs["llama.cpp"] = llama_cpp(args, prompts)
+    for run in runs.values():
+        run()  # compile, warm up
+    times = {name: [] for name in runs}
+    for _ in range(args.repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    rate = {k: args.batch * args.new / statistics.median(v) for k, v in times.items()}
+    same = [s[0].tokens for s in runs["jax"]()] == runs["transformers"]()[:, args.prompt:].tolist()
+    print(f"{args.model or 'random Llama'}: {args.layers} layers, d_model {args.d_model}, vocab {args.vocab}, "
+          f"batch {args.batch}, prompt {args.prompt} + {args.new} new tokens, greedy, fp32, "
+          f"torch threads {torch.get_num_threads()}")
+    for name, value in rate.items():
+        print(f"{name:>12}: {value:8.0f} new tokens/s")
+    print(f"ratio: {rate['jax'] / rate['transformers']:.2f}x (target >= 2x); same greedy tokens: {same}")
 
+
+def random_reference(args):
     torch.manual_seed(0)
     config = transformers.LlamaConfig(vocab_size=args.vocab, hidden_size=args.d_model,
                                       intermediate_size=4 * args.d_model, num_hidden_layers=args.layers,
@@ -42,33 +76,41 @@ def main():
                                       max_position_embeddings=1024)
     reference = transformers.LlamaForCausalLM(config).eval()
     reference.save_pretrained(args.out)
-    prompts = np.random.default_rng(0).integers(3, args.vocab, (args.batch, args.prompt)).tolist()
+    return reference
 
+
+def ours(args, prompts):
+    """Every row decodes all `new` tokens (no EOS), as transformers' min_new_tokens makes it."""
     sampler = Sampler(from_pretrained_hf(args.out), IdTokenizer())
     params = SamplingParams(max_new_tokens=args.new, temperature=0)
+    return lambda: sampler.generate(prompts, params)
 
-    def ours():
-        return sampler.generate(prompts, params)
 
-    def theirs():
+def theirs(args, prompts, reference):
+    def run():
         with torch.no_grad():
             return reference.generate(torch.tensor(prompts), max_new_tokens=args.new, min_new_tokens=args.new,
                                       do_sample=False, pad_token_id=0)
 
-    ours(), theirs()  # compile, warm up
-    times = {"jax": [], "transformers": []}
-    for _ in range(args.repeats):
-        for name, run in (("jax", ours), ("transformers", theirs)):
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    rate = {k: args.batch * args.new / statistics.median(v) for k, v in times.items()}
-    same = [s[0].tokens for s in ours()] == theirs()[:, args.prompt:].tolist()
-    print(f"{args.layers} layers, d_model {args.d_model}, vocab {args.vocab}, batch {args.batch}, "
-          f"prompt {args.prompt} + {args.new} new tokens, greedy, fp32, torch threads {torch.get_num_threads()}")
-    for name, value in rate.items():
-        print(f"{name:>12}: {value:8.0f} new tokens/s")
-    print(f"ratio: {rate['jax'] / rate['transformers']:.2f}x (target >= 2x); same greedy tokens: {same}")
+    return run
+
+
+def llama_cpp(args, prompts):
+    from llama_cpp import Llama
+
+    model = Llama(model_path=args.gguf, n_ctx=args.prompt + args.new + 8, verbose=False, logits_all=False)
+
+    def run():
+        for prompt in prompts:
+            model.reset()
+            tokens = []
+            for token in model.generate(prompt, temp=0.0):
+                tokens.append(token)
+                if len(tokens) == args.new:
+                    break
+        return tokens
+
+    return run
 
 
 if __name__ == "__main__":

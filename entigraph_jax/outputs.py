@@ -16,8 +16,11 @@ import datetime
 import fcntl
 import json
 import os
+import shutil
 import socket
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import UserError
@@ -111,6 +114,22 @@ def readable(path: Path) -> None:
         os.chmod(root, 0o777 & ~mask)
         for name in files:
             os.chmod(os.path.join(root, name), 0o666 & ~mask)
+
+
+@contextlib.contextmanager
+def staged(final: Path) -> Iterator[Path]:
+    """A temporary folder beside `final` to write into: moved into place (replacing `final` if it is
+    an empty folder) when the block ends, removed if the block raises."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        yield tmp
+        if final.exists():
+            final.rmdir()
+        publish(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def publish(tmp: Path, final: Path) -> None:

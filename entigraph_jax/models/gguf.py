@@ -10,11 +10,9 @@ as it is, so the weights are moved into a model built from the same config witho
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from entigraph_jax.outputs import publish
+from entigraph_jax.outputs import staged
 
 from .hf import CheckpointError, refuse_non_empty
 
@@ -45,15 +43,7 @@ def gguf_to_hf(file: str | os.PathLike, out: str | os.PathLike, dtype: str = "")
     plain = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(quantized.state_dict())
     plain = plain.to(torch_dtype)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with staged(out) as tmp:
         plain.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        if out.exists():
-            out.rmdir()
-        publish(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

@@ -11,7 +11,6 @@ import dataclasses
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import jax
@@ -23,7 +22,7 @@ from jax.sharding import Mesh, SingleDeviceSharding
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
-from entigraph_jax.outputs import publish
+from entigraph_jax.outputs import staged
 
 from .hub import CheckpointError, resolve
 from .llama import Llama, LlamaConfig, RopeScaling
@@ -321,9 +320,7 @@ def save_pretrained_hf(
         size += tensors[name].nbytes
     shards.append(current)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with staged(path) as tmp:
         (tmp / "config.json").write_text(json.dumps(config_to_hf(model.config, dtype), indent=2))
         if len(shards) == 1:
             save_file(shards[0], tmp / "model.safetensors", metadata={"format": "pt"})
@@ -338,10 +335,4 @@ def save_pretrained_hf(
             (tmp / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
         if tokenizer is not None:
             copy_tokenizer(tokenizer, tmp)
-        if path.exists():
-            path.rmdir()
-        publish(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
