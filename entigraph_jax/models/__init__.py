@@ -1,4 +1,5 @@
-"""models: the Llama-family causal LM, its sharding rules, presets, Hugging Face / Orbax weight I/O
+"""models: the Llama-family causal LM (Llama, Mistral, Qwen 2/3), its sharding rules, presets,
+Hugging Face / Orbax / GGUF weight I/O
 and the KV-cache sampler.
 
 `python -m entigraph_jax.models {convert,chat}`. Owns parameters and the forward pass. May import

@@ -33,6 +33,7 @@ from .sharding import ShardingRules, param_sharding
 #   linear:    theirs is torch's [out, in]; ours is [in, out].
 #   heads_in:  theirs [heads * head_dim, embed]; ours [embed, heads, head_dim].
 #   heads_out: theirs [embed, heads * head_dim]; ours [heads, head_dim, embed].
+#   bias_heads: theirs [heads * head_dim]; ours [heads, head_dim].
 LAYER_TENSORS = {
     "attn_norm": ("model.layers.{i}.input_layernorm.weight", "same"),
     "q": ("model.layers.{i}.self_attn.q_proj.weight", "heads_in"),
@@ -43,7 +44,14 @@ LAYER_TENSORS = {
     "gate": ("model.layers.{i}.mlp.gate_proj.weight", "linear"),
     "up": ("model.layers.{i}.mlp.up_proj.weight", "linear"),
     "down": ("model.layers.{i}.mlp.down_proj.weight", "linear"),
+    "q_bias": ("model.layers.{i}.self_attn.q_proj.bias", "bias_heads"),  # Qwen 2
+    "k_bias": ("model.layers.{i}.self_attn.k_proj.bias", "bias_heads"),
+    "v_bias": ("model.layers.{i}.self_attn.v_proj.bias", "bias_heads"),
+    "q_norm": ("model.layers.{i}.self_attn.q_norm.weight", "same"),  # Qwen 3
+    "k_norm": ("model.layers.{i}.self_attn.k_norm.weight", "same"),
 }
+ARCHITECTURES = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM",
+                 "qwen3": "Qwen3ForCausalLM"}
 TOP_TENSORS = {
     "embed": ("model.embed_tokens.weight", "same"),
     "final_norm": ("model.norm.weight", "same"),
@@ -58,6 +66,8 @@ def to_hf_layout(ours: np.ndarray, layout: str) -> np.ndarray:
         return ours.reshape(ours.shape[0], -1).T
     if layout == "heads_out":
         return ours.reshape(-1, ours.shape[-1]).T
+    if layout == "bias_heads":
+        return ours.reshape(-1)
     return ours
 
 
@@ -72,6 +82,10 @@ def read_slice(tensor, layout: str, index: tuple[slice, ...], shape: tuple[int, 
         return tensor[index]
     if layout == "linear":
         return tensor[index[1], index[0]].T
+    if layout == "bias_heads":  # ours (heads, head_dim)
+        heads = ranges[0]
+        block = tensor[heads.start * shape[1] : heads.stop * shape[1]].reshape(len(heads), shape[1])
+        return block[:, index[1]]
     if layout == "heads_in":  # ours (embed, heads, head_dim)
         embed, heads, head_dim = ranges
         rows = slice(heads.start * shape[2], heads.stop * shape[2])
@@ -93,12 +107,14 @@ def config_from_hf(path: str | os.PathLike, **runtime) -> LlamaConfig:
         hf = json.loads(file.read_text())
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{file}: not valid JSON ({e})") from e
-    if hf.get("model_type") != "llama":
+    family = hf.get("model_type")
+    if family not in ARCHITECTURES:
         raise CheckpointError(
-            f"{file}: unsupported architecture model_type={hf.get('model_type')!r} "
-            f"({hf.get('architectures')}); supported: llama"
+            f"{file}: unsupported architecture model_type={family!r} "
+            f"({hf.get('architectures')}); supported: {', '.join(ARCHITECTURES)}"
         )
-    for key, ok in (("hidden_act", "silu"), ("attention_bias", False), ("mlp_bias", False)):
+    for key, ok in (("hidden_act", "silu"), ("mlp_bias", False)) + ((("attention_bias", False),) if family in (
+            "llama", "mistral") else ()):
         if hf.get(key, ok) != ok:
             raise CheckpointError(f"{file}: unsupported {key}={hf[key]!r} (supported: {ok!r})")
     rope = dict(hf.get("rope_parameters") or hf.get("rope_scaling") or {})
@@ -109,6 +125,7 @@ def config_from_hf(path: str | os.PathLike, **runtime) -> LlamaConfig:
         fields = {f.name for f in dataclasses.fields(RopeScaling)}
         scaling = RopeScaling(rope_type=rope_type, **{k: v for k, v in rope.items() if k in fields})
     heads = hf["num_attention_heads"]
+    layer_types = _layer_types(hf)
     try:
         return LlamaConfig(
             vocab_size=hf["vocab_size"],
@@ -125,10 +142,30 @@ def config_from_hf(path: str | os.PathLike, **runtime) -> LlamaConfig:
             max_position_embeddings=hf.get("max_position_embeddings", 4096),
             bos_token_id=hf.get("bos_token_id"),
             eos_token_id=hf.get("eos_token_id"),
+            model_type=family,
+            attention_bias=family == "qwen2" or bool(family == "qwen3" and hf.get("attention_bias")),
+            qk_norm=family == "qwen3",
+            sliding_window=(hf.get("sliding_window") or 0) if "sliding_attention" in layer_types else 0,
+            layer_types=layer_types,
             **runtime,
         )
     except (KeyError, ValueError, TypeError) as e:
         raise CheckpointError(f"{file}: {e}") from e
+
+
+def _layer_types(hf: dict) -> tuple[str, ...]:
+    """Which layers attend within a sliding window: the config's `layer_types` (transformers 5),
+    else Mistral's rule (every layer, when `sliding_window` is set) or Qwen's (`use_sliding_window`
+    from layer `max_window_layers` on)."""
+    if hf.get("layer_types"):
+        return tuple(hf["layer_types"])
+    n = hf["num_hidden_layers"]
+    if hf.get("model_type") == "mistral" and hf.get("sliding_window"):
+        return ("sliding_attention",) * n
+    if hf.get("use_sliding_window") and hf.get("sliding_window"):
+        start = hf.get("max_window_layers", n)
+        return tuple("sliding_attention" if i >= start else "full_attention" for i in range(n))
+    return ()
 
 
 def config_to_hf(cfg: LlamaConfig, dtype: str) -> dict:
@@ -136,11 +173,18 @@ def config_to_hf(cfg: LlamaConfig, dtype: str) -> dict:
     rope = {"rope_type": "default", "rope_theta": cfg.rope_theta}
     if cfg.rope_scaling:
         rope.update(dataclasses.asdict(cfg.rope_scaling))
-    return {
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
+    sliding = "sliding_attention" in cfg.layer_types
+    family = {}
+    if cfg.model_type == "mistral":
+        family = {"sliding_window": cfg.sliding_window or None}
+    elif cfg.model_type in ("qwen2", "qwen3"):
+        family = {"use_sliding_window": sliding, "sliding_window": cfg.sliding_window or None,
+                  "layer_types": list(cfg.layer_types or ("full_attention",) * cfg.num_layers)}
+    return family | {
+        "architectures": [ARCHITECTURES[cfg.model_type]],
+        "model_type": cfg.model_type,
         "hidden_act": "silu",
-        "attention_bias": False,
+        "attention_bias": cfg.attention_bias,
         "mlp_bias": False,
         "vocab_size": cfg.vocab_size,
         "hidden_size": cfg.hidden_size,

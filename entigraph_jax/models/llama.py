@@ -1,5 +1,8 @@
-"""A Llama-family causal LM (Llama 2, 3, 3.1, 3.2) in Flax NNX.
+"""A Llama-family causal LM (Llama 2, 3, 3.1, 3.2; Mistral; Qwen 2, 2.5, 3; SmolLM2) in Flax NNX.
 
+The families differ by small switches in the config: Qwen 2 adds biases to the q/k/v projections,
+Qwen 3 normalizes each head's queries and keys (RMSNorm over head_dim) before the rotation, Mistral
+(and Qwen where configured) restricts some or all layers to a sliding window of recent tokens.
 Read it top to bottom: the config, the rotary tables, one decoder layer as a plain function, and the
 module that holds the parameters. Layers are stacked along a leading `layers` axis and run with
 `jax.lax.scan`, so an 80-layer model compiles as fast as a 2-layer one. Every parameter carries its
@@ -62,6 +65,11 @@ class LlamaConfig:
     param_dtype: str = "float32"
     dtype: str = "bfloat16"  # compute dtype of matmuls and activations
     remat: str = "none"
+    model_type: str = "llama"  # the Hugging Face family written on export: llama | mistral | qwen2 | qwen3
+    attention_bias: bool = False  # q/k/v projections with a bias (Qwen 2)
+    qk_norm: bool = False  # RMSNorm of each head's queries and keys before the rotation (Qwen 3)
+    sliding_window: int = 0  # tokens a sliding-window layer sees, itself included (0: none)
+    layer_types: tuple[str, ...] = ()  # per layer "full_attention" | "sliding_attention" (empty: all full)
 
     def __post_init__(self):
         if self.num_heads % self.num_kv_heads:
@@ -72,11 +80,23 @@ class LlamaConfig:
             raise ConfigError(f"config: model.remat={self.remat!r}; expected one of {sorted(REMAT_POLICIES)}")
         if self.rope_scaling and self.rope_scaling.rope_type not in ("llama3", "linear"):
             raise ConfigError(f"config: unsupported rope scaling {self.rope_scaling.rope_type!r}")
+        if self.layer_types and (len(self.layer_types) != self.num_layers
+                                 or set(self.layer_types) - {"full_attention", "sliding_attention"}):
+            raise ConfigError(f"config: layer_types {self.layer_types} is not one of full_attention / "
+                              f"sliding_attention per layer ({self.num_layers} layers)")
+        if "sliding_attention" in self.layer_types and self.sliding_window <= 0:
+            raise ConfigError("config: sliding_attention layers need sliding_window > 0")
+
+    def sliding_layers(self) -> np.ndarray:
+        """Which layers attend within the sliding window [num_layers] bool."""
+        return np.asarray([t == "sliding_attention" for t in self.layer_types] or [False] * self.num_layers)
 
     def num_params(self) -> int:
         d, f, h = self.hidden_size, self.intermediate_size, self.head_dim
         attn = d * h * (2 * self.num_heads + 2 * self.num_kv_heads)
         per_layer = attn + 3 * d * f + 2 * d
+        per_layer += (self.num_heads + 2 * self.num_kv_heads) * h if self.attention_bias else 0
+        per_layer += 2 * h if self.qk_norm else 0
         head = 0 if self.tie_word_embeddings else d * self.vocab_size
         return self.num_layers * per_layer + self.vocab_size * d + d + head
 
@@ -149,12 +169,17 @@ def dense(x: jax.Array, w: jax.Array, contract: int = 1) -> jax.Array:
 def decoder_layer(x, w, *, cfg: LlamaConfig, cos, sin, attend):
     """One pre-norm block: attention then SwiGLU MLP, each added to the residual stream.
 
-    `attend(q, k, v)` returns (attention output, anything to carry out): plain causal attention when
-    training, attention over a KV cache (returning the updated cache) when decoding."""
+    `attend(q, k, v, sliding)` returns (attention output, anything to carry out): plain causal
+    attention when training, attention over a KV cache (returning the updated cache) when decoding;
+    `sliding` (a traced bool) says whether this layer keeps to the sliding window."""
     h = rms_norm(x, w["attn_norm"], cfg.rms_norm_eps)
     q, k, v = dense(h, w["q"]), dense(h, w["k"]), dense(h, w["v"])  # [batch, seq, heads, head_dim]
+    if cfg.attention_bias:
+        q, k, v = q + w["q_bias"].astype(q.dtype), k + w["k_bias"].astype(k.dtype), v + w["v_bias"].astype(v.dtype)
+    if cfg.qk_norm:
+        q, k = rms_norm(q, w["q_norm"], cfg.rms_norm_eps), rms_norm(k, w["k_norm"], cfg.rms_norm_eps)
     q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-    attn, carried = attend(q, k, v)
+    attn, carried = attend(q, k, v, w["sliding"])
     x = x + dense(attn, w["o"], contract=2)
     h = rms_norm(x, w["mlp_norm"], cfg.rms_norm_eps)
     return x + dense(jax.nn.silu(dense(h, w["gate"])) * dense(h, w["up"]), w["down"]), carried
@@ -178,7 +203,7 @@ class KVCache(NamedTuple):
 
 def cached_attention(q, k, v, k_cache, v_cache, old_mask, new_mask):
     """Softmax attention of q [b, t, heads, d] over cached keys [b, s, kv_heads, d] (allowed where
-    old_mask [b, s]) and the step's own keys [b, t, kv_heads, d] (allowed where new_mask [b, t, t])."""
+    old_mask [b, t, s]) and the step's own keys [b, t, kv_heads, d] (allowed where new_mask [b, t, t])."""
     b, t, heads, d = q.shape
     kv_heads = k.shape[2]
     q = q.reshape(b, t, kv_heads, heads // kv_heads, d) * (d**-0.5)
@@ -186,7 +211,7 @@ def cached_attention(q, k, v, k_cache, v_cache, old_mask, new_mask):
     own = jnp.einsum("btkgd,bskd->bkgts", q, k).astype(jnp.float32)
     # a finite floor, not -inf: a row with nothing to attend to (left padding) stays finite, so no
     # NaN reaches the cache, where 0 * NaN would poison the rows that do attend to it
-    old = jnp.where(old_mask[:, None, None, None, :], old, -1e30)
+    old = jnp.where(old_mask[:, None, None, :, :], old, -1e30)
     own = jnp.where(new_mask[:, None, None, :, :], own, -1e30)
     probs = jax.nn.softmax(jnp.concatenate([old, own], axis=-1), axis=-1).astype(q.dtype)
     s = k_cache.shape[1]
@@ -202,10 +227,16 @@ def segment_mask(segment_ids: jax.Array | None) -> jax.Array | None:
     return segment_ids[:, None, :, None] == segment_ids[:, None, None, :]
 
 
+def window_mask(query_slots: jax.Array, key_slots: jax.Array, window: int) -> jax.Array:
+    """[queries, keys]: the key is one of the `window` most recent tokens up to the query (slots are
+    consecutive token indices, so their distance is the distance in positions)."""
+    return (query_slots[:, None] - key_slots[None, :]) < window
+
+
 def _param(rngs: nnx.Rngs, shape, axes, dtype, init: str = "normal") -> nnx.Param:
     """A parameter with its logical axis names; "normal" is transformers' N(0, 0.02) init."""
-    if init == "ones":
-        value = jnp.ones(shape, dtype)
+    if init in ("ones", "zeros"):
+        value = (jnp.ones if init == "ones" else jnp.zeros)(shape, dtype)
     else:
         value = 0.02 * jax.random.normal(rngs.params(), shape, dtype)
     return nnx.Param(value, logical_axes=axes)
@@ -226,10 +257,21 @@ class DecoderLayers(nnx.Module):
         self.gate = p((n, d, f), ("layers", "embed", "mlp"))
         self.up = p((n, d, f), ("layers", "embed", "mlp"))
         self.down = p((n, f, d), ("layers", "mlp", "embed"))
+        names = ["attn_norm", "q", "k", "v", "o", "mlp_norm", "gate", "up", "down"]
+        if cfg.attention_bias:
+            self.q_bias = p((n, cfg.num_heads, h), ("layers", "heads", "head_dim"), init="zeros")
+            self.k_bias = p((n, cfg.num_kv_heads, h), ("layers", "kv_heads", "head_dim"), init="zeros")
+            self.v_bias = p((n, cfg.num_kv_heads, h), ("layers", "kv_heads", "head_dim"), init="zeros")
+            names += ["q_bias", "k_bias", "v_bias"]
+        if cfg.qk_norm:
+            self.q_norm = p((n, h), ("layers", "head_dim"), init="ones")
+            self.k_norm = p((n, h), ("layers", "head_dim"), init="ones")
+            names += ["q_norm", "k_norm"]
+        self.names = tuple(names)
+        self.sliding = tuple(bool(b) for b in cfg.sliding_layers())  # not a parameter: a constant per layer
 
     def stacked(self) -> dict[str, jax.Array]:
-        names = ("attn_norm", "q", "k", "v", "o", "mlp_norm", "gate", "up", "down")
-        return {name: getattr(self, name)[...] for name in names}
+        return {name: getattr(self, name)[...] for name in self.names} | {"sliding": jnp.asarray(self.sliding)}
 
 
 class Llama(nnx.Module):
@@ -255,9 +297,14 @@ class Llama(nnx.Module):
             positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
         cos, sin = rope_tables(positions, cfg)
         mask = segment_mask(segment_ids)
+        slots = jnp.arange(tokens.shape[1])
 
-        def attend(q, k, v):
-            return jax.nn.dot_product_attention(q, k, v, mask=mask, is_causal=True), None
+        def attend(q, k, v, sliding):
+            allowed = mask
+            if cfg.sliding_window:
+                window = jnp.where(sliding, window_mask(slots, slots, cfg.sliding_window), True)[None, None]
+                allowed = window if mask is None else mask & window
+            return jax.nn.dot_product_attention(q, k, v, mask=allowed, is_causal=True), None
 
         def layer(h, w):
             return decoder_layer(constrain_batch(h), w, cfg=cfg, cos=cos, sin=sin, attend=attend)[0]
@@ -279,12 +326,18 @@ class Llama(nnx.Module):
         length, new = cache.valid.shape[1], tokens.shape[1]
         old_mask = (jnp.arange(length)[None, :] < cache.index) & cache.valid  # [batch, cached slots]
         new_mask = (jnp.arange(new)[None, :] <= jnp.arange(new)[:, None])[None] & valid[:, None, :]
+        old_mask = jnp.broadcast_to(old_mask[:, None, :], (old_mask.shape[0], new, length))  # [batch, new, cached]
+        query_slots = cache.index + jnp.arange(new)
 
         def layer(h, xs):
             w, k_cache, v_cache = xs
 
-            def attend(q, k, v):
-                return cached_attention(q, k, v, k_cache, v_cache, old_mask, new_mask), (k, v)
+            def attend(q, k, v, sliding):
+                old, own, window = old_mask, new_mask, cfg.sliding_window
+                if window:
+                    old = old & jnp.where(sliding, window_mask(query_slots, jnp.arange(length), window), True)
+                    own = own & jnp.where(sliding, window_mask(query_slots, query_slots, window), True)
+                return cached_attention(q, k, v, k_cache, v_cache, old, own), (k, v)
 
             return decoder_layer(h, w, cfg=cfg, cos=cos, sin=sin, attend=attend)
 
