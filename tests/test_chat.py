@@ -194,3 +194,16 @@ def test_chat_command(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "entigraph_jax.models", "chat", "--checkpoint", str(tmp_path / "none"),
                           "--tokenizer", str(run / "tokenizer" / "sp.model")], capture_output=True, text=True, input="")
     assert bad.returncode == 1 and bad.stderr.startswith("models chat: error:")
+
+
+def test_the_local_backend_folds_a_system_text_into_the_user_turn_where_the_template_has_no_system(tmp_path):
+    from entigraph_jax.generate.local import LocalBackend
+
+    json_file = build_bpe_tokenizer(tmp_path, FAMILIES["gemma"][0], 500, chat_template=GEMMA)
+    backend = LocalBackend.__new__(LocalBackend)  # only its template: no model needed
+    backend.template = chat_template(load_tokenizer(tmp_path))
+    reference = transformers.PreTrainedTokenizerFast(tokenizer_file=str(json_file), bos_token="<bos>",
+                                                     eos_token="<eos>", chat_template=GEMMA)
+    expected = reference.apply_chat_template([{"role": "user", "content": "Be brief.\n\nWhich bell?"}],
+                                             tokenize=True, add_generation_prompt=True, return_dict=False)
+    assert backend.prompt("Be brief.", "Which bell?") == expected

@@ -1,5 +1,7 @@
 """Families beside Llama against transformers on random tiny configs: Qwen 2 (q/k/v biases; sliding
-layers), Qwen 3 (q/k RMSNorm), Mistral (a sliding window on every layer). Logits, export, greedy
+layers), Qwen 3 (q/k RMSNorm), Mistral (a sliding window on every layer), Gemma 2 (scaled embeddings,
+GeGLU, 1 + w norms around attention and MLP, query scale, soft-capped scores and logits, alternating
+sliding layers) and Gemma 3 (q/k norms, a rotary base of its own for sliding layers). Logits, export, greedy
 decoding through the KV cache, sharded loading, training and the memory planner."""
 
 import json
@@ -32,6 +34,12 @@ FAMILIES = {
               dict(BASE, head_dim=32, rope_theta=1e6, tie_word_embeddings=False)),
     "mistral": (transformers.MistralConfig, transformers.MistralForCausalLM,
                 dict(BASE, num_key_value_heads=1, sliding_window=8)),
+    "gemma2": (transformers.Gemma2Config, transformers.Gemma2ForCausalLM,
+               dict(BASE, head_dim=16, query_pre_attn_scalar=24, attn_logit_softcapping=2.0,
+                    final_logit_softcapping=3.0, sliding_window=8)),
+    "gemma3": (transformers.Gemma3TextConfig, transformers.Gemma3ForCausalLM,
+               dict(BASE, head_dim=16, query_pre_attn_scalar=24, sliding_window=8, rope_local_base_freq=100.0,
+                    layer_types=["sliding_attention", "full_attention", "sliding_attention"])),
 }
 
 
@@ -42,7 +50,7 @@ def build(family: str, path: Path):
     model = model_class(config_class(**settings)).eval()
     with torch.no_grad():
         for name, param in model.named_parameters():
-            if name.endswith(".bias") or "q_norm" in name or "k_norm" in name:
+            if name.endswith(".bias") or "norm" in name:
                 param.add_(0.3 * torch.randn_like(param))
     model.save_pretrained(path)
     return model
@@ -72,7 +80,7 @@ def test_logits_and_export_match_transformers(built, family, tmp_path):
     assert np.abs(np.asarray(model(jnp.asarray(TOKENS))) - expected).max() <= 1e-4
     out = save_pretrained_hf(model, tmp_path / "export")
     reloaded = FAMILIES[family][1].from_pretrained(out).eval()
-    assert json.loads((out / "config.json").read_text())["model_type"] == family.split("_")[0]
+    assert json.loads((out / "config.json").read_text())["model_type"] == reference.config.model_type
     np.testing.assert_array_equal(hf_logits(reloaded, TOKENS), expected)
 
 

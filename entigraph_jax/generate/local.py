@@ -13,7 +13,7 @@ import jax
 
 from entigraph_jax.clients import Backend, Completion, Rejected
 from entigraph_jax.data import load_tokenizer
-from entigraph_jax.data.chat import chat_template
+from entigraph_jax.data.chat import ChatError, chat_template
 from entigraph_jax.models import load
 from entigraph_jax.models.sampling import Sampler, SamplingParams
 
@@ -35,8 +35,7 @@ class LocalBackend(Backend):
         if self._queue is None:  # created inside the running loop
             self._queue = asyncio.Queue()
             self._worker = asyncio.create_task(self._serve())
-        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-        ids = self.template.prompt(messages)
+        ids = self.prompt(system, prompt)
         answer = asyncio.get_running_loop().create_future()
         shape = json.dumps(schema or {}) if json_mode else ""
         await self._queue.put(((max_output_tokens, temperature, shape), ids, answer))
@@ -44,6 +43,17 @@ class LocalBackend(Backend):
         if not sample.text.strip():
             raise Rejected("empty answer")
         return Completion(sample.text.strip(), len(ids), len(sample.tokens), truncated=sample.finish_reason == "length")
+
+    def prompt(self, system: str, prompt: str) -> list[int]:
+        """The request through the chat template; a template without a system role (Gemma's) gets
+        the system text at the head of the user turn instead."""
+        user = [{"role": "user", "content": prompt}]
+        if not system:
+            return self.template.prompt(user)
+        try:
+            return self.template.prompt([{"role": "system", "content": system}, *user])
+        except ChatError:
+            return self.template.prompt([{"role": "user", "content": f"{system}\n\n{prompt}"}])
 
     async def _serve(self):
         stop_tokens, stop_strings = self.template.stop()

@@ -1,6 +1,5 @@
-"""models: the Llama-family causal LM (Llama, Mistral, Qwen 2/3), its sharding rules, presets,
-Hugging Face / Orbax / GGUF weight I/O
-and the KV-cache sampler.
+"""models: the Llama-family causal LM (Llama, Mistral, Qwen 2/3, Gemma 2/3), its sharding rules,
+presets, Hugging Face / Orbax / GGUF weight I/O and the KV-cache sampler.
 
 `python -m entigraph_jax.models {convert,chat}`. Owns parameters and the forward pass. May import
 data (tokenizers and chat templates, for `chat`); never imports generate, train, evaluate, sweep or sbp.

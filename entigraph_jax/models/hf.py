@@ -51,7 +51,17 @@ LAYER_TENSORS = {
     "k_norm": ("model.layers.{i}.self_attn.k_norm.weight", "same"),
 }
 ARCHITECTURES = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM",
-                 "qwen3": "Qwen3ForCausalLM"}
+                 "qwen3": "Qwen3ForCausalLM", "gemma2": "Gemma2ForCausalLM", "gemma3_text": "Gemma3ForCausalLM"}
+GEMMA_NORMS = {  # a Gemma layer has a norm before and after each of attention and MLP
+    "mlp_norm": ("model.layers.{i}.pre_feedforward_layernorm.weight", "same"),
+    "post_attn_norm": ("model.layers.{i}.post_attention_layernorm.weight", "same"),
+    "post_mlp_norm": ("model.layers.{i}.post_feedforward_layernorm.weight", "same"),
+}
+
+
+def layer_tensors(cfg: LlamaConfig) -> dict[str, tuple[str, str]]:
+    """LAYER_TENSORS for the config's family (Gemma names its norms differently)."""
+    return LAYER_TENSORS | GEMMA_NORMS if cfg.gemma else LAYER_TENSORS
 TOP_TENSORS = {
     "embed": ("model.embed_tokens.weight", "same"),
     "final_norm": ("model.norm.weight", "same"),
@@ -113,11 +123,17 @@ def config_from_hf(path: str | os.PathLike, **runtime) -> LlamaConfig:
             f"{file}: unsupported architecture model_type={family!r} "
             f"({hf.get('architectures')}); supported: {', '.join(ARCHITECTURES)}"
         )
-    for key, ok in (("hidden_act", "silu"), ("mlp_bias", False)) + ((("attention_bias", False),) if family in (
-            "llama", "mistral") else ()):
+    gemma = family.startswith("gemma")
+    activation = ("hidden_activation", "gelu_pytorch_tanh") if gemma else ("hidden_act", "silu")
+    for key, ok in (activation, ("mlp_bias", False)) + ((("attention_bias", False),) if family in (
+            "llama", "mistral", "gemma2", "gemma3_text") else ()):
         if hf.get(key, ok) != ok:
             raise CheckpointError(f"{file}: unsupported {key}={hf[key]!r} (supported: {ok!r})")
     rope = dict(hf.get("rope_parameters") or hf.get("rope_scaling") or {})
+    local_theta = hf.get("rope_local_base_freq", 0.0) if family == "gemma3_text" else 0.0
+    if "full_attention" in rope:  # per layer type (Gemma 3 in transformers 5)
+        local_theta = (rope.get("sliding_attention") or {}).get("rope_theta", local_theta)
+        rope = dict(rope["full_attention"] or {})
     rope_theta = rope.pop("rope_theta", hf.get("rope_theta", 10000.0))
     rope_type = rope.pop("rope_type", rope.pop("type", "default"))
     scaling = None
@@ -144,7 +160,12 @@ def config_from_hf(path: str | os.PathLike, **runtime) -> LlamaConfig:
             eos_token_id=hf.get("eos_token_id"),
             model_type=family,
             attention_bias=family == "qwen2" or bool(family == "qwen3" and hf.get("attention_bias")),
-            qk_norm=family == "qwen3",
+            qk_norm=family in ("qwen3", "gemma3_text"),
+            gemma=gemma,
+            query_pre_attn_scalar=hf.get("query_pre_attn_scalar") or 0.0 if gemma else 0.0,
+            attn_softcap=hf.get("attn_logit_softcapping") or 0.0,
+            final_softcap=hf.get("final_logit_softcapping") or 0.0,
+            local_rope_theta=local_theta or 0.0,
             sliding_window=(hf.get("sliding_window") or 0) if "sliding_attention" in layer_types else 0,
             layer_types=layer_types,
             **runtime,
@@ -162,6 +183,11 @@ def _layer_types(hf: dict) -> tuple[str, ...]:
     n = hf["num_hidden_layers"]
     if hf.get("model_type") == "mistral" and hf.get("sliding_window"):
         return ("sliding_attention",) * n
+    if hf.get("model_type") == "gemma2":  # before transformers 5: every other layer, from the first
+        return tuple("sliding_attention" if i % 2 == 0 else "full_attention" for i in range(n))
+    if hf.get("model_type") == "gemma3_text":
+        pattern = hf.get("sliding_window_pattern", 6)
+        return tuple("sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(n))
     if hf.get("use_sliding_window") and hf.get("sliding_window"):
         start = hf.get("max_window_layers", n)
         return tuple("sliding_attention" if i >= start else "full_attention" for i in range(n))
@@ -180,6 +206,11 @@ def config_to_hf(cfg: LlamaConfig, dtype: str) -> dict:
     elif cfg.model_type in ("qwen2", "qwen3"):
         family = {"use_sliding_window": sliding, "sliding_window": cfg.sliding_window or None,
                   "layer_types": list(cfg.layer_types or ("full_attention",) * cfg.num_layers)}
+    elif cfg.gemma:
+        family = {"hidden_activation": "gelu_pytorch_tanh", "query_pre_attn_scalar": cfg.query_pre_attn_scalar or None,
+                  "attn_logit_softcapping": cfg.attn_softcap or None,
+                  "final_logit_softcapping": cfg.final_softcap or None, "sliding_window": cfg.sliding_window or None,
+                  "layer_types": list(cfg.layer_types or ("full_attention",) * cfg.num_layers)}
     return family | {
         "architectures": [ARCHITECTURES[cfg.model_type]],
         "model_type": cfg.model_type,
@@ -196,7 +227,8 @@ def config_to_hf(cfg: LlamaConfig, dtype: str) -> dict:
         "rms_norm_eps": cfg.rms_norm_eps,
         "rope_theta": cfg.rope_theta,
         "rope_scaling": rope if cfg.rope_scaling else None,
-        "rope_parameters": rope,
+        "rope_parameters": {"full_attention": rope, "sliding_attention": {
+            "rope_type": "default", "rope_theta": cfg.local_rope_theta}} if cfg.local_rope_theta else rope,
         "tie_word_embeddings": cfg.tie_word_embeddings,
         "max_position_embeddings": cfg.max_position_embeddings,
         "bos_token_id": cfg.bos_token_id,
@@ -271,14 +303,14 @@ def from_pretrained_hf(
         sharding = param_sharding(var, mesh, rules) if mesh else SingleDeviceSharding(jax.devices()[0])
         shape, target = var.get_value().shape, jnp.dtype(dtype)
         if key_path[0] == "layers":
-            template, layout = LAYER_TENSORS[name]
-            layer_tensors = [
+            template, layout = layer_tensors(cfg)[name]
+            per_layer = [
                 tensors.get(template.format(i=i), hf_shape(shape[1:], layout))
                 for i in range(cfg.num_layers)
             ]
 
             def callback(index):
-                rows = [read_slice(layer_tensors[i], layout, index[1:], shape[1:])
+                rows = [read_slice(per_layer[i], layout, index[1:], shape[1:])
                         for i in range(*index[0].indices(shape[0]))]
                 return np.stack([np.asarray(r) for r in rows]).astype(target)
         else:
@@ -306,7 +338,7 @@ def hf_tensors(model: Llama, dtype: str | None = None) -> dict[str, np.ndarray]:
         if dtype is not None:
             array = array.astype(jnp.dtype(dtype))
         if key_path[0] == "layers":
-            template, layout = LAYER_TENSORS[name]
+            template, layout = layer_tensors(model.config)[name]
             for i, layer in enumerate(array):
                 out[template.format(i=i)] = np.ascontiguousarray(to_hf_layout(layer, layout))
         else:

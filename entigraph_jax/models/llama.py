@@ -3,6 +3,10 @@
 The families differ by small switches in the config: Qwen 2 adds biases to the q/k/v projections,
 Qwen 3 normalizes each head's queries and keys (RMSNorm over head_dim) before the rotation, Mistral
 (and Qwen where configured) restricts some or all layers to a sliding window of recent tokens.
+Gemma 2 and 3 scale the embeddings by sqrt(hidden), use GeGLU (tanh GELU), norms with scale 1 + w
+around both the attention and the MLP, their own query scale, and alternate sliding and global
+layers; Gemma 2 soft-caps attention scores and logits (cap * tanh(x / cap)); Gemma 3 normalizes
+queries and keys and rotates sliding layers with a base of their own.
 Read it top to bottom: the config, the rotary tables, one decoder layer as a plain function, and the
 module that holds the parameters. Layers are stacked along a leading `layers` axis and run with
 `jax.lax.scan`, so an 80-layer model compiles as fast as a 2-layer one. Every parameter carries its
@@ -70,6 +74,11 @@ class LlamaConfig:
     qk_norm: bool = False  # RMSNorm of each head's queries and keys before the rotation (Qwen 3)
     sliding_window: int = 0  # tokens a sliding-window layer sees, itself included (0: none)
     layer_types: tuple[str, ...] = ()  # per layer "full_attention" | "sliding_attention" (empty: all full)
+    gemma: bool = False  # Gemma's embedding scale, 1 + w norms, GeGLU and norms after attention and MLP
+    query_pre_attn_scalar: float = 0.0  # queries are scaled by its -1/2 power (0: head_dim's)
+    attn_softcap: float = 0.0  # attention scores soft-capped at this (0: none; Gemma 2: 50)
+    final_softcap: float = 0.0  # logits soft-capped at this (0: none; Gemma 2: 30)
+    local_rope_theta: float = 0.0  # rotary base of sliding layers (0: rope_theta; Gemma 3: 10000)
 
     def __post_init__(self):
         if self.num_heads % self.num_kv_heads:
@@ -97,6 +106,7 @@ class LlamaConfig:
         per_layer = attn + 3 * d * f + 2 * d
         per_layer += (self.num_heads + 2 * self.num_kv_heads) * h if self.attention_bias else 0
         per_layer += 2 * h if self.qk_norm else 0
+        per_layer += 2 * d if self.gemma else 0
         head = 0 if self.tie_word_embeddings else d * self.vocab_size
         return self.num_layers * per_layer + self.vocab_size * d + d + head
 
@@ -133,11 +143,17 @@ def rope_frequencies(cfg: LlamaConfig) -> np.ndarray:
     return np.where(is_medium, blended, scaled).astype(np.float32)
 
 
-def rope_tables(positions: jax.Array, cfg: LlamaConfig) -> tuple[jax.Array, jax.Array]:
-    """cos and sin [batch, seq, head_dim] for integer positions [batch, seq]."""
-    angles = positions.astype(jnp.float32)[..., None] * jnp.asarray(rope_frequencies(cfg))
-    angles = jnp.concatenate([angles, angles], axis=-1)
-    return jnp.cos(angles), jnp.sin(angles)
+def rope_tables(positions: jax.Array, cfg: LlamaConfig) -> tuple[jax.Array, ...]:
+    """cos and sin [batch, seq, head_dim] for integer positions [batch, seq]; with a local rotary
+    base (Gemma 3), the sliding layers' cos and sin after them."""
+    configs = [cfg] + ([dataclasses.replace(cfg, rope_theta=cfg.local_rope_theta, rope_scaling=None)]
+                       if cfg.local_rope_theta else [])
+    tables = []
+    for c in configs:
+        angles = positions.astype(jnp.float32)[..., None] * jnp.asarray(rope_frequencies(c))
+        angles = jnp.concatenate([angles, angles], axis=-1)
+        tables += [jnp.cos(angles), jnp.sin(angles)]
+    return tuple(tables)
 
 
 def apply_rope(x: jax.Array, cos: jax.Array, sin: jax.Array) -> jax.Array:
@@ -148,11 +164,18 @@ def apply_rope(x: jax.Array, cos: jax.Array, sin: jax.Array) -> jax.Array:
     return x * cos + rotated * sin
 
 
-def rms_norm(x: jax.Array, weight: jax.Array, eps: float) -> jax.Array:
-    """RMSNorm with the statistics in float32 whatever the compute dtype."""
+def rms_norm(x: jax.Array, weight: jax.Array, eps: float, gemma: bool = False) -> jax.Array:
+    """RMSNorm with the statistics in float32 whatever the compute dtype; Gemma's scales by 1 + w,
+    in float32 before the cast (as transformers does)."""
     x32 = x.astype(jnp.float32)
     normed = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + eps)
+    if gemma:
+        return (normed * (1.0 + weight.astype(jnp.float32))).astype(x.dtype)
     return weight.astype(x.dtype) * normed.astype(x.dtype)
+
+
+def softcap(x: jax.Array, cap: float) -> jax.Array:
+    return cap * jnp.tanh(x / cap) if cap else x
 
 
 def dense(x: jax.Array, w: jax.Array, contract: int = 1) -> jax.Array:
@@ -166,23 +189,34 @@ def dense(x: jax.Array, w: jax.Array, contract: int = 1) -> jax.Array:
     return y.reshape(*lead, *out)
 
 
-def decoder_layer(x, w, *, cfg: LlamaConfig, cos, sin, attend):
+def decoder_layer(x, w, *, cfg: LlamaConfig, rope, attend):
     """One pre-norm block: attention then SwiGLU MLP, each added to the residual stream.
 
     `attend(q, k, v, sliding)` returns (attention output, anything to carry out): plain causal
     attention when training, attention over a KV cache (returning the updated cache) when decoding;
     `sliding` (a traced bool) says whether this layer keeps to the sliding window."""
-    h = rms_norm(x, w["attn_norm"], cfg.rms_norm_eps)
+    eps, gemma = cfg.rms_norm_eps, cfg.gemma
+    h = rms_norm(x, w["attn_norm"], eps, gemma)
     q, k, v = dense(h, w["q"]), dense(h, w["k"]), dense(h, w["v"])  # [batch, seq, heads, head_dim]
     if cfg.attention_bias:
         q, k, v = q + w["q_bias"].astype(q.dtype), k + w["k_bias"].astype(k.dtype), v + w["v_bias"].astype(v.dtype)
     if cfg.qk_norm:
-        q, k = rms_norm(q, w["q_norm"], cfg.rms_norm_eps), rms_norm(k, w["k_norm"], cfg.rms_norm_eps)
+        q, k = rms_norm(q, w["q_norm"], eps, gemma), rms_norm(k, w["k_norm"], eps, gemma)
+    cos, sin = rope[:2]
+    if len(rope) == 4:  # a rotary base of their own for sliding layers
+        cos, sin = jnp.where(w["sliding"], rope[2], cos), jnp.where(w["sliding"], rope[3], sin)
     q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
     attn, carried = attend(q, k, v, w["sliding"])
-    x = x + dense(attn, w["o"], contract=2)
-    h = rms_norm(x, w["mlp_norm"], cfg.rms_norm_eps)
-    return x + dense(jax.nn.silu(dense(h, w["gate"])) * dense(h, w["up"]), w["down"]), carried
+    attn = dense(attn, w["o"], contract=2)
+    x = x + (rms_norm(attn, w["post_attn_norm"], eps, gemma) if gemma else attn)
+    h = rms_norm(x, w["mlp_norm"], eps, gemma)
+    act = (lambda a: jax.nn.gelu(a, approximate=True)) if gemma else jax.nn.silu
+    mlp = dense(act(dense(h, w["gate"])) * dense(h, w["up"]), w["down"])
+    return x + (rms_norm(mlp, w["post_mlp_norm"], eps, gemma) if gemma else mlp), carried
+
+
+def query_scale(cfg: LlamaConfig) -> float:
+    return (cfg.query_pre_attn_scalar or cfg.head_dim) ** -0.5
 
 
 class KVCache(NamedTuple):
@@ -201,14 +235,15 @@ class KVCache(NamedTuple):
                    jnp.zeros((batch, max_len), bool), jnp.zeros((), jnp.int32))
 
 
-def cached_attention(q, k, v, k_cache, v_cache, old_mask, new_mask):
+def cached_attention(q, k, v, k_cache, v_cache, old_mask, new_mask, cfg: LlamaConfig):
     """Softmax attention of q [b, t, heads, d] over cached keys [b, s, kv_heads, d] (allowed where
-    old_mask [b, t, s]) and the step's own keys [b, t, kv_heads, d] (allowed where new_mask [b, t, t])."""
+    old_mask [b, t, s]) and the step's own keys [b, t, kv_heads, d] (allowed where new_mask [b, t, t]),
+    with the config's query scale and score soft-cap. With an empty cache it is plain attention."""
     b, t, heads, d = q.shape
     kv_heads = k.shape[2]
-    q = q.reshape(b, t, kv_heads, heads // kv_heads, d) * (d**-0.5)
-    old = jnp.einsum("btkgd,bskd->bkgts", q, k_cache.astype(q.dtype)).astype(jnp.float32)
-    own = jnp.einsum("btkgd,bskd->bkgts", q, k).astype(jnp.float32)
+    q = q.reshape(b, t, kv_heads, heads // kv_heads, d) * query_scale(cfg)
+    old = softcap(jnp.einsum("btkgd,bskd->bkgts", q, k_cache.astype(q.dtype)).astype(jnp.float32), cfg.attn_softcap)
+    own = softcap(jnp.einsum("btkgd,bskd->bkgts", q, k).astype(jnp.float32), cfg.attn_softcap)
     # a finite floor, not -inf: a row with nothing to attend to (left padding) stays finite, so no
     # NaN reaches the cache, where 0 * NaN would poison the rows that do attend to it
     old = jnp.where(old_mask[:, None, None, :, :], old, -1e30)
@@ -248,12 +283,13 @@ class DecoderLayers(nnx.Module):
     def __init__(self, cfg: LlamaConfig, *, rngs: nnx.Rngs):
         n, d, f, h = cfg.num_layers, cfg.hidden_size, cfg.intermediate_size, cfg.head_dim
         p = functools.partial(_param, rngs, dtype=jnp.dtype(cfg.param_dtype))
-        self.attn_norm = p((n, d), ("layers", "embed"), init="ones")
+        scale = "zeros" if cfg.gemma else "ones"  # a Gemma norm multiplies by 1 + w
+        self.attn_norm = p((n, d), ("layers", "embed"), init=scale)
         self.q = p((n, d, cfg.num_heads, h), ("layers", "embed", "heads", "head_dim"))
         self.k = p((n, d, cfg.num_kv_heads, h), ("layers", "embed", "kv_heads", "head_dim"))
         self.v = p((n, d, cfg.num_kv_heads, h), ("layers", "embed", "kv_heads", "head_dim"))
         self.o = p((n, cfg.num_heads, h, d), ("layers", "heads", "head_dim", "embed"))
-        self.mlp_norm = p((n, d), ("layers", "embed"), init="ones")
+        self.mlp_norm = p((n, d), ("layers", "embed"), init=scale)
         self.gate = p((n, d, f), ("layers", "embed", "mlp"))
         self.up = p((n, d, f), ("layers", "embed", "mlp"))
         self.down = p((n, f, d), ("layers", "mlp", "embed"))
@@ -264,9 +300,13 @@ class DecoderLayers(nnx.Module):
             self.v_bias = p((n, cfg.num_kv_heads, h), ("layers", "kv_heads", "head_dim"), init="zeros")
             names += ["q_bias", "k_bias", "v_bias"]
         if cfg.qk_norm:
-            self.q_norm = p((n, h), ("layers", "head_dim"), init="ones")
-            self.k_norm = p((n, h), ("layers", "head_dim"), init="ones")
+            self.q_norm = p((n, h), ("layers", "head_dim"), init=scale)
+            self.k_norm = p((n, h), ("layers", "head_dim"), init=scale)
             names += ["q_norm", "k_norm"]
+        if cfg.gemma:
+            self.post_attn_norm = p((n, d), ("layers", "embed"), init=scale)
+            self.post_mlp_norm = p((n, d), ("layers", "embed"), init=scale)
+            names += ["post_attn_norm", "post_mlp_norm"]
         self.names = tuple(names)
         self.sliding = tuple(bool(b) for b in cfg.sliding_layers())  # not a parameter: a constant per layer
 
@@ -287,7 +327,7 @@ class Llama(nnx.Module):
         p = functools.partial(_param, rngs, dtype=jnp.dtype(cfg.param_dtype))
         self.embed = p((cfg.vocab_size, cfg.hidden_size), ("vocab", "embed"))
         self.layers = DecoderLayers(cfg, rngs=rngs)
-        self.final_norm = p((cfg.hidden_size,), ("embed",), init="ones")
+        self.final_norm = p((cfg.hidden_size,), ("embed",), init="zeros" if cfg.gemma else "ones")
         if not cfg.tie_word_embeddings:
             self.lm_head = p((cfg.hidden_size, cfg.vocab_size), ("embed", "vocab"))
 
@@ -295,7 +335,7 @@ class Llama(nnx.Module):
         cfg = self.config
         if positions is None:
             positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
-        cos, sin = rope_tables(positions, cfg)
+        rope = rope_tables(positions, cfg)
         mask = segment_mask(segment_ids)
         slots = jnp.arange(tokens.shape[1])
 
@@ -304,10 +344,16 @@ class Llama(nnx.Module):
             if cfg.sliding_window:
                 window = jnp.where(sliding, window_mask(slots, slots, cfg.sliding_window), True)[None, None]
                 allowed = window if mask is None else mask & window
-            return jax.nn.dot_product_attention(q, k, v, mask=allowed, is_causal=True), None
+            if cfg.attn_softcap:  # not in the fused kernels: attention over an empty cache
+                causal = (slots[None, :] <= slots[:, None])[None]
+                causal = causal if allowed is None else causal & allowed[:, 0]
+                empty = jnp.zeros((k.shape[0], 0, *k.shape[2:]), k.dtype)
+                none = jnp.zeros((q.shape[0], q.shape[1], 0), bool)
+                return cached_attention(q, k, v, empty, empty, none, causal, cfg), None
+            return jax.nn.dot_product_attention(q, k, v, mask=allowed, is_causal=True, scale=query_scale(cfg)), None
 
         def layer(h, w):
-            return decoder_layer(constrain_batch(h), w, cfg=cfg, cos=cos, sin=sin, attend=attend)[0]
+            return decoder_layer(constrain_batch(h), w, cfg=cfg, rope=rope, attend=attend)[0]
 
         if REMAT_POLICIES[cfg.remat] is not None:
             layer = jax.checkpoint(layer, policy=REMAT_POLICIES[cfg.remat])
@@ -322,7 +368,7 @@ class Llama(nnx.Module):
         one softmax, and the new keys and values of all layers are written once at the end, so a
         step moves only what it adds rather than copying the cache."""
         cfg = self.config
-        cos, sin = rope_tables(positions, cfg)
+        rope = rope_tables(positions, cfg)
         length, new = cache.valid.shape[1], tokens.shape[1]
         old_mask = (jnp.arange(length)[None, :] < cache.index) & cache.valid  # [batch, cached slots]
         new_mask = (jnp.arange(new)[None, :] <= jnp.arange(new)[:, None])[None] & valid[:, None, :]
@@ -337,9 +383,9 @@ class Llama(nnx.Module):
                 if window:
                     old = old & jnp.where(sliding, window_mask(query_slots, jnp.arange(length), window), True)
                     own = own & jnp.where(sliding, window_mask(query_slots, query_slots, window), True)
-                return cached_attention(q, k, v, k_cache, v_cache, old, own), (k, v)
+                return cached_attention(q, k, v, k_cache, v_cache, old, own, cfg), (k, v)
 
-            return decoder_layer(h, w, cfg=cfg, cos=cos, sin=sin, attend=attend)
+            return decoder_layer(h, w, cfg=cfg, rope=rope, attend=attend)
 
         x, (k, v) = jax.lax.scan(layer, self._embed(tokens), (self.layers.stacked(), cache.k, cache.v))
         at = (0, 0, cache.index, 0, 0)
@@ -349,9 +395,14 @@ class Llama(nnx.Module):
         return self._logits(x), KVCache(k, v, valid_all, cache.index + new)
 
     def _embed(self, tokens):
-        return jnp.take(self.embed[...], tokens, axis=0).astype(self.config.dtype)
+        table = self.embed[...]
+        x = jnp.take(table, tokens, axis=0)
+        if self.config.gemma:
+            x = x * jnp.asarray(self.config.hidden_size**0.5, table.dtype)
+        return x.astype(self.config.dtype)
 
     def _logits(self, x):
-        x = rms_norm(x, self.final_norm[...], self.config.rms_norm_eps)
-        head = self.embed[...].T if self.config.tie_word_embeddings else self.lm_head[...]
-        return dense(x, head).astype(jnp.float32)
+        cfg = self.config
+        x = rms_norm(x, self.final_norm[...], cfg.rms_norm_eps, cfg.gemma)
+        head = self.embed[...].T if cfg.tie_word_embeddings else self.lm_head[...]
+        return softcap(dense(x, head).astype(jnp.float32), cfg.final_softcap)
