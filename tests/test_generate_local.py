@@ -20,7 +20,7 @@ def test_local_backend_generates_what_the_sampler_does(quickstart_run, tmp_path)
     for key, value in {"method": "rephrase", "rephrase.styles": "('easy', 'qa')", "output_dir": tmp_path / "out",
                        "llm.backend": "local", "llm.model": run / "hf", "llm.tokenizer": tokenizer_path,
                        "llm.local_dtype": "float32", "llm.temperature": 0.0, "llm.max_output_tokens": 12,
-                       "llm.max_concurrency": 8}.items():
+                       "llm.max_concurrency": 8, "llm.timeout_s": 0.001}.items():  # local requests are untimed
         apply_override(config, key, str(value))
     summary = generate(config)
     assert summary.status == "complete", summary

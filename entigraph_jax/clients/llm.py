@@ -64,6 +64,7 @@ class Backend:
     (the local sampler); the HTTP backends ask for a JSON object."""
 
     name: str
+    timed: bool = True  # llm.timeout_s applies (not to a local model, whose requests queue for its batches)
 
     async def complete(self, system: str, prompt: str, *, json_mode: bool, max_output_tokens: int,
                        temperature: float, schema: dict | None = None) -> Completion:

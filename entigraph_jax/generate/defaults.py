@@ -30,7 +30,7 @@ def base_config() -> ml_collections.ConfigDict:
         max_concurrency=32,  # requests in flight
         requests_per_minute=0.0,  # client-side rate limit (0: none)
         tokens_per_minute=0.0,  # client-side token rate limit, input + output (0: none)
-        timeout_s=120.0,  # per request
+        timeout_s=120.0,  # per request (HTTP backends; the local one decodes in batches, untimed)
         max_retries=6,  # per request, on 429, 5xx, timeouts and dropped connections
         max_failures_in_a_row=50,  # failed attempts with no answer between them that stop the run
         max_failure_fraction=0.1,  # a run ending with more failed requests than this share fails (exit 1)

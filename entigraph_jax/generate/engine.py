@@ -154,7 +154,7 @@ class Engine:
                     completion = await asyncio.wait_for(self.backend.complete(
                         system, prompt, json_mode=request.json_mode, max_output_tokens=self.limits.max_output_tokens,
                         temperature=self.limits.temperature, schema=ENTITY_SCHEMA if request.json_mode else None),
-                        self.limits.timeout_s)
+                        self.limits.timeout_s if self.backend.timed else None)
                 except TimeoutError as e:
                     error = Retryable(f"no answer within {self.limits.timeout_s} s")
                     self._failed_attempt(error)

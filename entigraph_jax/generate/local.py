@@ -20,6 +20,7 @@ from entigraph_jax.models.sampling import Sampler, SamplingParams
 
 class LocalBackend(Backend):
     name = "local"
+    timed = False  # a request waits for the batches before it: its time says nothing about a fault
 
     def __init__(self, checkpoint: str, tokenizer: str, max_batch: int, dtype: str = "", seed: int = 0):
         self.tokenizer = load_tokenizer(tokenizer or checkpoint)
