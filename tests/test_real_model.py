@@ -155,3 +155,44 @@ def test_export_reloads_in_transformers_with_equal_logits(smol, model, tmp_path)
     hello = [{"role": "user", "content": "hi"}]
     assert ref_tok.apply_chat_template(hello, tokenize=True, add_generation_prompt=True, return_dict=False) == \
         chat_template(tok).prompt(hello)
+
+
+def test_entigraph_against_llama_cpp_server(smollm2, tmp_path):
+    """The openai backend against a real OpenAI-compatible server: llama.cpp serving the GGUF."""
+    pytest.importorskip("llama_cpp.server", reason="needs pip install 'llama-cpp-python[server]'")
+    import socket
+    import time
+
+    _, gguf = smollm2
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
+                               "--port", str(port), "--n_ctx", "4096", "--model_alias", "smollm2"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(120):  # the model loads in seconds; the server answers /v1/models when ready
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        corpus = tmp_path / "two.jsonl"
+        corpus.write_text("".join(json.dumps({"text": d.text, "title": d.title}) + "\n"
+                                  for d in load_source("sample")[:2]))
+        done = subprocess.run([sys.executable, "-m", "entigraph_jax.generate", "--config",
+                               str(ROOT / "configs" / "entigraph_sample.py"), f"--config.source=jsonl:{corpus}",
+                               f"--config.output_dir={tmp_path / 'out'}", f"--config.llm.base_url=http://127.0.0.1:{port}/v1",
+                               "--config.llm.model=smollm2", "--config.llm.max_output_tokens=256",
+                               "--config.entigraph.max_pairs_per_doc=1", "--config.entigraph.triples_fraction=0",
+                               "--config.llm.max_concurrency=2", "--config.llm.max_failure_fraction=1.0"],
+                              capture_output=True, text=True)
+        summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+        assert summary["requests"]["entities"].get("done", 0) + summary["requests"]["entities"].get("failed", 0) == 2
+        errors = [e["error"] for e in summary["errors"]]
+        assert all(e.startswith("invalid entity JSON") for e in errors), errors  # the server answered every time
+        assert summary["input_tokens"] > 0 and (done.returncode == 0 or summary["records"] == 0), done.stderr
+        print("llama.cpp:", json.dumps({k: summary[k] for k in ("status", "requests", "records", "seconds_this_run")}))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
