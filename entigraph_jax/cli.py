@@ -188,8 +188,27 @@ def result_text(result) -> str:
     return json.dumps(plain(result), indent=2)
 
 
+def no_tpu_probe() -> None:
+    """With libtpu installed (the `tpu` extra, also used to compile for TPUs on any machine) JAX looks
+    for a TPU at start-up and reports on stderr that there is none. Where the machine has no TPU (no
+    Google PCI device) and no CUDA plugin, and JAX_PLATFORMS is not set, use the CPU straight away."""
+    import glob
+    import importlib.util
+
+    if os.environ.get("JAX_PLATFORMS") or importlib.util.find_spec("libtpu") is None:
+        return
+    for vendor in glob.glob("/sys/bus/pci/devices/*/vendor"):
+        with open(vendor) as f:
+            if f.read().strip() == "0x1ae0":  # Google: a TPU chip
+                return
+    if any(importlib.util.find_spec(f"jax_cuda{v}_plugin") for v in (12, 13)):
+        return
+    os.environ["JAX_PLATFORMS"] = "cpu"
+
+
 def main(commands: Command | dict[str, Command], argv: list[str] | None = None, default: str = "") -> int:
     """Run one command (or the subcommand named first in `argv`, else `default`); returns the exit code."""
+    no_tpu_probe()
     argv = list(sys.argv[1:] if argv is None else argv)
     subcommands = commands if isinstance(commands, dict) else None
     if subcommands is None:

@@ -4,10 +4,14 @@
         --config configs/cpt_llama3_8b_quality.py --bucket gs://my-bucket/runs [--spot | --queued] \
         [--dry_run] [-- --config.model.path=/ckpt/Meta-Llama-3-8B ...]
 
-Steps: `create` (on-demand, `--spot`, or `--queued` resources), `install` (copies the committed
-tree to every worker and installs it with the TPU extra), `run` (the same train command on all workers,
-with `jax.distributed` initialised automatically), `copy` (the workdir to the bucket), `delete`, or
-`all` in that order. Every step takes `--dry_run`, which prints the exact commands instead of running them.
+Steps: `create` (on-demand, `--spot`, or `--queued` resources; a queued resource is waited for
+until it is ACTIVE), `install` (copies the committed tree to every worker and installs it with the
+TPU extra in a Python 3.11 virtual environment), `run` (the same train command on all workers, with
+`jax.distributed` initialised automatically), `copy` (a local workdir to the bucket), `delete`, or
+`all` in that order. With `--bucket` the workdir defaults to `BUCKET/NAME` (gs://), so checkpoints
+outlive the VM: when `run` fails because the VM was preempted, `all` deletes it, creates it again,
+installs and reruns, and the run resumes from its last checkpoint (`--retries` times). Every step
+takes `--dry_run`, which prints the exact commands instead of running them.
 """
 
 from __future__ import annotations
@@ -16,11 +20,15 @@ import argparse
 import shlex
 import subprocess
 import sys
+import time
 
 RUNTIME = {"v4": "tpu-ubuntu2204-base", "v5litepod": "v2-alpha-tpuv5-lite", "v5p": "v2-alpha-tpuv5",
            "v6e": "v2-alpha-tpuv6e"}
 REMOTE_DIR = "~/entigraph-jax"
 ARCHIVE = "/tmp/entigraph-jax.tar.gz"
+PYTHON = "python3.11"  # the project's floor; TPU VM images ship an older python3
+QUEUED_FAILED = ("FAILED", "SUSPENDED", "SUSPENDING")  # a queued resource that will not become ACTIVE
+PREEMPTED = ("PREEMPTED", "TERMINATED", "STOPPED", "SUSPENDED", "NOT_FOUND")  # a VM whose run cannot go on
 
 
 def runtime_for(accelerator: str) -> str:
@@ -49,9 +57,10 @@ def commands(step: str, args) -> list[list[str]]:
     if step == "install":  # the committed tree (git archive), not local venvs and run folders
         return [["git", "archive", "--format=tar.gz", f"--output={ARCHIVE}", "HEAD"],
                 ["gcloud", "compute", "tpus", "tpu-vm", "scp", ARCHIVE, f"{args.name}:~/", zone, "--worker=all"],
-                ssh(args, f"mkdir -p {REMOTE_DIR} && tar -xzf ~/entigraph-jax.tar.gz -C {REMOTE_DIR} && "
-                          f"cd {REMOTE_DIR} && python3 -m venv .venv && . .venv/bin/activate && "
-                          "pip install -q -e '.[tpu]'")]
+                ssh(args, f"(command -v {PYTHON} || (sudo apt-get update -q && sudo apt-get install -y -q "
+                          f"{PYTHON} {PYTHON}-venv)) && mkdir -p {REMOTE_DIR} && "
+                          f"tar -xzf ~/entigraph-jax.tar.gz -C {REMOTE_DIR} && cd {REMOTE_DIR} && "
+                          f"{PYTHON} -m venv .venv && . .venv/bin/activate && pip install -q -e '.[tpu]'")]
     if step == "run":
         train = ["python", "-m", "entigraph_jax.train", "--config", args.config,
                  "--config.distributed.initialize=true", f"--workdir={args.workdir}", *args.overrides]
@@ -59,6 +68,8 @@ def commands(step: str, args) -> list[list[str]]:
     if step == "copy":
         if not args.bucket:
             raise SystemExit("tpu_vm: copy needs --bucket gs://...")
+        if args.workdir.startswith("gs://"):
+            return []  # already there
         return [ssh(args, f"cd {REMOTE_DIR} && gcloud storage cp -r {shlex.quote(args.workdir)} "
                           f"{shlex.quote(args.bucket.rstrip('/') + '/' + args.name)}", worker="0")]
     if step == "delete":
@@ -66,6 +77,68 @@ def commands(step: str, args) -> list[list[str]]:
             return [["gcloud", "compute", "tpus", "queued-resources", "delete", args.name, zone, "--force", "--quiet"]]
         return [["gcloud", "compute", "tpus", "tpu-vm", "delete", args.name, zone, "--quiet"]]
     raise ValueError(step)
+
+
+def state_command(args) -> list[str]:
+    """The command that prints the queued resource's state (--queued) or the VM's."""
+    kind = ["queued-resources", "describe"] if args.queued else ["tpu-vm", "describe"]
+    field = "state.state" if args.queued else "state"
+    return ["gcloud", "compute", "tpus", *kind, args.name, f"--zone={args.zone}", f"--format=value({field})"]
+
+
+def state(args) -> str:
+    done = subprocess.run(state_command(args), capture_output=True, text=True)
+    return done.stdout.strip().upper() if done.returncode == 0 else "NOT_FOUND"
+
+
+def wait_until_active(args) -> None:
+    """Poll a queued resource until it is ACTIVE (its VM exists); fail if it cannot become so."""
+    print(shlex.join(state_command(args)) + f"  # every {args.poll_s:g} s until ACTIVE", flush=True)
+    if args.dry_run:
+        return
+    waited = 0.0
+    while (now := state(args)) != "ACTIVE":
+        if now in QUEUED_FAILED:
+            raise Failure("create", f"the queued resource {args.name!r} is {now}")
+        if waited >= args.wait_s:
+            raise Failure("create", f"the queued resource {args.name!r} is still {now} after {args.wait_s:g} s")
+        time.sleep(args.poll_s)
+        waited += args.poll_s
+
+
+class Failure(Exception):
+    def __init__(self, step: str, why: str):
+        super().__init__(why)
+        self.step = step
+
+
+def execute(step: str, args) -> None:
+    for cmd in commands(step, args):
+        print(shlex.join(cmd), flush=True)
+        if not args.dry_run:
+            done = subprocess.run(cmd)
+            if done.returncode:
+                raise Failure(step, f"exit {done.returncode}")
+    if step == "create" and args.queued:
+        wait_until_active(args)
+
+
+def run_with_retries(args) -> None:
+    """`run`; when it fails because the VM was preempted, recreate, reinstall and rerun (it resumes)."""
+    for attempt in range(args.retries + 1):
+        try:
+            execute("run", args)
+            return
+        except Failure:
+            now = "" if args.dry_run else state(args)
+            if now not in PREEMPTED or attempt == args.retries:
+                raise
+            print(f"tpu_vm: the run stopped and the VM is {now}: recreating it (retry {attempt + 1} of "
+                  f"{args.retries}); the run resumes from its last checkpoint", file=sys.stderr, flush=True)
+            if now != "NOT_FOUND":
+                execute("delete", args)
+            execute("create", args)
+            execute("install", args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,26 +152,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--zone", required=True)
     parser.add_argument("--accelerator", default="v5p-8")
     parser.add_argument("--config", default="configs/cpt_llama3_8b_quality.py")
-    parser.add_argument("--workdir", default="workdir/run")
+    parser.add_argument("--workdir", default="", help="the run's workdir (default: BUCKET/NAME with --bucket, "
+                                                        "else workdir/run on the VM)")
     parser.add_argument("--bucket", default="")
     capacity = parser.add_mutually_exclusive_group()
     capacity.add_argument("--spot", action="store_true", help="spot capacity (can be preempted)")
     capacity.add_argument("--queued", action="store_true", help="queued resources (waits for capacity)")
     parser.add_argument("--dry_run", action="store_true", help="print the gcloud commands, run nothing")
+    parser.add_argument("--retries", type=int, default=3, help="times `all` recreates a preempted VM and reruns")
+    parser.add_argument("--poll_s", type=float, default=30.0, help="seconds between queued-resource state checks")
+    parser.add_argument("--wait_s", type=float, default=86400.0, help="longest wait for a queued resource")
     args = parser.parse_args(argv)
     args.overrides = overrides
+    args.workdir = args.workdir or (f"{args.bucket.rstrip('/')}/{args.name}" if args.bucket else "workdir/run")
     steps = ["create", "install", "run", "copy", "delete"] if args.step == "all" else [args.step]
     if args.step == "all" and not args.bucket:
         steps.remove("copy")
-    for step in steps:
-        for cmd in commands(step, args):
-            print(shlex.join(cmd), flush=True)
-            if not args.dry_run:
-                done = subprocess.run(cmd)
-                if done.returncode:
-                    print(f"tpu_vm: {step} failed (exit {done.returncode}); the TPU VM {args.name!r} is kept "
-                          f"for inspection: delete it with `launch/tpu_vm.py delete`", file=sys.stderr)
-                    return done.returncode
+    try:
+        for step in steps:
+            run_with_retries(args) if step == "run" and args.step == "all" else execute(step, args)
+    except Failure as failure:
+        print(f"tpu_vm: {failure.step} failed ({failure}); the TPU VM {args.name!r} is kept for inspection: "
+              "delete it with `launch/tpu_vm.py delete`", file=sys.stderr)
+        return 1
     return 0
 
 

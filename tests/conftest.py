@@ -1,6 +1,8 @@
 """Shared fixtures: random tiny Hugging Face Llamas built offline by transformers.
 
 XLA_FLAGS must be set before anything imports jax: 8 fake CPU devices for the sharding tests.
+JAX_PLATFORMS=cpu: with libtpu installed (the TPU compiler tests) JAX would first look for a TPU and
+say on stderr that there is none, in every command the tests run.
 """
 
 import json
@@ -9,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 ).strip()

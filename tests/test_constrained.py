@@ -105,10 +105,10 @@ def constrained_greedy_reference(model, prompt: list[int], steps: int) -> list[i
 def test_constrained_greedy_equals_brute_force(model):
     tok = JsonCharTokenizer()
     prompts = [tok.encode('{"a": 1}'), tok.encode("[1, 2]\n"), tok.encode("abc")]
-    got = Sampler(model, tok).generate([[1] + p for p in prompts], SamplingParams(max_new_tokens=40, temperature=0,
+    got = Sampler(model, tok).generate([[1] + p for p in prompts], SamplingParams(max_new_tokens=24, temperature=0,
                                                                                  json=True))
     for prompt, (sample,) in zip(prompts, got, strict=True):
-        assert sample.tokens == constrained_greedy_reference(model, [1] + prompt, 40)
+        assert sample.tokens == constrained_greedy_reference(model, [1] + prompt, 24)
         state = JsonPrefix().feed(sample.text)
         assert state is not None and (state.complete == (sample.finish_reason == "eos"))
 

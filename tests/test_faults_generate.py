@@ -101,7 +101,7 @@ def wait_for_lock(out: Path, process) -> dict:
 
 
 def test_one_generate_per_output_dir(tmp_path):
-    slow = FakeLLMServer(latency_s=0.5).start()
+    slow = FakeLLMServer(latency_s=2.0).start()  # slow enough that the first run is still working when killed
     out = tmp_path / "out"
     first = subprocess.Popen(command(out, f"--config.llm.base_url={slow.base_url}/v1", "--config.llm.timeout_s=30"),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

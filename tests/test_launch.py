@@ -12,18 +12,30 @@ ARGS = ["--name", "cpt-8b", "--zone", "us-east5-a", "--accelerator", "v5p-8", "-
         "--config", "configs/cpt_llama3_8b_quality.py"]
 
 
-def fake_gcloud(tmp_path, fail_on: str = "") -> dict:
+def fake_gcloud(tmp_path, fail_on: str = "", script: dict | None = None) -> dict:
+    """A `gcloud` that records its arguments. `script` maps a word of the arguments to the answers of
+    successive calls that contain it, each (exit code, stdout); the last answer repeats."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     log = tmp_path / "gcloud.jsonl"
-    script = bin_dir / "gcloud"
-    script.write_text(f"""#!{sys.executable}
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps(script or {}))
+    fake = bin_dir / "gcloud"
+    fake.write_text(f"""#!{sys.executable}
 import json, sys
+args = sys.argv[1:]
 with open({str(log)!r}, "a") as f:
-    f.write(json.dumps(sys.argv[1:]) + "\\n")
-sys.exit(1 if {fail_on!r} and {fail_on!r} in sys.argv[1:] else 0)
+    f.write(json.dumps(args) + "\\n")
+script = json.load(open({str(answers)!r}))
+for word, queue in script.items():
+    if any(word in a for a in args):
+        code, out = queue.pop(0) if len(queue) > 1 else queue[0]
+        json.dump(script, open({str(answers)!r}, "w"))
+        print(out)
+        sys.exit(code)
+sys.exit(1 if {fail_on!r} and {fail_on!r} in args else 0)
 """)
-    script.chmod(0o755)
+    fake.chmod(0o755)
     return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
 
 
@@ -54,11 +66,41 @@ def test_dry_run_prints_exactly_what_a_real_run_sends(tmp_path):
     assert calls[-1] == ["compute", "tpus", "tpu-vm", "delete", "cpt-8b", "--zone=us-east5-a", "--quiet"]
 
 
-def test_queued_resources_and_a_failing_step(tmp_path):
-    env = fake_gcloud(tmp_path, fail_on="ssh")
-    queued = launch(env, "create", *ARGS, "--queued")
-    assert queued.returncode == 0 and recorded(tmp_path)[0][:4] == ["compute", "tpus", "queued-resources", "create"]
+def test_queued_resources_are_waited_for_and_a_failing_step(tmp_path):
+    env = fake_gcloud(tmp_path, fail_on="ssh", script={"describe": [(0, "WAITING_FOR_RESOURCES"), (0, "PROVISIONING"),
+                                                                      (0, "ACTIVE")]})
+    queued = launch(env, "create", *ARGS, "--queued", "--poll_s=0")
+    calls = recorded(tmp_path)
+    assert queued.returncode == 0 and calls[0][:4] == ["compute", "tpus", "queued-resources", "create"]
+    assert [c[3] for c in calls[1:]] == ["describe"] * 3 and "--format=value(state.state)" in calls[1]
     failed = launch(env, "run", *ARGS)
     assert failed.returncode == 1 and "run failed" in failed.stderr and "kept for inspection" in failed.stderr
     bad = launch(env, "create", *ARGS[:4], "--accelerator", "v9-8")
     assert bad.returncode != 0 and "unknown accelerator type 'v9-8'" in bad.stderr
+
+
+def test_install_uses_python_3_11_and_the_bucket_holds_the_workdir(tmp_path):
+    dry = launch(fake_gcloud(tmp_path), "all", *ARGS, "--dry_run")
+    lines = dry.stdout.splitlines()
+    install = next(line for line in lines if "pip install" in line)
+    assert "python3.11 -m venv .venv" in install and "apt-get install -y -q python3.11 python3.11-venv" in install
+    run = next(line for line in lines if "entigraph_jax.train" in line)
+    assert "--workdir=gs://runs/x/cpt-8b" in run  # checkpoints outlive the VM
+    assert not any("storage cp" in line for line in lines)  # nothing to copy: the workdir is the bucket
+
+
+def test_a_preempted_run_is_recreated_reinstalled_and_rerun(tmp_path):
+    env = fake_gcloud(tmp_path, script={"entigraph_jax.train": [(255, ""), (0, "")],
+                                        "describe": [(0, "PREEMPTED"), (0, "READY")]})
+    done = launch(env, "all", *ARGS, "--spot")
+    assert done.returncode == 0, done.stderr
+    steps = [c[3] if c[2] == "tpu-vm" else c[0] for c in recorded(tmp_path)]
+    assert steps == ["create", "scp", "ssh", "ssh", "describe", "delete", "create", "scp", "ssh", "ssh", "delete"]
+    assert "VM is PREEMPTED: recreating it (retry 1 of 3)" in done.stderr
+
+
+def test_a_run_that_fails_on_a_healthy_vm_is_not_retried(tmp_path):
+    env = fake_gcloud(tmp_path, script={"entigraph_jax.train": [(1, "")], "describe": [(0, "READY")]})
+    done = launch(env, "all", *ARGS, "--retries=5")
+    assert done.returncode == 1 and "run failed (exit 1)" in done.stderr
+    assert sum(1 for c in recorded(tmp_path) if c[3] == "create") == 1

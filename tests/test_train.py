@@ -87,16 +87,23 @@ def test_gradient_accumulation_4x2_equals_a_batch_of_8(tmp_path):
         np.testing.assert_allclose(a, b, rtol=0, atol=2e-6)
 
 
-def test_resume_is_exact(tmp_path):
-    straight = quickstart(tmp_path, **{"max_steps": 20, "data.epochs": 7, "checkpoint.every_steps": 10})
-    train_in(straight, tmp_path / "straight")
-    # the same run, stopped after step 10: remove what came after the step-10 checkpoint
-    train_in(straight, tmp_path / "stopped")
-    shutil.rmtree(tmp_path / "stopped" / "checkpoints" / "20")
-    out = train_in(straight, tmp_path / "stopped")
-    assert out.steps == 20
-    assert losses(tmp_path / "stopped") == losses(tmp_path / "straight") and len(losses(tmp_path / "straight")) == 20
-    assert_trees_equal(final_params(tmp_path / "stopped"), final_params(tmp_path / "straight"))
+def test_resume_is_exact_even_on_a_new_machine(tmp_path):
+    """Resuming equals an uninterrupted run, here along a gs:// workdir's path through the same code:
+    checkpoints written into the workdir, the local
+    files (metrics, trained tokenizer, plot) in `log.local_dir` and copied into the workdir at each
+    checkpoint. A rerun with an empty local folder (a recreated VM) resumes exactly from the workdir."""
+    settings = {"max_steps": 20, "data.epochs": 7, "checkpoint.every_steps": 10}
+    train_in(quickstart(tmp_path, **settings), tmp_path / "straight")
+    run = tmp_path / "bucket" / "run"
+    first = train_in(quickstart(tmp_path, **settings, **{"log.local_dir": tmp_path / "vm1"}), run)
+    assert first.metrics == str(run / "metrics.jsonl") and first.loss_plot == str(run / "loss.png")
+    assert {p.name for p in run.iterdir()} >= {"checkpoints", "metrics.jsonl", "tokenizer", "loss.png"}
+    assert (tmp_path / "vm1" / "cache").is_dir() and not (run / "cache").exists()  # the token cache stays local
+    shutil.rmtree(run / "checkpoints" / "20")  # preempted after the step-10 checkpoint
+    again = train_in(quickstart(tmp_path, **settings, **{"log.local_dir": tmp_path / "vm2"}), run)
+    assert again.steps == 20 and (tmp_path / "vm2" / "tokenizer" / "sp.model").is_file()
+    assert losses(run) == losses(tmp_path / "straight")
+    assert_trees_equal(final_params(run), final_params(tmp_path / "straight"))
 
 
 def command(workdir, *overrides, env=None):
@@ -167,6 +174,8 @@ def test_non_finite_loss_stops_without_checkpointing_it(tmp_path):
     ("--config.data.global_batch=12", "a microbatch of 12 rows (data.global_batch / optim.microbatches) "
                                       "is not divisible by the data axes data x fsdp = 8", 1),
     ("--config.optim.lr=fast", "config: bad value for 'optim.lr'", 2),
+    ("--config.model.attention=cudnn", "config: model.attention='cudnn': cuDNN attention needs an NVIDIA GPU", 1),
+    ("--config.model.logits_chunk=100", "config: model.logits_chunk=100 does not divide data.seq_len=128", 1),
 ])
 def test_bad_config_is_one_line(tmp_path, override, message, code):
     """Usage errors (unknown keys, values of the wrong type) exit 2, bad values exit 1."""
@@ -187,3 +196,18 @@ def test_quickstart_end_to_end(tmp_path):
     assert json.loads(done.stdout[done.stdout.index("\n{") :])["hf_export"] == str(tmp_path / "qs" / "hf")
     again = subprocess.run(command(tmp_path / "qs", "--config.data.epochs=3"), capture_output=True, text=True)
     assert again.returncode == 0 and "resuming from step" in again.stdout
+
+
+def test_cpu_peak_is_measured_once_and_stored(tmp_path, monkeypatch):
+    """MFU on CPU divides by one stored figure per machine, not a measurement that moves with the load."""
+    from entigraph_jax.train import metrics
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first, source = metrics.stored_cpu_peak()
+    assert first > 0 and str(tmp_path / "entigraph_jax" / "cpu_peak.json") in source
+
+    def no_measuring(*args, **kwargs):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(metrics, "measured_matmul_flops", no_measuring)
+    assert metrics.stored_cpu_peak()[0] == first

@@ -27,6 +27,7 @@ from flax import nnx
 
 from entigraph_jax.config import ConfigError
 
+from .attention import IMPLEMENTATIONS, cached_attention, causal_attention, softcap, window_mask
 from .sharding import constrain_batch
 
 # What each rematerialization setting keeps from the forward pass of a layer for the backward pass.
@@ -69,6 +70,8 @@ class LlamaConfig:
     param_dtype: str = "float32"
     dtype: str = "bfloat16"  # compute dtype of matmuls and activations
     remat: str = "none"
+    attention: str = "auto"  # xla | splash (TPU) | cudnn (GPU) | auto (models/attention.py)
+    logits_chunk: int = 0  # the training loss computes logits this many tokens of a row at a time (0: all)
     model_type: str = "llama"  # the Hugging Face family written on export: llama | mistral | qwen2 | qwen3
     attention_bias: bool = False  # q/k/v projections with a bias (Qwen 2)
     qk_norm: bool = False  # RMSNorm of each head's queries and keys before the rotation (Qwen 3)
@@ -85,6 +88,9 @@ class LlamaConfig:
             raise ConfigError(
                 f"config: model.num_heads={self.num_heads} is not a multiple of model.num_kv_heads={self.num_kv_heads}"
             )
+        if self.attention not in IMPLEMENTATIONS:
+            raise ConfigError(f"config: model.attention={self.attention!r}; "
+                              f"expected one of {', '.join(IMPLEMENTATIONS)}")
         if self.remat not in REMAT_POLICIES:
             raise ConfigError(f"config: model.remat={self.remat!r}; expected one of {sorted(REMAT_POLICIES)}")
         if self.rope_scaling and self.rope_scaling.rope_type not in ("llama3", "linear"):
@@ -174,10 +180,6 @@ def rms_norm(x: jax.Array, weight: jax.Array, eps: float, gemma: bool = False) -
     return weight.astype(x.dtype) * normed.astype(x.dtype)
 
 
-def softcap(x: jax.Array, cap: float) -> jax.Array:
-    return cap * jnp.tanh(x / cap) if cap else x
-
-
 def dense(x: jax.Array, w: jax.Array, contract: int = 1) -> jax.Array:
     """Contract the last `contract` dims of x with the first of w, as one 2-D matmul in x's dtype.
 
@@ -215,10 +217,6 @@ def decoder_layer(x, w, *, cfg: LlamaConfig, rope, attend):
     return x + (rms_norm(mlp, w["post_mlp_norm"], eps, gemma) if gemma else mlp), carried
 
 
-def query_scale(cfg: LlamaConfig) -> float:
-    return (cfg.query_pre_attn_scalar or cfg.head_dim) ** -0.5
-
-
 class KVCache(NamedTuple):
     """Keys and values of every layer [layers, batch, max_len, kv_heads, head_dim], which slots hold a
     real token [batch, max_len], and the next slot to write."""
@@ -233,39 +231,6 @@ class KVCache(NamedTuple):
         shape = (cfg.num_layers, batch, max_len, cfg.num_kv_heads, cfg.head_dim)
         return cls(jnp.zeros(shape, cfg.dtype), jnp.zeros(shape, cfg.dtype),
                    jnp.zeros((batch, max_len), bool), jnp.zeros((), jnp.int32))
-
-
-def cached_attention(q, k, v, k_cache, v_cache, old_mask, new_mask, cfg: LlamaConfig):
-    """Softmax attention of q [b, t, heads, d] over cached keys [b, s, kv_heads, d] (allowed where
-    old_mask [b, t, s]) and the step's own keys [b, t, kv_heads, d] (allowed where new_mask [b, t, t]),
-    with the config's query scale and score soft-cap. With an empty cache it is plain attention."""
-    b, t, heads, d = q.shape
-    kv_heads = k.shape[2]
-    q = q.reshape(b, t, kv_heads, heads // kv_heads, d) * query_scale(cfg)
-    old = softcap(jnp.einsum("btkgd,bskd->bkgts", q, k_cache.astype(q.dtype)).astype(jnp.float32), cfg.attn_softcap)
-    own = softcap(jnp.einsum("btkgd,bskd->bkgts", q, k).astype(jnp.float32), cfg.attn_softcap)
-    # a finite floor, not -inf: a row with nothing to attend to (left padding) stays finite, so no
-    # NaN reaches the cache, where 0 * NaN would poison the rows that do attend to it
-    old = jnp.where(old_mask[:, None, None, :, :], old, -1e30)
-    own = jnp.where(new_mask[:, None, None, :, :], own, -1e30)
-    probs = jax.nn.softmax(jnp.concatenate([old, own], axis=-1), axis=-1).astype(q.dtype)
-    s = k_cache.shape[1]
-    out = (jnp.einsum("bkgts,bskd->btkgd", probs[..., :s], v_cache.astype(q.dtype))
-           + jnp.einsum("bkgts,bskd->btkgd", probs[..., s:], v))
-    return out.reshape(b, t, heads, d)
-
-
-def segment_mask(segment_ids: jax.Array | None) -> jax.Array | None:
-    """[batch, 1, seq, seq] mask keeping attention inside each packed document."""
-    if segment_ids is None:
-        return None
-    return segment_ids[:, None, :, None] == segment_ids[:, None, None, :]
-
-
-def window_mask(query_slots: jax.Array, key_slots: jax.Array, window: int) -> jax.Array:
-    """[queries, keys]: the key is one of the `window` most recent tokens up to the query (slots are
-    consecutive token indices, so their distance is the distance in positions)."""
-    return (query_slots[:, None] - key_slots[None, :]) < window
 
 
 def _param(rngs: nnx.Rngs, shape, axes, dtype, init: str = "normal") -> nnx.Param:
@@ -333,24 +298,18 @@ class Llama(nnx.Module):
 
     def __call__(self, tokens, positions=None, segment_ids=None) -> jax.Array:
         cfg = self.config
+        x = self.hidden(tokens, positions, segment_ids)
+        return softcap(dense(x, self.head()).astype(jnp.float32), cfg.final_softcap)
+
+    def hidden(self, tokens, positions=None, segment_ids=None) -> jax.Array:
+        """The normalized last hidden states [batch, seq, embed] that `head()` turns into logits."""
+        cfg = self.config
         if positions is None:
             positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
         rope = rope_tables(positions, cfg)
-        mask = segment_mask(segment_ids)
-        slots = jnp.arange(tokens.shape[1])
 
         def attend(q, k, v, sliding):
-            allowed = mask
-            if cfg.sliding_window:
-                window = jnp.where(sliding, window_mask(slots, slots, cfg.sliding_window), True)[None, None]
-                allowed = window if mask is None else mask & window
-            if cfg.attn_softcap:  # not in the fused kernels: attention over an empty cache
-                causal = (slots[None, :] <= slots[:, None])[None]
-                causal = causal if allowed is None else causal & allowed[:, 0]
-                empty = jnp.zeros((k.shape[0], 0, *k.shape[2:]), k.dtype)
-                none = jnp.zeros((q.shape[0], q.shape[1], 0), bool)
-                return cached_attention(q, k, v, empty, empty, none, causal, cfg), None
-            return jax.nn.dot_product_attention(q, k, v, mask=allowed, is_causal=True, scale=query_scale(cfg)), None
+            return causal_attention(q, k, v, segment_ids, sliding, cfg), None
 
         def layer(h, w):
             return decoder_layer(constrain_batch(h), w, cfg=cfg, rope=rope, attend=attend)[0]
@@ -358,7 +317,7 @@ class Llama(nnx.Module):
         if REMAT_POLICIES[cfg.remat] is not None:
             layer = jax.checkpoint(layer, policy=REMAT_POLICIES[cfg.remat])
         x, _ = jax.lax.scan(lambda h, w: (layer(h, w), None), self._embed(tokens), self.layers.stacked())
-        return self._logits(constrain_batch(x))
+        return self.final_hidden(constrain_batch(x))
 
     def decode(self, tokens, positions, valid, cache: KVCache) -> tuple[jax.Array, KVCache]:
         """Run `tokens` [batch, T] at cache slots index..index+T-1 (T = prompt length to prefill, 1 to
@@ -401,8 +360,12 @@ class Llama(nnx.Module):
             x = x * jnp.asarray(self.config.hidden_size**0.5, table.dtype)
         return x.astype(self.config.dtype)
 
+    def final_hidden(self, x):
+        return rms_norm(x, self.final_norm[...], self.config.rms_norm_eps, self.config.gemma)
+
+    def head(self) -> jax.Array:
+        """The output projection [embed, vocab] (the embedding table, transposed, where tied)."""
+        return self.embed[...].T if self.config.tie_word_embeddings else self.lm_head[...]
+
     def _logits(self, x):
-        cfg = self.config
-        x = rms_norm(x, self.final_norm[...], cfg.rms_norm_eps, cfg.gemma)
-        head = self.embed[...].T if cfg.tie_word_embeddings else self.lm_head[...]
-        return softcap(dense(x, head).astype(jnp.float32), cfg.final_softcap)
+        return softcap(dense(self.final_hidden(x), self.head()).astype(jnp.float32), self.config.final_softcap)

@@ -1,5 +1,5 @@
 """`python -m entigraph_jax.train --config configs/X.py [--config.key=value ...] [--workdir DIR]`
-and `python -m entigraph_jax.train plan --config configs/X.py [--hardware=v5p-8] [--model=llama3-8b]`."""
+and `python -m entigraph_jax.train plan --config configs/X.py [--hardware=v5p-8] [--model=llama3-8b] [--search]`."""
 
 import sys
 
@@ -10,10 +10,19 @@ from . import hooks
 from .defaults import base_config
 from .plan import HARDWARE, plan, report
 from .run import train
+from .search import SearchResult
+from .search import report as search_report
+from .search import search as search_configs
 
 
 def meanings() -> dict[str, str]:
     return key_comments(base_config) | hooks.meanings()
+
+
+def run_plan(config, hardware, model, no_compile, search):
+    if search:
+        return search_configs(config, hardware, model)
+    return plan(config, hardware, model, not no_compile)
 
 
 COMMANDS = {
@@ -36,13 +45,14 @@ parameters, optimizer state, gradients and activations on the config's mesh, che
 the train step on abstract inputs, against the named hardware's memory.""",
         schema=base_config,
         meanings=meanings,
-        run=lambda config, invocation: plan(config, invocation.options["hardware"], invocation.options["model"],
-                                            not invocation.options["no_compile"]),
-        show=report,
+        run=lambda config, invocation: run_plan(config, **invocation.options),
+        show=lambda result: (search_report if isinstance(result, SearchResult) else report)(result),
         flags=(Flag("hardware", f"plan for this machine ({', '.join(HARDWARE)})", metavar="NAME"),
                Flag("model", "a preset architecture instead of model.path (llama3-8b, llama3.2-1b, ...)",
                     metavar="PRESET"),
-               Flag("no_compile", "print the estimate only; do not compile the step", switch=True)),
+               Flag("no_compile", "print the estimate only; do not compile the step", switch=True),
+               Flag("search", "find the fastest-looking remat, microbatches and fsdp x tensor split that fits "
+                    "--hardware, each candidate compiled for it", switch=True)),
     ),
 }
 

@@ -20,13 +20,15 @@ import re
 import shutil
 import sys
 import threading
-from pathlib import Path
 
 import grain
 import jax
 import orbax.checkpoint as ocp
+from etils import epath
 
 from entigraph_jax.errors import UserError
+
+from .storage import is_remote
 
 
 class CheckpointSaveError(UserError):
@@ -63,10 +65,11 @@ def _quiet_abandoned_reads():
 
 
 class RunCheckpoints:
-    def __init__(self, workdir: Path, keep: int, async_save: bool):
+    def __init__(self, directory: epath.Path, keep: int, async_save: bool):
+        """Checkpoints in `directory`: a local folder or a remote one (gs://)."""
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=async_save,
                                                create=True)
-        self.directory = Path(workdir).absolute() / "checkpoints"
+        self.directory = epath.Path(directory)
         self.manager = ocp.CheckpointManager(self.directory, options=options)
         self.pending: int | None = None  # the step of an asynchronous save not yet seen committed
 
@@ -85,7 +88,7 @@ class RunCheckpoints:
     def save(self, step: int, state: dict, iterator: grain.DatasetIterator, config_json: dict) -> None:
         self.check()
         needed = sum(x.nbytes for x in jax.tree.leaves(state)) // jax.process_count()
-        free = shutil.disk_usage(self.directory).free
+        free = shutil.disk_usage(str(self.directory)).free if not is_remote(str(self.directory)) else needed
         if free < needed:
             self._failed(step, OSError(f"{free / 2**20:.0f} MiB free on the disk"), state)
         try:
@@ -112,7 +115,11 @@ class RunCheckpoints:
 
     def _failed(self, step: int | None, error: Exception, state: dict | None) -> None:
         for tmp in self.directory.glob("*.orbax-checkpoint-tmp*"):
-            shutil.rmtree(tmp, ignore_errors=True)
+            if is_remote(str(tmp)):
+                with contextlib.suppress(OSError):
+                    tmp.rmtree()
+            else:
+                shutil.rmtree(str(tmp), ignore_errors=True)
         size = f", about {sum(x.nbytes for x in jax.tree.leaves(state)) / 2**20:.0f} MiB needed" if state else ""
         os_error = re.search(r"os_error_code='?(\d+)", str(error))  # tensorstore's way of naming it
         cause = (os.strerror(int(os_error.group(1))) if os_error

@@ -45,6 +45,8 @@ def base_config() -> ml_collections.ConfigDict:
         param_dtype="float32",  # dtype of the master weights and optimizer state
         dtype="bfloat16",  # compute dtype of matmuls and activations
         remat="none",  # none | full | save_dots: recompute activations in the backward pass
+        attention="auto",  # xla | splash (TPU Pallas kernel) | cudnn (GPU flash) | auto: by platform
+        logits_chunk=512,  # tokens of a row whose logits the loss holds at once (0: the whole row)
     ))
     c.mesh = ml_collections.ConfigDict(dict(
         data=1,  # data-parallel replicas
@@ -71,6 +73,8 @@ def base_config() -> ml_collections.ConfigDict:
         every_steps=10,  # metrics to metrics.jsonl, TensorBoard and W&B this often
         tensorboard=True,  # write tb/ event files
         wandb_project="",  # a W&B project to log to ("": none; needs pip install wandb)
+        local_dir="",  # local folder for metrics, TensorBoard, tokenizer and export, copied into the workdir at
+        # each checkpoint ("": the workdir itself when local; a temp folder for a gs:// workdir)
     ))
     c.hooks = hooks.settings()  # periodic work during training, each hook off until its every_steps > 0
     c.export = ml_collections.ConfigDict(dict(

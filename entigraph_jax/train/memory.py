@@ -1,4 +1,4 @@
-"""Per-device memory of a train step: an estimate by parts, and XLA's figure for the compiled step.
+"""Per-device memory of a train step: an estimate by parts, and the compiler's figure for the compiled step.
 
 The estimate counts what the step holds on one device: parameters, optimizer state and the batch
 exactly (from their shardings), gradients as a multiple of the parameters, and activations as
@@ -6,32 +6,43 @@ elements per token that each remat policy keeps live at the peak of the backward
 
     kept for every layer:   L * (a * embed + b * mlp + c * heads x seq)
     plus the larger of      d * embed + e * mlp + f * heads x seq   (the layer being differentiated)
-                    and     g * vocab                               (logits and their gradient)
+                    and     g * vocab * chunk / seq                 (logits and their gradient)
+
+plus h times one layer's parameter bytes over the tensor axis (FSDP gathers a layer's weights whole
+for its matmuls, and its gradient before the reduce-scatter),
 
 with mlp, heads and vocab divided by the tensor axis where the rules shard them, tokens divided by
-the batch axes, and bytes per element of the compute dtype. The coefficients were fitted to XLA's
-buffer assignment (`memory_analysis()`) of this step over a grid of small models;
-`benchmarks/plan_calibration.py` refits them and reports the error on configs outside the grid.
-Attention is the XLA implementation, which materializes heads x seq x seq scores; a fused (cuDNN
-or Pallas) kernel keeps less.
+the batch axes, bytes per element of the compute dtype, and chunk the tokens of a row whose logits
+exist at once (`model.logits_chunk`; the whole row without it). There is one set of coefficients per
+remat policy and attention family: XLA attention materializes heads x seq x seq scores, a fused
+kernel (splash, cuDNN) does not. They were fitted to the TPU compiler's buffer assignment
+(`memory_analysis()` of the step compiled for a v5p chip by libtpu) over a grid of small bfloat16
+models; `benchmarks/plan_calibration.py` refits them and reports the error on the paper's recipes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 import jax
 import jax.numpy as jnp
 from jax.sharding import NamedSharding
 
+from entigraph_jax.models.attention import choose
+
 from .step import BATCH_KEYS, Trainer
 
-# remat -> (gradients per parameter byte, (a, b, c), (d, e, f), g); see the module docstring
+# (remat, attention: xla | fused) -> (gradients per parameter byte, (a, b, c), (d, e, f), g, gathered
+# layers); see the module docstring
 ACTIVATION_COEFFICIENTS = {
-    "none": (0.92, (15.54, 5.22, 2.08), (16.40, 6.22, 1.35), 1.90),
-    "full": (0.91, (0.0, 0.30, 0.0), (25.66, 4.82, 2.88), 1.88),
-    "save_dots": (0.98, (4.80, 1.69, 0.03), (10.45, 2.29, 3.53), 1.87),
+    ("none", "xla"): (1.0, (14.71, 0.0, 4.13), (2.52, 11.7, 0.36), 6.36, 6.01),
+    ("none", "fused"): (1.0, (11.79, 0.0, 1.22), (0.0, 0.0, 2.83), 5.5, 6.37),
+    ("full", "xla"): (1.0, (1.47, 0.0, 0.11), (13.62, 0.0, 3.02), 4.0, 2.86),
+    ("full", "fused"): (1.0, (0.28, 0.0, 0.25), (12.92, 1.55, 0.51), 3.38, 3.78),
+    ("save_dots", "xla"): (3.0, (5.82, 0.01, 0.44), (18.81, 0.0, 3.08), 5.19, 0.0),
+    ("save_dots", "fused"): (1.0, (5.95, 0.0, 0.64), (2.69, 1.17, 0.98), 3.44, 4.57),
 }
 GiB = 2**30
 
@@ -43,25 +54,29 @@ class MemoryEstimate:
     parameters: int
     optimizer_state: int
     batch: int
-    gradients: int
+    gradients: int  # and the optimizer update's temporaries
+    gathered_layer: int  # a layer's weights (and their gradients) gathered whole for its turn
     activations: int
 
     @property
     def total(self) -> int:
-        return self.parameters + self.optimizer_state + self.batch + self.gradients + self.activations
+        return (self.parameters + self.optimizer_state + self.batch + self.gradients + self.gathered_layer
+                + self.activations)
 
 
 @dataclasses.dataclass(frozen=True)
 class CompiledMemory:
-    """XLA's buffer assignment for one device: inputs (state, batch) and temporaries; the outputs
-    reuse the donated inputs' buffers."""
+    """The compiler's buffer assignment for one device: inputs (state, batch), temporaries, and the
+    outputs not written into donated inputs' buffers."""
 
     arguments: int
     temporaries: int
+    outputs: int = 0  # beyond the donated (aliased) inputs
+    out_of_memory: bool = False  # the compiler gave up: the temporaries alone exceed the device
 
     @property
     def total(self) -> int:
-        return self.arguments + self.temporaries
+        return self.arguments + self.temporaries + self.outputs
 
 
 def abstract_batch(trainer: Trainer, global_batch: int, seq_len: int) -> dict[str, jax.ShapeDtypeStruct]:
@@ -92,23 +107,41 @@ def estimate(trainer: Trainer, global_batch: int, seq_len: int, coefficients=Non
     cfg = trainer.model_config
     state = trainer.abstract_state
     params = per_device_bytes(state["params"])
-    grads, per_layer, working, per_vocab = coefficients or ACTIVATION_COEFFICIENTS[cfg.remat]
+    fused = choose(cfg, seq_len, trainer.mesh.devices.flat[0].platform) != "xla"
+    family = "fused" if fused else "xla"
+    grads, per_layer, working, per_vocab, gathered = coefficients or ACTIVATION_COEFFICIENTS[cfg.remat, family]
+    logits_share = min(cfg.logits_chunk, seq_len) / seq_len if cfg.logits_chunk else 1.0
     rows = _per_device(trainer, "batch", global_batch // trainer.optim.microbatches)
     sizes = (cfg.hidden_size, _per_device(trainer, "mlp", cfg.intermediate_size),
              _per_device(trainer, "heads", cfg.num_heads) * seq_len)
     elements = (cfg.num_layers * sum(c * s for c, s in zip(per_layer, sizes, strict=True))
                 + max(sum(c * s for c, s in zip(working, sizes, strict=True)),
-                      per_vocab * _per_device(trainer, "vocab", cfg.vocab_size)))
+                      per_vocab * logits_share * _per_device(trainer, "vocab", cfg.vocab_size)))
     activations = rows * seq_len * elements * jnp.dtype(cfg.dtype).itemsize
+    # one layer's weights whole over the FSDP axis (gathered for its matmuls and their gradients)
+    layer = sum(math.prod(x.shape[1:]) for x in jax.tree.leaves(state["params"]["layers"]))
+    layer_bytes = layer / trainer.mesh.shape.get("tensor", 1) * jnp.dtype(cfg.param_dtype).itemsize
     return MemoryEstimate(
         parameters=params, optimizer_state=per_device_bytes(state["opt_state"]),
         batch=per_device_bytes(abstract_batch(trainer, global_batch, seq_len)),
-        gradients=round(grads * params), activations=round(activations))
+        gradients=round(grads * params), gathered_layer=round(gathered * layer_bytes),
+        activations=round(activations))
 
 
 def compiled(trainer: Trainer, global_batch: int, seq_len: int) -> CompiledMemory:
     """Lower and compile the step on abstract inputs (no arrays are allocated) and read XLA's
     per-device memory figures."""
-    lowered = trainer.step.lower(trainer.abstract_state, abstract_batch(trainer, global_batch, seq_len))
-    analysis = lowered.compile().memory_analysis()
-    return CompiledMemory(arguments=analysis.argument_size_in_bytes, temporaries=analysis.temp_size_in_bytes)
+    batch = abstract_batch(trainer, global_batch, seq_len)
+    lowered = trainer.step.lower(trainer.abstract_state, batch)
+    try:
+        analysis = lowered.compile().memory_analysis()
+    except jax.errors.JaxRuntimeError as e:
+        # the TPU compiler refuses a step that cannot fit and says what its temporaries need
+        found = re.search(r"RESOURCE_EXHAUSTED.*?required for HLO temporaries \(([\d.]+)([KMGT]?)\)", str(e))
+        if not found:
+            raise
+        temporaries = float(found[1]) * 1024 ** " KMGT".index(found[2] or " ")
+        return CompiledMemory(arguments=per_device_bytes(trainer.abstract_state) + per_device_bytes(batch),
+                              temporaries=round(temporaries), out_of_memory=True)
+    return CompiledMemory(arguments=analysis.argument_size_in_bytes, temporaries=analysis.temp_size_in_bytes,
+                          outputs=max(0, analysis.output_size_in_bytes - analysis.alias_size_in_bytes))

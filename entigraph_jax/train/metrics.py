@@ -1,12 +1,17 @@
 """Throughput accounting (tokens/s, MFU) and metric sinks: JSONL, TensorBoard, W&B, a loss plot.
 
 Only process 0 writes. MFU = model FLOPs per second / peak FLOP/s of all devices; the peak comes
-from a table of dense bf16 figures for accelerators, and is measured (an f32 matmul) on CPU.
+from a table of dense bf16 figures for accelerators. A CPU has no such figure: its f32 matmul rate is
+measured once per machine (CPU model and core count), best of many runs, and stored under
+`$XDG_CACHE_HOME/entigraph_jax` (default ~/.cache), so MFU is comparable between runs instead of
+moving with the load at start-up.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import platform
 import time
 from pathlib import Path
 
@@ -28,7 +33,7 @@ PEAK_FLOPS = {
 }
 
 
-def measured_matmul_flops(n: int = 1024, repeats: int = 5) -> float:
+def measured_matmul_flops(n: int = 1024, repeats: int = 20) -> float:
     """The f32 FLOP/s of one jitted n x n matmul on the default device: the CPU 'peak'."""
     a = jnp.ones((n, n), jnp.float32)
     matmul = jax.jit(lambda x: x @ x)
@@ -45,12 +50,40 @@ def peak_flops_per_device() -> tuple[float, str]:
     """(peak FLOP/s of one device, where the figure comes from)."""
     device = jax.devices()[0]
     if device.platform == "cpu":
-        return measured_matmul_flops(), "measured f32 matmul"
+        return stored_cpu_peak()
     kind = device.device_kind
     for name in sorted(PEAK_FLOPS, key=len, reverse=True):  # "TPU v5 lite" before "TPU v5"
         if name in kind:
             return PEAK_FLOPS[name], f"{name} bf16 spec"
     return float("nan"), f"unknown device {kind!r}"
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def stored_cpu_peak() -> tuple[float, str]:
+    """(this machine's f32 matmul FLOP/s, where it comes from): measured the first time, then read."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "entigraph_jax" / "cpu_peak.json"
+    key = f"{_cpu_name()} x {os.cpu_count()} cores"
+    try:
+        stored = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        stored = {}
+    if not isinstance(stored, dict) or not isinstance(stored.get(key), float):
+        stored = {**(stored if isinstance(stored, dict) else {}), key: measured_matmul_flops()}
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps(stored, indent=1))
+        except OSError:
+            return stored[key], "f32 matmul measured now (could not store it)"
+    return stored[key], f"f32 matmul of {key}, stored in {cache}"
 
 
 class MetricWriter:

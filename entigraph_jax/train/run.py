@@ -29,6 +29,7 @@ from .checkpoints import RunCheckpoints, quiet_background_errors
 from .hooks import RunContext, active_hooks
 from .metrics import MetricWriter, peak_flops_per_device
 from .step import Trainer
+from .storage import Mirror, scratch_path, workdir_path
 
 
 class TrainingError(UserError):
@@ -77,39 +78,44 @@ def stop_signals():
 
 def train(config: ml_collections.ConfigDict) -> TrainResult:
     """Train as `config` says in `config.workdir` (resuming from its checkpoints)."""
-    workdir = setup.resolve_workdir(config)
+    workdir = workdir_path(config.workdir)
+    scratch = scratch_path(workdir, config.log.local_dir)
     setup.initialize_distributed(config.distributed)
     if jax.process_index() == 0:
-        with hold(workdir, "train workdir"):
-            return _train(config, workdir)
-    return _train(config, prepare(workdir, "train workdir"))
+        with hold(scratch, "train workdir"):
+            return _train(config, workdir, scratch)
+    return _train(config, workdir, prepare(scratch, "train workdir"))
 
 
-def _train(config: ml_collections.ConfigDict, workdir) -> TrainResult:
+def _train(config: ml_collections.ConfigDict, workdir, scratch) -> TrainResult:
     mesh, rules = setup.validate(config), ShardingRules()
     config_json = config.to_dict()
-    checkpoints = RunCheckpoints(workdir, config.checkpoint.keep, config.checkpoint.async_save)
+    checkpoints = RunCheckpoints(workdir / "checkpoints", config.checkpoint.keep, config.checkpoint.async_save)
     setup.check_resume(config_json, checkpoints.stored_config(), workdir)
-    data = setup.build_data(config, workdir)
+    is_main = jax.process_index() == 0
+    mirror = Mirror(workdir, scratch)
+    if is_main:
+        mirror.pull()
+    data = setup.build_data(config, scratch)
     model_config = setup.build_model_config(config, data.tokenizer)
     num_steps = min(config.max_steps or data.train.num_steps, data.train.num_steps)
     trainer = Trainer(model_config, setup.optim_config(config), num_steps, mesh, rules)
-    hooks = active_hooks(config, RunContext(config, workdir, trainer, data.tokenizer))
+    hooks = active_hooks(config, RunContext(config, scratch, trainer, data.tokenizer))
     iterator = data.train.iterator()
     restored = checkpoints.restore(trainer.abstract_state, iterator)
     start, state = restored if restored else (0, initial_state(config, trainer, mesh, rules))
-    writer = MetricWriter(workdir, config.log.tensorboard, config.log.wandb_project, config_json)
+    writer = MetricWriter(scratch, config.log.tensorboard, config.log.wandb_project, config_json)
     writer.truncate_after(start)
 
     peak, peak_source = peak_flops_per_device()
     flops_per_step = model_config.train_flops_per_token(config.data.seq_len) * (
         config.data.global_batch * config.data.seq_len)
-    is_main = jax.process_index() == 0
     if is_main:
         print(f"{model_config.num_params() / 1e6:.1f}M parameters on {mesh.devices.size} devices "
               f"{dict(mesh.shape)}; {num_steps} steps ({data.train.steps_per_epoch}/epoch), "
               f"{data.num_tokens} training tokens; peak {peak / 1e12:.3g} TFLOP/s/device ({peak_source})"
-              + (f"; resuming from step {start}" if start else ""))
+              + (f"; resuming from step {start}" if start else "")
+              + (f"; {mirror.describe()}" if mirror.active else ""))
     last_good, loss = (start if restored else None), float("nan")
     progress = tqdm(total=num_steps, initial=start, disable=not is_main, unit="step", dynamic_ncols=True)
     try:
@@ -144,6 +150,8 @@ def _train(config: ml_collections.ConfigDict, workdir) -> TrainResult:
                 if saving:
                     checkpoints.save(step, state, iterator, config_json)
                     last_good = step
+                    if is_main:
+                        mirror.push(("metrics.jsonl", "tokenizer"))
                     if stop and not final:
                         checkpoints.wait()
                         raise Preempted(step, stop[0])
@@ -155,11 +163,13 @@ def _train(config: ml_collections.ConfigDict, workdir) -> TrainResult:
 
     if not np.isfinite(loss) and writer.read():  # nothing left to train: report the last logged loss
         loss = writer.read()[-1]["loss"]
-    plot = writer.plot_loss(workdir / "loss.png")
-    hf_dir = workdir / "hf" if config.export.hf else None
+    plot = writer.plot_loss(scratch / "loss.png")
+    hf_dir = scratch / "hf" if config.export.hf else None
     if hf_dir and not hf_dir.exists():
         save_pretrained_hf(trainer.model(state["params"]), hf_dir, dtype=config.export.dtype or None,
                            tokenizer=data.tokenizer.path)
+    if is_main:
+        mirror.push()
     return TrainResult(steps=num_steps, final_loss=loss, workdir=str(workdir), checkpoints=str(workdir / "checkpoints"),
-                       metrics=str(writer.path), loss_plot=str(plot) if plot else None,
-                       hf_export=str(hf_dir) if hf_dir else None)
+                       metrics=str(workdir / "metrics.jsonl"), loss_plot=str(workdir / "loss.png") if plot else None,
+                       hf_export=str(workdir / "hf") if hf_dir else None)

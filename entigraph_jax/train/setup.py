@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
+import types
 from pathlib import Path
 
 import jax
@@ -28,6 +28,7 @@ from entigraph_jax.data import (
     train_sentencepiece,
 )
 from entigraph_jax.models import LlamaConfig, checkpoint_format, config_from_hf, make_mesh
+from entigraph_jax.models.attention import choose as choose_attention
 from entigraph_jax.models.hub import resolve
 from entigraph_jax.models.llama import REMAT_POLICIES
 
@@ -51,13 +52,17 @@ def initialize_distributed(cfg: ml_collections.ConfigDict) -> None:
     jax.distributed.initialize(**kwargs)
 
 
-def validate(config: ml_collections.ConfigDict) -> Mesh:
-    """Checks that need no data; returns the (data, fsdp, tensor) mesh the config asks for."""
+def validate(config: ml_collections.ConfigDict, devices=None) -> Mesh:
+    """Checks that need no data; returns the (data, fsdp, tensor) mesh the config asks for, over
+    `devices` (default: JAX's)."""
     data, model, optim = config.data, config.model, config.optim
     if model.path:
         checkpoint_format(model.path)  # a folder that is not a checkpoint fails here, by name
     if model.remat not in REMAT_POLICIES:
         raise ConfigError(f"config: model.remat={model.remat!r}; expected one of {sorted(REMAT_POLICIES)}")
+    if model.logits_chunk < 0 or (data.seq_len > model.logits_chunk > 0 and data.seq_len % model.logits_chunk):
+        raise ConfigError(f"config: model.logits_chunk={model.logits_chunk} does not divide data.seq_len="
+                          f"{data.seq_len}; use a divisor, or 0 for the whole row's logits at once")
     for key in ("seq_len", "global_batch", "epochs"):
         if data[key] <= 0:
             raise ConfigError(f"config: data.{key}={data[key]} must be positive")
@@ -65,9 +70,12 @@ def validate(config: ml_collections.ConfigDict) -> Mesh:
         raise ConfigError(f"config: data.global_batch={data.global_batch} is not divisible by "
                           f"optim.microbatches={optim.microbatches}")
     try:
-        mesh = make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
+        mesh = make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor, devices=devices)
     except ValueError as e:
         raise ConfigError(f"config: {e}") from e
+    # what can be told before the architecture is read: the model's own fields are checked again later
+    known = types.SimpleNamespace(attention=model.attention, dtype=model.dtype, attn_softcap=0.0, head_dim=None)
+    choose_attention(known, data.seq_len, mesh.devices.flat[0].platform)
     batch_shards = mesh.shape["data"] * mesh.shape["fsdp"]
     per_micro = data.global_batch // optim.microbatches
     if per_micro % batch_shards:
@@ -128,8 +136,8 @@ def build_data(config: ml_collections.ConfigDict, workdir: Path) -> Data:
 
 
 def model_runtime(config: ml_collections.ConfigDict) -> dict:
-    """How to run the model (dtypes, remat), whatever its architecture's origin."""
-    return dict(param_dtype=config.model.param_dtype, dtype=config.model.dtype, remat=config.model.remat)
+    """How to run the model (dtypes, remat, attention, logits), whatever its architecture's origin."""
+    return {k: config.model[k] for k in ("param_dtype", "dtype", "remat", "attention", "logits_chunk")}
 
 
 def scratch_architecture(config: ml_collections.ConfigDict) -> dict:
@@ -152,6 +160,7 @@ def build_model_config(config: ml_collections.ConfigDict, tokenizer: Tokenizer) 
     if config.data.seq_len > cfg.max_position_embeddings:
         raise ConfigError(f"config: data.seq_len={config.data.seq_len} exceeds the model's "
                           f"max_position_embeddings={cfg.max_position_embeddings}")
+    choose_attention(cfg, config.data.seq_len, jax.devices()[0].platform)  # an impossible choice fails here
     return cfg
 
 
@@ -162,7 +171,7 @@ def optim_config(config: ml_collections.ConfigDict) -> OptimConfig:
 # Keys a rerun may change and still resume its checkpoints (a prefix ending in "." covers a section);
 # any other difference from the config stored in the checkpoint is refused by name.
 SAFE_ON_RESUME = ("workdir", "max_steps", "log.", "hooks.", "checkpoint.", "export.", "distributed.",
-                  "data.num_threads", "data.prefetch", "data.cache_dir")
+                  "data.num_threads", "data.prefetch", "data.cache_dir", "model.attention", "model.logits_chunk")
 
 
 def _flat(tree: dict, prefix: str = "") -> dict:
@@ -185,9 +194,3 @@ def check_resume(config_json: dict, stored: dict | None, workdir: Path) -> None:
         raise ConfigError(f"{workdir}: its checkpoints were written with another config: {shown}"
                           f"{' ...' if len(changed) > 6 else ''}; train in a new --workdir, or change only keys "
                           "safe on resume (max_steps, log.*, hooks.*, checkpoint.*, export.*)")
-
-
-def resolve_workdir(config: ml_collections.ConfigDict) -> Path:
-    if not config.workdir:
-        raise ConfigError("config: workdir is empty; set it or pass --workdir")
-    return Path(os.path.abspath(config.workdir))

@@ -17,6 +17,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from entigraph_jax.models import Llama, LlamaConfig, ShardingRules, param_sharding
+from entigraph_jax.models.lean_logits import lse_and_target
 
 BATCH_KEYS = ("inputs", "targets", "segment_ids", "positions", "loss_mask")
 
@@ -54,9 +55,15 @@ def make_optimizer(cfg: OptimConfig, num_steps: int) -> optax.GradientTransforma
 def loss_sums(graphdef, params, batch, z_loss: float):
     """(sum of masked token losses incl. z-loss, number of target tokens) for one (micro)batch."""
     model = nnx.merge(graphdef, params)
-    logits = model(batch["inputs"], batch["positions"], batch["segment_ids"])
-    log_z = jax.nn.logsumexp(logits, axis=-1)
-    target_logit = jnp.take_along_axis(logits, batch["targets"][..., None], axis=-1)[..., 0]
+    cfg = model.config
+    if cfg.logits_chunk:  # never the whole [batch, seq, vocab] logits at once
+        x = model.hidden(batch["inputs"], batch["positions"], batch["segment_ids"])
+        chunk = min(cfg.logits_chunk, x.shape[1])
+        log_z, target_logit = lse_and_target(x, model.head(), batch["targets"], chunk, cfg.final_softcap)
+    else:
+        logits = model(batch["inputs"], batch["positions"], batch["segment_ids"])
+        log_z = jax.nn.logsumexp(logits, axis=-1)
+        target_logit = jnp.take_along_axis(logits, batch["targets"][..., None], axis=-1)[..., 0]
     per_token = log_z - target_logit + z_loss * jnp.square(log_z)
     mask = batch["loss_mask"].astype(jnp.float32)
     return jnp.sum(per_token * mask), jnp.sum(mask)
