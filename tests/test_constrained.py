@@ -4,6 +4,7 @@ decoding against a brute-force reference (full forward passes, every token of th
 import json
 import random
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -87,9 +88,10 @@ def model():
 def constrained_greedy_reference(model, prompt: list[int], steps: int) -> list[int]:
     """Full forward pass per step; the best-scoring token whose text keeps the JSON valid."""
     texts = JsonCharTokenizer().token_texts(64)
+    forward = jax.jit(lambda row: model(row[None])[0])  # right padding to one width: causal, so harmless
     ids, state, out = list(prompt), JsonPrefix(), []
     for _ in range(steps):
-        logits = np.asarray(model(jnp.asarray([ids])))[0, -1]
+        logits = np.asarray(forward(jnp.asarray(ids + [0] * (64 - len(ids)))))[len(ids) - 1]
         for token in np.argsort(-logits):
             after = state.feed(texts[token]) if texts[token] else None
             if after is not None:

@@ -8,6 +8,7 @@ from flax import nnx
 
 from entigraph_jax.data.tokenizers import Tokenizer
 from entigraph_jax.models import Llama, LlamaConfig, from_pretrained_hf, make_mesh
+from entigraph_jax.models.llama import KVCache
 from entigraph_jax.models.sampling import Sampler, SamplingParams, next_token
 
 
@@ -36,11 +37,11 @@ PROMPTS = ["hello world", "a", "the quick brown fox jumps"]
 def test_greedy_equals_argmax_of_full_forward_passes(model):
     samples = Sampler(model, CharTokenizer(), chunk=8).generate(PROMPTS, SamplingParams(max_new_tokens=24,
                                                                                          temperature=0))
-    forward = jax.jit(lambda t: model(t)[0, -1])
+    forward = jax.jit(lambda row: model(row[None])[0])  # right padding to one width: causal, so harmless
     for prompt, (sample,) in zip(PROMPTS, samples, strict=True):
         ids = [1] + CharTokenizer().encode(prompt)
         for token in sample.tokens + ([2] if sample.finish_reason == "eos" else []):
-            assert int(jnp.argmax(forward(jnp.asarray([ids])))) == token
+            assert int(jnp.argmax(forward(jnp.asarray(ids + [0] * (64 - len(ids))))[len(ids) - 1])) == token
             ids.append(token)
         assert sample.finish_reason == "eos" or len(sample.tokens) == 24
 
@@ -52,6 +53,29 @@ def test_stop_strings_cut_exactly(model):
     cut = sampler.generate(PROMPTS[:1], SamplingParams(max_new_tokens=24, temperature=0, stop=(stop,)))[0][0]
     assert cut.text == full.text[: full.text.find(stop)] and cut.finish_reason == "stop"
     assert cut.stop_string == stop and full.stop_string is None  # which stop string ended it
+
+
+@pytest.mark.parametrize("gemma2", [False, True])
+def test_prefill_equals_decoding_into_an_empty_cache(gemma2):
+    """The prompt-only prefill against the general cached decoding step (the reference), with left
+    padding, and for Gemma 2's sliding layers with soft-capped scores and logits."""
+    extra = dict(gemma=True, sliding_window=3, layer_types=("sliding_attention", "full_attention"),
+                 attn_softcap=5.0, final_softcap=3.0) if gemma2 else {}
+    cfg = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_layers=2, num_heads=4,
+                      num_kv_heads=2, head_dim=8, dtype="float32", max_position_embeddings=64, **extra)
+    model = Llama(cfg, rngs=nnx.Rngs(5))
+    valid = np.ones((3, 8), bool)
+    valid[1, :5], valid[2, :1] = False, False  # rows of 8, 3 and 7 tokens
+    tokens = np.where(valid, np.random.default_rng(0).integers(1, 64, (3, 8)), 0).astype(np.int32)
+    positions = np.maximum(np.cumsum(valid, axis=1) - 1, 0).astype(np.int32)
+    empty = KVCache.empty(cfg, 3, 12)
+    logits, cache = model.prefill(tokens, positions, valid, empty)
+    reference, expected = model.decode(tokens, positions, valid, empty)
+    np.testing.assert_allclose(logits, reference[:, -1], atol=1e-5)
+    keep = np.asarray(expected.valid)[None, :, :, None, None]  # the padding's keys and values are never read
+    for got, want in ((cache.k, expected.k), (cache.v, expected.v)):
+        np.testing.assert_allclose(np.where(keep, got, 0), np.where(keep, want, 0), atol=1e-5)
+    assert (np.asarray(cache.valid) == np.asarray(expected.valid)).all() and int(cache.index) == 8
 
 
 def test_seeded_sampling_is_reproducible(model):

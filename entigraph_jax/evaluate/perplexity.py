@@ -3,15 +3,26 @@ masking (each document is scored on its own, as the trainer's held-out evaluatio
 
 from __future__ import annotations
 
+import functools
 import math
 import tempfile
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 from tqdm import tqdm
 
 from entigraph_jax.data import Document, PackedRows, SourceError, build_token_cache, subsample
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _nll(graphdef, state, tokens, positions, segments, targets, mask):
+    """Summed negative log-likelihood of the masked targets, and their count; compiled once per model
+    shape and batch, not once per call."""
+    logp = jax.nn.log_softmax(nnx.merge(graphdef, state)(tokens, positions, segments), axis=-1)
+    picked = jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+    return -jnp.sum(picked * mask), jnp.sum(mask)
 
 
 def perplexity(model, tokenizer, docs: list[Document], seq_len: int, batch: int) -> dict:
@@ -21,19 +32,14 @@ def perplexity(model, tokenizer, docs: list[Document], seq_len: int, batch: int)
         if len(rows) == 0:
             raise SourceError(f"the text ({cache.num_tokens} tokens) is shorter than one row of {seq_len}")
 
-        @jax.jit
-        def nll(tokens, positions, segments, targets, mask):
-            logp = jax.nn.log_softmax(model(tokens, positions, segments), axis=-1)
-            picked = jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
-            return -jnp.sum(picked * mask), jnp.sum(mask)
-
+        graphdef, state = nnx.split(model)
         total = count = 0.0
         for start in tqdm(range(0, len(rows), batch), desc=f"perplexity ({len(rows)} rows of {seq_len})",
                           unit="batch", dynamic_ncols=True):
             part = [rows[i] for i in range(start, min(start + batch, len(rows)))]
             part += [dict(part[0], loss_mask=np.zeros(seq_len, np.float32))] * (batch - len(part))  # pad the batch
             stacked = {k: np.stack([p[k] for p in part]) for k in part[0]}
-            s, n = nll(stacked["inputs"], stacked["positions"], stacked["segment_ids"], stacked["targets"],
-                       stacked["loss_mask"])
+            s, n = _nll(graphdef, state, *(stacked[k] for k in ("inputs", "positions", "segment_ids", "targets",
+                                                                "loss_mask")))
             total, count = total + float(s), count + float(n)
     return {"mode": "perplexity", "tokens": int(count), "loss": total / count, "perplexity": math.exp(total / count)}

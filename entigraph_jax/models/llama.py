@@ -347,11 +347,33 @@ class Llama(nnx.Module):
             return decoder_layer(h, w, cfg=cfg, rope=rope, attend=attend)
 
         x, (k, v) = jax.lax.scan(layer, self._embed(tokens), (self.layers.stacked(), cache.k, cache.v))
+        return self._logits(x), self._written(cache, k, v, valid)
+
+    def prefill(self, tokens, positions, valid, cache: KVCache) -> tuple[jax.Array, KVCache]:
+        """`decode` of a left-padded prompt into an empty cache, returning only the last position's
+        logits [batch, vocab]: the prompt attends only to itself (training's causal attention, with the
+        padding as a segment of its own), and the vocabulary projection is one position per row."""
+        cfg = self.config
+        rope = rope_tables(positions, cfg)
+        segments = valid.astype(jnp.int32)
+
+        def layer(h, w):
+            def attend(q, k, v, sliding):
+                return causal_attention(q, k, v, segments, sliding, cfg), (k, v)
+
+            return decoder_layer(h, w, cfg=cfg, rope=rope, attend=attend)
+
+        x, (k, v) = jax.lax.scan(layer, self._embed(tokens), self.layers.stacked())
+        return self._logits(x[:, -1]), self._written(cache, k, v, valid)
+
+    @staticmethod
+    def _written(cache: KVCache, k, v, valid) -> KVCache:
+        """The cache with every layer's new keys and values [layers, batch, T, ...] written from its index."""
         at = (0, 0, cache.index, 0, 0)
         k = jax.lax.dynamic_update_slice(cache.k, k.astype(cache.k.dtype), at)
         v = jax.lax.dynamic_update_slice(cache.v, v.astype(cache.v.dtype), at)
         valid_all = jax.lax.dynamic_update_slice(cache.valid, valid, (0, cache.index))
-        return self._logits(x), KVCache(k, v, valid_all, cache.index + new)
+        return KVCache(k, v, valid_all, cache.index + valid.shape[1])
 
     def _embed(self, tokens):
         table = self.embed[...]

@@ -111,10 +111,19 @@ class Sampler:
             kv = NamedSharding(mesh, PartitionSpec(None, batch_axes, None, heads, None))
             self.cache_sharding = KVCache(kv, kv, self.rows_sharding, NamedSharding(mesh, PartitionSpec()))
 
-    @functools.partial(jax.jit, static_argnums=0)
-    def _prefill(self, state, tokens, positions, valid, cache):
-        logits, cache = nnx.merge(self.graphdef, state).decode(tokens, positions, valid, cache)
-        return logits[:, -1], cache
+    @functools.partial(jax.jit, static_argnums=(0, 5, 6))
+    def _prefill(self, state, tokens, positions, valid, n: int, max_len: int):
+        """The last logits and the cache of the prompts, each row then repeated `n` times: a prompt is
+        prefilled once however many samples it gets."""
+        cache = KVCache.empty(self.config, tokens.shape[0], max_len)
+        logits, cache = nnx.merge(self.graphdef, state).prefill(tokens, positions[:, :-1], valid, cache)
+        logits = jnp.repeat(logits, n, axis=0)
+        cache = KVCache(jnp.repeat(cache.k, n, axis=1), jnp.repeat(cache.v, n, axis=1),
+                        jnp.repeat(cache.valid, n, axis=0), cache.index)
+        if self.mesh is not None:
+            logits = jax.lax.with_sharding_constraint(logits, self.rows_sharding)
+            cache = jax.lax.with_sharding_constraint(cache, self.cache_sharding)
+        return logits, cache
 
     @functools.partial(jax.jit, static_argnums=(0, 2), donate_argnums=4)
     def _decode(self, state, params: SamplingParams, limit: jax.Array, carry):
@@ -195,30 +204,31 @@ class Sampler:
         if not prompts:
             return []
         ids = [p if isinstance(p, list) else self.tokenizer.bos() + self.tokenizer.encode(p) for p in prompts]
-        rows = [p for p in ids for _ in range(params.n)]
-        wanted = len(rows)
-        rows += [rows[0]] * (-len(rows) % self.row_multiple)  # whole rows per device; dropped below
+        wanted = len(ids) * params.n
+        ids += [ids[0]] * (-len(ids) % self.row_multiple)  # whole rows per device; dropped below
         new = -(-params.max_new_tokens // self.chunk) * self.chunk
-        longest, limit = max(map(len, rows)), self.config.max_position_embeddings
+        longest, limit = max(map(len, ids)), self.config.max_position_embeddings
         if longest + new > limit:
             raise UserError(f"a prompt of {longest} tokens plus {params.max_new_tokens} new "
                              f"exceeds max_position_embeddings={limit}")
         width = min(_bucket(longest), limit - new)
-        tokens = np.full((len(rows), width), self.pad_id, np.int32)
-        valid = np.zeros((len(rows), width), bool)
-        for i, row in enumerate(rows):  # left padding: every prompt ends at the same column
+        tokens = np.full((len(ids), width), self.pad_id, np.int32)
+        valid = np.zeros((len(ids), width), bool)
+        for i, row in enumerate(ids):  # left padding: every prompt ends at the same column
             tokens[i, width - len(row):], valid[i, width - len(row):] = row, True
-        positions = np.maximum(np.cumsum(valid, axis=1) - 1, 0).astype(np.int32)
-        cache = KVCache.empty(self.config, len(rows), width + new)
+        # each row's positions, and one more column: where its first new token goes
+        positions = np.cumsum(np.concatenate([valid, np.ones((len(ids), 1), bool)], axis=1), axis=1) - 1
+        positions = np.maximum(positions, 0).astype(np.int32)
         if self.mesh is not None:
-            cache = jax.device_put(cache, self.cache_sharding)
             tokens, positions, valid = (jax.device_put(a, self.rows_sharding) for a in (tokens, positions, valid))
-        logits, cache = self._prefill(self.state, tokens, positions, valid, cache)
+        logits, cache = self._prefill(self.state, tokens, positions, valid, params.n, width + new)
+        rows = len(ids) * params.n
+        following = np.repeat(np.asarray(positions[:, -1]), params.n)
         if params.json:
-            samples = self._decode_json(logits, cache, positions[:, -1] + 1, params)[:wanted]
+            samples = self._decode_json(logits, cache, following, params)[:wanted]
             return [samples[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]
-        carry = (logits, cache, jnp.asarray(positions[:, -1] + 1), jnp.zeros((len(rows), new), jnp.int32),
-                 jnp.zeros(len(rows), bool), jnp.zeros((), jnp.int32))
+        carry = (logits, cache, jnp.asarray(following), jnp.zeros((rows, new), jnp.int32),
+                 jnp.zeros(rows, bool), jnp.zeros((), jnp.int32))
         # without stop strings the device decodes to the end in one call; with them it stops every
         # `chunk` steps so the host can look for them in the text so far
         step = self.chunk if params.stop else new
