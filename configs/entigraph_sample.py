@@ -18,7 +18,6 @@ def get_config():
     c.source = "sample"
     c.output_dir = "workdir/entigraph_sample"
     c.llm.update(backend="openai", model="meta-llama/Llama-3.1-8B-Instruct", base_url="http://localhost:8000/v1",
-                 max_concurrency=32, temperature=1.0, max_output_tokens=1024,
-                 price_per_million_input=0.0, price_per_million_output=0.0)
+                 max_concurrency=32, temperature=1.0, max_output_tokens=1024)
     c.entigraph.update(max_pairs_per_doc=30, triples_fraction=0.1, max_triples_per_doc=10)
     return c

@@ -1,37 +1,41 @@
 """clients: what the project asks of other services — LLM chat clients (any OpenAI-compatible server,
-Gemini through google-genai) behind one interface, text embedders (offline hashing, OpenAI-compatible,
-Gemini) with a disk cache, and API keys, read from the environment or a key file and never logged.
+Gemini through google-genai) behind one interface, and their batch APIs behind another; the price
+table; text embedders (offline hashing, OpenAI-compatible, Gemini) with a disk cache; and API keys,
+read from the environment or a key file and never logged.
 
 The lowest stage: imports nothing of the project beyond `errors`.
 """
 
 from __future__ import annotations
 
+from .batch import BatchBackend
 from .keys import ApiKeyError, api_key
 from .llm import Backend, Completion, Fatal, Rejected, Retryable, Unreachable
 
 CLIENTS = ("openai", "gemini")
 
 
-def make_client(llm) -> Backend:
-    """The HTTP client an `llm` config section names (`backend`, `model`, `base_url`, key settings);
-    a missing key is `Fatal`."""
+def make_client(llm, batch: bool = False) -> Backend:
+    """The HTTP client an `llm` config section names (`backend`, `model`, `base_url`, key settings),
+    with the provider's batch API too if `batch`; a missing key is `Fatal`."""
     try:
         if llm.backend == "openai":
-            from .openai import OpenAIBackend
+            from .openai import OpenAIBackend, OpenAIBatchBackend
 
             hosted = "api.openai.com" in llm.base_url
             key = api_key(("OPENAI_API_KEY",), llm.api_key_file, required=hosted)
-            return OpenAIBackend(llm.base_url, llm.model, key, llm.timeout_s, llm.max_concurrency, llm.json_mode)
+            return (OpenAIBatchBackend if batch else OpenAIBackend)(
+                llm.base_url, llm.model, key, llm.timeout_s, llm.max_concurrency, llm.json_mode, llm.json_schema)
         if llm.backend == "gemini":
-            from .gemini import GeminiBackend
+            from .gemini import GeminiBackend, GeminiBatchBackend
 
             key = api_key(("GEMINI_API_KEY", "GOOGLE_API_KEY"), llm.api_key_file, required=True)
-            return GeminiBackend(llm.model, key, llm.base_url, llm.timeout_s)
+            return (GeminiBatchBackend if batch else GeminiBackend)(llm.model, key, llm.base_url, llm.timeout_s,
+                                                                    llm.json_schema)
     except ApiKeyError as e:
         raise Fatal(f"llm: {e}") from e
     raise Fatal(f"unknown llm.backend={llm.backend!r}; expected one of {', '.join(CLIENTS)}")
 
 
-__all__ = ["CLIENTS", "ApiKeyError", "Backend", "Completion", "Fatal", "Rejected", "Retryable", "Unreachable",
-           "api_key", "make_client"]
+__all__ = ["CLIENTS", "ApiKeyError", "Backend", "BatchBackend", "Completion", "Fatal", "Rejected", "Retryable",
+           "Unreachable", "api_key", "make_client"]

@@ -1,4 +1,6 @@
-"""Any OpenAI-compatible chat-completions server: vLLM, SGLang, llama.cpp, Ollama, OpenAI.
+"""Any OpenAI-compatible chat-completions server: vLLM, SGLang, llama.cpp, Ollama, OpenAI; and the
+OpenAI Batch API (upload a JSONL of requests, create a batch, poll it, download its output and error
+files), which vLLM's and other servers' batch front ends speak too.
 
 aiohttp rather than httpx: at 300 requests/s it spends about a quarter of the CPU per request,
 which is what keeps 64 requests in flight at the server's pace (benchmarks/generate_throughput.py).
@@ -7,18 +9,24 @@ which is what keeps 64 requests in flight at the server's pace (benchmarks/gener
 from __future__ import annotations
 
 import json
+import tempfile
 
 import aiohttp
 
+from .batch import COMPLETED, EXPIRED, FAILED, RUNNING, BatchBackend, BatchItem, BatchStatus
 from .llm import Backend, Completion, Fatal, Rejected, Retryable, Unreachable, check_url, parse_retry_after
+
+BATCH_STATES = {"validating": RUNNING, "in_progress": RUNNING, "finalizing": RUNNING, "cancelling": RUNNING,
+                "completed": COMPLETED, "expired": EXPIRED, "cancelled": EXPIRED, "failed": FAILED}
 
 
 class OpenAIBackend(Backend):
     name = "openai"
 
     def __init__(self, base_url: str, model: str, key: str | None, timeout_s: float, max_connections: int,
-                 json_mode: bool = True):
+                 json_mode: bool = True, json_schema: bool = True):
         self.model, self.base_url, self.use_json_mode = model, check_url(base_url).rstrip("/"), json_mode
+        self.use_schema = json_mode and json_schema  # dropped for the run if the server refuses schemas
         self.url = f"{self.base_url}/chat/completions"
         self.headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.timeout, self.max_connections = aiohttp.ClientTimeout(total=timeout_s), max_connections
@@ -31,13 +39,22 @@ class OpenAIBackend(Backend):
                 connector=aiohttp.TCPConnector(limit=self.max_connections))
         return self._session
 
-    async def complete(self, system, prompt, *, json_mode, max_output_tokens, temperature, schema=None):
+    def body(self, system, prompt, *, json_mode, max_output_tokens, temperature, schema=None) -> dict:
+        """The chat-completions request: a JSON schema for the answer where asked and not refused,
+        else a JSON object (`json_mode`)."""
         body = {"model": self.model, "temperature": temperature, "max_tokens": max_output_tokens,
                 "messages": [{"role": "system", "content": system}, {"role": "user", "content": prompt}]}
-        if json_mode and self.use_json_mode:
+        if json_mode and self.use_schema and schema:
+            body["response_format"] = {"type": "json_schema",
+                                       "json_schema": {"name": "answer", "schema": schema, "strict": False}}
+        elif json_mode and self.use_json_mode:
             body["response_format"] = {"type": "json_object"}
+        return body
+
+    async def _send(self, method: str, url: str, **kwargs) -> tuple[int, bytes]:
+        """(status, body) of one HTTP call; the errors every call shares, raised."""
         try:
-            async with self._client().post(self.url, json=body) as response:
+            async with self._client().request(method, url, **kwargs) as response:
                 status, raw = response.status, await response.read()
                 retry_after = response.headers.get("Retry-After")
         except TimeoutError as e:
@@ -51,25 +68,139 @@ class OpenAIBackend(Backend):
         if status in (401, 403, 404):
             raise Fatal(f"{self.base_url}: HTTP {status} ({_message(raw)}); check the key, "
                         f"llm.model={self.model!r} and llm.base_url")
+        return status, raw
+
+    async def complete(self, system, prompt, *, json_mode, max_output_tokens, temperature, schema=None):
+        body = self.body(system, prompt, json_mode=json_mode, max_output_tokens=max_output_tokens,
+                         temperature=temperature, schema=schema)
+        status, raw = await self._send("POST", self.url, json=body)
+        if status == 400 and "json_schema" in json.dumps(body.get("response_format", {})) and _about_schema(raw):
+            self.use_schema = False  # a server without structured outputs: JSON mode and re-asks from now on
+            raise Retryable(f"the server refused a JSON schema ({_message(raw)}); asking for JSON mode instead",
+                            retry_after=0.0)
         if status >= 400:
             raise Rejected(f"HTTP {status} ({_message(raw)})")
         try:
             payload = json.loads(raw)
-            choice = payload["choices"][0]
-            text = choice["message"].get("content") or ""
-        except (ValueError, KeyError, IndexError, TypeError) as e:
+        except ValueError as e:
             raise Retryable(f"malformed response body ({e!r})") from e
-        if choice.get("finish_reason") == "content_filter":
-            raise Rejected("blocked by the server's content filter")
-        if not text.strip():
-            raise Rejected(f"empty answer (finish_reason={choice.get('finish_reason')!r})")
-        usage = payload.get("usage") or {}
-        return Completion(text.strip(), int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)),
-                          truncated=choice.get("finish_reason") == "length")
+        return completion(payload)
 
     async def aclose(self):
         if self._session is not None:
             await self._session.close()
+
+
+def completion(payload) -> Completion:
+    """A chat-completion body as a `Completion`; `Retryable` if it is not one, `Rejected` if empty or filtered."""
+    try:
+        choice = payload["choices"][0]
+        text = choice["message"].get("content") or ""
+    except (KeyError, IndexError, TypeError, AttributeError) as e:
+        raise Retryable(f"malformed response body ({e!r})") from e
+    if choice.get("finish_reason") == "content_filter":
+        raise Rejected("blocked by the server's content filter")
+    if not text.strip():
+        raise Rejected(f"empty answer (finish_reason={choice.get('finish_reason')!r})")
+    usage = payload.get("usage") or {}
+    return Completion(text.strip(), int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)),
+                      truncated=choice.get("finish_reason") == "length")
+
+
+class OpenAIBatchBackend(OpenAIBackend, BatchBackend):
+    """The OpenAI Batch API: at most 50,000 requests and 200 MB of input per batch, answers within 24 h."""
+
+    max_requests, max_bytes = 50_000, 190 * 2**20
+
+    def _line(self, item: BatchItem) -> bytes:
+        body = self.body(item.system, item.prompt, json_mode=item.json_mode, max_output_tokens=item.max_output_tokens,
+                         temperature=item.temperature, schema=item.schema)
+        line = {"custom_id": item.custom_id, "method": "POST", "url": "/v1/chat/completions", "body": body}
+        return json.dumps(line, ensure_ascii=False).encode() + b"\n"
+
+    def size(self, item: BatchItem) -> int:
+        return len(self._line(item))
+
+    async def _json(self, method: str, path: str, **kwargs) -> dict:
+        status, raw = await self._send(method, f"{self.base_url}{path}", **kwargs)
+        if status >= 400:
+            raise Fatal(f"{self.base_url}{path}: HTTP {status} ({_message(raw)})")
+        try:
+            return json.loads(raw)
+        except ValueError as e:
+            raise Retryable(f"{path}: malformed response body ({e!r})") from e
+
+    async def submit(self, items: list[BatchItem], key: str) -> str:
+        """Upload the items as a JSONL file (written to disk first, streamed up), then create the batch."""
+        with tempfile.TemporaryFile() as spool:
+            for item in items:
+                spool.write(self._line(item))
+            spool.seek(0)
+            form = aiohttp.FormData()
+            form.add_field("purpose", "batch")
+            form.add_field("file", spool, filename=f"{key}.jsonl", content_type="application/jsonl")
+            uploaded = await self._json("POST", "/files", data=form)
+        batch = await self._json("POST", "/batches", json={
+            "input_file_id": uploaded["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h",
+            "metadata": {"entigraph_key": key}})
+        return batch["id"]
+
+    async def find(self, key: str) -> str | None:
+        """The batch created with our `key`, among the server's batches (newest first)."""
+        after = None
+        while True:
+            page = await self._json("GET", "/batches", params={"limit": "100", **({"after": after} if after else {})})
+            for batch in page.get("data", []):
+                if (batch.get("metadata") or {}).get("entigraph_key") == key:
+                    return batch["id"]
+            if not page.get("has_more") or not page.get("data"):
+                return None
+            after = page["data"][-1]["id"]
+
+    async def status(self, batch_id: str) -> BatchStatus:
+        batch = await self._json("GET", f"/batches/{batch_id}")
+        state = BATCH_STATES.get(batch.get("status"), RUNNING)
+        errors = (batch.get("errors") or {}).get("data") or []
+        return BatchStatus(state, "; ".join(e.get("message", str(e)) for e in errors[:3]) or batch.get("status"))
+
+    async def results(self, batch_id: str):
+        batch = await self._json("GET", f"/batches/{batch_id}")
+        for file_id in (batch.get("output_file_id"), batch.get("error_file_id")):
+            if not file_id:
+                continue
+            try:
+                async with self._client().get(f"{self.base_url}/files/{file_id}/content",
+                                              timeout=aiohttp.ClientTimeout(total=None, sock_read=300)) as response:
+                    if response.status >= 400:
+                        raise Retryable(f"downloading {file_id}: HTTP {response.status}")
+                    async for raw in response.content:  # line by line: a large file is never held whole
+                        if raw.strip():
+                            yield _batch_answer(json.loads(raw))
+            except aiohttp.ClientError as e:
+                raise Retryable(f"downloading {file_id}: {type(e).__name__}: {e}") from e
+
+
+def _batch_answer(line: dict) -> tuple[str, Completion | Exception]:
+    """(custom_id, its Completion or the error it got) from a line of a batch's output or error file."""
+    custom_id, response = line.get("custom_id"), line.get("response") or {}
+    if line.get("error"):
+        error = line["error"]
+        return custom_id, Retryable(f"batch: {error.get('code')}: {error.get('message')}")
+    status = int(response.get("status_code", 0))
+    body = response.get("body") or {}
+    if status == 429 or status >= 500:
+        return custom_id, Retryable(f"batch: HTTP {status} ({_message(json.dumps(body).encode())})")
+    if status >= 400:
+        return custom_id, Rejected(f"batch: HTTP {status} ({_message(json.dumps(body).encode())})")
+    try:
+        return custom_id, completion(body)
+    except (Retryable, Rejected) as e:
+        return custom_id, e
+
+
+def _about_schema(raw: bytes) -> bool:
+    text = _message(raw).lower()
+    return any(word in text for word in ("json_schema", "response_format", "schema"))
 
 
 def _message(raw: bytes) -> str:

@@ -21,12 +21,16 @@ def base_config() -> ml_collections.ConfigDict:
     c.append = False  # True: add to an output_dir written with another model, method or prompt version
     c.llm = ml_collections.ConfigDict(dict(
         backend="openai",  # openai (vLLM, SGLang, llama.cpp, Ollama, OpenAI) | gemini | local (our model)
+        mode="online",  # online: one call per request | batch: the provider's batch API at its batch price
+        batch_size=0,  # batch mode: requests per batch (0: the provider's limit; bytes are kept within it too)
+        poll_s=30.0,  # batch mode: seconds between status checks of the open batches
         model="",  # the model name the server knows; for backend=local a checkpoint folder
         base_url="http://localhost:8000/v1",  # the server (openai); "" for Gemini's own endpoint
         api_key_file="",  # a file whose first line is the key, if not in the environment
         tokenizer="",  # backend=local: its tokenizer (.model, tokenizer.json or a folder; "": the checkpoint's)
         local_dtype="",  # backend=local: dtype of the served weights ("": float32 on CPU, else bfloat16)
         json_mode=True,  # ask for a JSON object in the entity stage where the server supports it
+        json_schema=True,  # ... shaped by the entity schema (structured outputs; JSON mode where refused)
         max_concurrency=32,  # requests in flight
         requests_per_minute=0.0,  # client-side rate limit (0: none)
         tokens_per_minute=0.0,  # client-side token rate limit, input + output (0: none)
@@ -38,8 +42,9 @@ def base_config() -> ml_collections.ConfigDict:
         backoff_max_s=60.0,  # longest wait between retries
         temperature=1.0,  # sampling temperature of every request
         max_output_tokens=2048,  # per request
-        price_per_million_input=0.0,  # USD, for --dry_run's cost estimate
-        price_per_million_output=0.0,  # USD, for --dry_run's cost estimate
+        price_per_million_input=-1.0,  # USD; < 0: the price table's for llm.model (clients/prices.py)
+        price_per_million_output=-1.0,  # USD; < 0: the price table's
+        batch_discount=0.5,  # the share of the price a batch request pays
     ))
     c.entigraph = ml_collections.ConfigDict(dict(
         entity_attempts=3,  # asks for the entity JSON before the document is recorded as failed

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 import tenacity
 
 from entigraph_jax.clients import Backend, Completion, Fatal, Rejected, Retryable, Unreachable
+from entigraph_jax.clients.prices import Price
 from entigraph_jax.data import Document
 
 from .journal import Journal
@@ -41,6 +42,9 @@ class Limits:
     max_failures_in_a_row: int = 50  # failed attempts with no answer between them that stop the run
 
 
+UNPRICED = Price(0.0, 0.0, 1.0, "not priced")
+
+
 @dataclasses.dataclass
 class Stats:
     done: int = 0
@@ -48,6 +52,7 @@ class Stats:
     retried: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cost_usd: float = 0.0
     budget_reached: bool = False
 
 
@@ -75,10 +80,13 @@ class RateLimiter:
 
 
 class Engine:
+    batch = False  # requests go through a batch API (billed at its discount)
+
     def __init__(self, backend: Backend, journal: Journal, docs: dict[str, Document], limits: Limits,
-                 model: str, prompt_version: str, on_progress: Callable[[Stats], None] = lambda s: None):
+                 model: str, prompt_version: str, on_progress: Callable[[Stats], None] = lambda s: None,
+                 price: Price = UNPRICED):
         self.backend, self.journal, self.docs, self.limits = backend, journal, docs, limits
-        self.model, self.prompt_version, self.on_progress = model, prompt_version, on_progress
+        self.model, self.prompt_version, self.on_progress, self.price = model, prompt_version, on_progress, price
         self.stats = Stats()
         self.started = 0
         self.answered = False  # has any request of this run got an answer
@@ -189,8 +197,14 @@ class Engine:
         except Rejected as e:
             self._fail(request, str(e), attempts, answer)
         else:
-            self.journal.done(request, record, attempts)
-            self.stats.done += 1
+            self._done(request, record, attempts)
+
+    def _done(self, request: Request, record: dict, attempts: int) -> None:
+        usage = record["usage"]
+        cost = self.price.cost(usage["input_tokens"], usage["output_tokens"], self.batch)
+        self.journal.done(request, record, attempts, cost)
+        self.stats.done += 1
+        self.stats.cost_usd += cost
 
     def _fail(self, request: Request, error: str, attempts: int, answer: str | None = None) -> None:
         self.journal.failed(request, error, attempts, answer)

@@ -1,12 +1,15 @@
 """The journal: every planned and finished request in SQLite (embedded, crash-safe).
 
 A request is planned once (its id is the primary key), then done (with its record) or failed
-(with the error). A rerun after a crash or Ctrl-C asks `pending()` and sends only those; records
-are exported from here, so nothing is lost and nothing is written twice.
+(with the error); in batch mode it is submitted in between, under the key of the batch that holds
+it (`batches`: our key, the provider's batch id once created, its state). A rerun after a crash or
+Ctrl-C asks `pending()` and sends only those, and polls the batches still open; records are
+exported from here, so nothing is lost, nothing is written twice and nothing is paid for twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -21,16 +24,26 @@ CREATE TABLE IF NOT EXISTS requests (
     doc_id TEXT NOT NULL,
     kind TEXT NOT NULL,
     spec TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'planned',   -- planned | done | failed
+    status TEXT NOT NULL DEFAULT 'planned',   -- planned | submitted (in a batch) | done | failed
     attempts INTEGER NOT NULL DEFAULT 0,
     record TEXT,
     input_tokens INTEGER NOT NULL DEFAULT 0,
     output_tokens INTEGER NOT NULL DEFAULT 0,
     error TEXT,
-    answer TEXT                               -- a failed request's last answer, to see why it failed
+    answer TEXT,                              -- a failed request's last answer, to see why it failed
+    batch_key TEXT,                           -- the batch it was last submitted in
+    cost REAL NOT NULL DEFAULT 0              -- USD, from the price table
 );
 CREATE INDEX IF NOT EXISTS by_status ON requests (status, seq);
+CREATE TABLE IF NOT EXISTS batches (
+    key TEXT PRIMARY KEY,                     -- ours, carried by the batch (metadata or display name)
+    batch_id TEXT,                            -- the provider's, once the create call answered
+    kind TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'open'        -- open | completed | expired | failed
+);
 """
+COLUMNS = {"answer": "TEXT", "batch_key": "TEXT", "cost": "REAL NOT NULL DEFAULT 0"}  # added after the first release
 
 
 class Journal:
@@ -40,9 +53,18 @@ class Journal:
         self.db = sqlite3.connect(path, isolation_level=None)  # autocommit; explicit transactions
         self.db.execute("PRAGMA journal_mode=WAL")  # a crash mid-write never corrupts the file
         self.db.execute("PRAGMA synchronous=NORMAL")
+        known = {row[1] for row in self.db.execute("PRAGMA table_info(requests)")}
+        for name, kind in COLUMNS.items():  # a journal written before the column existed
+            if known and name not in known:
+                self.db.execute(f"ALTER TABLE requests ADD COLUMN {name} {kind}")
         self.db.executescript(SCHEMA)
-        if "answer" not in {row[1] for row in self.db.execute("PRAGMA table_info(requests)")}:
-            self.db.execute("ALTER TABLE requests ADD COLUMN answer TEXT")  # a journal from before it existed
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """Group many updates into one commit (answers of a batch are taken in by the thousand)."""
+        with self.db:
+            self.db.execute("BEGIN")
+            yield
 
     def plan(self, requests: Iterable[Request]) -> int:
         """Add requests not yet known (by id); returns how many were new."""
@@ -73,17 +95,63 @@ class Journal:
                  f"AND kind IN ({','.join('?' * len(kinds))})")
         return self.db.execute(query, (*statuses, *kinds)).fetchone()[0]
 
-    def done(self, request: Request, record: dict, attempts: int) -> None:
+    def done(self, request: Request, record: dict, attempts: int, cost: float = 0.0) -> None:
         usage = record.get("usage", {})
         self.db.execute(
             "UPDATE requests SET status='done', record=?, attempts=attempts+?, input_tokens=?, "
-            "output_tokens=?, error=NULL WHERE request_id=?",
+            "output_tokens=?, error=NULL, cost=? WHERE request_id=?",
             (json.dumps(record, ensure_ascii=False), attempts, usage.get("input_tokens", 0),
-             usage.get("output_tokens", 0), request.request_id))
+             usage.get("output_tokens", 0), cost, request.request_id))
 
     def failed(self, request: Request, error: str, attempts: int, answer: str | None = None) -> None:
         self.db.execute("UPDATE requests SET status='failed', error=?, attempts=attempts+?, answer=? "
                         "WHERE request_id=?", (error, attempts, answer, request.request_id))
+
+    def assign(self, key: str, kind: str, requests: list[Request]) -> None:
+        """Mark `requests` as submitted in the batch `key` (before it is created: a kill in between
+        leaves a batch to look up, never requests sent twice)."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("INSERT INTO batches (key, kind, requests) VALUES (?, ?, ?)", (key, kind, len(requests)))
+            self.db.executemany("UPDATE requests SET status='submitted', batch_key=? WHERE request_id=?",
+                                ((key, r.request_id) for r in requests))
+
+    def batch_created(self, key: str, batch_id: str) -> None:
+        self.db.execute("UPDATE batches SET batch_id=? WHERE key=?", (batch_id, key))
+
+    def open_batches(self) -> list[tuple[str, str | None]]:
+        """(key, provider's id or None if its create call never answered) of the batches not ended."""
+        return self.db.execute("SELECT key, batch_id FROM batches WHERE state='open' ORDER BY rowid").fetchall()
+
+    def batch_ids(self, keys: list[str]) -> list[tuple[str, str]]:
+        return [(key, self.db.execute("SELECT batch_id FROM batches WHERE key=?", (key,)).fetchone()[0])
+                for key in keys]
+
+    def batch_requests(self, key: str) -> list[Request]:
+        """The requests of batch `key` not yet answered."""
+        rows = self.db.execute("SELECT spec FROM requests WHERE batch_key=? AND status='submitted' ORDER BY seq",
+                               (key,))
+        return [Request.from_json(spec) for (spec,) in rows]
+
+    def submitted(self, request_id: str) -> tuple[Request, int] | None:
+        """(the request, its attempts so far) if it is waiting in a batch, else None."""
+        row = self.db.execute("SELECT spec, attempts FROM requests WHERE request_id=? AND status='submitted'",
+                              (request_id,)).fetchone()
+        return (Request.from_json(row[0]), int(row[1])) if row else None
+
+    def resend(self, request: Request, attempts: int) -> None:
+        """Back to pending after a failed attempt, to be sent again."""
+        self.db.execute("UPDATE requests SET status='planned', attempts=attempts+? WHERE request_id=?",
+                        (attempts, request.request_id))
+
+    def batch_ended(self, key: str, state: str) -> int:
+        """Close batch `key`; its requests still unanswered go back to pending. Returns how many."""
+        with self.db:
+            self.db.execute("BEGIN")
+            back = self.db.execute("UPDATE requests SET status='planned' WHERE batch_key=? AND status='submitted'",
+                                   (key,)).rowcount
+            self.db.execute("UPDATE batches SET state=? WHERE key=?", (state, key))
+        return back
 
     def records(self, kinds: tuple[str, ...] | None = None) -> Iterator[dict]:
         """Finished records in plan order."""
@@ -128,6 +196,10 @@ class Journal:
     def tokens(self) -> tuple[int, int]:
         row = self.db.execute("SELECT SUM(input_tokens), SUM(output_tokens) FROM requests").fetchone()
         return int(row[0] or 0), int(row[1] or 0)
+
+    def cost(self) -> float:
+        """USD spent on the requests done, from the price table in force when each was answered."""
+        return float(self.db.execute("SELECT SUM(cost) FROM requests").fetchone()[0] or 0.0)
 
     def close(self) -> None:
         self.db.close()

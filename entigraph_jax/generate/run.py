@@ -16,12 +16,14 @@ import ml_collections
 from tqdm import tqdm
 
 from entigraph_jax.clients import CLIENTS, Backend, Fatal, make_client
+from entigraph_jax.clients.prices import price
 from entigraph_jax.config import ConfigError
 from entigraph_jax.data import RecordWriter, read_records
 from entigraph_jax.data.sources import Document, load_source
 from entigraph_jax.errors import UserError
 from entigraph_jax.outputs import hold, publish
 
+from .batch import BatchEngine
 from .engine import Engine, Limits
 from .journal import Journal
 from .plan import (
@@ -39,6 +41,7 @@ from .prompts import REPHRASE_STYLES, template
 METHODS = ("entigraph", "rephrase")
 TRIPLES_PER_ROUND = 8  # triples planned per document at a time, so the journal holds what the budget reaches
 BACKENDS = (*CLIENTS, "local")
+MODES = ("online", "batch")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +50,7 @@ class GenerateResult:
 
     status: str  # complete | budget reached | incomplete | failed
     method: str
+    mode: str  # online | batch
     model: str
     prompt_version: str
     documents: int
@@ -55,6 +59,8 @@ class GenerateResult:
     records_by_model: dict  # model -> records (more than one with append=true)
     input_tokens: int
     output_tokens: int
+    cost_usd: float  # all runs into this output_dir, at the price in force when each answer came
+    price: str  # where this run's price came from
     retried_this_run: int
     seconds_this_run: float
     truncated: dict  # kind -> answers that stopped at llm.max_output_tokens
@@ -72,6 +78,7 @@ class Estimate:
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    price: str  # where the price comes from (and "batch: x0.5" in batch mode)
     entity_counts: str  # where the entity counts behind the pair/triple requests come from
     within_budget: dict | None  # with budget.max_output_tokens: what is sent before it stops (pairs first)
 
@@ -87,7 +94,7 @@ class MergeResult:
 def make_backend(llm) -> Backend:
     """An HTTP client (`clients`), or our own model served by the sampler for `backend="local"`."""
     if llm.backend != "local":
-        return make_client(llm)
+        return make_client(llm, batch=llm.mode == "batch")
     if not llm.model:
         raise Fatal("llm.backend='local' needs llm.model: a checkpoint folder")
     from .local import LocalBackend
@@ -106,6 +113,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
             raise ConfigError(f"config: {key} is empty")
     if not 0 <= config.shard_index < config.num_shards:
         raise ConfigError(f"config: shard_index={config.shard_index} is not in [0, num_shards={config.num_shards})")
+    if config.llm.mode not in MODES:
+        raise ConfigError(f"config: llm.mode={config.llm.mode!r}; expected one of {MODES}")
+    if config.llm.mode == "batch" and config.llm.backend == "local":
+        raise ConfigError("config: llm.mode='batch' needs a provider's batch API (llm.backend openai or gemini); "
+                          "the local backend already batches")
+    if config.llm.batch_size < 0 or config.llm.poll_s <= 0:
+        raise ConfigError("config: llm.batch_size must be >= 0 and llm.poll_s positive")
     if config.llm.max_concurrency <= 0 or config.entigraph.entity_attempts <= 0:
         raise ConfigError("config: llm.max_concurrency and entigraph.entity_attempts must be positive")
     unknown = set(config.rephrase.styles) - set(REPHRASE_STYLES)
@@ -195,14 +209,18 @@ def estimate(config) -> Estimate:
             row[0] += len(schedule) - 1
             row[1] += triple_prompt[doc.doc_id] * (len(schedule) - 1)
             row[2] += out_tokens * (len(schedule) - 1)
-    price = (config.llm.price_per_million_input / 1e6, config.llm.price_per_million_output / 1e6)
+    cost = price(config.llm)
+    batch = config.llm.mode == "batch"
+    scale = cost.batch_discount if batch else 1.0
+    per_token = (cost.input / 1e6 * scale, cost.output / 1e6 * scale)
     total = [sum(r[i] for r in rows.values()) for i in range(3)]
     return Estimate(documents=len(docs), by_kind={k: {"requests": int(v[0]), "input_tokens": int(v[1]),
                                                       "output_tokens": int(v[2])} for k, v in rows.items()},
                     requests=int(total[0]), input_tokens=int(total[1]), output_tokens=int(total[2]),
-                    cost_usd=round(total[1] * price[0] + total[2] * price[1], 2),
+                    cost_usd=round(total[1] * per_token[0] + total[2] * per_token[1], 2),
+                    price=cost.source + (f", batch x{cost.batch_discount}" if batch else ""),
                     entity_counts="from the journal" if entities else f"guessed: {guess} per document",
-                    within_budget=budgeted(rows, config.budget.max_output_tokens, price))
+                    within_budget=budgeted(rows, config.budget.max_output_tokens, per_token))
 
 
 def budgeted(rows: dict[str, list[float]], max_output_tokens: int, price: tuple[float, float]) -> dict | None:
@@ -267,9 +285,14 @@ async def _send(config, docs, journal, settings) -> dict:
     def show(stats):
         progress.update(1)
         progress.set_postfix(done=stats.done, failed=stats.failed, retried=stats.retried,
-                             tokens=stats.output_tokens, refresh=False)
+                             tokens=stats.output_tokens, usd=f"{stats.cost_usd:.2f}", refresh=False)
 
-    engine = Engine(backend, journal, by_id, limits(config), config.llm.model, config.prompt_version, show)
+    args = (backend, journal, by_id, limits(config), config.llm.model, config.prompt_version, show)
+    if config.llm.mode == "batch":
+        engine = BatchEngine(*args, price=price(config.llm), poll_s=config.llm.poll_s,
+                             batch_size=config.llm.batch_size)
+    else:
+        engine = Engine(*args, price=price(config.llm))
     retry = config.retry_failed
 
     def next_rephrase_round():
@@ -356,7 +379,7 @@ def generate(config: ml_collections.ConfigDict) -> GenerateResult:
             this_run = asyncio.run(_send(config, docs, journal, settings))
         finally:
             written = export_records(journal.records(), out / "records")
-        counts, (input_tokens, output_tokens) = journal.counts(), journal.tokens()
+        counts, (input_tokens, output_tokens), spent = journal.counts(), journal.tokens(), journal.cost()
         truncated, errors, by_model = journal.truncated(), journal.errors(3), journal.by_model()
         journal.close()
         done, failed = (sum(c.get(k, 0) for c in counts.values()) for k in ("done", "failed"))
@@ -365,9 +388,10 @@ def generate(config: ml_collections.ConfigDict) -> GenerateResult:
         status = ("failed" if this_run["stopped"] or too_many else "budget reached" if this_run["budget_reached"]
                   else "complete" if pending == 0 else "incomplete")
         summary = GenerateResult(
-            status=status, method=config.method, model=config.llm.model, prompt_version=config.prompt_version,
-            documents=len(docs), requests=counts, records=written, records_by_model=by_model,
-            input_tokens=input_tokens, output_tokens=output_tokens, retried_this_run=this_run["retried"],
+            status=status, method=config.method, mode=config.llm.mode, model=config.llm.model,
+            prompt_version=config.prompt_version, documents=len(docs), requests=counts, records=written,
+            records_by_model=by_model, input_tokens=input_tokens, output_tokens=output_tokens,
+            cost_usd=round(spent, 6), price=price(config.llm).source, retried_this_run=this_run["retried"],
             seconds_this_run=round(time.time() - start, 1), truncated=truncated,
             errors=[{"count": n, "error": e} for e, n in errors], records_dir=str(out / "records"))
         (out / "summary.json").write_text(json.dumps(dataclasses.asdict(summary), indent=2))

@@ -7,8 +7,10 @@ the document's capitalised names; other stages get a short text naming the entit
 Faults are queued with `inject(...)` and served one per request: "429" (with Retry-After), "500", "timeout"
 (answers after `hang_s`), "malformed" (entity JSON that does not parse), "empty", "blocked",
 "length" (an answer cut at the output-token cap), "html" (an HTML page with status 200), "hello" (JSON
-that is no answer), "no_choices"; `fail_always(fault)` serves one to every request ("per_token":
-embeddings come one vector per token, as llama.cpp's server sends them without pooling).
+that is no answer), "no_choices", "no_schema" (a 400 refusing a JSON-schema response format, as a
+server without structured outputs answers); `fail_always(fault)` serves one to every request
+("per_token": embeddings come one vector per token, as llama.cpp's server sends them without pooling).
+The batch APIs are `fake_batch.FakeBatches`, at `server.batches`.
 
     python -m entigraph_jax.testing --port 8123 [--latency 0.2]
 """
@@ -21,8 +23,11 @@ import json
 import re
 import threading
 import time
+import urllib.parse
 
 from entigraph_jax.clients.embedders import HashingEmbedder
+
+from .fake_batch import FakeBatches
 
 ENTITY_NAME = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)*\b")
 
@@ -48,6 +53,7 @@ class FakeLLMServer:
         self.requests: list[dict] = []  # (path, json body) of every request, for assertions
         self.port = 0
         self._lock = threading.Lock()
+        self.batches = FakeBatches(fake_answer)
 
     def inject(self, *faults: str) -> None:
         with self._lock:
@@ -71,13 +77,14 @@ class FakeLLMServer:
                 while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
                     name, _, value = line.decode().partition(":")
                     headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", 0)))
-                path = request_line.decode().split()[1]
-                status, extra, payload = await self._respond(path, json.loads(body or b"{}"))
-                html = isinstance(payload, str)
-                data = payload.encode() if html else json.dumps(payload).encode()
-                head = [f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}",
-                        f"Content-Type: {'text/html' if html else 'application/json'}",
+                method, target = request_line.decode().split()[:2]
+                path, _, query = target.partition("?")
+                body = await _read_body(reader, headers)
+                status, extra, payload = await self._respond(method, path, urllib.parse.parse_qs(query), body)
+                kind = {str: "text/html", bytes: "application/jsonl"}.get(type(payload), "application/json")
+                data = payload if isinstance(payload, bytes) else payload.encode() if isinstance(payload, str) \
+                    else json.dumps(payload).encode()
+                head = [f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}", f"Content-Type: {kind}",
                         f"Content-Length: {len(data)}", *extra]
                 writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
                 await writer.drain()
@@ -86,10 +93,13 @@ class FakeLLMServer:
         finally:
             writer.close()
 
-    async def _respond(self, path: str, body: dict) -> tuple[int, list[str], dict | str]:
+    async def _respond(self, method: str, path: str, query: dict, body) -> tuple[int, list[str], dict | str | bytes]:
         gemini = ":generateContent" in path
         with self._lock:
-            self.requests.append({"path": path, "body": body, "time": time.monotonic()})
+            self.requests.append({"method": method, "path": path, "body": body, "time": time.monotonic()})
+        batch = self.batches.respond(method, path, {k: v[0] for k, v in query.items()}, body)
+        if batch is not None:
+            return batch[0], [], batch[1]
         if path.endswith("/embeddings"):  # OpenAI-compatible embeddings
             vectors = HashingEmbedder(64).embed(body["input"]).tolist()
             if self.always == "per_token":  # llama.cpp's server without pooling: a vector per token
@@ -115,12 +125,14 @@ class FakeLLMServer:
             return 200, [], {"hello": "world"}
         if fault == "no_choices":
             return 200, [], {"id": "fake", "choices": [], "candidates": []}
+        if fault == "no_schema" and (body.get("response_format") or {}).get("type") == "json_schema":
+            return 400, [], _error(400, "INVALID_ARGUMENT", "response_format json_schema is not supported")
         if gemini:
             prompt = body["contents"][0]["parts"][0]["text"]
             json_mode = body.get("generationConfig", {}).get("responseMimeType") == "application/json"
         else:
             prompt = body["messages"][-1]["content"]
-            json_mode = body.get("response_format", {}).get("type") == "json_object"
+            json_mode = body.get("response_format", {}).get("type") in ("json_object", "json_schema")
         text = fake_answer(prompt, json_mode)
         if fault == "malformed":
             text = text[: len(text) // 2]
@@ -165,6 +177,28 @@ class FakeLLMServer:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+async def _read_body(reader: asyncio.StreamReader, headers: dict):
+    """The request body: JSON, a multipart form ({field: value}, a file's value its bytes), or None."""
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        raw = b""
+        while size := int((await reader.readline()).strip() or b"0", 16):
+            raw += await reader.readexactly(size)
+            await reader.readline()
+        await reader.readline()
+    else:
+        raw = await reader.readexactly(int(headers.get("content-length", 0)))
+    kind = headers.get("content-type", "")
+    if kind.startswith("multipart/form-data"):
+        boundary = kind.split("boundary=")[1].strip('"').encode()
+        form = {}
+        for part in raw.split(b"--" + boundary)[1:-1]:
+            head, _, value = part[2:-2].partition(b"\r\n\r\n")  # between its CRLFs
+            name = re.search(rb'name="([^"]+)"', head)[1].decode()
+            form[name] = value if b"filename=" in head else value.decode()
+        return form
+    return json.loads(raw or b"{}")
 
 
 def _error(code: int, status: str, message: str) -> dict:

@@ -6,14 +6,16 @@ elements per token that each remat policy keeps live at the peak of the backward
 
     kept for every layer:   L * (a * embed + b * mlp + c * heads x seq)
     plus the larger of      d * embed + e * mlp + f * heads x seq   (the layer being differentiated)
-                    and     g * vocab * chunk / seq                 (logits and their gradient)
+                    and     g * vocab * chunk / seq                 (logits and their gradient, in chunks)
+                     or     g' * vocab                              (the same, the whole row at once)
 
 plus h times one layer's parameter bytes over the tensor axis (FSDP gathers a layer's weights whole
 for its matmuls, and its gradient before the reduce-scatter),
 
 with mlp, heads and vocab divided by the tensor axis where the rules shard them, tokens divided by
 the batch axes, bytes per element of the compute dtype, and chunk the tokens of a row whose logits
-exist at once (`model.logits_chunk`; the whole row without it). There is one set of coefficients per
+exist at once (`model.logits_chunk`; without it the loss is another computation, with its own g').
+There is one set of coefficients per
 remat policy and attention family: XLA attention materializes heads x seq x seq scores, a fused
 kernel (splash, cuDNN) does not. They were fitted to the TPU compiler's buffer assignment
 (`memory_analysis()` of the step compiled for a v5p chip by libtpu) over a grid of small bfloat16
@@ -34,15 +36,15 @@ from entigraph_jax.models.attention import choose
 
 from .step import BATCH_KEYS, Trainer
 
-# (remat, attention: xla | fused) -> (gradients per parameter byte, (a, b, c), (d, e, f), g, gathered
+# (remat, attention: xla | fused) -> (gradients per parameter byte, (a, b, c), (d, e, f), g, g', gathered
 # layers); see the module docstring
 ACTIVATION_COEFFICIENTS = {
-    ("none", "xla"): (1.0, (14.71, 0.0, 4.13), (2.52, 11.7, 0.36), 6.36, 6.01),
-    ("none", "fused"): (1.0, (11.79, 0.0, 1.22), (0.0, 0.0, 2.83), 5.5, 6.37),
-    ("full", "xla"): (1.0, (1.47, 0.0, 0.11), (13.62, 0.0, 3.02), 4.0, 2.86),
-    ("full", "fused"): (1.0, (0.28, 0.0, 0.25), (12.92, 1.55, 0.51), 3.38, 3.78),
-    ("save_dots", "xla"): (3.0, (5.82, 0.01, 0.44), (18.81, 0.0, 3.08), 5.19, 0.0),
-    ("save_dots", "fused"): (1.0, (5.95, 0.0, 0.64), (2.69, 1.17, 0.98), 3.44, 4.57),
+    ("none", "xla"): (1.0, (14.71, 0.0, 4.13), (2.52, 11.7, 0.36), 6.36, 6.36, 6.01),
+    ("none", "fused"): (1.0, (11.79, 0.0, 1.22), (0.0, 0.0, 2.83), 5.5, 5.5, 6.37),
+    ("full", "xla"): (1.0, (1.47, 0.0, 0.11), (13.62, 0.0, 3.02), 4.0, 4.0, 2.86),
+    ("full", "fused"): (1.0, (0.28, 0.0, 0.25), (12.92, 1.55, 0.51), 3.38, 3.38, 3.78),
+    ("save_dots", "xla"): (3.0, (5.82, 0.01, 0.44), (18.81, 0.0, 3.08), 5.19, 5.19, 0.0),
+    ("save_dots", "fused"): (1.0, (5.95, 0.0, 0.64), (2.69, 1.17, 0.98), 3.44, 3.44, 4.57),
 }
 GiB = 2**30
 
@@ -109,14 +111,14 @@ def estimate(trainer: Trainer, global_batch: int, seq_len: int, coefficients=Non
     params = per_device_bytes(state["params"])
     fused = choose(cfg, seq_len, trainer.mesh.devices.flat[0].platform) != "xla"
     family = "fused" if fused else "xla"
-    grads, per_layer, working, per_vocab, gathered = coefficients or ACTIVATION_COEFFICIENTS[cfg.remat, family]
-    logits_share = min(cfg.logits_chunk, seq_len) / seq_len if cfg.logits_chunk else 1.0
+    grads, per_layer, working, chunked, whole, gathered = coefficients or ACTIVATION_COEFFICIENTS[cfg.remat, family]
+    per_vocab = chunked * min(cfg.logits_chunk, seq_len) / seq_len if cfg.logits_chunk else whole
     rows = _per_device(trainer, "batch", global_batch // trainer.optim.microbatches)
     sizes = (cfg.hidden_size, _per_device(trainer, "mlp", cfg.intermediate_size),
              _per_device(trainer, "heads", cfg.num_heads) * seq_len)
     elements = (cfg.num_layers * sum(c * s for c, s in zip(per_layer, sizes, strict=True))
                 + max(sum(c * s for c, s in zip(working, sizes, strict=True)),
-                      per_vocab * logits_share * _per_device(trainer, "vocab", cfg.vocab_size)))
+                      per_vocab * _per_device(trainer, "vocab", cfg.vocab_size)))
     activations = rows * seq_len * elements * jnp.dtype(cfg.dtype).itemsize
     # one layer's weights whole over the FSDP axis (gathered for its matmuls and their gradients)
     layer = sum(math.prod(x.shape[1:]) for x in jax.tree.leaves(state["params"]["layers"]))

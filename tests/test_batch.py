@@ -1,0 +1,154 @@
+"""Batch mode against the fake server's OpenAI Batch API and Gemini batch mode: the same records as
+online, each request paid for once through kills, lost answers, expired and partly failed batches."""
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from entigraph_jax.clients.prices import price
+from entigraph_jax.config import apply_override, load_config_file
+from entigraph_jax.data import read_records
+from entigraph_jax.generate.run import GenerationFailed, estimate, generate
+from entigraph_jax.testing import FakeLLMServer
+
+ROOT = Path(__file__).parent.parent
+KEY = "fake-gemini-key-for-tests-0123456789abcdef"
+
+
+@pytest.fixture
+def server():
+    return FakeLLMServer().start()
+
+
+@pytest.fixture(autouse=True)
+def gemini_key(monkeypatch):
+    monkeypatch.setenv("GEMINI_API_KEY", KEY)
+
+
+SMALL = {"entigraph.max_pairs_per_doc": 3, "entigraph.max_triples_per_doc": 2, "llm.poll_s": 0.01,
+         "llm.backoff_initial_s": 0.01, "llm.model": "gpt-4o-mini"}
+
+
+def settings(server, out, backend="openai", **overrides) -> dict:
+    return {"output_dir": out, "llm.backend": backend,
+            "llm.base_url": server.base_url + ("/v1" if backend == "openai" else ""), **SMALL, **overrides}
+
+
+def config_for(server, out, backend="openai", **overrides):
+    config = load_config_file(ROOT / "configs" / "entigraph_sample.py")
+    for key, value in settings(server, out, backend, **overrides).items():
+        apply_override(config, key, str(value))
+    return config
+
+
+def texts(out: Path) -> dict[str, str]:
+    return {r["request_id"]: r["text"] for r in read_records(out / "records")}
+
+
+def journal_batches(out: Path) -> list[tuple]:
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        return db.execute("SELECT key, batch_id, kind, requests, state FROM batches ORDER BY rowid").fetchall()
+
+
+@pytest.mark.parametrize("backend", ["openai", "gemini"])
+def test_batch_mode_writes_what_online_writes_at_half_the_price(server, tmp_path, backend):
+    online = generate(config_for(server, tmp_path / "online", backend))
+    batch = generate(config_for(server, tmp_path / "batch", backend, **{"llm.mode": "batch", "llm.batch_size": 7}))
+    assert batch.status == online.status == "complete" and texts(tmp_path / "batch") == texts(tmp_path / "online")
+    assert batch.cost_usd == pytest.approx(online.cost_usd / 2, abs=1e-6) and online.cost_usd > 0
+    batches = journal_batches(tmp_path / "batch")
+    kinds = [b[2] for b in batches]
+    assert kinds == sorted(kinds, key=["entities", "pair", "triple"].index)  # entities, then pairs, then triples
+    assert all(b[3] <= 7 and b[4] == "completed" for b in batches)
+    assert server.batches.created == len(batches) and sum(b[3] for b in batches) == batch.records
+    assert Counter(server.batches.submitted()) == Counter(list(texts(tmp_path / "batch")))  # each request sent once
+
+
+def test_a_killed_run_polls_its_batches_instead_of_resubmitting(server, tmp_path):
+    out = tmp_path / "out"
+    server.batches.polls = 10**9  # no batch ends while the first run lives
+    command = [sys.executable, "-m", "entigraph_jax.generate", "--config", str(ROOT / "configs/entigraph_sample.py"),
+               "--config.llm.mode=batch"] + [f"--config.{k}={v}" for k, v in settings(server, out).items()]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while not (server.batches.batches and any(b[1] for b in journal_batches(out))):
+        assert first.poll() is None, first.stderr.read()
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    before = server.batches.created
+    server.batches.polls = 2
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "complete"
+    entities = [b for b in journal_batches(out) if b[2] == "entities"]
+    assert len(entities) == 1 and before == 1  # the second run polled the first run's batch
+    assert Counter(server.batches.submitted()) == Counter(list(texts(out)))  # no request sent twice
+
+
+def test_a_lost_create_answer_is_found_by_key_not_paid_twice(server, tmp_path):
+    server.batches.inject_batch("lost_create")
+    result = generate(config_for(server, tmp_path / "out", **{"llm.mode": "batch"}))
+    assert result.status == "complete" and server.batches.created == len(journal_batches(tmp_path / "out"))
+    assert Counter(server.batches.submitted()) == Counter(list(texts(tmp_path / "out")))
+
+
+def test_expired_and_partly_failed_batches_send_the_rest_again(server, tmp_path):
+    server.batches.inject_batch("expired", "partial")
+    config = config_for(server, tmp_path / "out", **{"llm.mode": "batch", "llm.batch_size": 10,
+                                                     "llm.max_failure_fraction": 0.5})
+    result = generate(config)
+    states = [b[4] for b in journal_batches(tmp_path / "out")]
+    assert states[0] == "expired" and states.count("expired") == 1
+    with sqlite3.connect(tmp_path / "out" / "journal.sqlite") as db:
+        failed = db.execute("SELECT error FROM requests WHERE status='failed'").fetchall()
+    # the expired half (5 entity requests) is sent again in a batch whose 3rd request gets a 500 (sent a
+    # third time) and 5th a 400 (a failure that is not retried)
+    assert [e for (e,) in failed] == ["batch: HTTP 400 (bad request)"]
+    assert result.requests["entities"] == {"done": 9, "failed": 1} and result.records == len(texts(tmp_path / "out"))
+    assert sorted(Counter(server.batches.submitted()).values())[-5:] == [2, 2, 2, 2, 3]
+    assert all(set(counts) <= {"done", "failed"} for counts in result.requests.values())
+
+
+def test_a_failed_batch_fails_its_requests_with_the_reason(server, tmp_path):
+    server.batches.inject_batch("failed")
+    with pytest.raises(GenerationFailed, match="failed validation"):
+        generate(config_for(server, tmp_path / "out", **{"llm.mode": "batch"}))
+    assert journal_batches(tmp_path / "out")[0][4] == "failed"
+
+
+def test_dry_run_prices_batch_mode_at_half(server, tmp_path):
+    online = estimate(config_for(server, tmp_path / "a"))
+    batch = estimate(config_for(server, tmp_path / "b", **{"llm.mode": "batch"}))
+    assert batch.cost_usd == pytest.approx(online.cost_usd / 2, abs=0.01) and online.cost_usd > 0
+    assert "price table (gpt-4o-mini)" in online.price
+
+
+def test_price_table_longest_prefix_and_overrides():
+    def llm(model, given_in=-1.0, given_out=-1.0):
+        return type("LLM", (), dict(model=model, price_per_million_input=given_in,
+                                     price_per_million_output=given_out, batch_discount=0.5))
+
+    assert (price(llm("gpt-4o-mini-2024-07-18")).input, price(llm("gpt-4o-2024-08-06")).input) == (0.15, 2.5)
+    assert price(llm("models/gemini-2.5-flash-lite")).output == 0.4
+    unknown = price(llm("meta-llama/Llama-3.1-8B-Instruct"))
+    assert unknown.cost(10**6, 10**6) == 0 and "not priced" in unknown.source
+    given = price(llm("gpt-4o", 1.0, 2.0))
+    assert given.cost(10**6, 10**6) == 3.0 and given.cost(10**6, 10**6, batch=True) == 1.5
+
+
+def test_entities_are_asked_with_a_schema_and_fall_back_to_json_mode(server, tmp_path):
+    server.inject("no_schema")
+    result = generate(config_for(server, tmp_path / "out", **{"entigraph.max_pairs_per_doc": 1,
+                                                              "entigraph.max_triples_per_doc": 0}))
+    assert result.status == "complete"
+    formats = [r["body"].get("response_format", {}).get("type") for r in server.requests
+               if "JSON object" in r["body"]["messages"][-1]["content"]]
+    assert formats[0] == "json_schema" and formats[-1] == "json_object"  # refused once, then JSON mode
