@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from entigraph_jax.clients.llm import parse_duration
 from entigraph_jax.config import ConfigError, apply_override, load_config_file
 from entigraph_jax.data import Document, SourceError, load_source, read_records
 from entigraph_jax.generate.plan import (
@@ -95,7 +96,20 @@ def test_rate_limits_server_errors_and_timeouts_are_retried(server, tmp_path, ba
     first = server.requests[0]  # got the 429
     again = next(r for r in server.requests[1:] if r["body"] == first["body"])
     assert again["time"] - first["time"] >= 0.3  # sent again after Retry-After, not the 10 ms backoff
+    # and the other workers held back too: nothing sent while the server said to wait
+    assert not [r for r in server.requests if first["time"] + 0.1 < r["time"] < first["time"] + 0.3]
     assert len(records(config)) == len(server.requests) - 4
+
+
+def test_rate_limit_headers_hold_every_request_until_the_reset(server, tmp_path):
+    server.rate_limit(4, 0.4)
+    summary = generate(config_for(server, tmp_path, **{"llm.max_concurrency": 1, "entigraph.max_pairs_per_doc": 1,
+                                                       "entigraph.triples_fraction": 0}))
+    assert summary.status == "complete" and summary.records == 20
+    assert server.rate_limited == 0  # "remaining 0" was heeded before the server had to refuse
+    times = [r["time"] for r in server.requests]
+    assert times[-1] - times[0] >= 4 * 0.4  # 20 requests, 4 per 0.4 s window
+    assert [parse_duration(d) for d in ("1h2m3.5s", "6m0s", "20ms", "")] == [3723.5, 360.0, 0.02, 0.0]
 
 
 @pytest.mark.parametrize("backend", ["openai", "gemini"])

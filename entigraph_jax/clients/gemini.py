@@ -39,7 +39,8 @@ class GeminiBackend(Backend):
         except errors.APIError as e:
             headers = getattr(e.response, "headers", None) or {}
             if e.code == 429 or e.code >= 500:
-                raise Retryable(f"HTTP {e.code} {e.status}", parse_retry_after(headers.get("retry-after"))) from e
+                raise Retryable(f"HTTP {e.code} {e.status}", parse_retry_after(headers.get("retry-after")),
+                                rate_limited=e.code == 429) from e
             if e.code in (401, 403, 404):
                 raise Fatal(f"Gemini: HTTP {e.code} {e.status} ({e.message}); check the key and "
                             f"llm.model={self.model!r}") from e

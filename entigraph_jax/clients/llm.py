@@ -1,7 +1,8 @@
 """The one interface every LLM backend implements, and its errors.
 
 A backend turns (system, prompt) into a `Completion` or raises: `Retryable` (429, 5xx, timeouts,
-malformed answers; the engine backs off and retries, honouring Retry-After), `Unreachable` (a
+malformed answers; the engine backs off and retries, honouring Retry-After; a 429 is `rate_limited`
+and holds back every request, not only its own), `Unreachable` (a
 `Retryable` for a server that cannot be connected to: retried like the others, then fatal, since
 no other request would get through either), `Rejected` (this request cannot succeed: safety block,
 empty answer, 400; recorded as a failure), or `Fatal` (no request can: bad key, unknown model; the
@@ -11,6 +12,7 @@ run stops with one message).
 from __future__ import annotations
 
 import dataclasses
+import re
 import urllib.parse
 
 from entigraph_jax.errors import UserError
@@ -22,12 +24,13 @@ class Completion:
     input_tokens: int
     output_tokens: int
     truncated: bool = False  # the answer stopped at the output-token cap
+    wait_s: float = 0.0  # the server's rate-limit headers say no request should go out for this long
 
 
 class Retryable(Exception):
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, retry_after: float | None = None, rate_limited: bool = False):
         super().__init__(message)
-        self.retry_after = retry_after
+        self.retry_after, self.rate_limited = retry_after, rate_limited
 
 
 class Unreachable(Retryable):
@@ -56,6 +59,26 @@ def parse_retry_after(value: str | None) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
         return None
+
+
+DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+def parse_duration(value: str) -> float:
+    """Seconds of a rate-limit reset such as "1s", "6m0s", "20ms" or "1h2m3.5s" (0 if unreadable)."""
+    scale = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    return sum(float(n) * scale[unit] for n, unit in DURATION.findall(value or ""))
+
+
+def rate_limit_wait(headers) -> float:
+    """How long to hold every request back, from OpenAI-style `x-ratelimit-*` headers: until the reset
+    of whichever budget (requests or tokens) the server says is spent; 0 while both last."""
+    wait = 0.0
+    for budget in ("requests", "tokens"):
+        remaining = headers.get(f"x-ratelimit-remaining-{budget}")
+        if remaining is not None and remaining.strip().isdigit() and int(remaining) == 0:
+            wait = max(wait, parse_duration(headers.get(f"x-ratelimit-reset-{budget}", "")))
+    return wait
 
 
 class Backend:

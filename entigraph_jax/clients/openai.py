@@ -8,13 +8,24 @@ which is what keeps 64 requests in flight at the server's pace (benchmarks/gener
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 
 import aiohttp
 
 from .batch import COMPLETED, EXPIRED, FAILED, RUNNING, BatchBackend, BatchItem, BatchStatus
-from .llm import Backend, Completion, Fatal, Rejected, Retryable, Unreachable, check_url, parse_retry_after
+from .llm import (
+    Backend,
+    Completion,
+    Fatal,
+    Rejected,
+    Retryable,
+    Unreachable,
+    check_url,
+    parse_retry_after,
+    rate_limit_wait,
+)
 
 BATCH_STATES = {"validating": RUNNING, "in_progress": RUNNING, "finalizing": RUNNING, "cancelling": RUNNING,
                 "completed": COMPLETED, "expired": EXPIRED, "cancelled": EXPIRED, "failed": FAILED}
@@ -51,29 +62,32 @@ class OpenAIBackend(Backend):
             body["response_format"] = {"type": "json_object"}
         return body
 
-    async def _send(self, method: str, url: str, **kwargs) -> tuple[int, bytes]:
-        """(status, body) of one HTTP call; the errors every call shares, raised."""
+    async def _send(self, method: str, url: str, **kwargs) -> tuple[int, bytes, float]:
+        """(status, body, seconds its rate-limit headers say to hold back) of one HTTP call; the errors
+        every call shares, raised."""
         try:
             async with self._client().request(method, url, **kwargs) as response:
                 status, raw = response.status, await response.read()
-                retry_after = response.headers.get("Retry-After")
+                retry_after, wait = response.headers.get("Retry-After"), rate_limit_wait(response.headers)
         except TimeoutError as e:
             raise Retryable("timeout") from e
         except aiohttp.ClientConnectorError as e:  # refused, DNS: maybe transient, fatal if it lasts
             raise Unreachable(f"cannot reach {self.base_url} ({type(e).__name__}: {e})") from e
         except aiohttp.ClientError as e:  # a dropped or broken connection mid-request
             raise Retryable(f"{self.base_url}: {type(e).__name__}: {e}") from e
-        if status == 429 or status >= 500:
+        if status == 429:
+            raise Retryable("HTTP 429", parse_retry_after(retry_after) or wait or None, rate_limited=True)
+        if status >= 500:
             raise Retryable(f"HTTP {status}", parse_retry_after(retry_after))
         if status in (401, 403, 404):
             raise Fatal(f"{self.base_url}: HTTP {status} ({_message(raw)}); check the key, "
                         f"llm.model={self.model!r} and llm.base_url")
-        return status, raw
+        return status, raw, wait
 
     async def complete(self, system, prompt, *, json_mode, max_output_tokens, temperature, schema=None):
         body = self.body(system, prompt, json_mode=json_mode, max_output_tokens=max_output_tokens,
                          temperature=temperature, schema=schema)
-        status, raw = await self._send("POST", self.url, json=body)
+        status, raw, wait = await self._send("POST", self.url, json=body)
         if status == 400 and "json_schema" in json.dumps(body.get("response_format", {})) and _about_schema(raw):
             self.use_schema = False  # a server without structured outputs: JSON mode and re-asks from now on
             raise Retryable(f"the server refused a JSON schema ({_message(raw)}); asking for JSON mode instead",
@@ -84,7 +98,7 @@ class OpenAIBackend(Backend):
             payload = json.loads(raw)
         except ValueError as e:
             raise Retryable(f"malformed response body ({e!r})") from e
-        return completion(payload)
+        return dataclasses.replace(completion(payload), wait_s=wait)
 
     async def aclose(self):
         if self._session is not None:
@@ -122,7 +136,7 @@ class OpenAIBatchBackend(OpenAIBackend, BatchBackend):
         return len(self._line(item))
 
     async def _json(self, method: str, path: str, **kwargs) -> dict:
-        status, raw = await self._send(method, f"{self.base_url}{path}", **kwargs)
+        status, raw, _ = await self._send(method, f"{self.base_url}{path}", **kwargs)
         if status >= 400:
             raise Fatal(f"{self.base_url}{path}: HTTP {status} ({_message(raw)})")
         try:

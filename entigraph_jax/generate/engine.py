@@ -1,6 +1,8 @@
 """Sends requests: asyncio with bounded concurrency, requests- and tokens-per-minute limits,
 retries with exponential backoff and jitter (honouring Retry-After) via tenacity, a per-request
-timeout, overall budgets, and the journal as the record of what is done.
+timeout, overall budgets, and the journal as the record of what is done. The server's word on its
+rate limits holds back the whole pool: after a 429 no request goes out until its retry time, nor
+while the `x-ratelimit-*` headers say a budget is spent, until its reset.
 
 A run that cannot work stops early instead of retrying every request to the end: a server that
 cannot be reached before any answer came back stops it at once, and so do `max_failures_in_a_row`
@@ -92,6 +94,7 @@ class Engine:
         self.answered = False  # has any request of this run got an answer
         self.failures_in_a_row = 0
         self.errors: collections.Counter[str] = collections.Counter()  # failed attempts by message
+        self.resume_at = 0.0  # monotonic time before which no request is sent (the server's rate limits)
         self.requests_limiter = RateLimiter(limits.requests_per_minute)
         self.tokens_limiter = RateLimiter(limits.tokens_per_minute)
         done = sum(c.get("done", 0) for c in journal.counts().values())
@@ -138,8 +141,13 @@ class Engine:
     def common_errors(self, n: int = 3) -> str:
         return "; ".join(f"{count} x {message}" for message, count in self.errors.most_common(n))
 
+    def _hold_back(self, seconds: float) -> None:
+        self.resume_at = max(self.resume_at, time.monotonic() + seconds)
+
     def _failed_attempt(self, error: Exception) -> None:
         """Count a failed attempt; stop the run when it cannot work."""
+        if getattr(error, "rate_limited", False):  # the server's limit is the whole pool's
+            self._hold_back(error.retry_after or self.limits.backoff_initial_s)
         self.errors[str(error)] += 1
         self.failures_in_a_row += 1
         if isinstance(error, Unreachable) and not self.answered:
@@ -156,6 +164,8 @@ class Engine:
         async for attempt in retrying:
             with attempt:
                 attempts += 1
+                while (pause := self.resume_at - time.monotonic()) > 0:
+                    await asyncio.sleep(pause)
                 await self.requests_limiter.acquire()
                 await self.tokens_limiter.acquire(len(prompt) / 4 + self.limits.max_output_tokens)
                 try:
@@ -171,6 +181,8 @@ class Engine:
                     self._failed_attempt(e)
                     raise
                 self.answered, self.failures_in_a_row = True, 0
+                if completion.wait_s:
+                    self._hold_back(completion.wait_s)
         return completion, attempts
 
     async def _execute(self, request: Request) -> None:

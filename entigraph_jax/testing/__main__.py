@@ -15,11 +15,12 @@ def base_config() -> ml_collections.ConfigDict:
     c.host = "127.0.0.1"  # the address to listen on
     c.port = 8123  # the port to listen on
     c.latency_s = 0.0  # seconds before each answer, to imitate a real server
+    c.batch_polls = 1  # status requests a batch takes to finish
     return c
 
 
 def serve(config, invocation) -> None:
-    server = FakeLLMServer(latency_s=config.latency_s)
+    server = FakeLLMServer(latency_s=config.latency_s, batch_polls=config.batch_polls)
 
     async def run():
         await server.serve(config.host, config.port)
@@ -36,7 +37,8 @@ add --config.llm.base_url=http://127.0.0.1:8123/v1 --config.llm.model=fake to a 
     schema=base_config,
     run=serve,
     flags=(Flag("port", "the port to listen on", key="port", metavar="PORT"),
-           Flag("latency", "seconds before each answer", key="latency_s", metavar="SECONDS")),
+           Flag("latency", "seconds before each answer", key="latency_s", metavar="SECONDS"),
+           Flag("batch_polls", "status requests a batch takes to finish", key="batch_polls", metavar="N")),
 )
 
 if __name__ == "__main__":

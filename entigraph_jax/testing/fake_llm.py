@@ -10,7 +10,10 @@ Faults are queued with `inject(...)` and served one per request: "429" (with Ret
 that is no answer), "no_choices", "no_schema" (a 400 refusing a JSON-schema response format, as a
 server without structured outputs answers); `fail_always(fault)` serves one to every request
 ("per_token": embeddings come one vector per token, as llama.cpp's server sends them without pooling).
-The batch APIs are `fake_batch.FakeBatches`, at `server.batches`.
+`rate_limit(n, window_s)` makes it an OpenAI-style rate-limited server: `x-ratelimit-*-requests`
+headers on every chat answer, and a 429 for a request beyond n in the window. The batch APIs are
+`fake_batch.FakeBatches`, at `server.batches`. `GET /fake/stats` counts the requests served by
+method and path (ids folded), for a benchmark whose server runs in another process.
 
     python -m entigraph_jax.testing --port 8123 [--latency 0.2]
 """
@@ -29,6 +32,7 @@ from entigraph_jax.clients.embedders import HashingEmbedder
 
 from .fake_batch import FakeBatches
 
+IDS = re.compile(r"(batch|file)[-_]\d+")
 ENTITY_NAME = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)*\b")
 
 
@@ -46,14 +50,32 @@ def fake_answer(prompt: str, json_mode: bool) -> str:
 class FakeLLMServer:
     """Start with `start()` (a background thread) or `serve()` (in a running event loop)."""
 
-    def __init__(self, latency_s: float = 0.0, hang_s: float = 5.0, retry_after_s: float = 0.05):
+    def __init__(self, latency_s: float = 0.0, hang_s: float = 5.0, retry_after_s: float = 0.05, batch_polls: int = 1):
         self.latency_s, self.hang_s, self.retry_after_s = latency_s, hang_s, retry_after_s
         self.faults: collections.deque[str] = collections.deque()
         self.always: str | None = None  # a fault served to every request while set (`fail_always`)
         self.requests: list[dict] = []  # (path, json body) of every request, for assertions
         self.port = 0
         self._lock = threading.Lock()
-        self.batches = FakeBatches(fake_answer)
+        self.batches = FakeBatches(fake_answer, batch_polls)
+        self.limit: tuple[int, float] | None = None  # (requests, per seconds) with rate-limit headers
+        self.window: tuple[float, int] = (0.0, 0)  # (start, requests) of the current rate-limit window
+        self.rate_limited = 0  # 429s served for the rate limit
+
+    def rate_limit(self, requests: int, window_s: float) -> None:
+        self.limit = (requests, window_s)
+
+    def _rate_headers(self) -> tuple[list[str], bool]:
+        """The x-ratelimit headers of this request, and whether it is over the limit."""
+        requests, window_s = self.limit
+        with self._lock:
+            now = time.monotonic()
+            start, used = self.window if now - self.window[0] < window_s else (now, 0)
+            self.window = (start, used + 1)
+        reset = max(0.0, start + window_s - now)
+        return [f"x-ratelimit-limit-requests: {requests}",
+                f"x-ratelimit-remaining-requests: {max(0, requests - used - 1)}",
+                f"x-ratelimit-reset-requests: {reset * 1000:.0f}ms"], used >= requests
 
     def inject(self, *faults: str) -> None:
         with self._lock:
@@ -96,7 +118,10 @@ class FakeLLMServer:
     async def _respond(self, method: str, path: str, query: dict, body) -> tuple[int, list[str], dict | str | bytes]:
         gemini = ":generateContent" in path
         with self._lock:
-            self.requests.append({"method": method, "path": path, "body": body, "time": time.monotonic()})
+            self.requests.append({"method": method, "path": path, "time": time.monotonic(),
+                                  "body": None if path.endswith("/files") else body})  # not a batch's input file
+        if path == "/fake/stats":
+            return 200, [], self.stats()
         batch = self.batches.respond(method, path, {k: v[0] for k, v in query.items()}, body)
         if batch is not None:
             return batch[0], [], batch[1]
@@ -113,6 +138,10 @@ class FakeLLMServer:
         if ":batchEmbedContents" in path:  # Gemini embeddings
             texts = [r["content"]["parts"][0]["text"] for r in body["requests"]]
             return 200, [], {"embeddings": [{"values": v} for v in HashingEmbedder(64).embed(texts).tolist()]}
+        limit_headers, over = self._rate_headers() if self.limit and not gemini else ([], False)
+        if over:
+            self.rate_limited += 1
+            return 429, limit_headers, _error(429, "RESOURCE_EXHAUSTED", "rate limit reached")
         fault = self._next_fault()
         await asyncio.sleep(self.hang_s if fault == "timeout" else self.latency_s)
         if fault == "429":
@@ -149,11 +178,17 @@ class FakeLLMServer:
                              "usageMetadata": {"promptTokenCount": usage[0], "candidatesTokenCount": usage[1],
                                                "totalTokenCount": sum(usage)}}
         finish = {"blocked": "content_filter", "length": "length"}.get(fault, "stop")
-        return 200, [], {"id": "fake", "object": "chat.completion", "model": body.get("model"),
+        return 200, limit_headers, {"id": "fake", "object": "chat.completion", "model": body.get("model"),
                          "choices": [{"index": 0, "finish_reason": finish,
                                       "message": {"role": "assistant", "content": "" if fault == "blocked" else text}}],
                          "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1],
                                    "total_tokens": sum(usage)}}
+
+    def stats(self) -> dict[str, int]:
+        """{"METHOD path": requests served}, batch and file ids folded into one path each."""
+        with self._lock:
+            paths = [r["method"] + " " + IDS.sub(r"\1-ID", r["path"]) for r in self.requests]
+        return dict(collections.Counter(paths))
 
     async def serve(self, host: str = "127.0.0.1", port: int = 0) -> asyncio.Server:
         server = await asyncio.start_server(self._handle, host, port, backlog=1024)
