@@ -11,6 +11,8 @@ budget stops the run. Before the entity stage has run it guesses 20 entities per
 within the budget); rerun it after the entity stage for the real counts. Any OpenAI-compatible
 server or Gemini works the same way (`--config.llm.backend`, `llm.model`, `llm.base_url`); the
 prices below are OpenAI's list prices for gpt-4-turbo when this recipe was written: check yours.
+`--config.llm.mode=batch` sends the same requests through the Batch API at half the price (the dry
+run prices it so); answers then come within 24 hours per batch instead of at once.
 """
 
 from entigraph_jax.generate.defaults import base_config
@@ -21,7 +23,7 @@ def get_config():
     c.method = "entigraph"
     c.source = "quality:QuALITY.v1.0.1.htmlstripped.train,QuALITY.v1.0.1.htmlstripped.dev"
     c.output_dir = "data/entigraph_quality"
-    c.prompt_version = "v2"
+    c.prompt_version = "v3"
     c.llm.update(backend="openai", model="gpt-4-turbo", base_url="https://api.openai.com/v1", temperature=1.0,
                  max_output_tokens=4096, max_concurrency=64,
                  price_per_million_input=10.0, price_per_million_output=30.0)

@@ -71,10 +71,10 @@ def test_happy_path_on_the_sample_corpus(server, tmp_path, backend):
     docs = {d.doc_id: d for d in load_source("sample")}
     for record in out:  # the model's answer, unchanged but for surrounding whitespace
         assert {"doc_id", "kind", "entities", "model", "prompt_version", "request_id", "usage"} <= set(record)
-        assert record["model"] == "fake-model" and record["prompt_version"] == "v2"
+        assert record["model"] == "fake-model" and record["prompt_version"] == "v3"
         request = Request(record["request_id"], record["doc_id"], record["kind"], record["kind"] == "entities",
                           tuple(record["entities"]) if record["kind"] != "entities" else ())
-        _, prompt = messages(request, docs[record["doc_id"]], "v2")
+        _, prompt = messages(request, docs[record["doc_id"]], "v3")
         assert record["text"] == fake_answer(prompt, record["kind"] == "entities").strip()
         assert record["truncated"] is False
     pairs = [r for r in out if r["kind"] == "pair"]
@@ -122,9 +122,10 @@ def test_malformed_entity_json_is_asked_again_then_recorded_as_failed(server, tm
                                                                "retry_failed": "false", "llm.max_concurrency": 1})
     summary = generate(config)
     assert summary.requests["entities"] == {"done": 9, "failed": 1} and summary.status == "incomplete"
-    error = sqlite3.connect(tmp_path / "again" / "out" / "journal.sqlite").execute(
-        "SELECT error FROM requests WHERE status='failed'").fetchone()[0]
+    error, spent = sqlite3.connect(tmp_path / "again" / "out" / "journal.sqlite").execute(
+        "SELECT error, output_tokens FROM requests WHERE status='failed'").fetchone()
     assert error.startswith("invalid entity JSON after 3 attempt(s)")
+    assert spent > 0  # its three answers were paid for: they count in the spend and the budget
 
 
 @pytest.mark.parametrize("backend", ["openai", "gemini"])

@@ -35,7 +35,7 @@ def test_local_backend_generates_what_the_sampler_does(quickstart_run, tmp_path)
     settings = PlanSettings(model=str(run / "hf"), rephrase_styles=("easy", "qa"))
     expected = {}
     for request in rephrase_requests(list(docs.values()), settings):
-        system, prompt = messages(request, docs[request.doc_id], "v1")
+        system, prompt = messages(request, docs[request.doc_id], config.prompt_version)
         ids = template.prompt([{"role": "system", "content": system}, {"role": "user", "content": prompt}])
         sample = sampler.generate([ids], SamplingParams(max_new_tokens=12, temperature=0, stop=stop_strings,
                                                         stop_tokens=stop_tokens))[0][0]

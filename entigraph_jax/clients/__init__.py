@@ -8,17 +8,24 @@ The lowest stage: imports nothing of the project beyond `errors`.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .batch import BatchBackend
 from .keys import ApiKeyError, api_key
 from .llm import Backend, Completion, Fatal, Rejected, Retryable, Unreachable
 
-CLIENTS = ("openai", "gemini")
+CLIENTS = ("openai", "gemini", "vllm")
 
 
-def make_client(llm, batch: bool = False) -> Backend:
+def make_client(llm, batch: bool = False, log_dir: str = ".") -> Backend:
     """The HTTP client an `llm` config section names (`backend`, `model`, `base_url`, key settings),
-    with the provider's batch API too if `batch`; a missing key is `Fatal`."""
+    with the provider's batch API too if `batch`; a missing key is `Fatal`. A vLLM server the client
+    starts writes its log into `log_dir`."""
     try:
+        if llm.backend == "vllm":
+            from .vllm import VLLMBackend
+
+            return VLLMBackend(llm, Path(log_dir) / "vllm.log")
         if llm.backend == "openai":
             from .openai import OpenAIBackend, OpenAIBatchBackend
 

@@ -13,7 +13,17 @@ from google import genai
 from google.genai import errors, types
 
 from .batch import COMPLETED, EXPIRED, FAILED, RUNNING, BatchBackend, BatchItem, BatchStatus
-from .llm import Backend, Completion, Fatal, Rejected, Retryable, Unreachable, check_url, parse_retry_after
+from .llm import (
+    Backend,
+    Completion,
+    Fatal,
+    Rejected,
+    Retryable,
+    Unreachable,
+    check_url,
+    parse_retry_after,
+    portable_schema,
+)
 
 
 class GeminiBackend(Backend):
@@ -30,7 +40,7 @@ class GeminiBackend(Backend):
         return types.GenerateContentConfig(
             system_instruction=system, temperature=temperature, max_output_tokens=max_output_tokens,
             response_mime_type="application/json" if json_mode else None,
-            response_json_schema=schema if json_mode and self.use_schema and schema else None)
+            response_json_schema=portable_schema(schema) if json_mode and self.use_schema and schema else None)
 
     async def _call(self, call):
         """Await an SDK call, its errors as ours."""

@@ -61,6 +61,18 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
 
 
+SIZE_KEYWORDS = {"maxLength", "minLength", "maxItems", "minItems", "uniqueItems"}
+
+
+def portable_schema(schema):
+    """`schema` without size limits: grammar-based decoders unroll every allowed length (llama.cpp's
+    server fails on a maxLength of 2000), and hosted structured outputs ignore or refuse them; the
+    parser checks sizes after the answer instead."""
+    if isinstance(schema, dict):
+        return {k: portable_schema(v) for k, v in schema.items() if k not in SIZE_KEYWORDS}
+    return [portable_schema(v) for v in schema] if isinstance(schema, list) else schema
+
+
 DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 
 
@@ -92,6 +104,9 @@ class Backend:
     async def complete(self, system: str, prompt: str, *, json_mode: bool, max_output_tokens: int,
                        temperature: float, schema: dict | None = None) -> Completion:
         raise NotImplementedError
+
+    async def start(self) -> None:
+        """Get ready before the first request (start a server the backend runs itself)."""
 
     async def aclose(self) -> None:
         pass

@@ -24,6 +24,7 @@ from .llm import (
     Unreachable,
     check_url,
     parse_retry_after,
+    portable_schema,
     rate_limit_wait,
 )
 
@@ -56,8 +57,8 @@ class OpenAIBackend(Backend):
         body = {"model": self.model, "temperature": temperature, "max_tokens": max_output_tokens,
                 "messages": [{"role": "system", "content": system}, {"role": "user", "content": prompt}]}
         if json_mode and self.use_schema and schema:
-            body["response_format"] = {"type": "json_schema",
-                                       "json_schema": {"name": "answer", "schema": schema, "strict": False}}
+            body["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": "answer", "schema": portable_schema(schema), "strict": False}}
         elif json_mode and self.use_json_mode:
             body["response_format"] = {"type": "json_object"}
         return body
@@ -78,7 +79,7 @@ class OpenAIBackend(Backend):
         if status == 429:
             raise Retryable("HTTP 429", parse_retry_after(retry_after) or wait or None, rate_limited=True)
         if status >= 500:
-            raise Retryable(f"HTTP {status}", parse_retry_after(retry_after))
+            raise Retryable(f"HTTP {status} ({_message(raw)[:300]})", parse_retry_after(retry_after))
         if status in (401, 403, 404):
             raise Fatal(f"{self.base_url}: HTTP {status} ({_message(raw)}); check the key, "
                         f"llm.model={self.model!r} and llm.base_url")
@@ -87,11 +88,15 @@ class OpenAIBackend(Backend):
     async def complete(self, system, prompt, *, json_mode, max_output_tokens, temperature, schema=None):
         body = self.body(system, prompt, json_mode=json_mode, max_output_tokens=max_output_tokens,
                          temperature=temperature, schema=schema)
-        status, raw, wait = await self._send("POST", self.url, json=body)
-        if status == 400 and "json_schema" in json.dumps(body.get("response_format", {})) and _about_schema(raw):
-            self.use_schema = False  # a server without structured outputs: JSON mode and re-asks from now on
-            raise Retryable(f"the server refused a JSON schema ({_message(raw)}); asking for JSON mode instead",
-                            retry_after=0.0)
+        with_schema = (body.get("response_format") or {}).get("type") == "json_schema"
+        try:
+            status, raw, wait = await self._send("POST", self.url, json=body)
+        except Retryable as e:  # some servers answer an unsupported response format with a 500
+            if with_schema and _about_schema(str(e)):
+                self._drop_schema(str(e))
+            raise
+        if status == 400 and with_schema and _about_schema(_message(raw)):
+            self._drop_schema(_message(raw))
         if status >= 400:
             raise Rejected(f"HTTP {status} ({_message(raw)})")
         try:
@@ -99,6 +104,12 @@ class OpenAIBackend(Backend):
         except ValueError as e:
             raise Retryable(f"malformed response body ({e!r})") from e
         return dataclasses.replace(completion(payload), wait_s=wait)
+
+    def _drop_schema(self, why: str):
+        """A server without structured outputs: JSON mode (and re-asks) from now on."""
+        self.use_schema = False
+        raise Retryable(f"the server refused a JSON schema ({why[:200]}); asking for JSON mode instead",
+                        retry_after=0.0)
 
     async def aclose(self):
         if self._session is not None:
@@ -212,9 +223,8 @@ def _batch_answer(line: dict) -> tuple[str, Completion | Exception]:
         return custom_id, e
 
 
-def _about_schema(raw: bytes) -> bool:
-    text = _message(raw).lower()
-    return any(word in text for word in ("json_schema", "response_format", "schema"))
+def _about_schema(message: str) -> bool:
+    return any(word in message.lower() for word in ("json_schema", "response_format", "schema", "grammar"))
 
 
 def _message(raw: bytes) -> str:

@@ -161,23 +161,24 @@ class BatchEngine(Engine):
                     continue
                 self.stats.input_tokens += answer.input_tokens
                 self.stats.output_tokens += answer.output_tokens
+                spent = (answer.input_tokens, answer.output_tokens)
                 try:
                     record = self._record(request, answer)
                 except InvalidEntities as e:
                     self._answer_failed(request, Retryable(f"invalid entity JSON after {attempts} attempt(s): {e}"),
-                                        attempts, answer.text, self.limits.entity_attempts)
+                                        attempts, answer.text, self.limits.entity_attempts, spent)
                     continue
-                self._done(request, record, 1)
+                self._done(request, record, 1, spent)
                 self.on_progress(self.stats)
 
     def _answer_failed(self, request: Request, error: Exception, attempts: int, answer: str | None = None,
-                       allowed: int | None = None) -> None:
+                       allowed: int | None = None, spent=(0, 0)) -> None:
         """A failed answer: sent again in the next round while attempts remain, else a failure."""
         self.errors[str(error)] += 1
         allowed = allowed if allowed is not None else self.limits.max_retries + 1
         if isinstance(error, Rejected) or attempts >= allowed:
-            self._fail(request, str(error), 1, answer)
+            self._fail(request, str(error), 1, answer, spent)
             self.on_progress(self.stats)
         else:
-            self.journal.resend(request, 1)
+            self.journal.resend(request, 1, *spent, self._cost(spent))
             self.stats.retried += 1

@@ -14,13 +14,13 @@ def base_config() -> ml_collections.ConfigDict:
     c.source = ""  # the documents: a load_source spec (quality:..., jsonl:..., text:..., records:..., sample)
     c.output_dir = ""  # records/, journal.sqlite and summary.json go here; a rerun resumes from the journal
     c.seed = 0  # seeds the share of entity triples asked for
-    c.prompt_version = "v2"  # a folder of entigraph_jax/generate/prompts/; part of every request id
+    c.prompt_version = "v3"  # a folder of entigraph_jax/generate/prompts/; part of every request id
     c.shard_index = 0  # this machine's share of the documents ...
     c.num_shards = 1  # ... out of num_shards (then --merge joins the shards' records)
     c.retry_failed = True  # a rerun retries requests that failed before
     c.append = False  # True: add to an output_dir written with another model, method or prompt version
     c.llm = ml_collections.ConfigDict(dict(
-        backend="openai",  # openai (vLLM, SGLang, llama.cpp, Ollama, OpenAI) | gemini | local (our model)
+        backend="openai",  # openai (vLLM, SGLang, llama.cpp, Ollama, OpenAI) | gemini | vllm (served here) | local
         mode="online",  # online: one call per request | batch: the provider's batch API at its batch price
         batch_size=0,  # batch mode: requests per batch (0: the provider's limit; bytes are kept within it too)
         poll_s=30.0,  # batch mode: seconds between status checks of the open batches
@@ -45,6 +45,11 @@ def base_config() -> ml_collections.ConfigDict:
         price_per_million_input=-1.0,  # USD; < 0: the price table's for llm.model (clients/prices.py)
         price_per_million_output=-1.0,  # USD; < 0: the price table's
         batch_discount=0.5,  # the share of the price a batch request pays
+    ))
+    c.llm.vllm = ml_collections.ConfigDict(dict(  # backend=vllm: starting a server if none answers at base_url
+        command="vllm",  # the vllm executable (a path, or e.g. "python -m vllm.entrypoints.cli.main")
+        args=(),  # more `vllm serve` arguments: ("--tensor-parallel-size", "8", "--max-model-len", "8192")
+        startup_s=1200.0,  # seconds to wait for /health (weights download and compile)
     ))
     c.entigraph = ml_collections.ConfigDict(dict(
         entity_attempts=3,  # asks for the entity JSON before the document is recorded as failed

@@ -187,13 +187,14 @@ class Engine:
 
     async def _execute(self, request: Request) -> None:
         system, prompt = messages(request, self.docs[request.doc_id], self.prompt_version)
-        attempts, record, answer = 0, None, None
+        attempts, record, answer, spent = 0, None, None, [0, 0]  # spent: tokens of every answer, re-asks too
         try:
             for _ in range(self.limits.entity_attempts if request.kind == "entities" else 1):
                 completion, used = await self._complete(request, system, prompt)
                 attempts += used
                 self.stats.input_tokens += completion.input_tokens
                 self.stats.output_tokens += completion.output_tokens
+                spent = [spent[0] + completion.input_tokens, spent[1] + completion.output_tokens]
                 try:
                     record = self._record(request, completion)
                     break
@@ -205,21 +206,25 @@ class Engine:
         except Unreachable as e:  # retried as long as any error; still no connection: no request will get one
             raise Fatal(str(e)) from e
         except Retryable as e:
-            self._fail(request, f"gave up after {self.limits.max_retries} retries: {e}", attempts)
+            self._fail(request, f"gave up after {self.limits.max_retries} retries: {e}", attempts, spent=spent)
         except Rejected as e:
-            self._fail(request, str(e), attempts, answer)
+            self._fail(request, str(e), attempts, answer, spent)
         else:
-            self._done(request, record, attempts)
+            self._done(request, record, attempts, spent)
 
-    def _done(self, request: Request, record: dict, attempts: int) -> None:
-        usage = record["usage"]
-        cost = self.price.cost(usage["input_tokens"], usage["output_tokens"], self.batch)
-        self.journal.done(request, record, attempts, cost)
-        self.stats.done += 1
+    def _cost(self, spent) -> float:
+        cost = self.price.cost(*spent, self.batch)
         self.stats.cost_usd += cost
+        return cost
 
-    def _fail(self, request: Request, error: str, attempts: int, answer: str | None = None) -> None:
-        self.journal.failed(request, error, attempts, answer)
+    def _done(self, request: Request, record: dict, attempts: int, spent) -> None:
+        """Record an answer; `spent` (input, output tokens) counts every answer the request got."""
+        self.journal.done(request, record, attempts, *spent, self._cost(spent))
+        self.stats.done += 1
+
+    def _fail(self, request: Request, error: str, attempts: int, answer: str | None = None, spent=(0, 0)) -> None:
+        """Record a failure, and what its answers (if any) cost."""
+        self.journal.failed(request, error, attempts, answer, *spent, self._cost(spent))
         self.stats.failed += 1
 
     def _record(self, request: Request, completion: Completion) -> dict:

@@ -95,17 +95,20 @@ class Journal:
                  f"AND kind IN ({','.join('?' * len(kinds))})")
         return self.db.execute(query, (*statuses, *kinds)).fetchone()[0]
 
-    def done(self, request: Request, record: dict, attempts: int, cost: float = 0.0) -> None:
-        usage = record.get("usage", {})
+    def done(self, request: Request, record: dict, attempts: int, input_tokens: int = 0, output_tokens: int = 0,
+             cost: float = 0.0) -> None:
+        """Record the answer; the tokens and cost of this run's answers to it are added to any earlier ones."""
         self.db.execute(
-            "UPDATE requests SET status='done', record=?, attempts=attempts+?, input_tokens=?, "
-            "output_tokens=?, error=NULL, cost=? WHERE request_id=?",
-            (json.dumps(record, ensure_ascii=False), attempts, usage.get("input_tokens", 0),
-             usage.get("output_tokens", 0), cost, request.request_id))
+            "UPDATE requests SET status='done', record=?, attempts=attempts+?, input_tokens=input_tokens+?, "
+            "output_tokens=output_tokens+?, error=NULL, cost=cost+? WHERE request_id=?",
+            (json.dumps(record, ensure_ascii=False), attempts, input_tokens, output_tokens, cost, request.request_id))
 
-    def failed(self, request: Request, error: str, attempts: int, answer: str | None = None) -> None:
-        self.db.execute("UPDATE requests SET status='failed', error=?, attempts=attempts+?, answer=? "
-                        "WHERE request_id=?", (error, attempts, answer, request.request_id))
+    def failed(self, request: Request, error: str, attempts: int, answer: str | None = None, input_tokens: int = 0,
+               output_tokens: int = 0, cost: float = 0.0) -> None:
+        """Record the failure; answers it got (an invalid entity list) still count as spent."""
+        self.db.execute("UPDATE requests SET status='failed', error=?, attempts=attempts+?, answer=?, "
+                        "input_tokens=input_tokens+?, output_tokens=output_tokens+?, cost=cost+? WHERE request_id=?",
+                        (error, attempts, answer, input_tokens, output_tokens, cost, request.request_id))
 
     def assign(self, key: str, kind: str, requests: list[Request]) -> None:
         """Mark `requests` as submitted in the batch `key` (before it is created: a kill in between
@@ -139,10 +142,12 @@ class Journal:
                               (request_id,)).fetchone()
         return (Request.from_json(row[0]), int(row[1])) if row else None
 
-    def resend(self, request: Request, attempts: int) -> None:
-        """Back to pending after a failed attempt, to be sent again."""
-        self.db.execute("UPDATE requests SET status='planned', attempts=attempts+? WHERE request_id=?",
-                        (attempts, request.request_id))
+    def resend(self, request: Request, attempts: int, input_tokens: int = 0, output_tokens: int = 0,
+               cost: float = 0.0) -> None:
+        """Back to pending after a failed attempt (what its answer cost counted), to be sent again."""
+        self.db.execute("UPDATE requests SET status='planned', attempts=attempts+?, input_tokens=input_tokens+?, "
+                        "output_tokens=output_tokens+?, cost=cost+? WHERE request_id=?",
+                        (attempts, input_tokens, output_tokens, cost, request.request_id))
 
     def batch_ended(self, key: str, state: str) -> int:
         """Close batch `key`; its requests still unanswered go back to pending. Returns how many."""

@@ -47,7 +47,7 @@ class Request:
 @dataclasses.dataclass(frozen=True)
 class PlanSettings:
     model: str
-    prompt_version: str = "v2"
+    prompt_version: str = "v3"
     seed: int = 0
     max_pairs_per_doc: int = 0  # 0: every pair
     triples_fraction: float = 1.0  # share of all entity triples, in a seeded shuffled order

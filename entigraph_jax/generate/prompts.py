@@ -1,6 +1,7 @@
 """Versioned prompt templates: `prompts/<version>/<name>.txt`, with `{document}`, `{title}` and
 `{entity_N}` slots. The version goes into every record and every request id, so changing a prompt means a new
-version folder, never an edit in place."""
+version folder, never an edit in place. From v3 on every prompt begins with its document, so the requests
+about one document share a prefix that a server's prefix cache (vLLM's, OpenAI's) computes once."""
 
 from __future__ import annotations
 

@@ -91,10 +91,10 @@ class MergeResult:
     incomplete_shards: list
 
 
-def make_backend(llm) -> Backend:
+def make_backend(llm, log_dir: Path) -> Backend:
     """An HTTP client (`clients`), or our own model served by the sampler for `backend="local"`."""
     if llm.backend != "local":
-        return make_client(llm, batch=llm.mode == "batch")
+        return make_client(llm, batch=llm.mode == "batch", log_dir=log_dir)
     if not llm.model:
         raise Fatal("llm.backend='local' needs llm.model: a checkpoint folder")
     from .local import LocalBackend
@@ -115,9 +115,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"config: shard_index={config.shard_index} is not in [0, num_shards={config.num_shards})")
     if config.llm.mode not in MODES:
         raise ConfigError(f"config: llm.mode={config.llm.mode!r}; expected one of {MODES}")
-    if config.llm.mode == "batch" and config.llm.backend == "local":
-        raise ConfigError("config: llm.mode='batch' needs a provider's batch API (llm.backend openai or gemini); "
-                          "the local backend already batches")
+    if config.llm.mode == "batch" and config.llm.backend not in ("openai", "gemini"):
+        raise ConfigError(f"config: llm.mode='batch' needs a provider's batch API (llm.backend openai or gemini), "
+                          f"not llm.backend={config.llm.backend!r}")
     if config.llm.batch_size < 0 or config.llm.poll_s <= 0:
         raise ConfigError("config: llm.batch_size must be >= 0 and llm.poll_s positive")
     if config.llm.max_concurrency <= 0 or config.entigraph.entity_attempts <= 0:
@@ -262,13 +262,20 @@ def per_document(journal: Journal, kind: str, docs: list[Document]) -> list[tupl
     return [(doc, counts.get(doc.doc_id, (0, 0))) for doc in docs]
 
 
-async def _in_rounds(engine: Engine, journal: Journal, kind: str, retry: bool, progress, next_round) -> None:
+def plan_order(config):
+    """The order a round's requests are planned (and sent) in: a served model's prefix cache wants a
+    document's requests together; elsewhere round-robin over documents covers every document evenly
+    when a budget stops the run."""
+    return list if config.llm.backend == "vllm" else interleave_by_document
+
+
+async def _in_rounds(engine: Engine, journal: Journal, kind: str, retry: bool, progress, next_round, order) -> None:
     """Send what is pending of `kind`, then plan and send round after round (`next_round()` -> new
     requests) until a budget is reached, nothing new is planned, or a round produces nothing."""
     await engine.run(journal.pending((kind,), retry))
     while not engine.stats.budget_reached:
         new = next_round()
-        if not new or journal.plan(interleave_by_document(new)) == 0:
+        if not new or journal.plan(order(new)) == 0:
             return
         progress.total += len(new)
         before = engine.stats.output_tokens
@@ -279,7 +286,8 @@ async def _in_rounds(engine: Engine, journal: Journal, kind: str, retry: bool, p
 
 async def _send(config, docs, journal, settings) -> dict:
     by_id = {d.doc_id: d for d in docs}
-    backend = make_backend(config.llm)
+    backend = make_backend(config.llm, run_dir(config))
+    order = plan_order(config)
     progress = tqdm(desc="generate", unit="req", dynamic_ncols=True)
 
     def show(stats):
@@ -311,7 +319,7 @@ async def _send(config, docs, journal, settings) -> dict:
         await engine.run(journal.pending(("entities",), retry))
         entities = known_entities(journal)
         with_entities = [d for d in docs if d.doc_id in entities]
-        journal.plan(interleave_by_document([r for d in with_entities
+        journal.plan(order([r for d in with_entities
                                              for r in pair_requests(d, entities[d.doc_id], settings)]))
         progress.total += journal.count_pending(("pair",), retry)
         await engine.run(journal.pending(("pair",), retry))
@@ -324,13 +332,14 @@ async def _send(config, docs, journal, settings) -> dict:
                                              schedules[doc.doc_id][planned : planned + TRIPLES_PER_ROUND], settings)]
 
         if not engine.stats.budget_reached:
-            await _in_rounds(engine, journal, "triple", retry, progress, next_triple_round)
+            await _in_rounds(engine, journal, "triple", retry, progress, next_triple_round, order)
 
     stopped = None
     try:
+        await backend.start()
         if config.method == "rephrase":
             progress.total = journal.count_pending(("rephrase",), retry)
-            await _in_rounds(engine, journal, "rephrase", retry, progress, next_rephrase_round)
+            await _in_rounds(engine, journal, "rephrase", retry, progress, next_rephrase_round, order)
         else:
             await entigraph()
     except Fatal as e:  # the run cannot work: say why in the summary, then fail
@@ -372,7 +381,7 @@ def generate(config: ml_collections.ConfigDict) -> GenerateResult:
         journal = Journal(out / "journal.sqlite")
         start = time.time()
         if config.method == "rephrase":
-            journal.plan(interleave_by_document(rephrase_requests(docs, settings)))
+            journal.plan(plan_order(config)(rephrase_requests(docs, settings)))
         else:
             journal.plan(entity_requests(docs, settings))
         try:

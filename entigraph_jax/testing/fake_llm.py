@@ -37,7 +37,10 @@ ENTITY_NAME = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)*\b")
 
 
 def fake_answer(prompt: str, json_mode: bool) -> str:
-    document = prompt.split("Document:\n", 1)[-1].split("\n\nEntities:", 1)[0]
+    if "<document>\n" in prompt:  # prompt versions from v3 on
+        document = prompt.split("<document>\n", 1)[1].split("\n</document>", 1)[0]
+    else:
+        document = prompt.split("Document:\n", 1)[-1].split("\n\nEntities:", 1)[0]
     if json_mode:
         names = list(dict.fromkeys(m for m in ENTITY_NAME.findall(document) if len(m) > 3))[:6]
         summary = document.split(".")[0].strip()[:200] + "."
@@ -122,6 +125,8 @@ class FakeLLMServer:
                                   "body": None if path.endswith("/files") else body})  # not a batch's input file
         if path == "/fake/stats":
             return 200, [], self.stats()
+        if path == "/health":  # vLLM's
+            return 200, [], {}
         batch = self.batches.respond(method, path, {k: v[0] for k, v in query.items()}, body)
         if batch is not None:
             return batch[0], [], batch[1]

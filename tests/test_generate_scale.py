@@ -1,5 +1,7 @@
-"""Batch mode against the fake server's OpenAI Batch API and Gemini batch mode: the same records as
-online, each request paid for once through kills, lost answers, expired and partly failed batches."""
+"""Generation at scale against the fake server: batch mode (its OpenAI Batch API and Gemini batch mode:
+the same records as online, each request paid for once through kills, lost answers, expired and partly
+failed batches), the price table, entities asked with a JSON schema, and the vLLM backend's server
+orchestration with a stand-in executable."""
 
 import json
 import signal
@@ -152,3 +154,67 @@ def test_entities_are_asked_with_a_schema_and_fall_back_to_json_mode(server, tmp
     formats = [r["body"].get("response_format", {}).get("type") for r in server.requests
                if "JSON object" in r["body"]["messages"][-1]["content"]]
     assert formats[0] == "json_schema" and formats[-1] == "json_object"  # refused once, then JSON mode
+
+
+STAND_IN = """#!{python}
+import sys, json, runpy
+from pathlib import Path
+Path({argv!r}).write_text(json.dumps(sys.argv[1:]))
+if {fail}:
+    print("CUDA out of memory while loading the model", flush=True)
+    sys.exit(1)
+port = sys.argv[sys.argv.index("--port") + 1]
+sys.argv = ["entigraph_jax.testing", "--port", port]
+runpy.run_module("entigraph_jax.testing", run_name="__main__")
+"""
+
+
+def stand_in(tmp_path, fail=False) -> Path:
+    """An executable that stands in for `vllm`: records its arguments, then serves the fake LLM."""
+    path = tmp_path / "vllm"
+    path.write_text(STAND_IN.format(python=sys.executable, argv=str(tmp_path / "argv.json"), fail=fail))
+    path.chmod(0o755)
+    return path
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_vllm_backend_starts_a_server_with_prefix_caching_and_stops_it(tmp_path):
+    port = free_port()
+    config = load_config_file(ROOT / "configs" / "entigraph_sample.py")
+    for key, value in {"output_dir": tmp_path / "out", "llm.backend": "vllm", "llm.model": "Qwen/Qwen2.5-7B-Instruct",
+                       "llm.base_url": f"http://127.0.0.1:{port}/v1", "llm.vllm.command": stand_in(tmp_path),
+                       "llm.vllm.args": "('--max-model-len', '4096')", "llm.max_concurrency": 1,
+                       "entigraph.max_pairs_per_doc": 3, "entigraph.triples_fraction": 0}.items():
+        apply_override(config, key, str(value))
+    result = generate(config)
+    assert result.status == "complete" and result.records == 40
+    argv = json.loads((tmp_path / "argv.json").read_text())
+    assert argv == ["serve", "Qwen/Qwen2.5-7B-Instruct", "--port", str(port), "--enable-prefix-caching",
+                    "--max-model-len", "4096"]
+    with pytest.raises(OSError):  # the server was stopped with the run
+        import socket
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    pairs = [r for r in read_records(tmp_path / "out" / "records") if r["kind"] == "pair"]
+    docs = [r["doc_id"] for r in pairs]  # in the order sent: each document's requests together
+    assert docs == sorted(docs, key=docs.index) and len(set(docs)) == 10
+
+
+def test_vllm_backend_attaches_to_a_running_server_and_reports_a_failed_start(server, tmp_path):
+    config = load_config_file(ROOT / "configs" / "entigraph_sample.py")
+    for key, value in {"output_dir": tmp_path / "out", "llm.backend": "vllm", "llm.base_url": server.base_url + "/v1",
+                       "llm.vllm.command": tmp_path / "nowhere", "entigraph.max_pairs_per_doc": 1,
+                       "entigraph.triples_fraction": 0}.items():
+        apply_override(config, key, str(value))
+    assert generate(config).status == "complete"  # the server at base_url answered /health: nothing started
+    apply_override(config, "llm.base_url", f"http://127.0.0.1:{free_port()}/v1")
+    apply_override(config, "llm.vllm.command", str(stand_in(tmp_path, fail=True)))
+    apply_override(config, "output_dir", str(tmp_path / "failed"))
+    with pytest.raises(GenerationFailed, match=r"(?s)exited with status 1 before it was healthy.*CUDA out of memory"):
+        generate(config)
