@@ -73,11 +73,12 @@ def test_batch_mode_writes_what_online_writes_at_half_the_price(server, tmp_path
     assert Counter(server.batches.submitted()) == Counter(list(texts(tmp_path / "batch")))  # each request sent once
 
 
-def test_a_killed_run_polls_its_batches_instead_of_resubmitting(server, tmp_path):
+@pytest.mark.parametrize("backend", ["openai", "gemini"])
+def test_a_killed_run_polls_its_batches_instead_of_resubmitting(server, tmp_path, backend):
     out = tmp_path / "out"
     server.batches.polls = 10**9  # no batch ends while the first run lives
     command = [sys.executable, "-m", "entigraph_jax.generate", "--config", str(ROOT / "configs/entigraph_sample.py"),
-               "--config.llm.mode=batch"] + [f"--config.{k}={v}" for k, v in settings(server, out).items()]
+               "--config.llm.mode=batch"] + [f"--config.{k}={v}" for k, v in settings(server, out, backend).items()]
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     while not (server.batches.batches and any(b[1] for b in journal_batches(out))):
         assert first.poll() is None, first.stderr.read()
@@ -95,9 +96,10 @@ def test_a_killed_run_polls_its_batches_instead_of_resubmitting(server, tmp_path
     assert Counter(server.batches.submitted()) == Counter(list(texts(out)))  # no request sent twice
 
 
-def test_a_lost_create_answer_is_found_by_key_not_paid_twice(server, tmp_path):
+@pytest.mark.parametrize("backend", ["openai", "gemini"])
+def test_a_lost_create_answer_is_found_by_key_not_paid_twice(server, tmp_path, backend):
     server.batches.inject_batch("lost_create")
-    result = generate(config_for(server, tmp_path / "out", **{"llm.mode": "batch"}))
+    result = generate(config_for(server, tmp_path / "out", backend, **{"llm.mode": "batch"}))
     assert result.status == "complete" and server.batches.created == len(journal_batches(tmp_path / "out"))
     assert Counter(server.batches.submitted()) == Counter(list(texts(tmp_path / "out")))
 
