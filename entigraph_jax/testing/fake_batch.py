@@ -90,19 +90,27 @@ class FakeBatches:
             return 500, _error(500, "the create call's answer was lost")
         return 200, _public(batch)
 
-    def _advance(self, batch: dict) -> None:
-        """Count a status request; the batch ends (answering every line, or with its fault) at `polls`."""
+    def _ends_now(self, batch: dict) -> bool:
+        """Count a status request; True if the batch ends now with answers (at `polls`, unless its
+        fault fails it)."""
         own = batch["_"]
         own["polls"] += 1
         if batch["status"] not in ("validating", "in_progress"):
-            return
+            return False
         if own["polls"] < self.polls:
             batch["status"] = "in_progress"
-            return
+            return False
         if own["fault"] == "failed":
             batch["status"] = "failed"
             batch["errors"] = {"data": [{"code": "invalid_request", "message": "the input file failed validation"}]}
+            return False
+        return True
+
+    def _advance(self, batch: dict) -> None:
+        """An OpenAI batch, at a status request: its output and error files once it ends."""
+        if not self._ends_now(batch):
             return
+        own = batch["_"]
         outputs, errors = [], []
         for i, line in enumerate(own["lines"]):
             result = self._answer_line(line, i, own["fault"], len(own["lines"]))
@@ -157,16 +165,10 @@ class FakeBatches:
         return None
 
     def _advance_gemini(self, batch: dict) -> None:
+        """A Gemini batch, at a status request: its inline answers once it ends."""
+        if not self._ends_now(batch):
+            return
         own = batch["_"]
-        own["polls"] += 1
-        if batch["status"] not in ("validating", "in_progress"):
-            return
-        if own["polls"] < self.polls:
-            batch["status"] = "in_progress"
-            return
-        if own["fault"] == "failed":
-            batch["status"] = "failed"
-            return
         answers = []
         for i, line in enumerate(own["lines"]):
             metadata = {"key": line["custom_id"]}
