@@ -35,29 +35,32 @@ GRID = [("llama3-8b", 2, "v5p-8", (1, 4, 1), 16, 2048), ("llama3-8b", 4, "v5p-8"
         ("llama3.2-1b", 2, "v5e-8", (1, 8, 1), 16, 2048), ("llama3.2-1b", 4, "v5e-8", (1, 8, 1), 16, 2048),
         ("llama3.2-1b", 2, "v5e-8", (1, 8, 1), 32, 1024),
         ("llama3.2-3b", 2, "v5p-8", (1, 2, 2), 16, 2048), ("llama3.2-3b", 4, "v5p-8", (1, 2, 2), 16, 2048)]
-# held out: the same at their full depth (0: the preset's own)
-HELD_OUT = [("llama3-8b", 0, "v5p-8", (1, 4, 1), 16, 2048), ("llama3.2-1b", 0, "v5e-8", (1, 8, 1), 16, 2048),
-            ("llama3.2-3b", 0, "v5p-8", (1, 2, 2), 16, 2048)]
+WHOLE_LOGITS = [GRID[0], GRID[4], GRID[6], GRID[7]]  # also compiled with the whole row's logits at once
+# held out: the recipes at their full depth (0: the preset's own) with their remat policy
+HELD_OUT = [("full", ("llama3-8b", 0, "v5p-8", (1, 4, 1), 16, 2048)),
+            ("save_dots", ("llama3.2-1b", 0, "v5e-8", (1, 8, 1), 16, 2048)),
+            ("full", ("llama3.2-3b", 0, "v5p-8", (1, 2, 2), 16, 2048))]
+CHUNK = 512
 FAMILY = {"xla": "xla", "splash": "fused"}
 OPTIM = OptimConfig(1e-3, 0.05, 0.01, 0.9, 0.95, 1e-8, 1.0, 0.0, 1)
 
 
-def trainer_for(remat: str, attention: str, case: tuple) -> tuple[Trainer, int, int]:
+def trainer_for(remat: str, attention: str, case: tuple, chunk: int = CHUNK) -> tuple[Trainer, int, int]:
     name, layers, hardware, mesh_shape, batch, seq = case
     depth = {"num_layers": layers} if layers else {}
     cfg = dataclasses.replace(preset(name, param_dtype="float32", dtype="bfloat16", remat=remat, attention=attention,
-                                     logits_chunk=512), **depth)
+                                     logits_chunk=chunk), **depth)
     mesh = make_mesh(*mesh_shape, devices=tpu_devices(HARDWARE[hardware]))
     return Trainer(cfg, OPTIM, 100, mesh, ShardingRules()), batch, seq
 
 
 def unflat(c) -> tuple:
-    return (c[0], tuple(c[1:4]), tuple(c[4:7]), c[7], c[8])
+    return (c[0], tuple(c[1:4]), tuple(c[4:7]), c[7], c[8], c[9])
 
 
 def flat(coefficients) -> list[float]:
-    grads, kept, working, vocab, gathered = coefficients
-    return [grads, *kept, *working, vocab, gathered]
+    grads, kept, working, chunked, whole, gathered = coefficients
+    return [grads, *kept, *working, chunked, whole, gathered]
 
 
 def modelled(c, trainer: Trainer, batch: int, seq: int) -> float:
@@ -66,11 +69,11 @@ def modelled(c, trainer: Trainer, batch: int, seq: int) -> float:
     return est.gradients + est.gathered_layer + est.activations
 
 
-def figures(remat: str, attention: str, case: tuple, cache: dict) -> dict:
+def figures(remat: str, attention: str, case: tuple, cache: dict, chunk: int = CHUNK) -> dict:
     """The compiler's figures for one config (from `cache` where there): modelled part, total, OOM."""
-    key = repr((remat, attention, case))
+    key = repr((remat, attention, case) + (() if chunk else ("whole logits",)))
     if key not in cache:
-        trainer, batch, seq = trainer_for(remat, attention, case)
+        trainer, batch, seq = trainer_for(remat, attention, case, chunk)
         got = compiled(trainer, batch, seq)
         cache[key] = dict(modelled=got.total - got.arguments, total=got.total, out_of_memory=got.out_of_memory)
     return cache[key]
@@ -87,12 +90,12 @@ def main() -> None:
     for remat in ("none", "full", "save_dots"):
         for attention, family in FAMILY.items():
             runs, temps = [], []
-            for case in GRID:
-                got = figures(remat, attention, case, cache)
+            for case, chunk in [(case, CHUNK) for case in GRID] + [(case, 0) for case in WHOLE_LOGITS]:
+                got = figures(remat, attention, case, cache, chunk)
                 if args.cache:
                     Path(args.cache).write_text(json.dumps(cache))
                 if not got["out_of_memory"]:  # an aborted compile's figure is a lower bound only
-                    runs.append(trainer_for(remat, attention, case))
+                    runs.append(trainer_for(remat, attention, case, chunk))
                     temps.append(got["modelled"])
 
             def log_errors(c, runs=runs, temps=temps):
@@ -104,9 +107,9 @@ def main() -> None:
             current = flat(ACTIVATION_COEFFICIENTS[remat, family])
             # at least one float32 gradient per parameter shard: with few layers the grid cannot tell
             # gradients from the other terms, and a fit that drops them fails at full depth
-            lower = [1.0] + [0.0] * 8
+            lower = [1.0] + [0.0] * 9
             starts = [[max(c, low) for c, low in zip(current, lower, strict=True)]]
-            starts += [[1.0, *rng.uniform(0, 20, 8)] for _ in range(12)]  # max() makes local minima
+            starts += [[1.0, *rng.uniform(0, 20, 9)] for _ in range(12)]  # max() makes local minima
             fits = [least_squares(log_errors, x0=start, bounds=(lower, 60)).x for start in starts]
             fit = np.round(min(fits, key=worst), 2).tolist()
             fitted[remat, family] = unflat(fit)
@@ -116,17 +119,18 @@ def main() -> None:
     for key, value in fitted.items():
         print(f"    {key!r}: {value!r},")
     print("}")
-    print("held out (estimate total / compiled total - 1), the recipes' remat policies:")
-    for remat in ("full", "save_dots"):
+    print("held out (estimate total / compiled total - 1): the recipes at full depth")
+    for remat, case in HELD_OUT:
         for attention, family in FAMILY.items():
-            for case in HELD_OUT:
-                got = figures(remat, attention, case, cache)
+            for chunk in (CHUNK, 0):
+                got = figures(remat, attention, case, cache, chunk)
                 if args.cache:
                     Path(args.cache).write_text(json.dumps(cache))
-                trainer, batch, seq = trainer_for(remat, attention, case)
+                trainer, batch, seq = trainer_for(remat, attention, case, chunk)
                 errors = [estimate(trainer, batch, seq, c).total / got["total"] - 1
                           for c in (fitted[remat, family], ACTIVATION_COEFFICIENTS[remat, family])]
-                print(f"  {case[0]} on {case[2]} mesh {case[3]} {remat} {attention}: compiled "
+                print(f"  {case[0]} on {case[2]} mesh {case[3]} {remat} {attention} "
+                      f"{f'logits in chunks of {chunk}' if chunk else 'whole logits'}: compiled "
                       f"{got['total'] / 2**30:.2f} GiB{' (out of memory: at least)' if got['out_of_memory'] else ''}, "
                       f"fitted {100 * errors[0]:+.1f}%, planner {100 * errors[1]:+.1f}%", flush=True)
 
