@@ -64,6 +64,14 @@ def _quiet_abandoned_reads():
         sys.unraisablehook = previous
 
 
+class _AbandonedWrites(logging.Filter):
+    """A failed save fails one of Orbax's concurrent array writes; the others are abandoned and asyncio
+    logs each one's error when its task is collected. The first error is the one reported."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Task exception was never retrieved")
+
+
 class RunCheckpoints:
     def __init__(self, directory: epath.Path, keep: int, async_save: bool):
         """Checkpoints in `directory`: a local folder or a remote one (gs://)."""
@@ -114,6 +122,7 @@ class RunCheckpoints:
             self._failed(step, RuntimeError("the save ended without committing"), None)
 
     def _failed(self, step: int | None, error: Exception, state: dict | None) -> None:
+        logging.getLogger("asyncio").addFilter(_AbandonedWrites())
         for tmp in self.directory.glob("*.orbax-checkpoint-tmp*"):
             if is_remote(str(tmp)):
                 with contextlib.suppress(OSError):
