@@ -204,6 +204,8 @@ def no_tpu_probe() -> None:
     if any(importlib.util.find_spec(f"jax_cuda{v}_plugin") for v in (12, 13)):
         return
     os.environ["JAX_PLATFORMS"] = "cpu"
+    if "jax" in sys.modules:  # imported already (by the command's module): its config read the environment then
+        sys.modules["jax"].config.update("jax_platforms", "cpu")
 
 
 def main(commands: Command | dict[str, Command], argv: list[str] | None = None, default: str = "") -> int:

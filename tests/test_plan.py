@@ -80,6 +80,15 @@ def test_command_compiles_the_quickstart_on_named_hardware():
     assert "compiled step (XLA on cpu)" in done.stdout
 
 
+def test_a_command_on_a_machine_without_a_tpu_says_nothing_of_libtpu():
+    """With libtpu installed (as here) and JAX_PLATFORMS unset, a command uses the CPU at once: no
+    libtpu start-up complaints on stderr, though the command's module imported JAX first."""
+    env = {k: v for k, v in os.environ.items() if k != "JAX_PLATFORMS"}
+    done = run_plan("--config", str(ROOT / "configs/quickstart.py"), "--no_compile", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "TPU" not in done.stderr and "libtpu" not in done.stderr, done.stderr
+
+
 @pytest.mark.parametrize("args,message", [
     (["--hardware=tpu"], "--hardware='tpu'; known: v4-8"),
     (["--model=gpt2"], "unknown model preset 'gpt2'; known: llama3-8b"),
