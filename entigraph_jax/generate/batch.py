@@ -36,7 +36,6 @@ class BatchEngine(Engine):
         super().__init__(*args, **kwargs)
         self.poll_s = poll_s
         self.batch_size = min(batch_size or self.backend.max_requests, self.backend.max_requests)
-        self.calls = 0  # batch API calls this run (create, find, status, results)
 
     async def run(self, requests: Iterator[Request]):
         """Finish the batches a previous run left open, then send `requests` in batches, round after
@@ -85,7 +84,6 @@ class BatchEngine(Engine):
         for attempt in range(self.limits.max_retries + 1):
             try:
                 found = await self.backend.find(key) if attempt else None
-                self.calls += 1 + bool(attempt)
                 batch_id = found or await self.backend.submit(items, key)
             except Retryable as e:
                 self._failed_attempt(e)
@@ -104,7 +102,6 @@ class BatchEngine(Engine):
         for key, batch_id in self.journal.open_batches():
             if batch_id is None:
                 found = await self.backend.find(key)
-                self.calls += 1
                 if found:
                     self.journal.batch_created(key, found)
                 else:
@@ -119,7 +116,6 @@ class BatchEngine(Engine):
             for key, batch_id in list(waiting.items()):
                 try:
                     status = await self.backend.status(batch_id)
-                    self.calls += 1
                     if status.state != RUNNING:
                         await self._take_in(key, batch_id, status)
                         del waiting[key]
@@ -138,7 +134,6 @@ class BatchEngine(Engine):
             self.journal.batch_ended(key, "failed")
             return
         answers = []
-        self.calls += 1
         async for answer in self.backend.results(batch_id):
             answers.append(answer)
             if len(answers) == INGEST_CHUNK:
