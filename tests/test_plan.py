@@ -13,7 +13,7 @@ from pathlib import Path
 import jax
 import pytest
 
-from entigraph_jax.models import LlamaConfig, ShardingRules, make_mesh
+from entigraph_jax.models import LlamaConfig, ShardingRules, make_mesh, preset
 from entigraph_jax.train.hardware import HARDWARE, has_tpu_compiler, tpu_devices
 from entigraph_jax.train.memory import abstract_batch, compiled, estimate
 from entigraph_jax.train.step import OptimConfig, Trainer
@@ -121,6 +121,20 @@ def test_splash_and_lean_logits_compile_for_a_tpu_and_save_its_memory():
     # per chip: 2 rows x 4 heads x 1024^2 float32 scores (32 MiB a layer); 2 x 1024 x 32000 logits (250 MiB)
     assert figures["xla", 0] - figures["splash", 0] > 24 * 2**20, figures
     assert figures["splash", 0] - figures["splash", 256] > 150 * 2**20, figures
+
+
+@needs_libtpu
+def test_estimate_is_within_ten_percent_of_the_tpu_compiler_on_a_recipe_outside_its_grid():
+    """Llama 3.2 1B at full depth on a v5e-8 as configs/cpt_llama32_1b_quality.py trains it (fsdp 8,
+    save_dots, 16 x 2048, logits in chunks of 512), with XLA attention: the planner's estimate against
+    the chip's own figure from the TPU compiler."""
+    cfg = preset("llama3.2-1b", param_dtype="float32", dtype="bfloat16", remat="save_dots", attention="xla",
+                 logits_chunk=512)
+    optim = OptimConfig(1e-3, 0.05, 0.01, 0.9, 0.95, 1e-8, 1.0, 0.0, 1)
+    trainer = Trainer(cfg, optim, 100, make_mesh(1, 8, 1, devices=tpu_devices(HARDWARE["v5e-8"])), ShardingRules())
+    got = compiled(trainer, 16, 2048)
+    assert not got.out_of_memory
+    assert estimate(trainer, 16, 2048).total == pytest.approx(got.total, rel=0.10)
 
 
 @needs_libtpu
