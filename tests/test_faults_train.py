@@ -2,6 +2,7 @@
 code, and nothing already written lost."""
 
 import json
+import logging
 import os
 import re
 import resource
@@ -9,8 +10,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -95,6 +98,37 @@ def test_a_failed_save_stops_the_run_with_one_line(tmp_path):
     assert lines[0].startswith(f"train: error: {workdir / 'checkpoints'}: saving the checkpoint of step 5 failed (")
     assert lines[0].endswith("no checkpoint was written yet") and "File too large" in lines[0]
     assert not list((workdir / "checkpoints").glob("*tmp*"))  # no half-written folder left
+
+
+def test_after_a_failed_save_only_errors_raised_in_orbax_are_dropped(monkeypatch, caplog):
+    """Orbax's abandoned writes echo a failed save until the process exits, through any of three
+    channels; errors from other code still reach each one."""
+    import orbax.checkpoint._src.serialization.serialization as orbax_module
+
+    from entigraph_jax.train.checkpoints import CheckpointSaveError, quiet_background_errors
+
+    def raised_in(filename: str) -> BaseException:
+        try:
+            exec(compile("raise OSError('File too large')", filename, "exec"))
+        except OSError as e:
+            return e
+
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: seen.append(("unraisable", unraisable.err_msg)))
+    monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(("thread", args.thread)))
+    monkeypatch.setattr(logging.getLogger("asyncio"), "filters", [])
+    with pytest.raises(CheckpointSaveError), quiet_background_errors():
+        raise CheckpointSaveError("checkpoints: saving the checkpoint of step 5 failed")
+    for where in (orbax_module.__file__, __file__):
+        error = raised_in(where)
+        sys.unraisablehook(SimpleNamespace(exc_type=OSError, exc_value=error, exc_traceback=error.__traceback__,
+                                           err_msg=where, object=None))
+        threading.excepthook(SimpleNamespace(exc_type=OSError, exc_value=error, exc_traceback=error.__traceback__,
+                                             thread=where))
+        logging.getLogger("asyncio").error(f"Task exception was never retrieved ({where})",
+                                           exc_info=(OSError, error, error.__traceback__))
+    assert seen == [("unraisable", __file__), ("thread", __file__)]
+    assert [r.getMessage() for r in caplog.records] == [f"Task exception was never retrieved ({__file__})"]
 
 
 def test_one_train_per_workdir_and_ctrl_c_saves_like_sigterm(tmp_path):

@@ -20,6 +20,8 @@ import re
 import shutil
 import sys
 import threading
+import traceback
+import types
 
 import grain
 import jax
@@ -39,16 +41,46 @@ class CheckpointSaveError(UserError):
 def quiet_background_errors():
     """While a run checkpoints: Orbax's writer threads print their failures as tracebacks and log
     lines, and the failure also reaches the run (`check`, `save`), which reports it in one line.
-    Keep only that line."""
+    Keep only that line. After a failed save, Orbax's abandoned concurrent writes echo its error as
+    they are collected, up to the process's exit: from then on, errors raised in Orbax's code are
+    dropped (others are still printed)."""
     previous = threading.excepthook, sys.unraisablehook, logging.getLogger("absl").level
     threading.excepthook, sys.unraisablehook = (lambda args: None), (lambda unraisable: None)
     logging.getLogger("absl").setLevel(logging.CRITICAL)
+    failed_save = False
     try:
         yield
+    except CheckpointSaveError:
+        failed_save = True
+        raise
     finally:
         gc.collect()
         threading.excepthook, sys.unraisablehook = previous[:2]
         logging.getLogger("absl").setLevel(previous[2])
+        if failed_save:
+            _drop_orbax_echoes()
+
+
+def _from_orbax(trace: types.TracebackType | None) -> bool:
+    return any(f"{os.sep}orbax{os.sep}" in frame.f_code.co_filename for frame, _ in traceback.walk_tb(trace))
+
+
+class _OrbaxEchoes(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and _from_orbax(record.exc_info[2]))
+
+
+_ORBAX_ECHOES = _OrbaxEchoes()
+
+
+def _drop_orbax_echoes() -> None:
+    """Errors from Orbax's code are dropped until the process ends, wherever they surface: a thread's
+    uncaught exception, an exception in a finalizer, asyncio's "exception was never retrieved"."""
+    thread_hook, unraisable_hook = threading.excepthook, sys.unraisablehook
+    threading.excepthook = lambda args: None if _from_orbax(args.exc_traceback) else thread_hook(args)
+    sys.unraisablehook = lambda unraisable: None if _from_orbax(unraisable.exc_traceback) else \
+        unraisable_hook(unraisable)
+    logging.getLogger("asyncio").addFilter(_ORBAX_ECHOES)
 
 
 @contextlib.contextmanager
@@ -62,14 +94,6 @@ def _quiet_abandoned_reads():
     finally:
         gc.collect()
         sys.unraisablehook = previous
-
-
-class _AbandonedWrites(logging.Filter):
-    """A failed save fails one of Orbax's concurrent array writes; the others are abandoned and asyncio
-    logs each one's error when its task is collected. The first error is the one reported."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Task exception was never retrieved")
 
 
 class RunCheckpoints:
@@ -122,7 +146,6 @@ class RunCheckpoints:
             self._failed(step, RuntimeError("the save ended without committing"), None)
 
     def _failed(self, step: int | None, error: Exception, state: dict | None) -> None:
-        logging.getLogger("asyncio").addFilter(_AbandonedWrites())
         for tmp in self.directory.glob("*.orbax-checkpoint-tmp*"):
             if is_remote(str(tmp)):
                 with contextlib.suppress(OSError):
