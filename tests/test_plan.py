@@ -197,3 +197,22 @@ def test_without_the_tpu_compiler_the_verdict_is_the_labelled_estimate():
     assert "compiled step (XLA on cpu)" in done.stdout and "\nfits (estimate):" in done.stdout
     assert 'the TPU compiler is not installed, so the verdict uses the estimate; for the chip\'s own figure: ' \
            'pip install -e ".[tpu]"' in done.stdout
+
+
+def test_an_estimate_within_its_error_of_the_memory_is_not_called_a_fit():
+    """The estimate has fallen up to 9.7% below the TPU compiler's figure (benchmarks/plan_calibration.py):
+    without the chip's compiler, a need that close to the chip's memory is a risk, not a fit."""
+    from entigraph_jax.train.memory import CompiledMemory, GiB, MemoryEstimate
+    from entigraph_jax.train.plan import MemoryPlan, report
+
+    def verdict(need_gib: float, exact: bool = False) -> str:
+        need = round(need_gib * GiB)
+        est = MemoryEstimate(parameters=0, optimizer_state=0, batch=0, gradients=0, gathered_layer=0, activations=need)
+        got = CompiledMemory(arguments=0, temporaries=need) if exact else None
+        return report(MemoryPlan("setup", HARDWARE["v5e-8"].memory, est, got, "compiler", exact)).splitlines()[-1]
+
+    assert verdict(15.0) == ("may NOT fit (estimate): 15.00 of 16.0 GiB per device (94%), headroom 1.00 GiB, "
+                             "less than the estimate's error (10%)")
+    assert verdict(14.0).startswith("fits (estimate): 14.00 of 16.0 GiB")
+    assert verdict(15.0, exact=True).startswith("fits (compiled): 15.00 of 16.0 GiB")
+    assert verdict(16.5).startswith("does NOT fit (estimate)")

@@ -21,7 +21,7 @@ from entigraph_jax.models import LlamaConfig, ShardingRules, config_from_hf, pre
 from entigraph_jax.models.attention import choose
 
 from .hardware import HARDWARE, TPU_EXTRA, devices_for, lookup
-from .memory import CompiledMemory, GiB, MemoryEstimate, compiled, estimate
+from .memory import ESTIMATE_ERROR, CompiledMemory, GiB, MemoryEstimate, compiled, estimate, fits_by_estimate
 from .setup import model_runtime, optim_config, scratch_architecture, validate
 from .step import Trainer
 
@@ -111,6 +111,8 @@ def report(result: MemoryPlan) -> str:
         need, source = (got.total, "compiled") if result.exact else (est.total, "estimate")
         verdict = "fits" if need <= have else "does NOT fit"
         spare = f"headroom {(have - need) / GiB:.2f} GiB" if need <= have else f"short by {(need - have) / GiB:.2f} GiB"
+        if need <= have and not result.exact and not fits_by_estimate(need, have):
+            verdict, spare = "may NOT fit", f"{spare}, less than the estimate's error ({ESTIMATE_ERROR:.0%})"
         at_least = "at least " if result.exact and got.out_of_memory else ""
         lines.append(f"{verdict} ({source}): {at_least}{need / GiB:.2f} of {have / GiB:.1f} GiB per device "
                      f"({100 * need / have:.0f}%), {spare}")

@@ -6,8 +6,8 @@ as configured). They are tried in order of expected speed: recomputation costs a
 step for `full` and less for `save_dots`, each extra microbatch a little (smaller matmuls, the
 weights gathered again), tensor parallelism its activation collectives. The first that the compiler
 says fits (the TPU compiler for a TPU slice when libtpu is installed) is the answer; without the
-hardware's compiler the estimate decides, and says so. Candidates the estimate puts far beyond the
-memory are not compiled.
+hardware's compiler the estimate decides, with a margin for its error, and says so. Candidates the
+estimate puts far beyond the memory are not compiled.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from entigraph_jax.errors import UserError
 from entigraph_jax.models import ShardingRules
 
 from .hardware import TPU_EXTRA, devices_for, lookup
-from .memory import GiB, compiled, estimate
+from .memory import GiB, compiled, estimate, fits_by_estimate
 from .plan import model_config
 from .setup import optim_config, validate
 from .step import Trainer
@@ -88,7 +88,7 @@ def search(config, hardware: str, model: str | None = None) -> SearchResult:
         need = estimate(trainer, batch, seq_len).total
         candidate = dataclasses.replace(candidate, estimate=need)
         if need > HOPELESS * machine.memory or not exact:
-            tried.append(dataclasses.replace(candidate, fits=need <= machine.memory))
+            tried.append(dataclasses.replace(candidate, fits=fits_by_estimate(need, machine.memory)))
         else:
             got = compiled(trainer, batch, seq_len)
             tried.append(dataclasses.replace(candidate, compiled=got.total,
