@@ -27,7 +27,7 @@ import urllib.request
 from pathlib import Path
 
 from entigraph_jax.config import apply_override
-from entigraph_jax.generate.defaults import base_config
+from entigraph_jax.generate.defaults import GenerateSettings, base_config
 from entigraph_jax.generate.run import generate
 
 
@@ -65,11 +65,12 @@ def main():
                                "budget.max_requests": args.requests, "llm.mode": args.mode,
                                "llm.batch_size": args.batch_size, "llm.poll_s": 0.2}.items():
                 apply_override(config, key, str(value))
+            config = GenerateSettings.from_config(config)
 
             samples_mb, stop = [], threading.Event()
 
             def sample_memory():
-                journal = Path(tmp) / "out" / "journal.sqlite"
+                journal = config.corpus().journal
                 while not stop.wait(1.0):
                     size = journal.stat().st_size if journal.exists() else 0
                     samples_mb.append((time.perf_counter(), rss_mb(), size))

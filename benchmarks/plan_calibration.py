@@ -24,9 +24,10 @@ import numpy as np  # noqa: E402
 from scipy.optimize import least_squares  # noqa: E402
 
 from entigraph_jax.models import ShardingRules, make_mesh, preset  # noqa: E402
+from entigraph_jax.train import OptimSettings  # noqa: E402
 from entigraph_jax.train.hardware import HARDWARE, has_tpu_compiler, tpu_devices  # noqa: E402
 from entigraph_jax.train.memory import ACTIVATION_COEFFICIENTS, compiled, estimate  # noqa: E402
-from entigraph_jax.train.step import OptimConfig, Trainer  # noqa: E402
+from entigraph_jax.train.step import Trainer  # noqa: E402
 
 # The paper's architectures at 2 and 4 layers (the estimate is linear in depth), real widths, vocabulary,
 # batches and meshes: (preset, layers, hardware, mesh (data, fsdp, tensor), global batch, seq)
@@ -42,7 +43,7 @@ HELD_OUT = [("full", ("llama3-8b", 0, "v5p-8", (1, 4, 1), 16, 2048)),
             ("full", ("llama3.2-3b", 0, "v5p-8", (1, 2, 2), 16, 2048))]
 CHUNK = 512
 FAMILY = {"xla": "xla", "splash": "fused"}
-OPTIM = OptimConfig(1e-3, 0.05, 0.01, 0.9, 0.95, 1e-8, 1.0, 0.0, 1)
+OPTIM = OptimSettings(1e-3, 0.05, 0.01, 0.9, 0.95, 1e-8, 1.0, 0.0, 1)
 
 
 def trainer_for(remat: str, attention: str, case: tuple, chunk: int = CHUNK) -> tuple[Trainer, int, int]:

@@ -13,6 +13,7 @@ import jax
 jax.config.update("jax_platforms", "cpu")
 
 from entigraph_jax.config import apply_override, load_config_file  # noqa: E402
+from entigraph_jax.train import TrainSettings  # noqa: E402
 from entigraph_jax.train.hardware import TPU_EXTRA, has_tpu_compiler  # noqa: E402
 from entigraph_jax.train.memory import GiB  # noqa: E402
 from entigraph_jax.train.plan import plan  # noqa: E402
@@ -43,7 +44,7 @@ def main() -> None:
                 settings["model.remat"] = args.remat
             for key, value in settings.items():
                 apply_override(config, key, str(value))
-            result = plan(config, hardware, preset)
+            result = plan(TrainSettings.from_config(config), hardware, preset)
             got, est = result.compiled, result.estimate
             mark = " (out of memory: at least)" if got.out_of_memory else ""
             print(f"  {attention:<9} {'chunk ' + str(chunk) if chunk else 'whole':<8} {got.total / GiB:9.2f} "

@@ -15,8 +15,9 @@ import jax
 import numpy as np
 
 from entigraph_jax.models import LlamaConfig, ShardingRules, make_mesh
+from entigraph_jax.train import OptimSettings
 from entigraph_jax.train.metrics import peak_flops_per_device
-from entigraph_jax.train.step import OptimConfig, Trainer
+from entigraph_jax.train.step import Trainer
 
 MODELS = {  # name: (architecture, batch, seq, compute dtype)
     "quickstart": (dict(vocab_size=1000, hidden_size=128, intermediate_size=384, num_layers=4, num_heads=4,
@@ -32,7 +33,7 @@ def measure(name: str, steps: int, peak: float) -> None:
     arch, batch, seq, dtype = MODELS[name]
     cfg = LlamaConfig(**arch, dtype=dtype, max_position_embeddings=seq,
                       remat="full" if name == "1b" else "none")
-    optim = OptimConfig(lr=1e-4, warmup_fraction=0.05, weight_decay=0.01, b1=0.9, b2=0.95, eps=1e-8,
+    optim = OptimSettings(lr=1e-4, warmup_fraction=0.05, weight_decay=0.01, b1=0.9, b2=0.95, eps=1e-8,
                         clip_norm=1.0, z_loss=0.0, microbatches=1)
     mesh = make_mesh()
     trainer = Trainer(cfg, optim, 1000, mesh, ShardingRules())

@@ -3,7 +3,7 @@ temperature 0.1, at most 300 new tokens, each stopped at its answer line, majori
 parsed answers; the headline is the test part (articles sorted by title, the last 80%).
 
     python -m entigraph_jax.evaluate --config configs/eval_quality.py \
-        --config.model.path=workdir/cpt_llama3_8b_quality/hf --config.tokenizer=/ckpt/Meta-Llama-3-8B \
+        --config.model.path=workdir/cpt_llama3_8b_quality/hf --config.tokenizer.path=/ckpt/Meta-Llama-3-8B \
         --config.source=quality:QuALITY.v1.0.1.htmlstripped.train,QuALITY.v1.0.1.htmlstripped.dev
 """
 
@@ -12,8 +12,7 @@ from entigraph_jax.evaluate.defaults import base_config
 
 def get_config():
     c = base_config()
-    c.model.update(path="workdir/quickstart/hf", dtype="float32")
-    c.tokenizer = "workdir/quickstart/tokenizer/sp.model"
+    c.model.update(path="workdir/quickstart/hf", param_dtype="float32")  # the export carries its tokenizer
     c.source = "sample"
     c.mode = "closed_book"
     c.split = "test"

@@ -3,10 +3,10 @@
 question, Cohere rerank-english-v3.0, the best 16 in the prompt (best last), temperature 0.1.
 For an EntiGraph CPT model the paper used 8 chunks at temperature 0.3: `eval_quality_rag_cpt.py`.
 Needs OPENAI_API_KEY and COHERE_API_KEY (or any OpenAI-compatible /embeddings and Cohere-compatible
-/rerank server: set rag.base_url / rag.rerank_base_url).
+/rerank server: set rag.embedder.base_url / rag.reranker.base_url).
 
     python -m entigraph_jax.evaluate --config configs/eval_quality_rag.py \
-        --config.model.path=/ckpt/Meta-Llama-3-8B --config.tokenizer=/ckpt/Meta-Llama-3-8B
+        --config.model.path=/ckpt/Meta-Llama-3-8B --config.tokenizer.path=/ckpt/Meta-Llama-3-8B
 """
 
 from entigraph_jax.evaluate.defaults import base_config
@@ -14,12 +14,11 @@ from entigraph_jax.evaluate.defaults import base_config
 
 def get_config():
     c = base_config()
-    c.model.update(path="/ckpt/Meta-Llama-3-8B", dtype="bfloat16")
-    c.tokenizer = "/ckpt/Meta-Llama-3-8B"
+    c.model.update(path="/ckpt/Meta-Llama-3-8B", param_dtype="bfloat16")
     c.source = "quality:QuALITY.v1.0.1.htmlstripped.train,QuALITY.v1.0.1.htmlstripped.dev"
     c.mode = "open_book"
     c.sampling.update(samples=8, temperature=0.1, max_new_tokens=300)
-    c.rag.update(embedder="openai", model="text-embedding-3-large", base_url="https://api.openai.com/v1",
-                 chunk_size=1024, retrieval_max_k=128, rerank="http", rerank_model="rerank-english-v3.0",
-                 rerank_base_url="https://api.cohere.com/v2", top_k=16)
+    c.rag.embedder.update(backend="openai", model="text-embedding-3-large", base_url="https://api.openai.com/v1")
+    c.rag.update(chunk_size=1024, retrieval_max_k=128, rerank="http", top_k=16)
+    c.rag.reranker.update(model="rerank-english-v3.0", base_url="https://api.cohere.com/v2")
     return c

@@ -2,7 +2,7 @@
 with the best 8 chunks in the prompt at temperature 0.3.
 
     python -m entigraph_jax.evaluate --config configs/eval_quality_rag_cpt.py \
-        --config.model.path=workdir/cpt_llama3_8b_quality/hf --config.tokenizer=/ckpt/Meta-Llama-3-8B
+        --config.model.path=workdir/cpt_llama3_8b_quality/hf --config.tokenizer.path=/ckpt/Meta-Llama-3-8B
 """
 
 from pathlib import Path

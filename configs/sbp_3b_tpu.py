@@ -32,13 +32,13 @@ def get_config():
     c.workdir = "workdir/sbp_3b"  # local disk or a gcsfuse mount
     c.corpus = "records:/data/pretraining_corpus"
     c.tokenizer.path = "/ckpt/Meta-Llama-3-8B"
-    c.embedder.update(kind="openai", model="Qwen/Qwen3-Embedding-0.6B", base_url="http://localhost:8000/v1",
+    c.embedder.update(backend="openai", model="Qwen/Qwen3-Embedding-0.6B", base_url="http://localhost:8000/v1",
                       cache_dir="/data/embedding_cache")
     c.mine.update(k=20, min_similarity=0.75, max_similarity=0.95, index="exact", block=4096)
     model_3b(c.synthesizer, c.tokenizer.path)
     c.synthesizer.data.epochs = 1
     c.synthesize.update(num_docs=1_000_000, temperature=1.0, max_new_tokens=2048, max_seed_chars=16000,
-                        batch_size=256, dtype="bfloat16")
+                        batch_size=256, param_dtype="bfloat16")
     model_3b(c.joint, c.tokenizer.path)
     c.joint.max_steps = 100_000  # the compute budget shared by SBP and the baseline
     c.real_fraction = 0.5

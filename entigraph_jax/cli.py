@@ -3,7 +3,7 @@
     python -m entigraph_jax.<stage> [SUBCOMMAND] [--config FILE] [--config.KEY=VALUE ...] [FLAGS]
                                     [--print_config] [--help]
 
-A command is a `Command`: its purpose, its config schema (a stage's `defaults.py`), its flags and the
+A command is a `Command`: its purpose, its settings (a stage's `defaults.py`), its flags and the
 function that does the work. `--help` prints the purpose, the flags and every config key with its
 default and meaning; `--print_config` prints the config after the file and overrides and exits.
 A `UserError` is printed as one line: usage errors exit 2, bad input and failed work exit 1; a run
@@ -21,10 +21,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import ml_collections
-
-from .config import apply_override, check_schema, flatten, key_comments, load_config_file
+from .config import apply_override, check_schema, load_config_file
 from .errors import Stopped, UsageError, UserError
+from .settings import Settings
 
 INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT
 BROKEN_PIPE_EXIT_CODE = 141  # 128 + SIGPIPE, what a tool killed by a closed pipe returns
@@ -55,10 +54,9 @@ class Invocation:
 class Command:
     name: str  # as typed after `python -m entigraph_jax.`, e.g. "train" or "models convert"
     purpose: str
-    schema: Callable[[], ml_collections.ConfigDict]
-    run: Callable[[ml_collections.ConfigDict, Invocation], object]  # -> a result dataclass or None
+    settings: type[Settings]  # its keys, defaults, meanings and checks
+    run: Callable[[Settings, Invocation], object]  # -> a result dataclass or None
     flags: tuple[Flag, ...] = ()
-    meanings: Callable[[], dict[str, str]] | None = None  # default: the comments in schema's source
     show: Callable[[object], str] | None = None  # default: the result as JSON
     interrupted: str = ""  # said after "interrupted" on Ctrl-C, e.g. how to resume
 
@@ -99,11 +97,11 @@ def _overrides(extras: list[str]) -> list[tuple[str, str]]:
     return overrides
 
 
-def resolve(command: Command, argv: list[str]) -> tuple[ml_collections.ConfigDict, Invocation]:
-    """The config after file, overrides and key flags, and the invocation; raises `UserError`."""
+def resolve(command: Command, argv: list[str]) -> tuple[Settings, Invocation]:
+    """The settings after file, overrides and key flags, and the invocation; raises `UserError`."""
     args, extras = _parser(command).parse_known_args(argv)
     overrides = _overrides(extras)
-    schema = command.schema()
+    schema = command.settings().to_config()
     if args.config:
         config = load_config_file(args.config)
         check_schema(config, schema, args.config)
@@ -120,18 +118,19 @@ def resolve(command: Command, argv: list[str]) -> tuple[ml_collections.ConfigDic
                 apply_override(config, flag.key, value)
         else:
             options[flag.name] = value
-    return config, Invocation(args.config, tuple(overrides), options)
+    return command.settings.from_config(config), Invocation(args.config, tuple(overrides), options)
 
 
-def required(config: ml_collections.ConfigDict, *keys: str) -> None:
+def required(settings: Settings, *keys: str) -> None:
     """Usage error unless every key in `keys` is set (non-empty)."""
-    missing = [k for k in keys if not flatten(config)[k]]
+    values = settings.leaves()
+    missing = [k for k in keys if not values[k]]
     if missing:
         raise UsageError(f"config: {', '.join(missing)} must be set (see --help)")
 
 
 def help_text(command: Command, subcommands: dict[str, Command] | None = None) -> str:
-    meanings = command.meanings() if command.meanings else key_comments(command.schema)
+    meanings = command.settings.meanings()
     usage = [f"usage: python -m entigraph_jax.{command.name}"]
     usage += [f.name.upper() for f in command.flags if f.positional]
     usage += ["[--config FILE]", "[--config.KEY=VALUE ...]"]
@@ -155,24 +154,13 @@ def help_text(command: Command, subcommands: dict[str, Command] | None = None) -
     lines.append("flags:")
     lines += [f"  {name:<22}{text}" for name, text in rows]
     lines += ["", "config keys (KEY = default: meaning):"]
-    for key, value in flatten(command.schema()).items():
-        lines.append(f"  {key} = {value!r}: {lookup(meanings, key)}")
+    for key, value in command.settings().leaves().items():
+        lines.append(f"  {key} = {value!r}: {meanings[key]}")
     return "\n".join(lines)
 
 
-def lookup(meanings: dict[str, str], key: str) -> str:
-    """The meaning of `key`, or of its longest tail that has one (a section that embeds another
-    command's schema, such as sbp's `joint.*`, shares that schema's meanings)."""
-    parts = key.split(".")
-    for start in range(len(parts)):
-        text = meanings.get(".".join(parts[start:]))
-        if text:
-            return text
-    return ""
-
-
-def config_text(config: ml_collections.ConfigDict) -> str:
-    return "\n".join(f"{key} = {value!r}" for key, value in flatten(config).items())
+def config_text(settings: Settings) -> str:
+    return "\n".join(f"{key} = {value!r}" for key, value in settings.leaves().items())
 
 
 def result_text(result) -> str:
@@ -208,6 +196,16 @@ def no_tpu_probe() -> None:
         sys.modules["jax"].config.update("jax_platforms", "cpu")
 
 
+def _say(text: str) -> int:
+    """Print to stdout; a reader that left (`... | head`) ends the command quietly, as `cat` does."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return BROKEN_PIPE_EXIT_CODE
+    return 0
+
+
 def main(commands: Command | dict[str, Command], argv: list[str] | None = None, default: str = "") -> int:
     """Run one command (or the subcommand named first in `argv`, else `default`); returns the exit code."""
     no_tpu_probe()
@@ -222,21 +220,19 @@ def main(commands: Command | dict[str, Command], argv: list[str] | None = None, 
     else:
         stage = next(iter(subcommands.values())).name.split()[0]
         if argv and argv[0] in ("-h", "--help"):
-            print(f"usage: python -m entigraph_jax.{stage} {{{','.join(subcommands)}}} ...\n")
-            print("\n".join(f"  {name:<14}{c.summary}" for name, c in subcommands.items()))
-            return 0
+            return _say(f"usage: python -m entigraph_jax.{stage} {{{','.join(subcommands)}}} ...\n\n"
+                        + "\n".join(f"  {name:<14}{c.summary}" for name, c in subcommands.items()))
         print(f"{stage}: error: the first argument must be one of {', '.join(subcommands)} (see --help)",
               file=sys.stderr)
         return UsageError.exit_code
     if "-h" in argv or "--help" in argv:
-        print(help_text(command, subcommands if default and command.name == subcommands[default].name else None))
-        return 0
+        return _say(help_text(command, subcommands if default and command.name == subcommands[default].name
+                              else None))
     try:
-        config, invocation = resolve(command, argv)
+        settings, invocation = resolve(command, argv)
         if "--print_config" in argv:
-            print(config_text(config))
-            return 0
-        result = command.run(config, invocation)
+            return _say(config_text(settings))
+        result = command.run(settings, invocation)
     except Stopped as e:
         print(f"{command.name}: {e}", file=sys.stderr)
         return e.exit_code
@@ -247,10 +243,6 @@ def main(commands: Command | dict[str, Command], argv: list[str] | None = None, 
         print(f"{command.name}: interrupted" + (f"; {command.interrupted}" if command.interrupted else ""),
               file=sys.stderr)
         return INTERRUPTED_EXIT_CODE
-    if result is not None:
-        try:
-            print(command.show(result) if command.show else result_text(result), flush=True)
-        except BrokenPipeError:  # the reader left (`... | head`): stop quietly, as `cat` does
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-            return BROKEN_PIPE_EXIT_CODE
-    return 0
+    if result is None:
+        return 0
+    return _say(command.show(result) if command.show else result_text(result))

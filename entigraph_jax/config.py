@@ -1,21 +1,18 @@
 """Config files for the commands: `--config path.py` (a file whose `get_config()` returns an
 ml_collections ConfigDict, big_vision style) plus `--config.a.b=value` overrides.
 
-Every command has a schema, the `base_config()` of its stage's `defaults.py`, with one key per line
-and a comment saying what it means: `--help` prints those comments (`key_comments`). A config file
-must have exactly the schema's keys; an override must name one of them and parse as its type.
+Every command has a schema, the ConfigDict of its settings' defaults (`Settings.to_config()`, which
+the `base_config()` of its stage's `defaults.py` returns). A config file must have exactly the
+schema's keys; an override must name one of them and parse as its type. The result becomes typed
+settings once, at the command boundary (`settings.py`).
 """
 
 from __future__ import annotations
 
 import ast
 import importlib.util
-import inspect
-import io
 import os
-import textwrap
-import tokenize
-from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
 
 import ml_collections
@@ -44,11 +41,11 @@ def load_config_file(path: str | os.PathLike) -> ml_collections.ConfigDict:
     return config
 
 
-def flatten(config: ml_collections.ConfigDict, prefix: str = "") -> dict[str, object]:
-    """Dotted key -> value for every leaf."""
+def flatten(config: ml_collections.ConfigDict | Mapping, prefix: str = "") -> dict[str, object]:
+    """Dotted key -> value for every leaf of a ConfigDict or a nested dict (a stored config)."""
     out = {}
     for key, value in config.items():
-        if isinstance(value, ml_collections.ConfigDict):
+        if isinstance(value, ml_collections.ConfigDict | Mapping):
             out.update(flatten(value, f"{prefix}{key}."))
         else:
             out[prefix + key] = value
@@ -100,71 +97,3 @@ def apply_override(config: ml_collections.ConfigDict, dotted: str, text: str) ->
         node[leaf] = parse_value(text, node[leaf])
     except (ValueError, SyntaxError, TypeError) as e:
         raise UsageError(f"config: bad value for {dotted!r}: {e}") from e
-
-
-def key_comments(schema: Callable[[], ml_collections.ConfigDict], prefix: str = "") -> dict[str, str]:
-    """Dotted key -> the comment on its line in `schema`'s source, for `--help`.
-
-    Understands the shapes the `defaults.py` files use: `c.key = value  # meaning`, a section
-    `c.section = ml_collections.ConfigDict(dict(\\n key=value,  # meaning ...))` with one key per
-    line, and `c.section = other_schema()` (that function's comments, under the section's name).
-    """
-    source = textwrap.dedent(inspect.getsource(schema))
-    comments = {t.start[0]: t.string.lstrip("#").strip()
-                for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type == tokenize.COMMENT}
-
-    def comment(node) -> str:
-        return next((comments[line] for line in range(node.lineno, node.end_lineno + 1) if line in comments), "")
-
-    out = {}
-    for node in ast.walk(ast.parse(source)):
-        if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
-            continue
-        path = _attribute_path(node.targets[0])
-        if path is None:
-            continue
-        key, value = prefix + path, node.value
-        section = _dict_keywords(value)
-        if section is not None:
-            out.update((f"{key}.{k.arg}", comment(k)) for k in section)
-            continue
-        called = _called_function(value, schema.__globals__)
-        if called is not None:
-            out.update(key_comments(called, f"{key}."))
-        else:
-            out[key] = comment(node)
-    return out
-
-
-def _attribute_path(target) -> str | None:
-    """`c.a.b` -> "a.b"; anything else -> None."""
-    names = []
-    while isinstance(target, ast.Attribute):
-        names.append(target.attr)
-        target = target.value
-    return ".".join(reversed(names)) if names and isinstance(target, ast.Name) else None
-
-
-def _dict_keywords(value) -> list[ast.keyword] | None:
-    """The keywords of `dict(...)` or `ConfigDict(dict(...))`, else None."""
-    if isinstance(value, ast.Call) and value.args and not value.keywords:
-        value = value.args[0]
-    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "dict":
-        return value.keywords
-    return None
-
-
-def _called_function(value, namespace: dict):
-    """The plain function a `name()` or `module.name()` call refers to in `namespace`, if any."""
-    if not isinstance(value, ast.Call):
-        return None
-    parts, func = [], value.func
-    while isinstance(func, ast.Attribute):
-        parts.append(func.attr)
-        func = func.value
-    if not isinstance(func, ast.Name) or func.id not in namespace:
-        return None
-    target = namespace[func.id]
-    for name in reversed(parts):
-        target = getattr(target, name, None)
-    return target if inspect.isfunction(target) else None

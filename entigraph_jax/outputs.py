@@ -4,9 +4,8 @@ with the permissions any other output of the user gets.
 `prepare(path)` creates a folder and checks it can be written (a file in its place, a file as a
 parent, a read-only folder: each one line). `hold(path)` is an exclusive lock for the run that
 writes there: `path/.lock` names the holder's pid and host; a second run is refused, and a lock
-left by a process that no longer runs on this host is taken over with a message. `publish(tmp,
-final)` gives a folder written under a temporary name the modes the umask allows (temporary
-folders are created private) and moves it into place.
+left by a process that no longer runs on this host is taken over with a message. `staged(final)`
+is the one way a folder is written whole: under a temporary name, then moved into place.
 """
 
 from __future__ import annotations
@@ -48,16 +47,6 @@ def prepare(path: str | os.PathLike, what: str = "output folder") -> Path:
     except OSError as e:
         raise OutputError(f"{what} {path}: cannot write there ({e.strerror or e})") from e
     return path
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
 
 
 @contextlib.contextmanager
@@ -117,22 +106,26 @@ def readable(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def staged(final: Path) -> Iterator[Path]:
-    """A temporary folder beside `final` to write into: moved into place (replacing `final` if it is
-    an empty folder) when the block ends, removed if the block raises."""
+def staged(final: Path, replace: bool = False) -> Iterator[Path]:
+    """A temporary folder beside `final` to write into, moved into place when the block ends (with
+    the modes the umask allows: temporary folders are created private) and removed if the block
+    raises, so readers never see a partial folder. `final` must be missing or an empty folder, else
+    the move fails with an `OSError` (a race another writer won); with `replace`, a folder already
+    there is swapped out and removed once the new one is in place."""
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    old = None
     try:
         yield tmp
-        if final.exists():
+        readable(tmp)
+        if replace and final.exists():
+            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            os.replace(final, old)
+        elif final.is_dir() and not any(final.iterdir()):
             final.rmdir()
-        publish(tmp, final)
+        os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def publish(tmp: Path, final: Path) -> None:
-    """Move the finished folder `tmp` to `final` (which must not exist), readable like other outputs."""
-    readable(tmp)
-    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

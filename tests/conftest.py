@@ -1,20 +1,31 @@
 """Shared fixtures: random tiny Hugging Face Llamas built offline by transformers.
 
-XLA_FLAGS must be set before anything imports jax: 8 fake CPU devices for the sharding tests.
+XLA_FLAGS must be set before anything imports jax: 8 fake CPU devices for the sharding tests; so must
+the compilation cache the session's processes share.
 JAX_PLATFORMS=cpu: with libtpu installed (the TPU compiler tests) JAX would first look for a TPU and
 say on stderr that there is none, in every command the tests run.
 """
 
+import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 ).strip()
+# One compilation cache for this session's processes (the tests and the commands they start): the same
+# small models and steps are compiled again and again otherwise. Removed at the end of the session.
+COMPILATION_CACHE = tempfile.mkdtemp(prefix="entigraph_jax_tests_xla_")
+os.environ["JAX_COMPILATION_CACHE_DIR"] = COMPILATION_CACHE
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -22,7 +33,14 @@ import tokenizers  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
+from entigraph_jax import cli  # noqa: E402
+from entigraph_jax.runs import TrainRun  # noqa: E402
+
 ROOT = Path(__file__).parent.parent
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(COMPILATION_CACHE, ignore_errors=True)
 
 # initializer_range 0.1 (not 0.02) so logits are O(1) and a wrong detail shows well above 1e-4.
 BASE = dict(vocab_size=128, hidden_size=64, intermediate_size=160, num_hidden_layers=3,
@@ -112,15 +130,39 @@ def tiny_reference(tmp_path):
     return tok, reference, tmp_path / "hf"
 
 
+@pytest.fixture
+def run_command(capsys):
+    """A command as typed (`cli.main`), in this process: (exit code, stdout, stderr). A real process is
+    kept for what needs one: signals, locks held by another process, resource limits, pipes."""
+    def run_command(commands, argv, default: str = "") -> SimpleNamespace:
+        capsys.readouterr()
+        code = cli.main(commands, [str(a) for a in argv], default=default)
+        out, err = capsys.readouterr()
+        return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+    return run_command
+
+
+def moved_train_layout(monkeypatch):
+    """Training runs lay out their folders differently than they do: every reader must go through `TrainRun`."""
+    for name, folder in (("export", "exported_model"), ("tokenizer_dir", "vocabulary"), ("metrics", "log.jsonl")):
+        monkeypatch.setattr(TrainRun, name, property(lambda self, folder=folder: self.root / folder))
+
+
+@dataclasses.dataclass(frozen=True)
+class QuickstartRun:
+    run: TrainRun
+    stdout: str
+
+
 @pytest.fixture(scope="session")
-def quickstart_run(tmp_path_factory):
+def quickstart_run(tmp_path_factory) -> QuickstartRun:
     """The README's main job, `python -m entigraph_jax.train --config configs/quickstart.py`, run once
-    per session; tests that evaluate or serve a trained model share it (read-only)."""
-    run = tmp_path_factory.mktemp("quickstart")
+    per session as typed; tests that evaluate or serve a trained model share it (read-only)."""
+    workdir = tmp_path_factory.mktemp("quickstart")
     done = subprocess.run([sys.executable, "-m", "entigraph_jax.train", "--config", str(ROOT / "configs/quickstart.py"),
-                           "--workdir", str(run), "--config.log.tensorboard=false"], capture_output=True, text=True)
+                           "--workdir", str(workdir)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    return run
+    return QuickstartRun(TrainRun(workdir), done.stdout)
 
 
 @pytest.fixture(scope="session")

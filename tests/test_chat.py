@@ -1,7 +1,7 @@
 """Chat records: the Llama 3.1 template against transformers, assistant-only loss, the chat command."""
 
+import io
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,9 +13,13 @@ import transformers
 from conftest import build_bpe_tokenizer
 from flax import nnx
 
+from entigraph_jax import cli
+from entigraph_jax.config import load_config_file
 from entigraph_jax.data import PackedRows, build_token_cache, load_source, load_tokenizer, subsample
 from entigraph_jax.data.chat import ChatError, chat_template
 from entigraph_jax.models import Llama, LlamaConfig
+from entigraph_jax.models import __main__ as models_main
+from entigraph_jax.train import TrainSettings, train
 from entigraph_jax.train.step import loss_sums
 
 ROOT = Path(__file__).parent.parent
@@ -178,22 +182,19 @@ def test_packed_chat_rows_train_on_assistant_turns_only(llama3_tokenizer, tmp_pa
     assert float(loss(changed)[0]) != float(base[0])
 
 
-def test_chat_command(tmp_path):
-    run = tmp_path / "run"
-    train = subprocess.run([sys.executable, "-m", "entigraph_jax.train",
-                            "--config", str(ROOT / "configs/quickstart.py"),
-                            "--workdir", str(run), f"--config.data.source=jsonl:{chat_corpus(tmp_path)}",
-                            "--config.data.epochs=2"], capture_output=True, text=True)
-    assert train.returncode == 0, train.stderr
-    done = subprocess.run([sys.executable, "-m", "entigraph_jax.models", "chat", "--checkpoint", str(run / "hf"),
-                           "--tokenizer", str(run / "tokenizer" / "sp.model"), "--config.max_new_tokens=12",
-                           "--system", "Answer briefly."],
-                          input="Which bell still holds salt?\nWho cast it?\n\n", capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert len(done.stdout.strip().splitlines()) >= 1
-    bad = subprocess.run([sys.executable, "-m", "entigraph_jax.models", "chat", "--checkpoint", str(tmp_path / "none"),
-                          "--tokenizer", str(run / "tokenizer" / "sp.model")], capture_output=True, text=True, input="")
-    assert bad.returncode == 1 and bad.stderr.startswith("models chat: error:")
+def test_chat_command(tmp_path, capsys, monkeypatch):
+    config = TrainSettings.from_config(load_config_file(ROOT / "configs/quickstart.py"))
+    run = train(config.override({"workdir": str(tmp_path / "run"), "data.source": f"jsonl:{chat_corpus(tmp_path)}",
+                                 "data.epochs": 2, "log.tensorboard": False}))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("Which bell still holds salt?\nWho cast it?\n\n"))
+    capsys.readouterr()
+    assert cli.main(models_main.COMMANDS, ["chat", "--checkpoint", str(run.export), "--config.max_new_tokens=12",
+                                           "--system", "Answer briefly."]) == 0  # the export's own tokenizer
+    assert len(capsys.readouterr().out.strip().splitlines()) >= 1
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert cli.main(models_main.COMMANDS, ["chat", "--checkpoint", str(tmp_path / "none"),
+                                           "--tokenizer", run.tokenizer.path]) == 1
+    assert capsys.readouterr().err.startswith("models chat: error:")
 
 
 def test_the_local_backend_folds_a_system_text_into_the_user_turn_where_the_template_has_no_system(tmp_path):

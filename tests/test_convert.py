@@ -1,24 +1,24 @@
 """`python -m entigraph_jax.models convert`: Hugging Face -> Orbax -> Hugging Face keeps the logits."""
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import transformers
 from conftest import hf_logits
 
+from entigraph_jax.models import __main__ as models_main
 from entigraph_jax.models import make_mesh
 from entigraph_jax.models.checkpoint import load_params
 
 
-def convert(*args):
-    return subprocess.run([sys.executable, "-m", "entigraph_jax.models", "convert", *map(str, args)],
-                          capture_output=True, text=True)
+@pytest.fixture
+def convert(run_command):
+    """`python -m entigraph_jax.models convert ARGS`, in this process: (exit code, stdout, stderr)."""
+    return lambda *args: run_command(models_main.COMMANDS, ["convert", *args])
 
 
 @pytest.mark.parametrize("kind", ["llama3", "llama3.2"])
-def test_hf_orbax_hf_round_trip(hf_llama, tokens, tmp_path, kind):
+def test_hf_orbax_hf_round_trip(hf_llama, tokens, tmp_path, kind, convert):
     path, reference = hf_llama(kind)
     done = convert(path, tmp_path / "orbax")  # the source format is detected; the target is the other one
     assert done.returncode == 0, done.stderr
@@ -29,7 +29,7 @@ def test_hf_orbax_hf_round_trip(hf_llama, tokens, tmp_path, kind):
     np.testing.assert_array_equal(hf_logits(reloaded, tokens), hf_logits(reference, tokens))
 
 
-def test_orbax_restore_into_a_mesh(hf_llama, tokens, tmp_path):
+def test_orbax_restore_into_a_mesh(hf_llama, tokens, tmp_path, convert):
     path, reference = hf_llama("llama3")
     assert convert(path, tmp_path / "orbax", "--to", "orbax").returncode == 0
     model = load_params(tmp_path / "orbax", mesh=make_mesh(data=2, fsdp=2, tensor=2))
@@ -37,7 +37,7 @@ def test_orbax_restore_into_a_mesh(hf_llama, tokens, tmp_path):
     assert np.abs(np.asarray(model(tokens)) - hf_logits(reference, tokens)).max() <= 1e-4
 
 
-def test_bad_input_is_one_line_and_nonzero(hf_llama, tmp_path):
+def test_bad_input_is_one_line_and_nonzero(hf_llama, tmp_path, convert):
     done = convert(tmp_path / "nowhere", tmp_path / "out")
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
@@ -50,7 +50,7 @@ def test_bad_input_is_one_line_and_nonzero(hf_llama, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_never_overwrites_an_existing_output(hf_llama, tmp_path):
+def test_never_overwrites_an_existing_output(hf_llama, tmp_path, convert):
     path, _ = hf_llama("llama2")
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "notes.txt").write_text("keep me")

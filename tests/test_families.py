@@ -15,11 +15,11 @@ import torch
 import transformers
 from conftest import build_bpe_tokenizer, hf_logits
 
-from entigraph_jax.config import apply_override, load_config_file
+from entigraph_jax.config import load_config_file
 from entigraph_jax.data import load_tokenizer
 from entigraph_jax.models import from_pretrained_hf, make_mesh, save_pretrained_hf
 from entigraph_jax.models.sampling import Sampler, SamplingParams
-from entigraph_jax.train import train
+from entigraph_jax.train import TrainSettings, train
 from entigraph_jax.train.plan import plan
 
 ROOT = Path(__file__).parent.parent
@@ -114,14 +114,12 @@ def test_sharded_loading_trains_and_plans(built, tmp_path):
     (tmp_path / "tok").mkdir()
     tokenizer = build_bpe_tokenizer(tmp_path / "tok", ["<|endoftext|>", "<|im_end|>"], 500, add_bos=False)
     assert load_tokenizer(tokenizer.parent).vocab_size <= 512
-    config = load_config_file(ROOT / "configs" / "quickstart.py")
-    for key, value in {"model.path": path, "tokenizer.path": tokenizer.parent, "model.dtype": "float32",
-                       "max_steps": 3, "log.tensorboard": "false", "export.dtype": "float32",
-                       "workdir": tmp_path / "run"}.items():
-        apply_override(config, key, str(value))
-    result = train(config)
-    assert np.isfinite(result.final_loss)
-    exported = transformers.Qwen3ForCausalLM.from_pretrained(result.hf_export).eval()
+    config = TrainSettings.from_config(load_config_file(ROOT / "configs" / "quickstart.py")).override({
+        "model.path": str(path), "tokenizer.path": str(tokenizer.parent), "model.dtype": "float32", "max_steps": 3,
+        "log.tensorboard": False, "export.dtype": "float32", "workdir": str(tmp_path / "run")})
+    run = train(config)
+    assert np.isfinite(run.final_loss)
+    exported = transformers.Qwen3ForCausalLM.from_pretrained(run.export).eval()
     assert exported.config.head_dim == 32 and np.isfinite(hf_logits(exported, TOKENS)).all()
     memory = plan(config, compile_step=True)
     assert memory.compiled.total > 0 and memory.estimate.total > 0

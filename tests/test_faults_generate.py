@@ -14,8 +14,11 @@ import pytest
 from entigraph_jax.clients.embedders import EmbedderError, OpenAIEmbedder
 from entigraph_jax.config import ConfigError, apply_override, load_config_file
 from entigraph_jax.data import load_source, read_records
+from entigraph_jax.generate import __main__ as generate_main
+from entigraph_jax.generate.defaults import GenerateSettings
 from entigraph_jax.generate.plan import InvalidEntities, parse_entities
 from entigraph_jax.generate.run import GenerationFailed, generate
+from entigraph_jax.runs import CorpusRun
 from entigraph_jax.testing import FakeLLMServer
 
 ROOT = Path(__file__).parent.parent
@@ -33,7 +36,7 @@ def config_for(server, out, **overrides):
                 "llm.timeout_s": 0.2, "llm.max_failures_in_a_row": 12, **overrides}
     for key, value in settings.items():
         apply_override(config, key, str(value))
-    return config
+    return GenerateSettings.from_config(config)
 
 
 def command(out, *args):
@@ -43,15 +46,20 @@ def command(out, *args):
             *args]
 
 
+@pytest.fixture
+def generate_here(run_command):
+    """The command as `command` gives it, in this process: (exit code, stdout, stderr)."""
+    return lambda out, *args: run_command(generate_main.COMMAND, command(out, *args)[3:])
+
+
 @pytest.mark.parametrize("fault", ["500", "html", "hello", "no_choices", "timeout", "429"])
-def test_a_server_that_never_answers_fails_the_run(server, tmp_path, fault):
+def test_a_server_that_never_answers_fails_the_run(server, tmp_path, fault, generate_here):
     server.fail_always(fault)
-    done = subprocess.run(command(tmp_path / "out", f"--config.llm.base_url={server.base_url}/v1"),
-                          capture_output=True, text=True)
+    done = generate_here(tmp_path / "out", f"--config.llm.base_url={server.base_url}/v1")
     assert done.returncode == 1
     errors = [line for line in done.stderr.splitlines() if line.startswith("generate: error:")]
     assert len(errors) == 1 and "stopped after 12 failed attempts in a row" in errors[0], done.stderr
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    summary = CorpusRun(tmp_path / "out").summary()
     assert summary["status"] == "failed" and summary["records"] == 0
 
 
@@ -60,23 +68,22 @@ def test_too_many_failed_requests_fail_the_run_and_keep_the_records(server, tmp_
     with pytest.raises(GenerationFailed, match=r"requests failed \(llm.max_failure_fraction=0.1\); failed "
                                                r"requests: \d+ x empty answer"):
         generate(config_for(server, tmp_path / "out"))
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["status"] == "failed" and summary["records"] == len(list(read_records(tmp_path / "out" / "records")))
+    corpus = CorpusRun(tmp_path / "out")
+    summary = corpus.summary()
+    assert summary["status"] == "failed" and summary["records"] == len(list(read_records(corpus.records)))
     assert summary["records"] > 0 and summary["errors"][0]["error"].startswith("empty answer")
     allowed = config_for(server, tmp_path / "again", **{"llm.max_failure_fraction": 0.5})
     server.inject(*["empty", "ok", "ok"] * 200)
     assert generate(allowed).status == "incomplete"  # within the allowed share: the run succeeds
 
 
-def test_an_unreachable_server_fails_at_once(tmp_path):
+def test_an_unreachable_server_fails_at_once(tmp_path, generate_here):
     out = tmp_path / "out"
-    done = subprocess.run(command(out, "--config.llm.base_url=http://127.0.0.1:9/v1",
-                                  "--config.llm.backoff_initial_s=30", "--config.llm.max_failures_in_a_row=50"),
-                          capture_output=True, text=True)
+    done = generate_here(out, "--config.llm.base_url=http://127.0.0.1:9/v1", "--config.llm.backoff_initial_s=30",
+                         "--config.llm.max_failures_in_a_row=50")
     assert done.returncode == 1 and "generate: error: cannot reach http://127.0.0.1:9/v1" in done.stderr
-    assert json.loads((out / "summary.json").read_text())["retried_this_run"] == 0  # no 30 s backoff taken
-    bad_url = subprocess.run(command(tmp_path / "url", "--config.llm.base_url=htp:/nowhere"), capture_output=True,
-                             text=True)
+    assert CorpusRun(out).summary()["retried_this_run"] == 0  # no 30 s backoff taken
+    bad_url = generate_here(tmp_path / "url", "--config.llm.base_url=htp:/nowhere")
     assert bad_url.returncode == 1 and "is not an http(s) URL with a host" in bad_url.stderr
 
 
@@ -86,10 +93,10 @@ def test_an_output_dir_holds_one_corpus_unless_appending(server, tmp_path):
     with pytest.raises(ConfigError, match=r"holds a corpus written with other settings \(model 'fake-model' -> "
                                           r"'other-model'\).*--config.append=true"):
         generate(config_for(server, out, **{"llm.model": "other-model"}))
-    assert len(list(read_records(out / "records"))) == first.records  # nothing added or lost
+    assert len(list(read_records(CorpusRun(out).records))) == first.records  # nothing added or lost
     both = generate(config_for(server, out, **{"llm.model": "other-model", "append": "true"}))
     assert both.records_by_model == {"fake-model": first.records, "other-model": both.records - first.records}
-    runs = json.loads((out / "run.json").read_text())["runs"]
+    runs = json.loads(CorpusRun(out).manifest.read_text())["runs"]
     assert [r["model"] for r in runs] == ["fake-model", "other-model"]
 
 
@@ -100,27 +107,26 @@ def wait_for_lock(out: Path, process) -> dict:
     return json.loads((out / ".lock").read_text())
 
 
-def test_one_generate_per_output_dir(tmp_path):
+def test_one_generate_per_output_dir(tmp_path, generate_here):
     slow = FakeLLMServer(latency_s=2.0).start()  # slow enough that the first run is still working when killed
     out = tmp_path / "out"
     first = subprocess.Popen(command(out, f"--config.llm.base_url={slow.base_url}/v1", "--config.llm.timeout_s=30"),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     holder = wait_for_lock(out, first)
     assert holder["pid"] == first.pid
-    second = subprocess.run(command(out, f"--config.llm.base_url={slow.base_url}/v1"), capture_output=True, text=True)
+    second = generate_here(out, f"--config.llm.base_url={slow.base_url}/v1")
     assert second.returncode == 1
     assert second.stderr.strip().splitlines()[-1].startswith(f"generate: error: generate output_dir {out}: in use by "
                                                              f"pid {first.pid}")
     os.kill(first.pid, signal.SIGKILL)  # a crash leaves its lock behind
     first.communicate()
-    with sqlite3.connect(out / "journal.sqlite") as db:
+    with sqlite3.connect(CorpusRun(out).journal) as db:
         finished = db.execute("SELECT COUNT(*) FROM requests WHERE status='done'").fetchone()[0]
     sent = len(slow.requests)
-    third = subprocess.run(command(out, f"--config.llm.base_url={slow.base_url}/v1", "--config.llm.timeout_s=30"),
-                           capture_output=True, text=True)
+    third = generate_here(out, f"--config.llm.base_url={slow.base_url}/v1", "--config.llm.timeout_s=30")
     assert third.returncode == 0, third.stderr
     assert f"taking over the lock of pid {first.pid}, which no longer runs" in third.stderr
-    records = json.loads((out / "summary.json").read_text())["records"]
+    records = CorpusRun(out).summary()["records"]
     assert len(slow.requests) - sent == records - finished  # only what the killed run had not finished
     assert (out / ".lock").read_text() == ""  # released
 
@@ -141,7 +147,7 @@ def test_a_failed_entity_answer_is_kept_in_the_journal(server, tmp_path):
     server.inject("malformed", "malformed", "malformed")  # the first document's three entity attempts
     config = config_for(server, tmp_path / "out", **{"llm.max_concurrency": 1, "llm.max_failure_fraction": 0.5})
     generate(config)
-    with sqlite3.connect(tmp_path / "out" / "journal.sqlite") as db:
+    with sqlite3.connect(CorpusRun(tmp_path / "out").journal) as db:
         (error, answer), = db.execute("SELECT error, answer FROM requests WHERE status='failed'").fetchall()
     assert error.startswith("invalid entity JSON after 3 attempt(s): not JSON")
     assert answer.startswith('{"summary": ') and len(answer) > 20  # the half answer the server sent

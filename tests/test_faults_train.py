@@ -20,7 +20,9 @@ import pytest
 from test_train import QUICKSTART, losses, quickstart, train_in
 
 from entigraph_jax.data.cache import check_cache
+from entigraph_jax.runs import TrainRun
 from entigraph_jax.train import TrainingError
+from entigraph_jax.train import __main__ as train_main
 
 
 def train_command(workdir, *overrides):
@@ -32,7 +34,15 @@ SHORT = ("--config.data.epochs=4", "--config.checkpoint.every_steps=5", "--confi
 
 
 def run(workdir, *overrides, **kwargs):
+    """The command in a process of its own (where signals, locks or limits are the point)."""
     return subprocess.run(train_command(workdir, *overrides), capture_output=True, text=True, **kwargs)
+
+
+@pytest.fixture
+def run_here(run_command):
+    """The command as `run` gives it, in this process: (exit code, stdout, stderr)."""
+    return lambda workdir, *overrides: run_command(train_main.COMMANDS, train_command(workdir, *overrides)[3:],
+                                                   default="train")
 
 
 def error_lines(done) -> list[str]:
@@ -47,42 +57,78 @@ def short_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("short") / "run"
     done = run(workdir, *SHORT, "--config.export.hf=true")
     assert done.returncode == 0, done.stderr
-    assert sorted(int(p.name) for p in (workdir / "checkpoints").iterdir()) == [5, 10, 15]
-    return workdir
+    assert sorted(int(p.name) for p in TrainRun(workdir).checkpoints.iterdir()) == [5, 10, 15]
+    return TrainRun(workdir)
 
 
 @pytest.mark.parametrize("damage", ["truncated tensor file", "missing _METADATA"])
 def test_a_damaged_newest_checkpoint_is_set_aside_and_the_run_resumes_from_the_one_before(short_run, tmp_path,
-                                                                                          damage):
+                                                                                          damage, run_here):
     workdir = tmp_path / "run"
-    shutil.copytree(short_run, workdir)
-    state = workdir / "checkpoints" / "15" / "state"
+    shutil.copytree(short_run.root, workdir)
+    checkpoints = Path(TrainRun(workdir).checkpoints)
+    state = checkpoints / "15" / "state"
     if damage == "missing _METADATA":
         (state / "_METADATA").unlink()
     else:
         largest = max((p for p in state.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
         os.truncate(largest, largest.stat().st_size // 3)
-    done = run(workdir, *SHORT, "--config.export.hf=true")
+    done = run_here(workdir, *SHORT, "--config.export.hf=true")
     assert done.returncode == 0, done.stderr
     warnings = [line for line in error_lines(done) if line.startswith("train: checkpoint step 15")]
-    assert len(warnings) == 1 and warnings[0].endswith(f"set aside as {workdir / 'checkpoints' / '15.damaged'}")
+    assert len(warnings) == 1 and warnings[0].endswith(f"set aside as {checkpoints / '15.damaged'}")
     assert "resuming from step 10" in done.stdout
-    assert (workdir / "checkpoints" / "15.damaged").is_dir()  # never deleted
-    assert losses(workdir) == losses(short_run)  # steps 11-15 again, exactly as the first time
+    assert (checkpoints / "15.damaged").is_dir()  # never deleted
+    assert losses(workdir) == losses(short_run.root)  # steps 11-15 again, exactly as the first time
 
 
-def test_resuming_with_another_config_names_the_keys(short_run, tmp_path):
+def test_resuming_with_another_config_names_the_keys(short_run, tmp_path, run_here):
     workdir = tmp_path / "run"
-    shutil.copytree(short_run, workdir)
-    done = run(workdir, *SHORT, "--config.data.epochs=10", "--config.model.num_layers=2")  # the README's example
+    shutil.copytree(short_run.root, workdir)
+    done = run_here(workdir, *SHORT, "--config.data.epochs=10", "--config.model.num_layers=2")  # the README's example
     assert done.returncode == 1
     lines = error_lines(done)
     assert len(lines) == 1 and lines[0].startswith(f"train: error: {workdir}: its checkpoints were written with "
                                                    "another config: data.epochs (4 -> 10), model.num_layers (4 -> 2)")
     assert "--workdir" in lines[0]
-    safe = run(workdir, *SHORT, "--config.max_steps=12", "--config.log.every_steps=3",
-               "--config.hooks.heldout_loss.batches=2")
+    safe = run_here(workdir, *SHORT, "--config.max_steps=12", "--config.log.every_steps=3",
+                    "--config.hooks.heldout_loss.batches=2")
     assert safe.returncode == 0, safe.stderr  # keys safe on resume
+
+
+def stored_config(workdir) -> dict:
+    """The settings the newest checkpoint was written with, as stored (JSON)."""
+    path = max(TrainRun(workdir).checkpoints.glob("*/config/metadata"), key=lambda p: int(p.parent.parent.name))
+    return json.loads(path.read_text())
+
+
+def test_a_run_written_before_a_setting_existed_resumes_with_its_default(short_run, tmp_path, run_here):
+    """An upgrade adds a setting: checkpoints written by the version before lack it. At its default the
+    run resumes (said once); set to something else it is a changed config, refused by name."""
+    workdir = tmp_path / "run"
+    shutil.copytree(short_run.root, workdir)
+    shutil.rmtree(Path(TrainRun(workdir).checkpoints) / "15")  # stopped after step 10: steps 11-15 are left
+    for path in TrainRun(workdir).checkpoints.glob("*/config/metadata"):  # as the previous version wrote them
+        stored = json.loads(path.read_text())
+        del stored["tokenizer"]["add_bos"]
+        stored["data"]["retired_setting"] = 1
+        path.write_text(json.dumps(stored))
+    changed = run_here(workdir, *SHORT, "--config.tokenizer.add_bos=never")
+    assert changed.returncode == 1 and error_lines(changed) == [
+        f"train: error: {workdir}: its checkpoints were written with another config: tokenizer.add_bos (None -> "
+        "'never'); train in a new --workdir, or change only keys safe on resume (max_steps, log.*, hooks.*, "
+        "checkpoint.*, export.*)"]
+    done = run_here(workdir, *SHORT, "--config.data.epochs=5")
+    assert done.returncode == 1 and "data.epochs (4 -> 5)" in done.stderr  # other changes are still refused
+    done = run_here(workdir, *SHORT)
+    assert done.returncode == 0, done.stderr
+    notes = [line for line in error_lines(done) if line.startswith("train: ") and "error" not in line]
+    assert notes == ["train: resuming checkpoints written before these settings existed; taking their defaults: "
+                     "tokenizer.add_bos='auto'",
+                     "train: the stored settings have keys this version no longer uses, ignored: data.retired_setting"]
+    assert "resuming from step 10" in done.stdout and TrainRun(workdir).steps == 15
+    assert losses(workdir) == losses(short_run.root)  # the settings it resumed with are the ones it ran with
+    assert "add_bos" in stored_config(workdir)["tokenizer"]  # written again with every current setting
 
 
 def test_a_failed_save_stops_the_run_with_one_line(tmp_path):
@@ -97,15 +143,15 @@ def test_a_failed_save_stops_the_run_with_one_line(tmp_path):
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"train: error: {workdir / 'checkpoints'}: saving the checkpoint of step 5 failed (")
     assert lines[0].endswith("no checkpoint was written yet") and "File too large" in lines[0]
-    assert not list((workdir / "checkpoints").glob("*tmp*"))  # no half-written folder left
+    assert not list(TrainRun(workdir).checkpoints.glob("*tmp*"))  # no half-written folder left
 
 
-def test_after_a_failed_save_only_errors_raised_in_orbax_are_dropped(monkeypatch, caplog):
-    """Orbax's abandoned writes echo a failed save until the process exits, through any of three
-    channels; errors from other code still reach each one."""
+def test_only_errors_raised_in_orbax_are_dropped(monkeypatch, caplog):
+    """Orbax echoes a failed save from its threads, finalizers, abandoned tasks and logs; errors from
+    other code still reach each of those channels."""
     import orbax.checkpoint._src.serialization.serialization as orbax_module
 
-    from entigraph_jax.train.checkpoints import CheckpointSaveError, quiet_background_errors
+    from entigraph_jax.train.checkpoints import silence_orbax
 
     def raised_in(filename: str) -> BaseException:
         try:
@@ -116,9 +162,10 @@ def test_after_a_failed_save_only_errors_raised_in_orbax_are_dropped(monkeypatch
     seen = []
     monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: seen.append(("unraisable", unraisable.err_msg)))
     monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(("thread", args.thread)))
-    monkeypatch.setattr(logging.getLogger("asyncio"), "filters", [])
-    with pytest.raises(CheckpointSaveError), quiet_background_errors():
-        raise CheckpointSaveError("checkpoints: saving the checkpoint of step 5 failed")
+    for name in ("asyncio", "absl", "orbax"):
+        monkeypatch.setattr(logging.getLogger(name), "filters", [])
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
+    silence_orbax.__wrapped__()
     for where in (orbax_module.__file__, __file__):
         error = raised_in(where)
         sys.unraisablehook(SimpleNamespace(exc_type=OSError, exc_value=error, exc_traceback=error.__traceback__,
@@ -127,32 +174,60 @@ def test_after_a_failed_save_only_errors_raised_in_orbax_are_dropped(monkeypatch
                                              thread=where))
         logging.getLogger("asyncio").error(f"Task exception was never retrieved ({where})",
                                            exc_info=(OSError, error, error.__traceback__))
+    logging.getLogger("orbax.checkpoint").error("a line of Orbax's own logger")
+    logging.getLogger("absl").warning("a line of anyone else's")
     assert seen == [("unraisable", __file__), ("thread", __file__)]
-    assert [r.getMessage() for r in caplog.records] == [f"Task exception was never retrieved ({__file__})"]
+    assert [r.getMessage() for r in caplog.records] == [f"Task exception was never retrieved ({__file__})",
+                                                        "a line of anyone else's"]
 
 
-def test_one_train_per_workdir_and_ctrl_c_saves_like_sigterm(tmp_path):
+THREAD_DURING_TRAINING = """
+import sys, threading
+from entigraph_jax.config import load_config_file
+from entigraph_jax.train import TrainSettings, run, train
+
+write = run.MetricWriter.write
+def write_and_fail_elsewhere(self, step, scalars):
+    write(self, step, scalars)
+    if step == 2:  # training is under way (checkpoints opened): another thread of the program fails
+        worker = threading.Thread(target=lambda: 1 / 0, name="user-worker")
+        worker.start()
+        worker.join()
+run.MetricWriter.write = write_and_fail_elsewhere
+config = TrainSettings.from_config(load_config_file(sys.argv[1]))
+train(config.override({"workdir": sys.argv[2], "max_steps": 3, "log.every_steps": 1, "log.tensorboard": False,
+                       "export.hf": False}))
+"""
+
+
+def test_a_background_threads_error_during_training_is_reported(tmp_path):
+    done = subprocess.run([sys.executable, "-c", THREAD_DURING_TRAINING, str(QUICKSTART), str(tmp_path / "run")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert 'Exception in thread user-worker' in done.stderr and "ZeroDivisionError" in done.stderr, done.stderr
+
+
+def test_one_train_per_workdir_and_ctrl_c_saves_like_sigterm(tmp_path, run_here):
     workdir = tmp_path / "run"
     first = subprocess.Popen(train_command(workdir, "--config.checkpoint.every_steps=1000"), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
-    metrics = workdir / "metrics.jsonl"
-    while not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 3):
+    while len(TrainRun(workdir).rows()) < 3:
         assert first.poll() is None, first.communicate()[1]
         time.sleep(0.05)
-    second = run(workdir)
+    second = run_here(workdir)
     assert second.returncode == 1
     assert error_lines(second)[-1].startswith(f"train: error: train workdir {workdir}: in use by pid {first.pid}")
     first.send_signal(signal.SIGINT)
     _, stderr = first.communicate()
     assert first.returncode == 130, stderr
-    saved = [int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()]
+    saved = [int(p.name) for p in TrainRun(workdir).checkpoints.iterdir() if p.name.isdigit()]
     assert len(saved) == 1 and f"train: interrupted: saved a checkpoint at step {saved[0]} and stopped" in stderr
     assert "Traceback" not in stderr
-    again = run(workdir, "--config.checkpoint.every_steps=1000")
+    again = run_here(workdir, "--config.checkpoint.every_steps=1000")
     assert again.returncode == 0 and f"resuming from step {saved[0]}" in again.stdout
 
 
-def test_bad_workdirs_and_architectures_are_one_line(tmp_path):
+def test_bad_workdirs_and_architectures_are_one_line(tmp_path, run_here):
     (tmp_path / "a_file").write_text("not a folder")
     if os.geteuid() == 0:  # root writes through file modes; /sys is a folder it cannot create anything in
         unwritable = Path("/sys/entigraph-test")
@@ -163,22 +238,22 @@ def test_bad_workdirs_and_architectures_are_one_line(tmp_path):
              (tmp_path / "a_file" / "run", f"{tmp_path / 'a_file'} is a file, not a folder"),
              (unwritable, "cannot write there")]
     for workdir, message in cases:
-        done = run(workdir)
+        done = run_here(workdir)
         lines = error_lines(done)
         assert done.returncode == 1 and len(lines) == 1, done.stderr
         assert lines[0].startswith(f"train: error: train workdir {workdir}") and message in lines[0]
-    heads = run(tmp_path / "heads", "--config.model.num_heads=3", "--config.model.num_kv_heads=2")
+    heads = run_here(tmp_path / "heads", "--config.model.num_heads=3", "--config.model.num_kv_heads=2")
     assert heads.returncode == 1 and error_lines(heads) == [
         "train: error: config: model.num_heads=3 is not a multiple of model.num_kv_heads=2"]
 
 
-def test_a_truncated_token_cache_is_rebuilt(short_run, tmp_path):
+def test_a_truncated_token_cache_is_rebuilt(short_run, tmp_path, run_here):
     workdir = tmp_path / "run"
-    shutil.copytree(short_run, workdir)
-    cache = next((workdir / "cache").glob("tokens-*"))
+    shutil.copytree(short_run.root, workdir)
+    cache = next(Path(TrainRun(workdir).cache).glob("tokens-*"))
     shard = next(cache.glob("*.array_record"))
     os.truncate(shard, shard.stat().st_size // 2)
-    done = run(workdir, *SHORT)
+    done = run_here(workdir, *SHORT)
     assert done.returncode == 0, done.stderr
     assert any(line.startswith(f"token cache {cache}: {shard.name} is ") and line.endswith("rebuilding it")
                for line in error_lines(done))
@@ -186,8 +261,8 @@ def test_a_truncated_token_cache_is_rebuilt(short_run, tmp_path):
 
 
 def test_nan_before_any_checkpoint_says_so(tmp_path):
-    config = quickstart(tmp_path, **{"optim.lr": "1e30", "optim.clip_norm": "1e30", "optim.warmup_fraction": "0.0",
-                                     "checkpoint.every_steps": 1000})
+    config = quickstart(**{"optim.lr": 1e30, "optim.clip_norm": 1e30, "optim.warmup_fraction": 0.0,
+                           "checkpoint.every_steps": 1000})
     with pytest.raises(TrainingError, match=r"non-finite .* at step \d+; stopped without checkpointing it; "
                                             r"no checkpoint was written yet"):
         train_in(config, tmp_path / "run")
@@ -196,7 +271,7 @@ def test_nan_before_any_checkpoint_says_so(tmp_path):
 def test_exported_weights_are_readable_like_other_outputs(short_run):
     mask = os.umask(0)
     os.umask(mask)
-    hf = short_run / "hf"
+    hf = short_run.export
     assert hf.stat().st_mode & 0o777 == 0o777 & ~mask
     assert all(p.stat().st_mode & 0o777 == 0o666 & ~mask for p in hf.iterdir())
 
@@ -212,16 +287,17 @@ def test_inspect_into_head_ends_quietly(tmp_path):
     assert done.stdout.strip() == str(tmp_path / "records") and "Traceback" not in done.stderr, done.stderr
 
 
-def test_a_heldout_source_smaller_than_one_batch_is_scored_and_the_export_carries_the_tokenizer(short_run, tmp_path):
+def test_a_heldout_source_smaller_than_one_batch_is_scored_and_the_export_carries_the_tokenizer(short_run, tmp_path,
+                                                                                               run_here):
     from entigraph_jax.data import load_source
+    from entigraph_jax.train.hooks import EVAL_LOSS
 
     heldout = tmp_path / "heldout.jsonl"  # one article: a few rows of 128 tokens, fewer than the batch of 8
     heldout.write_text(json.dumps({"text": load_source("sample")[0].text[:2000]}) + "\n")
     workdir = tmp_path / "run"
-    done = run(workdir, "--config.max_steps=2", "--config.hooks.heldout_loss.every_steps=2",
-               f"--config.hooks.heldout_loss.source=jsonl:{heldout}")
+    done = run_here(workdir, "--config.max_steps=2", "--config.hooks.heldout_loss.every_steps=2",
+                    f"--config.hooks.heldout_loss.source=jsonl:{heldout}")
     assert done.returncode == 0, done.stderr
-    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
-    scored = [r for r in rows if "eval_loss" in r]
-    assert scored and all(np.isfinite(r["eval_loss"]) and r["eval_loss"] > 0 for r in scored)
-    assert (short_run / "hf" / "tokenizer.model").is_file()  # the export loads alone
+    scored = [r for r in TrainRun(workdir).rows() if EVAL_LOSS in r]
+    assert [r["step"] for r in scored] == [2] and np.isfinite(scored[0][EVAL_LOSS]) and scored[0][EVAL_LOSS] > 0
+    assert (short_run.export / "tokenizer.model").is_file()  # the export loads alone

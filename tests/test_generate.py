@@ -2,26 +2,27 @@
 
 import dataclasses
 import itertools
-import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from entigraph_jax import cli
 from entigraph_jax.clients.llm import parse_duration
 from entigraph_jax.config import ConfigError, apply_override, load_config_file
 from entigraph_jax.data import Document, SourceError, load_source, read_records
+from entigraph_jax.generate import __main__ as generate_main
+from entigraph_jax.generate.defaults import GenerateSettings
+from entigraph_jax.generate.estimate import estimate
 from entigraph_jax.generate.plan import (
-    PlanSettings,
     Request,
     messages,
     nth_combination,
     pair_requests,
     triple_schedule,
 )
-from entigraph_jax.generate.run import GenerationFailed, estimate, generate, merge
+from entigraph_jax.generate.run import GenerationFailed, generate, merge
+from entigraph_jax.runs import CorpusRun
 from entigraph_jax.testing import FakeLLMServer, fake_answer
 
 ROOT = Path(__file__).parent.parent
@@ -46,7 +47,7 @@ def config_for(server, tmp_path, backend="openai", **overrides):
                 **overrides}
     for key, value in settings.items():
         apply_override(config, key, str(value))
-    return config
+    return GenerateSettings.from_config(config)
 
 
 def sent_kind(body: dict) -> str:
@@ -56,7 +57,7 @@ def sent_kind(body: dict) -> str:
 
 
 def records(config):
-    return list(read_records(Path(config.output_dir) / "records"))
+    return list(read_records(CorpusRun(config.output_dir).records))
 
 
 @pytest.mark.parametrize("backend", ["openai", "gemini"])
@@ -122,7 +123,7 @@ def test_malformed_entity_json_is_asked_again_then_recorded_as_failed(server, tm
                                                                "retry_failed": "false", "llm.max_concurrency": 1})
     summary = generate(config)
     assert summary.requests["entities"] == {"done": 9, "failed": 1} and summary.status == "incomplete"
-    error, spent = sqlite3.connect(tmp_path / "again" / "out" / "journal.sqlite").execute(
+    error, spent = sqlite3.connect(CorpusRun(tmp_path / "again" / "out").journal).execute(
         "SELECT error, output_tokens FROM requests WHERE status='failed'").fetchone()
     assert error.startswith("invalid entity JSON after 3 attempt(s)")
     assert spent > 0  # its three answers were paid for: they count in the spend and the budget
@@ -161,8 +162,8 @@ def test_bad_input(server, tmp_path):
     (tmp_path / "empty.jsonl").write_text('{"text": " "}\n')
     with pytest.raises(SourceError, match="the corpus is empty"):
         generate(config_for(server, tmp_path, source=f"jsonl:{tmp_path / 'empty.jsonl'}"))
-    with pytest.raises(ConfigError, match="unknown llm.backend='claude'"):
-        generate(config_for(server, tmp_path, **{"llm.backend": "claude"}))
+    with pytest.raises(ConfigError, match="config: llm.backend='claude': expected one of openai, gemini, vllm, local"):
+        config_for(server, tmp_path, **{"llm.backend": "claude"})
     unreachable = config_for(server, tmp_path / "u", **{"llm.base_url": "http://127.0.0.1:9/v1",
                                                         "llm.max_retries": 1})
     with pytest.raises(GenerationFailed, match=r"cannot reach http://127.0.0.1:9/v1"):
@@ -200,11 +201,10 @@ def test_rephrase_and_budgets(server, tmp_path):
     summary = generate(config)
     assert summary.status == "budget reached" and summary.records == 30
     assert {r["doc_id"] for r in records(config)} == {d.doc_id for d in load_source("sample")}  # spread evenly
-    config.budget.max_requests = 0
-    summary = generate(config)
+    summary = generate(config.override({"budget.max_requests": 0}))
     assert summary.status == "complete" and summary.records == 10 * 4 * 2
     assert {r["style"] for r in records(config)} == {"easy", "wiki", "academic", "qa"}
-    assert json.loads((tmp_path / "out" / "summary.json").read_text()) == dataclasses.asdict(summary)
+    assert CorpusRun(tmp_path / "out").summary() == dataclasses.asdict(summary)
 
 
 def test_rephrase_repeats_to_a_token_budget(server, tmp_path):
@@ -222,36 +222,36 @@ def test_rephrase_repeats_to_a_token_budget(server, tmp_path):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("--config.llm.backend=claude", "generate: error: config: unknown llm.backend='claude'"),
+    ("--config.llm.backend=claude", "generate: error: config: llm.backend='claude': expected one of openai"),
     ("--config.source=jsonl:/nonexistent.jsonl", "generate: error: /nonexistent.jsonl: no such file or folder"),
     ("--config.llm.base_url=http://127.0.0.1:9/v1", "generate: error: cannot reach http://127.0.0.1:9/v1"),
 ])
-def test_command_line_errors_are_one_line(tmp_path, override, message):
-    done = subprocess.run([sys.executable, "-m", "entigraph_jax.generate", "--config",
-                           str(ROOT / "configs" / "entigraph_sample.py"), f"--config.output_dir={tmp_path}",
-                           "--config.llm.max_retries=1", "--config.llm.backoff_initial_s=0.01", override],
-                          capture_output=True, text=True)
-    assert done.returncode == 1
-    errors = [line for line in done.stderr.splitlines() if line.startswith("generate: error")]
-    assert len(errors) == 1 and errors[0].startswith(message), done.stderr
+def test_command_line_errors_are_one_line(tmp_path, capsys, override, message):
+    argv = ["--config", str(ROOT / "configs" / "entigraph_sample.py"), f"--config.output_dir={tmp_path}",
+            "--config.llm.max_retries=1", "--config.llm.backoff_initial_s=0.01", override]
+    assert cli.main(generate_main.COMMAND, argv) == 1
+    stderr = capsys.readouterr().err
+    errors = [line for line in stderr.splitlines() if line.startswith("generate: error")]
+    assert len(errors) == 1 and errors[0].startswith(message), stderr
 
 
 def test_triple_schedule_is_a_seeded_shuffle_of_every_triple():
     doc, names = load_source("sample")[0], [f"e{i}" for i in range(9)]
-    settings = PlanSettings(model="m")
+    settings = GenerateSettings().override({"llm.model": "m"})
     schedule = triple_schedule(doc, names, settings)
     assert sorted(schedule) == list(range(84)) and schedule != sorted(schedule)  # C(9, 3), each once, shuffled
     assert schedule == triple_schedule(doc, names, settings)
-    assert schedule != triple_schedule(doc, names, dataclasses.replace(settings, seed=1))
+    assert schedule != triple_schedule(doc, names, settings.override({"seed": 1}))
     assert [nth_combination(names, 3, i) for i in range(84)] == list(itertools.combinations(names, 3))
-    half = triple_schedule(doc, names, dataclasses.replace(settings, triples_fraction=0.5))
+    half = triple_schedule(doc, names, settings.override({"entigraph.triples_fraction": 0.5}))
     assert half == schedule[:42]  # the same order, cut
-    assert len(triple_schedule(doc, names, dataclasses.replace(settings, max_triples_per_doc=5))) == 5
+    assert len(triple_schedule(doc, names, settings.override({"entigraph.max_triples_per_doc": 5}))) == 5
 
 
 def test_pair_prompt_anchors_every_section_on_the_title():
     doc = load_source("sample")[0]
-    request = pair_requests(doc, ["Hesper Dunmoyle", "the salt bells"], PlanSettings(model="m"))[0]
+    settings = GenerateSettings().override({"llm.model": "m"})
+    request = pair_requests(doc, ["Hesper Dunmoyle", "the salt bells"], settings)[0]
     _, prompt = messages(request, doc, "v2")
     assert f'### "{doc.title}" and Hesper Dunmoyle\n' in prompt and f'### "{doc.title}" and the salt bells\n' in prompt
     assert f'### Hesper Dunmoyle and the salt bells in "{doc.title}"\n' in prompt
@@ -267,5 +267,5 @@ def test_answers_cut_at_the_output_cap_are_counted(server, tmp_path, backend):
     server.inject("length")
     summary = generate(config_for(server, tmp_path, backend, **{"llm.max_concurrency": 1}))
     assert summary.status == "complete" and summary.truncated == {"entities": 1}
-    assert json.loads((tmp_path / "out" / "summary.json").read_text())["truncated"] == {"entities": 1}
+    assert CorpusRun(tmp_path / "out").summary()["truncated"] == {"entities": 1}
     assert sum(r.get("truncated", False) for r in records(config_for(server, tmp_path, backend))) == 1

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from entigraph_jax.data import read_records
+from entigraph_jax.runs import CorpusRun
 from entigraph_jax.testing import FakeLLMServer
 
 ROOT = Path(__file__).parent.parent
@@ -31,7 +32,7 @@ def done_count(journal: Path) -> int:
 
 
 def record_set(out: Path):
-    records = list(read_records(out / "records"))
+    records = list(read_records(CorpusRun(out).records))
     assert len({r["request_id"] for r in records}) == len(records), "duplicate records"
     return sorted((r["request_id"], r["kind"], r["text"]) for r in records)
 
@@ -46,13 +47,13 @@ def test_killed_runs_resume_to_the_planned_set(tmp_path):
     for kill_after in (0, 5, 60, 150):  # before any answer, during entities, during pairs, near the end
         process = subprocess.Popen(command(server, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
-        while done_count(out / "journal.sqlite") < kill_after and process.poll() is None:
+        while done_count(CorpusRun(out).journal) < kill_after and process.poll() is None:
             assert time.monotonic() < deadline
             time.sleep(0.01)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
-        assert done_count(out / "journal.sqlite") < len(expected)
-    missing = len(expected) - done_count(out / "journal.sqlite")
+        assert done_count(CorpusRun(out).journal) < len(expected)
+    missing = len(expected) - done_count(CorpusRun(out).journal)
     sent_before = len(server.requests)
     final = subprocess.run(command(server, out), capture_output=True, text=True)
     assert final.returncode == 0, final.stderr

@@ -17,7 +17,10 @@ import pytest
 from entigraph_jax.clients.prices import price
 from entigraph_jax.config import apply_override, load_config_file
 from entigraph_jax.data import read_records
-from entigraph_jax.generate.run import GenerationFailed, estimate, generate
+from entigraph_jax.generate.defaults import GenerateSettings
+from entigraph_jax.generate.estimate import estimate
+from entigraph_jax.generate.run import GenerationFailed, generate
+from entigraph_jax.runs import CorpusRun
 from entigraph_jax.testing import FakeLLMServer
 
 ROOT = Path(__file__).parent.parent
@@ -47,15 +50,15 @@ def config_for(server, out, backend="openai", **overrides):
     config = load_config_file(ROOT / "configs" / "entigraph_sample.py")
     for key, value in settings(server, out, backend, **overrides).items():
         apply_override(config, key, str(value))
-    return config
+    return GenerateSettings.from_config(config)
 
 
 def texts(out: Path) -> dict[str, str]:
-    return {r["request_id"]: r["text"] for r in read_records(out / "records")}
+    return {r["request_id"]: r["text"] for r in read_records(CorpusRun(out).records)}
 
 
 def journal_batches(out: Path) -> list[tuple]:
-    with sqlite3.connect(out / "journal.sqlite") as db:
+    with sqlite3.connect(CorpusRun(out).journal) as db:
         return db.execute("SELECT key, batch_id, kind, requests, state FROM batches ORDER BY rowid").fetchall()
 
 
@@ -89,7 +92,7 @@ def test_a_killed_run_polls_its_batches_instead_of_resubmitting(server, tmp_path
     server.batches.polls = 2
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    summary = json.loads((out / "summary.json").read_text())
+    summary = CorpusRun(out).summary()
     assert summary["status"] == "complete"
     entities = [b for b in journal_batches(out) if b[2] == "entities"]
     assert len(entities) == 1 and before == 1  # the second run polled the first run's batch
@@ -111,7 +114,7 @@ def test_expired_and_partly_failed_batches_send_the_rest_again(server, tmp_path)
     result = generate(config)
     states = [b[4] for b in journal_batches(tmp_path / "out")]
     assert states[0] == "expired" and states.count("expired") == 1
-    with sqlite3.connect(tmp_path / "out" / "journal.sqlite") as db:
+    with sqlite3.connect(CorpusRun(tmp_path / "out").journal) as db:
         failed = db.execute("SELECT error FROM requests WHERE status='failed'").fetchall()
     # the expired half (5 entity requests) is sent again in a batch whose 3rd request gets a 500 (sent a
     # third time) and 5th a 400 (a failure that is not retried)
@@ -195,7 +198,7 @@ def test_vllm_backend_starts_a_server_with_prefix_caching_and_stops_it(tmp_path)
                        "llm.vllm.args": "('--max-model-len', '4096')", "llm.max_concurrency": 1,
                        "entigraph.max_pairs_per_doc": 3, "entigraph.triples_fraction": 0}.items():
         apply_override(config, key, str(value))
-    result = generate(config)
+    result = generate(GenerateSettings.from_config(config))
     assert result.status == "complete" and result.records == 40
     argv = json.loads((tmp_path / "argv.json").read_text())
     assert argv == ["serve", "Qwen/Qwen2.5-7B-Instruct", "--port", str(port), "--enable-prefix-caching",
@@ -203,7 +206,7 @@ def test_vllm_backend_starts_a_server_with_prefix_caching_and_stops_it(tmp_path)
     with pytest.raises(OSError):  # the server was stopped with the run
         import socket
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    pairs = [r for r in read_records(tmp_path / "out" / "records") if r["kind"] == "pair"]
+    pairs = [r for r in read_records(CorpusRun(tmp_path / "out").records) if r["kind"] == "pair"]
     docs = [r["doc_id"] for r in pairs]  # in the order sent: each document's requests together
     assert docs == sorted(docs, key=docs.index) and len(set(docs)) == 10
 
@@ -214,9 +217,10 @@ def test_vllm_backend_attaches_to_a_running_server_and_reports_a_failed_start(se
                        "llm.vllm.command": tmp_path / "nowhere", "entigraph.max_pairs_per_doc": 1,
                        "entigraph.triples_fraction": 0}.items():
         apply_override(config, key, str(value))
-    assert generate(config).status == "complete"  # the server at base_url answered /health: nothing started
-    apply_override(config, "llm.base_url", f"http://127.0.0.1:{free_port()}/v1")
-    apply_override(config, "llm.vllm.command", str(stand_in(tmp_path, fail=True)))
-    apply_override(config, "output_dir", str(tmp_path / "failed"))
+    settings = GenerateSettings.from_config(config)
+    assert generate(settings).status == "complete"  # the server at base_url answered /health: nothing started
+    failing = settings.override({"llm.base_url": f"http://127.0.0.1:{free_port()}/v1",
+                                 "output_dir": str(tmp_path / "failed"),
+                                 "llm.vllm.command": str(stand_in(tmp_path, fail=True))})
     with pytest.raises(GenerationFailed, match=r"(?s)exited with status 1 before it was healthy.*CUDA out of memory"):
-        generate(config)
+        generate(failing)

@@ -13,11 +13,12 @@ import pytest
 from entigraph_jax.config import ConfigError
 from entigraph_jax.models import LlamaConfig, ShardingRules, make_mesh
 from entigraph_jax.models.attention import choose
-from entigraph_jax.train.step import OptimConfig, Trainer, loss_sums
+from entigraph_jax.train import OptimSettings
+from entigraph_jax.train.step import Trainer, loss_sums
 
 SMALL = dict(vocab_size=300, hidden_size=64, intermediate_size=128, num_layers=2, num_heads=4, num_kv_heads=2,
              head_dim=32, param_dtype="float32", dtype="float32", logits_chunk=0, attention="xla")
-OPTIM = OptimConfig(1e-3, 0.05, 0.01, 0.9, 0.95, 1e-8, 1.0, 1e-4, 1)
+OPTIM = OptimSettings(1e-3, 0.05, 0.01, 0.9, 0.95, 1e-8, 1.0, 1e-4, 1)
 
 
 def packed_batch(rows: int, seq: int, vocab: int, seed: int = 0) -> dict[str, np.ndarray]:

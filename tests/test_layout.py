@@ -5,6 +5,7 @@ import ast
 import graphlib
 import importlib
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,10 @@ import pytest
 
 import entigraph_jax
 from entigraph_jax import cli
-from entigraph_jax.config import flatten
+from entigraph_jax.errors import UserError
+from entigraph_jax.sbp import __main__ as sbp_main
+from entigraph_jax.train import __main__ as train_main
+from entigraph_jax.train import hooks
 
 PACKAGE = Path(entigraph_jax.__file__).parent
 
@@ -101,22 +105,47 @@ def test_every_stage_is_a_command():
 
 
 @pytest.mark.parametrize("prefix, command, target", COMMANDS, ids=[c.name for _, c, _ in COMMANDS])
-def test_help_lists_every_config_key_with_its_meaning(prefix, command, target, capsys):
+def test_help_prints_every_key_with_its_whole_meaning(prefix, command, target, capsys):
     assert cli.main(target, [*prefix, "--help"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"usage: python -m entigraph_jax.{command.name}")
     described = dict(re.findall(r"^  (\S+) = .*?: (.*)$", out, re.M))
-    keys = flatten(command.schema())
-    missing = [key for key in keys if not described.get(key)]
-    assert keys and missing == []
+    meanings = command.settings.meanings()  # the settings' own text, however long
+    assert meanings and all(meanings.values())
+    assert {key: described.get(key) for key in meanings} == meanings
+
+
+def test_hooks_are_known_from_a_checkout_that_was_never_installed(monkeypatch, capsys):
+    """No entry points at all (a bare checkout on PYTHONPATH): the project's own hooks are still
+    settings of every command that trains."""
+    monkeypatch.setattr(hooks.importlib.metadata, "entry_points", lambda group: [])
+    monkeypatch.setattr(hooks, "registered", hooks.registered.__wrapped__)
+    monkeypatch.setattr(hooks, "settings_type", hooks.settings_type.__wrapped__)
+    for argv in (["train", "--help"], ["run", "--help"]):
+        module = train_main if argv[0] == "train" else sbp_main
+        assert cli.main(module.COMMANDS, argv) == 0
+        out = capsys.readouterr().out
+        assert re.search(r"^  (joint\.)?hooks\.quality_loglik\.source = ''", out, re.M), out
+
+
+def free_text_key(settings) -> str:
+    """A string setting that takes any value."""
+    for key, value in settings.leaves().items():
+        try:
+            settings.override({key: "changed"})
+        except UserError:
+            continue
+        if isinstance(value, str):
+            return key
+    raise AssertionError("no free text setting")
 
 
 @pytest.mark.parametrize("prefix, command, target", COMMANDS, ids=[c.name for _, c, _ in COMMANDS])
 def test_print_config_prints_the_resolved_config(prefix, command, target, capsys):
-    key = next(k for k, v in flatten(command.schema()).items() if isinstance(v, str))
+    key = free_text_key(command.settings())
     assert cli.main(target, [*prefix, f"--config.{key}=changed", "--print_config"]) == 0
     printed = dict(line.split(" = ", 1) for line in capsys.readouterr().out.splitlines())
-    assert sorted(printed) == sorted(flatten(command.schema())) and printed[key] == "'changed'"
+    assert list(printed) == list(command.settings().leaves()) and printed[key] == "'changed'"
 
 
 @pytest.mark.parametrize("prefix, command, target", COMMANDS, ids=[c.name for _, c, _ in COMMANDS])
@@ -127,6 +156,30 @@ def test_usage_errors_exit_2_with_one_line(prefix, command, target, capsys):
         assert err.startswith(f"{command.name}: error: ") and err.count("\n") == 1, err
 
 
+# File names and metric keys one stage writes and others read: spelled only by the module that owns them.
+OWNED = {"metrics.jsonl": "runs", "sp.model": "data.tokenizers", "journal.sqlite": "runs", "loss.png": "runs",
+         "quality_loglik_acc": "evaluate.hooks", "eval_loss": "train.hooks"}
+
+
+def string_literals(path: Path) -> set[str]:
+    return {node.value for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+
+
+def test_no_module_spells_another_stages_files_or_metric_keys():
+    """Run folders and metrics are read through their types (runs.py) and the owners' constants."""
+    spelled = [(text, module_name(p).removeprefix("entigraph_jax.")) for p in SOURCES
+               for text in sorted(string_literals(p) & set(OWNED))]
+    assert sorted(spelled) == sorted(OWNED.items())
+
+
 def test_a_new_user_asks_for_help():
     done = subprocess.run([sys.executable, "-m", "entigraph_jax.evaluate", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "mode = 'closed_book'" in done.stdout, done.stderr
+
+
+def test_help_into_a_pipe_that_closes_early_is_quiet():
+    """`... --help | head -5`: the reader leaves before the text is written; no traceback."""
+    done = subprocess.run(f"{shlex.quote(sys.executable)} -m entigraph_jax.models chat --help | head -5",
+                          shell=True, capture_output=True, text=True)
+    assert done.stdout.startswith("usage: python -m entigraph_jax.models chat") and done.stderr == ""

@@ -6,6 +6,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from entigraph_jax.runs import CorpusRun, TrainRun
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -15,8 +17,8 @@ def test_notebook_executes(tmp_path, monkeypatch):
     monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
     notebook = nbformat.read(ROOT / "notebooks" / "entigraph_colab.ipynb", as_version=4)
     NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
-    assert (tmp_path / "entigraph" / "summary.json").is_file()
-    assert (tmp_path / "cpt" / "hf" / "model.safetensors").is_file()
+    assert CorpusRun(tmp_path / "entigraph").summary()["status"] == "complete"
+    assert (TrainRun(tmp_path / "cpt").export / "model.safetensors").is_file()
     assert (tmp_path / "closed_book.json").is_file() and (tmp_path / "accuracy.png").is_file()
     printed = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
     assert "test accuracy" in printed and "on 37 questions" in printed  # the last 8 of 10 articles by title

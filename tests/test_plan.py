@@ -14,9 +14,11 @@ import jax
 import pytest
 
 from entigraph_jax.models import LlamaConfig, ShardingRules, make_mesh, preset
+from entigraph_jax.train import OptimSettings
+from entigraph_jax.train import __main__ as train_main
 from entigraph_jax.train.hardware import HARDWARE, has_tpu_compiler, tpu_devices
 from entigraph_jax.train.memory import abstract_batch, compiled, estimate
-from entigraph_jax.train.step import OptimConfig, Trainer
+from entigraph_jax.train.step import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,7 +37,7 @@ CASES = [  # (remat, (data, fsdp, tensor), global batch, seq, microbatches, arch
 
 def build_trainer(remat, mesh_shape, microbatches, arch):
     cfg = LlamaConfig(**arch, param_dtype="float32", dtype="float32", remat=remat)
-    optim = OptimConfig(1e-3, 0.05, 0.01, 0.9, 0.95, 1e-8, 1.0, 0.0, microbatches)
+    optim = OptimSettings(1e-3, 0.05, 0.01, 0.9, 0.95, 1e-8, 1.0, 0.0, microbatches)
     devices = jax.devices()[: mesh_shape[0] * mesh_shape[1] * mesh_shape[2]]
     return Trainer(cfg, optim, 100, make_mesh(*mesh_shape, devices=devices), ShardingRules())
 
@@ -58,18 +60,26 @@ def test_sharding_divides_the_state_and_activations():
 
 
 def run_plan(*args, env=None):
+    """`python -m entigraph_jax.train plan ARGS` in a process of its own: where its environment is the
+    point, or where the planner sets up JAX's devices for a GPU machine (before JAX starts)."""
     return subprocess.run([sys.executable, "-m", "entigraph_jax.train", "plan", *args], capture_output=True,
                           text=True, cwd=ROOT, env=env)
 
 
-def test_command_plans_llama3_8b_without_weights():
+@pytest.fixture
+def plan_here(run_command):
+    """`python -m entigraph_jax.train plan ARGS` in this process: (exit code, stdout, stderr)."""
+    return lambda *args: run_command(train_main.COMMANDS, ["plan", *args])
+
+
+def test_command_plans_llama3_8b_without_weights(plan_here):
     """No checkpoint needed: the architecture is named; fake devices stand in for the hardware."""
     config = ["--config", str(ROOT / "configs/cpt_llama3_8b_quality.py"), "--model=llama3-8b"]
-    v5p = run_plan(*config, "--hardware=v5p-8", "--no_compile")
+    v5p = plan_here(*config, "--hardware=v5p-8", "--no_compile")
     assert v5p.returncode == 0, v5p.stderr
     assert "8.03B parameters on v5p-8: 4 devices" in v5p.stdout
     assert "\nfits (estimate):" in v5p.stdout
-    v4 = run_plan(*config, "--hardware=v4-8", "--no_compile")
+    v4 = plan_here(*config, "--hardware=v4-8", "--no_compile")
     assert "does NOT fit" in v4.stdout  # fp32 master weights + Adam alone are 22.4 GiB of 32
 
 
@@ -94,8 +104,8 @@ def test_a_command_on_a_machine_without_a_tpu_says_nothing_of_libtpu():
     (["--model=gpt2"], "unknown model preset 'gpt2'; known: llama3-8b"),
     (["--hardware=v4-8", "--config.mesh.tensor=3"], "impossible on 4 devices"),
 ])
-def test_bad_input_is_one_line(args, message):
-    done = run_plan("--config", str(ROOT / "configs/quickstart.py"), *args)
+def test_bad_input_is_one_line(args, message, plan_here):
+    done = plan_here("--config", str(ROOT / "configs/quickstart.py"), *args)
     assert done.returncode == 1
     assert message in done.stderr and done.stderr.count("\n") == 1
 
@@ -113,7 +123,7 @@ def test_splash_and_lean_logits_compile_for_a_tpu_and_save_its_memory():
     figures = {}
     for attention, chunk in (("xla", 0), ("splash", 0), ("splash", 256)):
         cfg = LlamaConfig(**TPU_SMALL, attention=attention, logits_chunk=chunk)
-        optim = OptimConfig(1e-3, 0.05, 0.01, 0.9, 0.95, 1e-8, 1.0, 0.0, 1)
+        optim = OptimSettings(1e-3, 0.05, 0.01, 0.9, 0.95, 1e-8, 1.0, 0.0, 1)
         trainer = Trainer(cfg, optim, 100, make_mesh(1, 8, 1, devices=devices), ShardingRules())
         lowered = trainer.step.lower(trainer.abstract_state, abstract_batch(trainer, 16, 1024))
         assert ("tpu_custom_call" in lowered.as_text()) == (attention == "splash")  # the Pallas kernel itself
@@ -130,7 +140,7 @@ def test_estimate_is_within_ten_percent_of_the_tpu_compiler_on_a_recipe_outside_
     the chip's own figure from the TPU compiler."""
     cfg = preset("llama3.2-1b", param_dtype="float32", dtype="bfloat16", remat="save_dots", attention="xla",
                  logits_chunk=512)
-    optim = OptimConfig(1e-3, 0.05, 0.01, 0.9, 0.95, 1e-8, 1.0, 0.0, 1)
+    optim = OptimSettings(1e-3, 0.05, 0.01, 0.9, 0.95, 1e-8, 1.0, 0.0, 1)
     trainer = Trainer(cfg, optim, 100, make_mesh(1, 8, 1, devices=tpu_devices(HARDWARE["v5e-8"])), ShardingRules())
     got = compiled(trainer, 16, 2048)
     assert not got.out_of_memory
@@ -149,9 +159,9 @@ def test_command_answers_with_the_tpu_compilers_figure():
 
 
 @needs_libtpu
-def test_command_reports_what_the_tpu_compiler_refuses():
+def test_command_reports_what_the_tpu_compiler_refuses(plan_here):
     """Llama 3 8B does not fit a v5e-8 (16 GiB chips): the compiler stops, the planner says by how much."""
-    done = run_plan("--config", str(ROOT / "configs/cpt_llama3_8b_quality.py"), "--model=llama3-8b",
+    done = plan_here("--config", str(ROOT / "configs/cpt_llama3_8b_quality.py"), "--model=llama3-8b",
                     "--hardware=v5e-8", "--config.model.remat=none")
     assert done.returncode == 0, done.stderr
     assert "out of memory; the compiler stopped at temporaries" in done.stdout
@@ -182,8 +192,8 @@ def test_search_finds_what_fits_by_the_estimate_without_the_hardwares_compiler()
 
 
 @needs_libtpu
-def test_search_compiles_candidates_for_the_tpu():
-    done = run_plan("--config", str(ROOT / "configs/quickstart.py"), "--hardware=v5p-8", "--search")
+def test_search_compiles_candidates_for_the_tpu(plan_here):
+    done = plan_here("--config", str(ROOT / "configs/quickstart.py"), "--hardware=v5p-8", "--search")
     assert done.returncode == 0, done.stderr
     assert "\nbest (compiled): --config.model.remat=none --config.optim.microbatches=1" in done.stdout
 

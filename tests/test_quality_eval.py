@@ -1,9 +1,8 @@
 """QuALITY evaluation: the paper's prompt, answer parsing, voting, scoring, and whole runs."""
 
+import dataclasses
 import json
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +12,11 @@ from conftest import tiny_reference
 
 from entigraph_jax.data import Document, Question, load_source
 from entigraph_jax.data.sources import author_first_last
+from entigraph_jax.evaluate import __main__ as evaluate_main
 from entigraph_jax.evaluate.loglik import log_likelihood, loglik_prompt
 from entigraph_jax.evaluate.quality import (
     ANSWER_LINES,
-    ClosedBookSettings,
+    SamplingSettings,
     closed_book,
     closed_book_prompt,
     few_shot_prefix,
@@ -27,6 +27,7 @@ from entigraph_jax.evaluate.quality import (
 )
 from entigraph_jax.models import from_pretrained_hf
 from entigraph_jax.models.sampling import Sample
+from entigraph_jax.runs import EvalReport
 
 ROOT = Path(__file__).parent.parent
 DOC = Document("d1", "body", title="The Salt Bells of Quarrowmere", author="Vantablane, Idris", year=1958,
@@ -125,20 +126,20 @@ def test_scoring_counts_attempts_and_unanswered_questions_as_wrong():
                                    1: [f"x\nAnswer: {wrong}.\n", f"y\nAnswer: {wrong}.\n"],
                                    2: ["no answer line", "Answer: maybe"]}[case]
             expected.append((doc.title, case, q.difficult))
-    report = closed_book(ScriptedSampler(answers), docs, ClosedBookSettings(samples=2, batch_questions=3))
-    overall = report["all"]["overall"]
-    assert overall["correct"] == sum(c == 0 for _, c, _ in expected) and overall["total"] == len(expected)
-    assert overall["answered"] == sum(c != 2 for _, c, _ in expected)
-    assert overall["accuracy"] == pytest.approx(overall["correct"] / len(expected))
-    assert overall["accuracy_answered"] == pytest.approx(overall["correct"] / overall["answered"])
+    report = closed_book(ScriptedSampler(answers), docs, SamplingSettings(samples=2, batch_questions=3))
+    overall = report.splits["all"].overall
+    assert overall.correct == sum(c == 0 for _, c, _ in expected) and overall.total == len(expected)
+    assert overall.answered == sum(c != 2 for _, c, _ in expected)
+    assert overall.accuracy == pytest.approx(overall.correct / len(expected))
+    assert overall.accuracy_answered == pytest.approx(overall.correct / overall.answered)
     parsed = sum({0: 1, 1: 2, 2: 0}[c] for _, c, _ in expected)
-    assert overall["attempt_rate"] == pytest.approx(parsed / (2 * len(expected)))
-    assert report["all"]["hard"]["total"] == sum(h for _, _, h in expected)
-    assert report["all"]["hard"]["correct"] == sum(c == 0 for _, c, h in expected if h)
-    assert report["all"]["non_hard"]["total"] == sum(not h for _, _, h in expected)
+    assert overall.attempt_rate == pytest.approx(parsed / (2 * len(expected)))
+    assert report.splits["all"].hard.total == sum(h for _, _, h in expected)
+    assert report.splits["all"].hard.correct == sum(c == 0 for _, c, h in expected if h)
+    assert report.splits["all"].non_hard.total == sum(not h for _, _, h in expected)
     for doc in docs:
         rows = [c for t, c, _ in expected if t == doc.title]
-        assert report["per_article"][doc.title]["correct"] == rows.count(0)
+        assert report.per_article[doc.title].correct == rows.count(0)
 
 
 def test_the_papers_split_sorts_titles_and_keeps_the_last_80_percent():
@@ -151,16 +152,16 @@ def test_the_papers_split_sorts_titles_and_keeps_the_last_80_percent():
     assert [d.title for d in split["tune"]] == [f"Article {i:02d}" for i in range(5)]  # int(0.2 * 25) = 5
     assert [d.title for d in split["test"]] == [f"Article {i:02d}" for i in range(5, 25)]
     answers = {d.questions[0].question: ["\nAnswer: A.\n"] for d in docs}
-    report = closed_book(ScriptedSampler(answers), docs, ClosedBookSettings(samples=1))
-    assert (report["tune"]["overall"]["total"], report["test"]["overall"]["total"]) == (5, 20)
-    assert report["all"]["overall"]["total"] == 25 and report["test"]["overall"]["accuracy"] == 1.0
+    report = closed_book(ScriptedSampler(answers), docs, SamplingSettings(samples=1))
+    assert (report.splits["tune"].overall.total, report.splits["test"].overall.total) == (5, 20)
+    assert report.splits["all"].overall.total == 25 and report.splits["test"].overall.accuracy == 1.0
 
 
 def test_loglik_mode_matches_transformers(tmp_path):
     docs = load_source("sample")[:2]
     tok, reference, path = tiny_reference(tmp_path)
     report = log_likelihood(from_pretrained_hf(path), tok, docs, batch=5)
-    for row, (doc, q) in zip(report["results"], items(docs), strict=True):  # the paper's order
+    for row, (doc, q) in zip(report.details["results"], items(docs), strict=True):  # the paper's order
         context = [tok.bos_id] + tok.encode(loglik_prompt(doc, q))
         expected = []
         for option in q.options:
@@ -172,43 +173,45 @@ def test_loglik_mode_matches_transformers(tmp_path):
         assert row["vote"] == "ABCD"[int(np.argmax(expected))]
 
 
-def test_closed_book_command_on_the_sample_corpus(quickstart_run, tmp_path):
+@pytest.fixture
+def evaluate_command(run_command):
+    """`python -m entigraph_jax.evaluate --config configs/eval_quality.py ARGS`, in this process."""
+    return lambda *args: run_command(evaluate_main.COMMAND, ["--config", ROOT / "configs/eval_quality.py", *args])
+
+
+def test_closed_book_command_on_the_sample_corpus(quickstart_run, tmp_path, evaluate_command):
     output = tmp_path / "closed_book.json"
-    args = [sys.executable, "-m", "entigraph_jax.evaluate", "--config", str(ROOT / "configs/eval_quality.py"),
-            f"--config.model.path={quickstart_run / 'hf'}",
-            f"--config.tokenizer={quickstart_run / 'tokenizer' / 'sp.model'}", f"--config.output={output}",
-            "--config.sampling.samples=2", "--config.sampling.max_new_tokens=16"]
-    done = subprocess.run(args, capture_output=True, text=True)
+    args = [f"--config.model.path={quickstart_run.run.export}", f"--config.output={output}",
+            "--config.sampling.samples=2", "--config.sampling.max_new_tokens=16"]  # the export's own tokenizer
+    done = evaluate_command(*args)
     assert done.returncode == 0, done.stderr
-    report = json.loads(output.read_text())
+    report = EvalReport.read(output)
     test_articles = paper_split(load_source("sample"))["test"]
-    assert report["all"]["overall"]["total"] == 45 and len(report["per_article"]) == 10
-    assert report["test"]["overall"]["total"] == sum(len(d.questions) for d in test_articles) < 45
+    assert report.splits["all"].overall.total == 45 and len(report.per_article) == 10
+    assert report.splits["test"].overall.total == sum(len(d.questions) for d in test_articles) < 45
     printed = json.loads(done.stdout)
-    assert printed["split"] == "test" and printed["overall"] == report["test"]["overall"]
+    assert printed["split"] == "test" and printed["overall"] == dataclasses.asdict(report.splits["test"].overall)
     assert "45 questions x 2 samples of at most 16 new tokens" in done.stderr  # how much work, first
-    assert "45/45" in done.stderr and "samples_per_s" in done.stderr  # and a progress bar
-    assert all(len(r["samples"]) == 2 and r["prompt"].endswith("Thought process:") for r in report["results"])
-    again = subprocess.run(args, capture_output=True, text=True)  # never overwrites a result
+    results = report.details["results"]
+    assert len(results) == 45 and all(len(r["samples"]) == 2 and r["prompt"].endswith("Thought process:")
+                                      for r in results)
+    again = evaluate_command(*args)  # never overwrites a result
     assert again.returncode == 1 and "exists; refusing to overwrite" in again.stderr
 
 
-def test_perplexity_is_lower_on_trained_text(quickstart_run, tmp_path):
-    run = quickstart_run
+def test_perplexity_is_lower_on_trained_text(quickstart_run, tmp_path, evaluate_command):
+    run = quickstart_run.run
     unseen = tmp_path / "unseen.jsonl"
     unseen.write_text("".join(json.dumps({"text": t}) + "\n" for t in [
         "Kettles of brass hum on the stoves of Virelle while the miners sleep through the grey noon. " * 6,
         "Seven lanterns swing above the ferry at Doskin, and nobody remembers who lit the first of them. " * 6]))
 
     def ppl(source, name):
-        done = subprocess.run([sys.executable, "-m", "entigraph_jax.evaluate",
-                               "--config", str(ROOT / "configs/eval_quality.py"),
-                               f"--config.model.path={run / 'hf'}",
-                               f"--config.tokenizer={run / 'tokenizer' / 'sp.model'}", "--config.mode=perplexity",
-                               f"--config.source={source}", "--config.perplexity.seq_len=64",
-                               f"--config.output={tmp_path / name}"], capture_output=True, text=True)
+        done = evaluate_command(f"--config.model.path={run.export}", "--config.mode=perplexity",
+                                f"--config.tokenizer.path={run.tokenizer.path}", f"--config.source={source}",
+                                "--config.perplexity.seq_len=64", f"--config.output={tmp_path / name}")
         assert done.returncode == 0, done.stderr
-        return json.loads((tmp_path / name).read_text())["perplexity"]
+        return EvalReport.read(tmp_path / name).perplexity
 
     seen, fresh = ppl("sample", "seen.json"), ppl(f"jsonl:{unseen}", "unseen.json")
     assert seen < fresh / 2, (seen, fresh)

@@ -1,8 +1,5 @@
 """Open-book retrieval: recursive chunking, embedders (offline, OpenAI-compatible, Gemini), cache."""
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +7,13 @@ import pytest
 import torch
 from conftest import tiny_reference
 
+from entigraph_jax import cli
+from entigraph_jax.clients import EmbedderSettings, RerankerSettings
 from entigraph_jax.clients.embedders import CachedEmbedder, HashingEmbedder, make_embedder
 from entigraph_jax.clients.rerank import HTTPReranker, RerankError
 from entigraph_jax.data import Document, load_source
 from entigraph_jax.data.sources import article_body, author_first_last
+from entigraph_jax.evaluate import __main__ as evaluate_main
 from entigraph_jax.evaluate.quality import document_question
 from entigraph_jax.evaluate.rag import (
     SHOT_CONTEXTS,
@@ -24,6 +24,7 @@ from entigraph_jax.evaluate.rag import (
     split_recursive,
 )
 from entigraph_jax.models import from_pretrained_hf
+from entigraph_jax.runs import EvalReport
 from entigraph_jax.testing import FakeLLMServer
 
 ROOT = Path(__file__).parent.parent
@@ -60,13 +61,14 @@ def test_remote_embedders_against_the_fake_server(tmp_path, monkeypatch, kind):
     server = FakeLLMServer().start()
     monkeypatch.setenv("GEMINI_API_KEY", "test-key")
     base = server.base_url + ("/v1" if kind == "openai" else "")
-    embedder = make_embedder(kind, "fake-embedder", base, cache_dir=str(tmp_path))
+    settings = EmbedderSettings(backend=kind, model="fake-embedder", base_url=base, cache_dir=str(tmp_path))
+    embedder = make_embedder(settings)
     texts = ["salt bells of Quarrowmere", "the ferry at Lantry", "salt bells of Quarrowmere"]
     vectors = embedder.embed(texts)
     np.testing.assert_allclose(vectors, HashingEmbedder(64).embed(texts), atol=1e-6)
     assert isinstance(embedder, CachedEmbedder) and embedder.computed == 2  # duplicates embedded once
     sent = len(server.requests)
-    again = make_embedder(kind, "fake-embedder", base, cache_dir=str(tmp_path))
+    again = make_embedder(settings)
     np.testing.assert_array_equal(again.embed(texts), vectors)
     assert again.computed == 0 and len(server.requests) == sent  # served from the disk cache
 
@@ -109,35 +111,33 @@ def test_retrieval_then_rerank_then_top_k_best_last():
 
 def test_http_reranker_against_the_fake_server():
     server = FakeLLMServer().start()
-    reranker = HTTPReranker(server.base_url + "/v1", "rerank-test")
+    reranker = HTTPReranker(RerankerSettings(model="rerank-test", base_url=server.base_url + "/v1"))
     docs = ["the salt bells ring in the harbour", "a ferry crosses at dawn", "bells of salt in Quarrowmere harbour"]
     scores = reranker.scores("salt bells of the harbour", docs)
     vectors = HashingEmbedder(64).embed(["salt bells of the harbour", *docs])
     np.testing.assert_allclose(scores, vectors[1:] @ vectors[0], atol=1e-6)
     assert server.requests[-1]["path"] == "/v1/rerank" and server.requests[-1]["body"]["model"] == "rerank-test"
     with pytest.raises(RerankError, match="rerank request failed"):
-        HTTPReranker("http://127.0.0.1:9/v1", "m").scores("q", ["d"])
+        HTTPReranker(RerankerSettings(model="m", base_url="http://127.0.0.1:9/v1")).scores("q", ["d"])
 
 
-def test_open_book_command(quickstart_run, tmp_path):
+def test_open_book_command(quickstart_run, tmp_path, capsys):
     server = FakeLLMServer().start()
     output = tmp_path / "open_book.json"
-    done = subprocess.run([sys.executable, "-m", "entigraph_jax.evaluate",
-                           "--config", str(ROOT / "configs/eval_quality.py"),
-                           f"--config.model.path={quickstart_run / 'hf'}", "--config.mode=open_book",
-                           f"--config.tokenizer={quickstart_run / 'tokenizer' / 'sp.model'}", "--config.rag.top_k=2",
-                           "--config.rag.embedder=hashing", f"--config.rag.cache_dir={tmp_path / 'cache'}",
-                           "--config.rag.chunk_size=256", "--config.rag.retrieval_max_k=4", "--config.rag.rerank=http",
-                           f"--config.rag.rerank_base_url={server.base_url}/v1", "--config.sampling.samples=1",
-                           "--config.sampling.max_new_tokens=8", "--config.max_questions=6",
-                           "--config.sampling.shots=1",  # the tiny model's 2048 positions
-                           f"--config.output={output}"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    report = json.loads(output.read_text())
-    assert report["all"]["overall"]["total"] == 6 and report["article_recall"] >= 0.5
-    assert report["reranker"] == "rerank:rerank-english-v3.0" and report["retrieval_max_k"] == 4
+    argv = ["--config", str(ROOT / "configs/eval_quality.py"), f"--config.model.path={quickstart_run.run.export}",
+            "--config.mode=open_book", "--config.rag.top_k=2", "--config.rag.embedder.backend=hashing",
+            f"--config.rag.embedder.cache_dir={tmp_path / 'cache'}", "--config.rag.chunk_size=256",
+            "--config.rag.retrieval_max_k=4", "--config.rag.rerank=http",
+            f"--config.rag.reranker.base_url={server.base_url}/v1", "--config.sampling.samples=1",
+            "--config.sampling.max_new_tokens=8", "--config.max_questions=6",
+            "--config.sampling.shots=1",  # the tiny model's 2048 positions
+            f"--config.output={output}"]
+    assert cli.main(evaluate_main.COMMAND, argv) == 0, capsys.readouterr().err
+    report = EvalReport.read(output)
+    assert report.splits["all"].overall.total == 6 and report.details["article_recall"] >= 0.5
+    assert report.details["reranker"] == "rerank:rerank-english-v3.0" and report.details["retrieval_max_k"] == 4
     assert sum(r["path"] == "/v1/rerank" for r in server.requests) == 6
-    first = report["results"][0]
+    first = report.details["results"][0]
     final = first["prompt"][first["prompt"].rindex("## Example 2"):]
     assert final.count("*Context ") == 2 and final.endswith("Thought process:")
     assert (tmp_path / "cache" / "embeddings.sqlite").is_file()

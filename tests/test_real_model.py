@@ -13,13 +13,14 @@ import pytest
 import torch
 import transformers
 
-from entigraph_jax.config import apply_override, load_config_file
+from entigraph_jax.config import load_config_file
 from entigraph_jax.data import Document, load_source, load_tokenizer
 from entigraph_jax.data.chat import chat_template
 from entigraph_jax.evaluate.perplexity import perplexity
 from entigraph_jax.models import from_pretrained_hf, save_pretrained_hf
 from entigraph_jax.models.sampling import Sampler, SamplingParams
-from entigraph_jax.train import train
+from entigraph_jax.runs import CorpusRun
+from entigraph_jax.train import TrainSettings, train
 
 pytestmark = pytest.mark.real_model
 ROOT = Path(__file__).parent.parent
@@ -100,14 +101,15 @@ def test_json_constrained_entities_parse(smol, model):
     """The entity prompts of the sample corpus through the local backend's path (its chat template,
     the JSON constraint with the entity schema, temperature 1 as the recipes sample): every answer
     that ends is JSON of the asked shape; one cut by the token limit is still a valid prefix."""
-    from entigraph_jax.generate.plan import ENTITY_SCHEMA, PlanSettings, entity_requests, messages
+    from entigraph_jax.generate.defaults import GenerateSettings
+    from entigraph_jax.generate.plan import ENTITY_SCHEMA, entity_requests, messages
     from entigraph_jax.models.constrained import JsonPrefix
 
     _, tok, _ = smol
     template = chat_template(tok)
     docs = load_source("sample")[:6]
     prompts = []
-    for request in entity_requests(docs, PlanSettings(model="smollm2")):
+    for request in entity_requests(docs, GenerateSettings().override({"llm.model": "smollm2"})):
         system, prompt = messages(request, next(d for d in docs if d.doc_id == request.doc_id), "v2")
         prompts.append(template.prompt([{"role": "system", "content": system}, {"role": "user", "content": prompt}]))
     samples = Sampler(model, tok).generate(prompts, SamplingParams(
@@ -128,16 +130,13 @@ def test_short_cpt_lowers_perplexity_more_on_what_it_trained_on(smol, tmp_path):
     trained, held_out = docs[:3], docs[5:8]
     corpus = tmp_path / "trained.jsonl"
     corpus.write_text("".join(json.dumps({"text": d.text}) + "\n" for d in trained))
-    config = load_config_file(ROOT / "configs" / "quickstart.py")
-    for key, value in {"data.source": f"jsonl:{corpus}", "model.path": folder, "model.dtype": "float32",
-                       "data.seq_len": 64, "data.global_batch": 8, "data.epochs": 2, "optim.lr": 1e-4,
-                       "optim.warmup_fraction": 0.1, "log.tensorboard": "false", "export.hf": "true",
-                       "export.dtype": "float32", "workdir": tmp_path / "run"}.items():
-        apply_override(config, key, str(value))
-    before = [perplexity(from_pretrained_hf(folder), tok, part, 64, 8)["perplexity"] for part in (trained, held_out)]
-    result = train(config)
-    exported = Path(result.hf_export)
-    after = [perplexity(from_pretrained_hf(exported), tok, part, 64, 8)["perplexity"] for part in (trained, held_out)]
+    config = TrainSettings.from_config(load_config_file(ROOT / "configs" / "quickstart.py")).override({
+        "data.source": f"jsonl:{corpus}", "model.path": str(folder), "model.dtype": "float32", "data.seq_len": 64,
+        "data.global_batch": 8, "data.epochs": 2, "optim.lr": 1e-4, "optim.warmup_fraction": 0.1,
+        "log.tensorboard": False, "export.hf": True, "export.dtype": "float32", "workdir": str(tmp_path / "run")})
+    before = [perplexity(from_pretrained_hf(folder), tok, part, 64, 8).perplexity for part in (trained, held_out)]
+    exported = Path(train(config).export)
+    after = [perplexity(from_pretrained_hf(exported), tok, part, 64, 8).perplexity for part in (trained, held_out)]
     assert after[0] < before[0] and after[0] / before[0] < after[1] / before[1], (before, after)
     print(f"perplexity trained {before[0]:.1f} -> {after[0]:.1f}, held out {before[1]:.1f} -> {after[1]:.1f}")
     assert transformers.AutoTokenizer.from_pretrained(exported).chat_template == tok.chat_template
@@ -187,7 +186,7 @@ def test_entigraph_against_llama_cpp_server(smollm2, tmp_path):
                                "--config.entigraph.max_pairs_per_doc=1", "--config.entigraph.triples_fraction=0",
                                "--config.llm.max_concurrency=2", "--config.llm.max_failure_fraction=1.0"],
                               capture_output=True, text=True)
-        summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+        summary = CorpusRun(tmp_path / "out").summary()
         assert summary["requests"]["entities"].get("done", 0) + summary["requests"]["entities"].get("failed", 0) == 2
         errors = [e["error"] for e in summary["errors"]]
         assert all(e.startswith("invalid entity JSON") for e in errors), errors  # the server answered every time

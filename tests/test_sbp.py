@@ -1,20 +1,21 @@
 """SBP: pair mining on planted pairs, loss on d2 only, seeded synthesis without copies, the recipe."""
 
+import dataclasses
 import difflib
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import moved_train_layout
 from flax import nnx
 
+from entigraph_jax import cli
 from entigraph_jax.clients.embedders import HashingEmbedder
-from entigraph_jax.config import flatten, load_config_file
+from entigraph_jax.config import ConfigError, load_config_file
 from entigraph_jax.data import (
     Document,
     PackedRows,
@@ -25,8 +26,10 @@ from entigraph_jax.data import (
     subsample,
     train_sentencepiece,
 )
+from entigraph_jax.evaluate.hooks import ACCURACY
 from entigraph_jax.models import Llama, LlamaConfig, from_pretrained_hf
 from entigraph_jax.models.sampling import Sampler
+from entigraph_jax.runs import TrainRun
 from entigraph_jax.sbp import (
     MiningError,
     exact_neighbours,
@@ -35,7 +38,13 @@ from entigraph_jax.sbp import (
     mine_pairs,
     synthesize,
 )
-from entigraph_jax.train.defaults import base_config as train_base
+from entigraph_jax.sbp import __main__ as sbp_main
+from entigraph_jax.sbp.defaults import SBPSettings
+from entigraph_jax.sbp.mine import MineSettings
+from entigraph_jax.sbp.run import SBP
+from entigraph_jax.sbp.synthesize import SynthesizeSettings
+from entigraph_jax.train import TrainSettings
+from entigraph_jax.train.hooks import EVAL_LOSS
 from entigraph_jax.train.step import loss_sums
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,8 +85,7 @@ def test_exact_neighbours_equal_brute_force(n, block):
 @pytest.mark.parametrize("index", ["exact", "faiss"])
 def test_mining_finds_planted_pairs_and_drops_duplicates(index):
     docs = planted_corpus()
-    pairs = mine_pairs(docs, HashingEmbedder(), "hashing", k=4, min_similarity=0.5, max_similarity=0.95,
-                       separator=SEPARATOR, index=index)
+    pairs = mine_pairs(docs, HashingEmbedder(), "hashing", MineSettings(k=4, index=index), SEPARATOR)
     found = {(p["doc_id"], p["pair_doc_id"]) for p in pairs}
     related = {(f"t{t}{x}", f"t{t}{y}") for t in range(6) for x, y in ("ab", "ba")}
     # the copies are documents too: related to their original's topic partner, never to the original
@@ -92,11 +100,9 @@ def test_mining_finds_planted_pairs_and_drops_duplicates(index):
 
 def test_mining_rejects_bad_input():
     with pytest.raises(MiningError, match="at least 2 documents"):
-        mine_pairs(planted_corpus()[:1], HashingEmbedder(), "hashing", k=2, min_similarity=0.5,
-                   max_similarity=0.9, separator=SEPARATOR)
-    with pytest.raises(MiningError, match="band"):
-        mine_pairs(planted_corpus(), HashingEmbedder(), "hashing", k=2, min_similarity=0.9,
-                   max_similarity=0.5, separator=SEPARATOR)
+        mine_pairs(planted_corpus()[:1], HashingEmbedder(), "hashing", MineSettings(k=2), SEPARATOR)
+    with pytest.raises(ConfigError, match=r"config: mine.min_similarity=0.9: the band \[0.9, 0.5\) is empty"):
+        SBPSettings.from_config({"mine": {"min_similarity": 0.9, "max_similarity": 0.5}})
 
 
 def test_faiss_agrees_with_exact_on_a_small_corpus():
@@ -108,8 +114,7 @@ def test_faiss_agrees_with_exact_on_a_small_corpus():
 
 def test_synthesizer_loss_is_on_d2_only(tmp_path):
     docs = planted_corpus()
-    pairs = mine_pairs(docs, HashingEmbedder(), "hashing", k=4, min_similarity=0.5, max_similarity=0.95,
-                       separator=SEPARATOR)
+    pairs = mine_pairs(docs, HashingEmbedder(), "hashing", MineSettings(k=4), SEPARATOR)
     train_sentencepiece((d.text for d in docs), tmp_path / "sp", 300)
     tok = load_tokenizer(tmp_path / "sp.model")
     pair_docs = [Document(p["doc_id"], p["text"], prompt=p["prompt"]) for p in pairs]
@@ -146,14 +151,10 @@ def test_copy_filter():
     assert not is_copy(load_source("sample")[1].text, seed, 0.8)
 
 
-def sbp_command(*args):
-    return subprocess.run([sys.executable, "-m", "entigraph_jax.sbp", *args], capture_output=True, text=True,
-                          cwd=ROOT)
-
-
 @pytest.fixture(scope="module")
 def recipe_run(tmp_path_factory):
-    """The quickstart recipe end to end, with fewer steps, and an oracle arm on more unique text."""
+    """The quickstart recipe end to end, with fewer steps, and an oracle arm on more unique text; the
+    training runs lay their folders out differently, so every step must read them through `TrainRun`."""
     workdir = tmp_path_factory.mktemp("sbp")
     oracle = workdir.parent / "oracle.jsonl"
     articles = [d.text for d in load_source("sample")]
@@ -162,13 +163,15 @@ def recipe_run(tmp_path_factory):
     args = ["--config", str(ROOT / "configs/sbp_quickstart.py"), f"--config.workdir={workdir}",
             "--config.synthesizer.data.epochs=6", "--config.joint.max_steps=20",
             f"--config.oracle_corpus=jsonl:{oracle}"]
-    done = sbp_command("run", *args)
-    assert done.returncode == 0, done.stderr
-    return workdir, args, json.loads((workdir / "summary.json").read_text())
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        moved_train_layout(monkeypatch)
+        summary = SBP(cli.resolve(sbp_main.COMMANDS["run"], args)[0]).run()
+    return workdir, args, dataclasses.asdict(summary)
 
 
-def test_recipe_runs_end_to_end(recipe_run):
+def test_recipe_runs_end_to_end(recipe_run, run_command, monkeypatch):
     workdir, args, summary = recipe_run
+    moved_train_layout(monkeypatch)
     corpus_ids = {d.doc_id for d in load_source("sample")}
     pairs = list(read_records(workdir / "pairs"))
     assert len(pairs) == summary["pairs"] > 0 and {p["kind"] for p in pairs} == {"sbp_pair"}
@@ -177,41 +180,48 @@ def test_recipe_runs_end_to_end(recipe_run):
     assert {r["kind"] for r in synthetic} == {"sbp"} and {r["doc_id"] for r in synthetic} <= corpus_ids
     arms = summary["train"]
     assert set(arms) == {"baseline", "sbp", "oracle"} and {a["steps"] for a in arms.values()} == {20}  # same compute
-    assert all(np.isfinite(a["eval_loss"]) and 0 <= a["quality_loglik_acc"] <= 1 for a in arms.values())
+    for name, arm in arms.items():  # the figures in the summary are the arms' own last logged ones
+        run = TrainRun(arm["workdir"])
+        assert run.last(EVAL_LOSS, ACCURACY) == {EVAL_LOSS: arm[EVAL_LOSS], ACCURACY: arm[ACCURACY]}, name
+        assert np.isfinite(arm[EVAL_LOSS]) and arm[ACCURACY] is not None
     # the synthesizer is the baseline fine-tuned: its first step starts from the baseline's weights
-    assert summary["synthesizer_init"] == str(workdir / "baseline" / "hf")
-    first = json.loads((workdir / "synthesizer" / "metrics.jsonl").read_text().splitlines()[0])["loss"]
-    uniform = math.log(load_tokenizer(workdir / "tokenizer" / "sp.model").vocab_size)  # where a new model starts
+    baseline, synthesizer = TrainRun(workdir / "baseline"), TrainRun(workdir / "synthesizer")
+    assert summary["synthesizer_init"] == str(baseline.export)
+    first = synthesizer.rows()[0]["loss"]
+    uniform = math.log(load_tokenizer(synthesizer.tokenizer.path).vocab_size)  # where a new model starts
     assert first < uniform - 0.5 and abs(first - arms["baseline"]["final_loss"]) < 1.0
     # a rerun finds every step done and changes nothing
-    again = sbp_command("run", *args)
+    again = run_command(sbp_main.COMMANDS, ["run", *args])
     assert again.returncode == 0, again.stderr
     assert json.loads((workdir / "summary.json").read_text()) == summary
     assert "parameters on" not in again.stdout  # no training ran (a run prints its model size first)
 
 
-def test_synthesis_is_seeded_and_never_copies_its_seed(recipe_run):
-    workdir = recipe_run[0]
-    sampler = Sampler(from_pretrained_hf(workdir / "synthesizer" / "hf", "float32"),
-                      load_tokenizer(workdir / "tokenizer" / "sp.model"))
+def test_synthesis_is_seeded_and_never_copies_its_seed(recipe_run, monkeypatch):
+    moved_train_layout(monkeypatch)
+    synthesizer = TrainRun(recipe_run[0] / "synthesizer")
+    sampler = Sampler(from_pretrained_hf(synthesizer.export, "float32"), load_tokenizer(synthesizer.tokenizer.path))
     docs = load_source("sample")
-    run = lambda seed: synthesize(docs, sampler, num_docs=8, separator=SEPARATOR, seed=seed,  # noqa: E731
-                                  max_new_tokens=48, max_seed_chars=300, batch_size=4)
+    settings = SynthesizeSettings(num_docs=8, max_new_tokens=48, max_seed_chars=300, batch_size=4)
+    run = lambda seed: synthesize(docs, sampler, dataclasses.replace(settings, seed=seed), SEPARATOR)  # noqa: E731
     first, second, other = run(3), run(3), run(4)
     assert first == second
-    assert [r["text"] for r in first["records"]] != [r["text"] for r in other["records"]]
+    assert [r["text"] for r in first.records] != [r["text"] for r in other.records]
     by_id = {d.doc_id: d.text for d in docs}
-    for record in first["records"] + other["records"]:
+    for record in first.records + other.records:
         seed = by_id[record["doc_id"]]
         assert record["text"] and " ".join(record["text"].split()) != " ".join(seed.split())
         assert difflib.SequenceMatcher(None, record["text"], seed).ratio() < 0.8
     # the filter is applied to every sample: with a threshold of 0 everything counts as a copy
-    strict = synthesize(docs, sampler, num_docs=4, separator=SEPARATOR, seed=3, max_new_tokens=16,
-                        max_seed_chars=300, batch_size=4, near_copy_threshold=0.0)
-    assert strict == {"records": [], "dropped": 4}
+    strict = synthesize(docs, sampler, dataclasses.replace(settings, num_docs=4, seed=3, max_new_tokens=16,
+                                                           near_copy_threshold=0.0), SEPARATOR)
+    assert (strict.records, strict.dropped) == ([], 4)
 
 
-def test_command_errors_are_one_line(tmp_path):
+def test_command_errors_are_one_line(tmp_path, run_command):
+    def sbp_command(*args):
+        return run_command(sbp_main.COMMANDS, args)
+
     usage = sbp_command("bogus")
     assert usage.returncode == 2 and "the first argument must be one of baseline, mine, synthesizer" in usage.stderr
     bad = sbp_command("mine", "--config", str(ROOT / "configs/sbp_quickstart.py"),
@@ -220,13 +230,13 @@ def test_command_errors_are_one_line(tmp_path):
     errors = [line for line in bad.stderr.splitlines() if "error" in line]
     assert bad.returncode == 1 and len(errors) == 1 and bad.stderr.splitlines()[-1] == errors[0]
     assert "no pair has a similarity" in errors[0] and not (tmp_path / "pairs").exists()
-    early = sbp_command("synthesizer", "--config", str(ROOT / "configs/sbp_quickstart.py"), "--workdir", str(tmp_path))
+    early = sbp_command("synthesizer", "--config", str(ROOT / "configs/sbp_quickstart.py"), "--workdir",
+                        str(tmp_path))
     assert early.returncode == 1 and "no baseline yet; run the baseline step first" in early.stderr
 
 
 def test_recipes_nest_train_configs():
     for name in ("sbp_quickstart.py", "sbp_3b_tpu.py"):
-        config = load_config_file(ROOT / "configs" / name)
-        assert sorted(flatten(config.joint)) == sorted(flatten(train_base()))
-        assert sorted(flatten(config.synthesizer)) == sorted(flatten(train_base()))
-        assert config.joint.max_steps > 0 and config.mine.min_similarity < config.mine.max_similarity
+        config = SBPSettings.from_config(load_config_file(ROOT / "configs" / name))
+        assert isinstance(config.joint, TrainSettings) and isinstance(config.synthesizer, TrainSettings)
+        assert config.joint.max_steps > 0

@@ -2,16 +2,20 @@
 
 import json
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
+from conftest import moved_train_layout
 
-from entigraph_jax.config import flatten, load_config_file
-from entigraph_jax.evaluate.defaults import base_config as eval_base
+from entigraph_jax import cli
+from entigraph_jax.config import load_config_file
+from entigraph_jax.evaluate.defaults import EvaluateSettings
+from entigraph_jax.runs import EvalReport, TrainRun
+from entigraph_jax.sweep import __main__ as sweep_main
+from entigraph_jax.sweep.defaults import SweepSettings
+from entigraph_jax.sweep.run import sweep
 from entigraph_jax.sweep.scaling import fit_scaling, mixture_of_exponentials
-from entigraph_jax.train.defaults import base_config as train_base
+from entigraph_jax.train import TrainSettings
 
 ROOT = Path(__file__).parent.parent
 
@@ -30,28 +34,33 @@ def test_fit_recovers_a_known_mixture_of_exponentials():
     assert fit["rmse"] < 1e-3 and fit["a"] == [1.0] and abs(fit["b"][0] - 1e-8) / 1e-8 < 0.05
 
 
-def sweep(*args):
-    return subprocess.run([sys.executable, "-m", "entigraph_jax.sweep", "--config",
-                           str(ROOT / "configs" / "scaling_quickstart.py"), *args], capture_output=True, text=True)
-
-
-def test_sweep_runs_evaluates_fits_and_skips_finished_runs(tmp_path):
-    done = sweep(f"--config.workdir={tmp_path}", "--config.references.base_model=0.25")
-    assert done.returncode == 0, done.stderr
+def test_sweep_runs_evaluates_fits_and_skips_finished_runs(tmp_path, monkeypatch):
+    moved_train_layout(monkeypatch)
+    config = SweepSettings.from_config(load_config_file(ROOT / "configs" / "scaling_quickstart.py"))
+    result = sweep(config.override({"workdir": str(tmp_path), "references.base_model": 0.25}))
     rows = json.loads((tmp_path / "results.json").read_text())
-    assert [r["tokens"] for r in rows] == [500, 1000, 1500, 2500, 3900]
-    assert all(0 <= r["accuracy"] <= 1 and Path(r["run_dir"], "hf", "model.safetensors").is_file() for r in rows)
+    assert result.runs == 5 and [r["tokens"] for r in rows] == [500, 1000, 1500, 2500, 3900]
+    for row in rows:  # each run's own evaluation report, read back, is the figure in the table
+        run = TrainRun(row["run_dir"])
+        assert (run.export / "model.safetensors").is_file() and not (run.root / "hf").exists()
+        report = EvalReport.read(run.root / "evaluation.json")
+        assert report.checkpoint == str(run.export) and report.splits["test"].overall.accuracy == row["accuracy"]
+        assert report.splits["test"].hard.accuracy == row["hard_accuracy"]
     assert (tmp_path / "results.csv").read_text().splitlines()[0] == "tokens,accuracy,hard_accuracy,run_dir"
-    assert (tmp_path / "scaling.png").is_file() and json.loads((tmp_path / "fit.json").read_text())["rmse"] >= 0
+    fit = json.loads((tmp_path / "fit.json").read_text())
+    assert (tmp_path / "scaling.png").is_file() and fit["rmse"] == result.fit["rmse"] and len(fit["b"]) == 2
+    np.testing.assert_allclose(mixture_of_exponentials([r["tokens"] for r in rows], *fit["params"]),
+                               [r["accuracy"] for r in rows], atol=3 * fit["rmse"] + 1e-9)
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("tokens_*/result.json")}
-    again = sweep(f"--config.workdir={tmp_path}")
-    assert again.returncode == 0 and {p: p.stat().st_mtime_ns for p in stamps} == stamps  # nothing rerun
+    assert sweep(config.override({"workdir": str(tmp_path)})).runs == 5
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # nothing rerun
 
 
-def test_print_mode_emits_one_command_per_missing_run(tmp_path):
-    done = sweep("--config.launch=print", "--config.train.optim.lr=0.01", "--workdir", str(tmp_path))
-    assert done.returncode == 0, done.stderr
-    commands = [shlex.split(line) for line in done.stdout.splitlines() if line.startswith("python -m")]
+def test_print_mode_emits_one_command_per_missing_run(tmp_path, capsys):
+    argv = ["--config", str(ROOT / "configs" / "scaling_quickstart.py"), "--config.launch=print",
+            "--config.train.optim.lr=0.01", "--workdir", str(tmp_path)]
+    assert cli.main(sweep_main.COMMAND, argv) == 0
+    commands = [shlex.split(line) for line in capsys.readouterr().out.splitlines() if line.startswith("python -m")]
     assert len(commands) == 5
     assert [c[-3] for c in commands] == [f"--config.token_budgets=({t},)" for t in (500, 1000, 1500, 2500, 3900)]
     assert all(c[-2:] == [f"--config.workdir={tmp_path}", "--config.launch=sequential"] for c in commands)
@@ -60,7 +69,6 @@ def test_print_mode_emits_one_command_per_missing_run(tmp_path):
 
 def test_scaling_recipes_nest_a_train_and_an_evaluate_config():
     for name in ("scaling_quickstart.py", "scaling_quality.py"):
-        config = load_config_file(ROOT / "configs" / name)
-        assert sorted(flatten(config.train)) == sorted(flatten(train_base()))
-        assert sorted(flatten(config.evaluate)) == sorted(flatten(eval_base()))
+        config = SweepSettings.from_config(load_config_file(ROOT / "configs" / name))
+        assert isinstance(config.train, TrainSettings) and isinstance(config.evaluate, EvaluateSettings)
         assert list(config.token_budgets) == sorted(config.token_budgets)

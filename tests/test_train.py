@@ -16,36 +16,36 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from entigraph_jax.config import apply_override, load_config_file
+from entigraph_jax import cli
+from entigraph_jax.config import load_config_file
+from entigraph_jax.data import load_tokenizer
 from entigraph_jax.models import ShardingRules, make_mesh
-from entigraph_jax.train import TrainingError, train
-from entigraph_jax.train.setup import build_data, build_model_config, optim_config
+from entigraph_jax.runs import TrainRun
+from entigraph_jax.train import TrainingError, TrainSettings, train
+from entigraph_jax.train import __main__ as train_main
+from entigraph_jax.train.setup import build_data, model_config
 from entigraph_jax.train.step import Trainer
 
 ROOT = Path(__file__).parent.parent
 QUICKSTART = ROOT / "configs" / "quickstart.py"
 
 
-def quickstart(tmp_path, **overrides):
-    """The quickstart config, shortened: fewer epochs, logs every step, a shared tokenizer cache."""
-    config = load_config_file(QUICKSTART)
-    defaults = {"data.epochs": "4", "log.every_steps": "1", "log.tensorboard": "false", "export.hf": "false"}
-    for key, value in {**defaults, **overrides}.items():
-        apply_override(config, key, str(value))
-    return config
+def quickstart(tmp_path=None, **overrides) -> TrainSettings:
+    """The quickstart config, shortened: fewer epochs, logs every step."""
+    defaults = {"data.epochs": 4, "log.every_steps": 1, "log.tensorboard": False, "export.hf": False}
+    return TrainSettings.from_config(load_config_file(QUICKSTART)).override({**defaults, **overrides})
 
 
-def train_in(config, workdir):
-    config.workdir = str(workdir)
-    return train(config)
+def train_in(config: TrainSettings, workdir) -> TrainRun:
+    return train(config.override({"workdir": str(workdir)}))
 
 
 def losses(workdir):
-    return [row["loss"] for row in map(json.loads, (workdir / "metrics.jsonl").read_text().splitlines())]
+    return [row["loss"] for row in TrainRun(workdir).rows()]
 
 
 def final_params(workdir):
-    with ocp.CheckpointManager(workdir / "checkpoints") as manager:
+    with ocp.CheckpointManager(TrainRun(workdir).checkpoints) as manager:
         restored = manager.restore(manager.latest_step(), args=ocp.args.Composite(
             state=ocp.args.StandardRestore()))
     return restored.state["params"]
@@ -57,9 +57,8 @@ def assert_trees_equal(a, b):
 
 
 def run_steps(config, workdir, mesh, steps=10, **optim):
-    data = build_data(config, workdir)
-    model_config = build_model_config(config, data.tokenizer)
-    trainer = Trainer(model_config, dataclasses.replace(optim_config(config), **optim), steps, mesh,
+    data = build_data(config, TrainRun(workdir))
+    trainer = Trainer(model_config(config, data.tokenizer), dataclasses.replace(config.optim, **optim), steps, mesh,
                       ShardingRules())
     state, iterator, out = trainer.init_state(0), data.train.iterator(), []
     for _ in range(steps):
@@ -93,17 +92,18 @@ def test_resume_is_exact_even_on_a_new_machine(tmp_path):
     files (metrics, trained tokenizer, plot) in `log.local_dir` and copied into the workdir at each
     checkpoint. A rerun with an empty local folder (a recreated VM) resumes exactly from the workdir."""
     settings = {"max_steps": 20, "data.epochs": 7, "checkpoint.every_steps": 10}
-    train_in(quickstart(tmp_path, **settings), tmp_path / "straight")
-    run = tmp_path / "bucket" / "run"
-    first = train_in(quickstart(tmp_path, **settings, **{"log.local_dir": tmp_path / "vm1"}), run)
-    assert first.metrics == str(run / "metrics.jsonl") and first.loss_plot == str(run / "loss.png")
-    assert {p.name for p in run.iterdir()} >= {"checkpoints", "metrics.jsonl", "tokenizer", "loss.png"}
-    assert (tmp_path / "vm1" / "cache").is_dir() and not (run / "cache").exists()  # the token cache stays local
-    shutil.rmtree(run / "checkpoints" / "20")  # preempted after the step-10 checkpoint
-    again = train_in(quickstart(tmp_path, **settings, **{"log.local_dir": tmp_path / "vm2"}), run)
-    assert again.steps == 20 and (tmp_path / "vm2" / "tokenizer" / "sp.model").is_file()
-    assert losses(run) == losses(tmp_path / "straight")
-    assert_trees_equal(final_params(run), final_params(tmp_path / "straight"))
+    train_in(quickstart(**settings), tmp_path / "straight")
+    run = TrainRun(tmp_path / "bucket" / "run")
+    first = train_in(quickstart(**settings, **{"log.local_dir": str(tmp_path / "vm1")}), run.root)
+    assert first == run and first.steps == 20
+    for path in (run.checkpoints, run.metrics, run.tokenizer_dir, run.loss_plot):
+        assert path.exists(), path
+    assert TrainRun(tmp_path / "vm1").cache.is_dir() and not run.cache.exists()  # the token cache stays local
+    shutil.rmtree(run.checkpoints / "20")  # preempted after the step-10 checkpoint
+    again = train_in(quickstart(**settings, **{"log.local_dir": str(tmp_path / "vm2")}), run.root)
+    assert again.steps == 20 and load_tokenizer(TrainRun(tmp_path / "vm2").tokenizer.path).vocab_size == 1000
+    assert losses(run.root) == losses(tmp_path / "straight")
+    assert_trees_equal(final_params(run.root), final_params(tmp_path / "straight"))
 
 
 def command(workdir, *overrides, env=None):
@@ -114,17 +114,17 @@ def command(workdir, *overrides, env=None):
 
 def test_sigterm_saves_and_the_rerun_matches_an_uninterrupted_run(tmp_path):
     args = ["--config.data.epochs=30", "--config.checkpoint.every_steps=1000"]
-    train_in(quickstart(tmp_path, **{"data.epochs": 30, "checkpoint.every_steps": 1000}), tmp_path / "straight")
+    train_in(quickstart(**{"data.epochs": 30, "checkpoint.every_steps": 1000}), tmp_path / "straight")
     process = subprocess.Popen(command(tmp_path / "run", *args), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    metrics = tmp_path / "run" / "metrics.jsonl"
-    while not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 5):
+    run = TrainRun(tmp_path / "run")
+    while len(run.rows()) < 5:
         assert process.poll() is None, process.communicate()[1]
         time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate()
     assert process.returncode == 143, stderr
-    saved = [int(p.name) for p in (tmp_path / "run" / "checkpoints").iterdir() if p.name.isdigit()]
+    saved = [int(p.name) for p in run.checkpoints.iterdir() if p.name.isdigit()]
     assert len(saved) == 1 and 5 <= saved[0] < 90 and "rerun to resume" in stderr
     done = subprocess.run(command(tmp_path / "run", *args), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -139,9 +139,8 @@ def free_port():
 
 
 def test_two_processes_train_like_one(tmp_path):
-    tokenizer_dir = tmp_path / "one"
-    train_in(quickstart(tmp_path, **{"max_steps": 6}), tokenizer_dir)  # one process, 8 devices
-    tokenizer = tokenizer_dir / "tokenizer" / "sp.model"
+    one = train_in(quickstart(max_steps=6), tmp_path / "one")  # one process, 8 devices
+    tokenizer = one.tokenizer.path
     port = free_port()
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
     procs = [subprocess.Popen(command(tmp_path / "two", "--config.max_steps=6",
@@ -155,12 +154,12 @@ def test_two_processes_train_like_one(tmp_path):
     for p in procs:
         _, stderr = p.communicate(timeout=600)
         assert p.returncode == 0, stderr
-    np.testing.assert_allclose(losses(tmp_path / "two"), losses(tokenizer_dir), rtol=0, atol=2e-5)
+    np.testing.assert_allclose(losses(tmp_path / "two"), losses(one.root), rtol=0, atol=2e-5)
 
 
 def test_non_finite_loss_stops_without_checkpointing_it(tmp_path):
-    config = quickstart(tmp_path, **{"optim.lr": "1e30", "optim.clip_norm": "1e30",
-                                     "optim.warmup_fraction": "0.0", "checkpoint.every_steps": 1})
+    config = quickstart(**{"optim.lr": 1e30, "optim.clip_norm": 1e30, "optim.warmup_fraction": 0.0,
+                           "checkpoint.every_steps": 1})
     stopped = r"non-finite (loss|param_norm).* at step \d+; .*last good checkpoint is step \d+"
     with pytest.raises(TrainingError, match=stopped):
         train_in(config, tmp_path / "run")
@@ -174,28 +173,30 @@ def test_non_finite_loss_stops_without_checkpointing_it(tmp_path):
     ("--config.data.global_batch=12", "a microbatch of 12 rows (data.global_batch / optim.microbatches) "
                                       "is not divisible by the data axes data x fsdp = 8", 1),
     ("--config.optim.lr=fast", "config: bad value for 'optim.lr'", 2),
+    ("--config.optim.lr=-0.01", "config: optim.lr=-0.01: must be positive", 1),
+    ("--config.model.remat=some", "config: model.remat='some': expected one of none, full, save_dots", 1),
     ("--config.model.attention=cudnn", "config: model.attention='cudnn': cuDNN attention needs an NVIDIA GPU", 1),
-    ("--config.model.logits_chunk=100", "config: model.logits_chunk=100 does not divide data.seq_len=128", 1),
+    ("--config.model.logits_chunk=100", "config: model.logits_chunk: 100 does not divide data.seq_len=128", 1),
 ])
-def test_bad_config_is_one_line(tmp_path, override, message, code):
-    """Usage errors (unknown keys, values of the wrong type) exit 2, bad values exit 1."""
-    done = subprocess.run(command(tmp_path / "run", override), capture_output=True, text=True)
-    assert done.returncode == code
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("train: error: ") and message in lines[0], done.stderr
-    assert not (tmp_path / "run" / "checkpoints").exists()
+def test_bad_config_is_one_line(tmp_path, capsys, override, message, code):
+    """Usage errors (unknown keys, values of the wrong type) exit 2, bad values exit 1, before any work."""
+    argv = ["--config", str(QUICKSTART), "--workdir", str(tmp_path / "run"), override]
+    assert cli.main(train_main.COMMANDS, argv, default="train") == code
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("train: error: ") and message in lines[0], lines
+    assert not TrainRun(tmp_path / "run").checkpoints.exists()
 
 
-def test_quickstart_end_to_end(tmp_path):
-    done = subprocess.run(command(tmp_path / "qs", "--config.data.epochs=3", "--config.export.hf=true",
-                                  "--config.log.tensorboard=true"), capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    for name in ("loss.png", "metrics.jsonl", "hf/config.json", "hf/model.safetensors", "tokenizer/sp.model"):
-        assert (tmp_path / "qs" / name).is_file(), name
-    assert list((tmp_path / "qs" / "tb").iterdir())
-    assert json.loads(done.stdout[done.stdout.index("\n{") :])["hf_export"] == str(tmp_path / "qs" / "hf")
-    again = subprocess.run(command(tmp_path / "qs", "--config.data.epochs=3"), capture_output=True, text=True)
-    assert again.returncode == 0 and "resuming from step" in again.stdout
+def test_quickstart_end_to_end(quickstart_run, tmp_path, capsys):
+    """The README's main job as typed (the session's run): every output in place, and a rerun resumes."""
+    run = quickstart_run.run
+    for path in (run.loss_plot, run.metrics, run.export / "config.json", run.export / "model.safetensors"):
+        assert path.is_file(), path
+    assert list(run.tensorboard.iterdir()) and load_tokenizer(run.tokenizer.path).vocab_size == 1000
+    assert json.loads(quickstart_run.stdout[quickstart_run.stdout.index("\n{") :])["hf_export"] == str(run.export)
+    shutil.copytree(run.root, tmp_path / "qs")
+    assert cli.main(train_main.COMMANDS, command(tmp_path / "qs")[3:], default="train") == 0
+    assert "resuming from step 150" in capsys.readouterr().out
 
 
 def test_cpu_peak_is_measured_once_and_stored(tmp_path, monkeypatch):

@@ -1,7 +1,5 @@
 """Recipes, starting from Hugging Face weights, and held-out evaluation during training."""
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -10,22 +8,30 @@ from test_train import ROOT, quickstart, train_in
 
 from entigraph_jax.cli import main
 from entigraph_jax.config import flatten, load_config_file
-from entigraph_jax.evaluate.defaults import base_config as eval_base_config
-from entigraph_jax.generate.defaults import base_config as generate_base_config
+from entigraph_jax.data import load_source, load_tokenizer
+from entigraph_jax.evaluate.defaults import EvaluateSettings
+from entigraph_jax.evaluate.hooks import ACCURACY
+from entigraph_jax.evaluate.loglik import log_likelihood
+from entigraph_jax.generate.defaults import GenerateSettings
+from entigraph_jax.models import from_pretrained_hf
 from entigraph_jax.models.__main__ import COMMANDS as MODELS
-from entigraph_jax.sbp.defaults import base_config as sbp_base_config
-from entigraph_jax.sweep.defaults import base_config as sweep_base_config
-from entigraph_jax.train.defaults import base_config
+from entigraph_jax.runs import TrainRun
+from entigraph_jax.sbp.defaults import SBPSettings
+from entigraph_jax.sweep.defaults import SweepSettings
+from entigraph_jax.train import TrainSettings
+from entigraph_jax.train.hooks import EVAL_LOSS, EVAL_PPL
 from entigraph_jax.train.setup import build_data
 
 
 @pytest.mark.parametrize("recipe", sorted((ROOT / "configs").glob("*.py")), ids=lambda p: p.stem)
-def test_every_recipe_has_a_command_schema(recipe):
-    """Each recipe is a train, generate, evaluate, sweep or sbp config with exactly that command's keys."""
-    keys = sorted(flatten(load_config_file(recipe)))
-    schemas = [sorted(flatten(base())) for base in (base_config, generate_base_config, eval_base_config,
-                                                    sweep_base_config, sbp_base_config)]
-    assert keys in schemas
+def test_every_recipe_is_the_settings_of_one_command(recipe):
+    """Each recipe is a train, generate, evaluate, sweep or sbp config with exactly that command's keys,
+    and every value passes that command's checks."""
+    config = load_config_file(recipe)
+    owners = [s for s in (TrainSettings, GenerateSettings, EvaluateSettings, SweepSettings, SBPSettings)
+              if sorted(flatten(config)) == sorted(s().leaves())]
+    assert len(owners) == 1
+    assert owners[0].from_config(config).leaves() == flatten(config)
 
 
 def test_paper_recipe_values():
@@ -44,19 +50,17 @@ def test_paper_recipe_values():
 
 def test_first_loss_from_hf_weights_equals_transformers(tmp_path):
     """Step 1 reports the loss of the starting weights: transformers must agree on that batch."""
-    scratch = quickstart(tmp_path, **{"max_steps": 1, "data.mask_documents": "false"})
-    train_in(scratch, tmp_path / "tok")  # trains the 1000-token tokenizer the HF model is built for
+    scratch = quickstart(**{"max_steps": 1, "data.mask_documents": False})
+    tokenizer = train_in(scratch, tmp_path / "tok").tokenizer  # the 1000-token tokenizer the HF model is built for
     torch.manual_seed(0)
     reference = transformers.LlamaForCausalLM(transformers.LlamaConfig(
         vocab_size=1000, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, initializer_range=0.1)).eval()
     reference.save_pretrained(tmp_path / "hf")
-    config = quickstart(tmp_path, **{"max_steps": 2, "data.mask_documents": "false",
-                                     "model.path": str(tmp_path / "hf"),
-                                     "tokenizer.path": str(tmp_path / "tok" / "tokenizer" / "sp.model")})
-    train_in(config, tmp_path / "run")
-    first = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
-    batch = next(build_data(config, tmp_path / "run").train.iterator())
+    config = quickstart(**{"max_steps": 2, "data.mask_documents": False, "model.path": str(tmp_path / "hf"),
+                           "tokenizer.path": tokenizer.path})
+    first = train_in(config, tmp_path / "run").rows()[0]
+    batch = next(build_data(config, TrainRun(tmp_path / "run")).train.iterator())
     with torch.no_grad():
         logits = reference(torch.as_tensor(batch["inputs"], dtype=torch.long)).logits
         expected = torch.nn.functional.cross_entropy(logits.reshape(-1, 1000),
@@ -65,27 +69,27 @@ def test_first_loss_from_hf_weights_equals_transformers(tmp_path):
 
     # the same weights through `convert` to Orbax start the same run
     assert main(MODELS, ["convert", str(tmp_path / "hf"), str(tmp_path / "orbax")]) == 0
-    config.model.path = str(tmp_path / "orbax")
-    train_in(config, tmp_path / "from_orbax")
+    train_in(config.override({"model.path": str(tmp_path / "orbax")}), tmp_path / "from_orbax")
+
     def trajectory(run):
-        rows = [json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
-        return [(r["loss"], r["grad_norm"], r["param_norm"]) for r in rows]
+        return [(r["loss"], r["grad_norm"], r["param_norm"]) for r in TrainRun(tmp_path / run).rows()]
 
     assert trajectory("from_orbax") == trajectory("run")
 
 
 def test_held_out_perplexity_is_logged(tmp_path):
     """Both hooks: the trainer's own held-out loss and the evaluate stage's QuALITY log-likelihood,
-    which the trainer finds by its entry point."""
-    config = quickstart(tmp_path, **{"max_steps": 6, "hooks.heldout_loss.source": "sample",
-                                     "hooks.heldout_loss.every_steps": 3, "hooks.heldout_loss.batches": 2,
-                                     "hooks.quality_loglik.source": "sample", "hooks.quality_loglik.every_steps": 6,
-                                     "hooks.quality_loglik.questions": 12})
-    train_in(config, tmp_path / "run")
-    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    evaluated = [r for r in rows if "eval_loss" in r]
+    which the trainer finds by name; the latter equals the evaluator run on the final weights."""
+    config = quickstart(**{"max_steps": 6, "hooks.heldout_loss.source": "sample",
+                           "hooks.heldout_loss.every_steps": 3, "hooks.heldout_loss.batches": 2,
+                           "hooks.quality_loglik.source": "sample", "hooks.quality_loglik.every_steps": 6,
+                           "hooks.quality_loglik.questions": 12, "export.hf": True})
+    run = train_in(config, tmp_path / "run")
+    evaluated = [r for r in run.rows() if EVAL_LOSS in r]
     assert [r["step"] for r in evaluated] == [3, 6]
-    assert evaluated[1]["eval_loss"] < evaluated[0]["eval_loss"]  # it trains on the same text
-    assert np.isclose(evaluated[1]["eval_ppl"], np.exp(evaluated[1]["eval_loss"]))
-    assert [r["step"] for r in rows if "quality_loglik_acc" in r] == [6]  # the evaluator, called in training
-    assert 0 <= evaluated[1]["quality_loglik_acc"] <= 1
+    assert evaluated[1][EVAL_LOSS] < evaluated[0][EVAL_LOSS]  # it trains on the same text
+    assert np.isclose(evaluated[1][EVAL_PPL], np.exp(evaluated[1][EVAL_LOSS]))
+    assert [r["step"] for r in run.rows() if ACCURACY in r] == [6]  # the evaluator, called in training
+    docs = [d for d in load_source("sample") if d.questions]
+    final = log_likelihood(from_pretrained_hf(run.export), load_tokenizer(run.tokenizer.path), docs, 12)
+    assert run.last(ACCURACY)[ACCURACY] == final.splits["all"].overall.accuracy

@@ -3,7 +3,8 @@ Gemini through google-genai) behind one interface, and their batch APIs behind a
 table; text embedders (offline hashing, OpenAI-compatible, Gemini) with a disk cache; and API keys,
 read from the environment or a key file and never logged.
 
-The lowest stage: imports nothing of the project beyond `errors`.
+Its settings (`llm`, `embedder`, `reranker` sections) are its own (`settings.py`); the commands
+that use a client embed them. The lowest stage: imports nothing of the project beyond the base layer.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from pathlib import Path
 from .batch import BatchBackend
 from .keys import ApiKeyError, api_key
 from .llm import Backend, Completion, Fatal, Rejected, Retryable, Unreachable
+from .settings import CLIENTS, EmbedderSettings, LLMSettings, RerankerSettings
 
-CLIENTS = ("openai", "gemini", "vllm")
 
-
-def make_client(llm, batch: bool = False, log_dir: str = ".") -> Backend:
-    """The HTTP client an `llm` config section names (`backend`, `model`, `base_url`, key settings),
-    with the provider's batch API too if `batch`; a missing key is `Fatal`. A vLLM server the client
+def make_client(llm: LLMSettings, log_dir: str = ".") -> Backend:
+    """The HTTP client the `llm` settings name (`backend`, `model`, `base_url`, key settings), with
+    the provider's batch API too in batch mode; a missing key is `Fatal`. A vLLM server the client
     starts writes its log into `log_dir`."""
+    batch = llm.mode == "batch"
     try:
         if llm.backend == "vllm":
             from .vllm import VLLMBackend
@@ -44,5 +45,5 @@ def make_client(llm, batch: bool = False, log_dir: str = ".") -> Backend:
     raise Fatal(f"unknown llm.backend={llm.backend!r}; expected one of {', '.join(CLIENTS)}")
 
 
-__all__ = ["CLIENTS", "ApiKeyError", "Backend", "BatchBackend", "Completion", "Fatal", "Rejected", "Retryable",
-           "Unreachable", "api_key", "make_client"]
+__all__ = ["CLIENTS", "ApiKeyError", "Backend", "BatchBackend", "Completion", "EmbedderSettings", "Fatal",
+           "LLMSettings", "Rejected", "RerankerSettings", "Retryable", "Unreachable", "api_key", "make_client"]

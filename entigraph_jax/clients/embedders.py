@@ -18,8 +18,10 @@ import numpy as np
 from entigraph_jax.errors import UserError
 
 from .keys import api_key
+from .settings import EmbedderSettings
 
 WORD = re.compile(r"\w+")
+OPENAI_URL = "https://api.openai.com/v1"
 
 
 class EmbedderError(UserError):
@@ -138,16 +140,17 @@ class CachedEmbedder:
         return np.stack([found[d] for d in digests])
 
 
-def make_embedder(kind: str, model: str = "", base_url: str = "", key_file: str = "", cache_dir: str = ""):
+def make_embedder(settings: EmbedderSettings, cache_dir: str = ""):
     """`hashing` (offline), `openai` (OPENAI_API_KEY or key file; optional for local servers) or
-    `gemini` (GEMINI_API_KEY / GOOGLE_API_KEY or key file); cached on disk when `cache_dir` is set."""
-    if kind == "hashing":
+    `gemini` (GEMINI_API_KEY / GOOGLE_API_KEY or key file); cached on disk in `settings.cache_dir`
+    (else `cache_dir`) when one is given."""
+    if settings.backend == "hashing":
         embedder = HashingEmbedder()
-    elif kind == "openai":
-        embedder = OpenAIEmbedder(base_url, model, api_key(("OPENAI_API_KEY",), key_file, required=False))
-    elif kind == "gemini":
-        key = api_key(("GEMINI_API_KEY", "GOOGLE_API_KEY"), key_file, required=True)
-        embedder = GeminiEmbedder(model, key, base_url)
+    elif settings.backend == "openai":
+        key = api_key(("OPENAI_API_KEY",), settings.api_key_file, required=False)
+        embedder = OpenAIEmbedder(settings.base_url or OPENAI_URL, settings.model, key)
     else:
-        raise EmbedderError(f"unknown embedder {kind!r}; expected hashing, openai or gemini")
-    return CachedEmbedder(embedder, cache_dir) if cache_dir else embedder
+        key = api_key(("GEMINI_API_KEY", "GOOGLE_API_KEY"), settings.api_key_file, required=True)
+        embedder = GeminiEmbedder(settings.model, key, settings.base_url)
+    cache = settings.cache_dir or cache_dir
+    return CachedEmbedder(embedder, cache) if cache else embedder

@@ -16,6 +16,7 @@ import numpy as np
 from entigraph_jax.errors import UserError
 
 from .keys import api_key
+from .settings import RerankerSettings
 
 
 class RerankError(UserError):
@@ -23,10 +24,11 @@ class RerankError(UserError):
 
 
 class HTTPReranker:
-    def __init__(self, base_url: str, model: str, key_file: str = "", timeout_s: float = 60.0):
+    def __init__(self, settings: RerankerSettings, timeout_s: float = 60.0):
+        base_url, model = settings.base_url, settings.model
         if not base_url or not model:
             raise RerankError("a /rerank reranker needs a base_url and a model")
-        key = api_key(("COHERE_API_KEY", "CO_API_KEY"), key_file, required="api.cohere" in base_url)
+        key = api_key(("COHERE_API_KEY", "CO_API_KEY"), settings.api_key_file, required="api.cohere" in base_url)
         self.name, self.model, self.url = f"rerank:{model}", model, base_url.rstrip("/") + "/rerank"
         self.client = httpx.Client(timeout=timeout_s, headers={"Authorization": f"Bearer {key}"} if key else {})
 

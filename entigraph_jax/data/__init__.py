@@ -2,17 +2,25 @@
 
 `python -m entigraph_jax.data inspect PATH`. Owns everything between text on disk and token batches.
 May import numpy, grain, array_record, sentencepiece, tokenizers (and tensorflow_datasets lazily);
-of the project only the base layer (`errors`, `config`, `outputs`); no stage above it.
+of the project only the base layer (`errors`, `config`, `settings`, `outputs`); no stage above it.
 """
 
 from .cache import TokenCache, build_token_cache
 from .pipeline import PackedRows, Pipeline, PipelineError, build_pipeline, subsample
-from .records import RecordError, RecordWriter, read_records
+from .records import RecordError, RecordWriter, read_records, write_records
 from .sources import Document, Question, SourceError, load_source
-from .tokenizers import Tokenizer, TokenizerError, load_tokenizer, train_sentencepiece
+from .tokenizers import (
+    Tokenizer,
+    TokenizerError,
+    TokenizerSettings,
+    TrainedTokenizerSettings,
+    load_tokenizer,
+    train_sentencepiece,
+)
 
 __all__ = [
     "Document", "PackedRows", "Pipeline", "PipelineError", "Question", "RecordError", "RecordWriter",
-    "SourceError", "TokenCache", "Tokenizer", "TokenizerError", "build_pipeline", "build_token_cache",
-    "load_source", "load_tokenizer", "read_records", "subsample", "train_sentencepiece",
+    "SourceError", "TokenCache", "Tokenizer", "TokenizerError", "TokenizerSettings", "TrainedTokenizerSettings",
+    "build_pipeline", "build_token_cache", "load_source", "load_tokenizer", "read_records", "subsample",
+    "train_sentencepiece", "write_records",
 ]

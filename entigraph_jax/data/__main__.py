@@ -4,7 +4,7 @@ import sys
 
 from entigraph_jax.cli import Command, Flag, main, required
 
-from .defaults import inspect_config
+from .defaults import InspectSettings
 from .run import inspect, show
 
 
@@ -18,11 +18,11 @@ COMMANDS = {
         name="data inspect",
         purpose="""What a record set holds: record and token counts by kind, and a few sample records. Without
 a tokenizer, tokens are counted as whitespace-separated words (and labelled so).""",
-        schema=inspect_config,
+        settings=InspectSettings,
         run=_inspect,
         show=show,
         flags=(Flag("path", "the records to read", key="path", positional=True),
-               Flag("tokenizer", "count tokens with this tokenizer", key="tokenizer", metavar="PATH"),
+               Flag("tokenizer", "count tokens with this tokenizer", key="tokenizer.path", metavar="PATH"),
                Flag("samples", "sample records printed", key="samples", metavar="N"),
                Flag("seed", "seeds the sample", key="seed", metavar="N")),
     ),

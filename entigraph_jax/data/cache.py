@@ -14,14 +14,13 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import grain
 import numpy as np
 
-from entigraph_jax.outputs import publish
+from entigraph_jax.outputs import staged
 
 from .chat import chat_template
 from .records import RecordWriter, list_shards
@@ -121,27 +120,21 @@ def build_token_cache(
             return TokenCache(folder)
         print(f"token cache {folder}: {damage}; rebuilding it", file=sys.stderr)
         shutil.rmtree(folder, ignore_errors=True)
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=root))
     try:
-        lengths = []
-        with RecordWriter(tmp, prefix="tokens") as writer:
-            for start in range(0, len(docs), batch_size):
-                for tokens, mask in encode_documents(docs[start : start + batch_size], tokenizer):
-                    writer.write_bytes(tokens.tobytes() + mask.tobytes())
-                    lengths.append(len(tokens))
-        np.save(tmp / "lengths.npy", np.asarray(lengths, np.int64))
-        meta = {"tokenizer": str(tokenizer.path), "documents": len(docs), "tokens": int(sum(lengths)),
-                "doc_ids": [d.doc_id for d in docs],
-                "files": {p.name: p.stat().st_size for p in [*list_shards(tmp), tmp / "lengths.npy"]}}
-        (tmp / "meta.json").write_text(json.dumps(meta))
-        try:
-            publish(tmp, folder)
-        except OSError:
-            if not (folder / "meta.json").is_file():
-                raise
-            shutil.rmtree(tmp)  # another process (another host) finished the same cache first
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with staged(folder) as tmp:
+            lengths = []
+            with RecordWriter(tmp, prefix="tokens") as writer:
+                for start in range(0, len(docs), batch_size):
+                    for tokens, mask in encode_documents(docs[start : start + batch_size], tokenizer):
+                        writer.write_bytes(tokens.tobytes() + mask.tobytes())
+                        lengths.append(len(tokens))
+            np.save(tmp / "lengths.npy", np.asarray(lengths, np.int64))
+            meta = {"tokenizer": str(tokenizer.path), "documents": len(docs), "tokens": int(sum(lengths)),
+                    "doc_ids": [d.doc_id for d in docs],
+                    "files": {p.name: p.stat().st_size for p in [*list_shards(tmp), tmp / "lengths.npy"]}}
+            (tmp / "meta.json").write_text(json.dumps(meta))
+    except OSError:
+        if not (folder / "meta.json").is_file():
+            raise
+        # another process (another host) finished the same cache first
     return TokenCache(folder)

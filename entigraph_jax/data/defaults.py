@@ -1,12 +1,16 @@
-"""The config schema of `python -m entigraph_jax.data inspect`."""
+"""The settings of `python -m entigraph_jax.data inspect`."""
 
-import ml_collections
+import dataclasses
+
+from entigraph_jax.settings import Settings, at_least, section, setting
+
+from .tokenizers import TokenizerSettings
 
 
-def inspect_config() -> ml_collections.ConfigDict:
-    c = ml_collections.ConfigDict()
-    c.path = ""  # an .array_record file, a folder of them, or a glob
-    c.tokenizer = ""  # a .model or tokenizer.json to count tokens with ("": count words)
-    c.samples = 3  # sample records printed
-    c.seed = 0  # seeds which records are sampled
-    return c
+@dataclasses.dataclass(frozen=True)
+class InspectSettings(Settings):
+    path: str = setting("", "an .array_record file, a folder of them, or a glob")
+    tokenizer: TokenizerSettings = section(TokenizerSettings, "what counts tokens (tokenizer.path \"\": count "
+                                           "whitespace-separated words)")
+    samples: int = setting(3, "sample records printed", check=at_least(0))
+    seed: int = setting(0, "seeds which records are sampled")

@@ -18,12 +18,13 @@ from __future__ import annotations
 import glob
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from array_record.python.array_record_module import ArrayRecordReader, ArrayRecordWriter
 
 from entigraph_jax.errors import UserError
+from entigraph_jax.outputs import staged
 
 SUFFIX = ".array_record"
 # group_size:1 makes every record its own chunk, so any record is one seek away (random access).
@@ -151,3 +152,14 @@ class RecordWriter:
             self._writer.close()
             self._tmp.unlink(missing_ok=True)
             self._writer = None
+
+
+def write_records(records: Iterable[dict], folder: str | os.PathLike) -> int:
+    """Write `records` into a fresh folder swapped in for `folder` once all are written (readers never
+    see a partial set); returns how many were written."""
+    count = 0
+    with staged(Path(folder), replace=True) as tmp, RecordWriter(tmp) as writer:
+        for record in records:
+            writer.write(record)
+            count += 1
+    return count

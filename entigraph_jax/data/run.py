@@ -8,8 +8,8 @@ import dataclasses
 import random
 import textwrap
 
+from .defaults import InspectSettings
 from .records import RecordError, read_records
-from .tokenizers import load_tokenizer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,8 +21,8 @@ class Inspection:
     samples: list  # records
 
 
-def inspect(config) -> Inspection:
-    tokenizer = load_tokenizer(config.tokenizer) if config.tokenizer else None
+def inspect(config: InspectSettings) -> Inspection:
+    tokenizer = config.tokenizer.load() if config.tokenizer.path else None
     path, samples = config.path, config.samples
     unit = "tokens" if tokenizer else "words"
     counts, sizes, reservoir = collections.Counter(), collections.Counter(), []

@@ -9,6 +9,7 @@ Gemma). The chat template is the folder's own (`chat_template` in `tokenizer_con
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -18,6 +19,7 @@ import sentencepiece as spm
 import tokenizers
 
 from entigraph_jax.errors import UserError
+from entigraph_jax.settings import Settings, at_least, setting
 
 
 class TokenizerError(UserError):
@@ -175,13 +177,52 @@ def _chat_template(config: dict, folder: Path) -> str | None:
 
 
 ADD_BOS = ("auto", "always", "never")
+TRAINED_VOCABULARY = "sp.model"  # the file a vocabulary trained on the corpus is written to
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenizerSettings(Settings):
+    """The `tokenizer` section of every command that reads text."""
+
+    path: str = setting("", "a .model, tokenizer.json or a folder holding one (\"\": the checkpoint's own)")
+    add_bos: str = setting("auto", "auto: BOS before each document as the tokenizer does (Llama: yes, Qwen: no) | "
+                           "always | never", choices=ADD_BOS)
+
+    def load(self, default_path: str | os.PathLike = "") -> Tokenizer:
+        """The tokenizer at `path`, else at `default_path` (a checkpoint's folder)."""
+        if not (self.path or default_path):
+            raise TokenizerError("config: tokenizer.path is empty and there is no checkpoint to take one from")
+        return load_tokenizer(self.path or default_path, self.add_bos)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedTokenizerSettings(TokenizerSettings):
+    """A command that can train its own vocabulary when it is given none (train, sbp)."""
+
+    path: str = setting("", "a .model, tokenizer.json or folder; \"\": model.path's, or a SentencePiece one is "
+                        "trained on the corpus")
+    train_vocab_size: int = setting(0, "the vocabulary size when training one on the corpus", check=at_least(0))
+
+    def prepare(self, folder: str | os.PathLike, texts: Iterable[str],
+                default_path: str | os.PathLike = "") -> Tokenizer:
+        """The configured tokenizer (or `default_path`'s); with neither, a SentencePiece vocabulary of
+        `train_vocab_size` trained on `texts` into `folder` (once: a rerun finds it there)."""
+        if self.path or default_path:
+            return self.load(default_path)
+        trained = Path(folder) / TRAINED_VOCABULARY
+        if not trained.is_file():
+            if not self.train_vocab_size:
+                raise TokenizerError("config: tokenizer.train_vocab_size must be set to train a vocabulary "
+                                     "(or set tokenizer.path)")
+            train_sentencepiece(texts, trained.with_suffix(""), self.train_vocab_size)
+        return load_tokenizer(trained, self.add_bos)
 
 
 def load_tokenizer(path: str | os.PathLike, add_bos: str = "auto") -> Tokenizer:
     """A `.model` SentencePiece file, a `tokenizer.json`, or a folder holding either. `add_bos`:
     "auto" (as the tokenizer does), "always" or "never" start a text with BOS."""
     if add_bos not in ADD_BOS:
-        raise TokenizerError(f"config: tokenizer.add_bos={add_bos!r}; expected one of {ADD_BOS}")
+        raise TokenizerError(f"add_bos={add_bos!r}; expected one of {ADD_BOS}")
     tokenizer = _load(Path(path))
     if add_bos != "auto":
         tokenizer.add_bos = add_bos == "always"

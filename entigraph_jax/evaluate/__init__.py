@@ -2,6 +2,6 @@
 variant and perplexity; `python -m entigraph_jax.evaluate --config ...`.
 
 Owns prompts, answer parsing, voting, retrieval and scoring, and the `quality_loglik` training hook
-(registered by entry point, so the trainer never imports this stage). May import clients, data,
+(named by its import path in `train.hooks`, so the trainer never imports this stage). May import clients, data,
 models and train; never imports generate, sweep or sbp.
 """

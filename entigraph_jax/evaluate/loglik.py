@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from entigraph_jax.data import Document, Question
 from entigraph_jax.data.sources import author_first_last
+from entigraph_jax.runs import EvalReport
 
 from .quality import LETTERS, items, summarize
 
@@ -52,7 +53,7 @@ def continuation_scores(model, pairs: list[tuple[list[int], list[int]]], batch: 
 
 
 def log_likelihood(model, tokenizer, docs: list[Document], max_questions: int = 0, batch: int = 16,
-                   progress: bool = False) -> dict:
+                   progress: bool = False) -> EvalReport:
     """Score each option's tokens after the question (mean log-probability per token), pick the best;
     with `progress`, a line saying how much work there is and a progress bar."""
     todo = items(docs, max_questions)
@@ -71,4 +72,4 @@ def log_likelihood(model, tokenizer, docs: list[Document], max_questions: int = 
                         "gold": LETTERS[q.gold_label - 1], "vote": choice, "difficult": q.difficult,
                         "correct": choice == LETTERS[q.gold_label - 1], "answers": [choice],
                         "scores": scores[i].tolist()})
-    return {"mode": "loglik", **summarize(results, docs), "results": results}
+    return summarize("loglik", results, docs)

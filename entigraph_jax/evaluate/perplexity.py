@@ -14,6 +14,7 @@ from flax import nnx
 from tqdm import tqdm
 
 from entigraph_jax.data import Document, PackedRows, SourceError, build_token_cache, subsample
+from entigraph_jax.runs import EvalReport
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -25,7 +26,7 @@ def _nll(graphdef, state, tokens, positions, segments, targets, mask):
     return -jnp.sum(picked * mask), jnp.sum(mask)
 
 
-def perplexity(model, tokenizer, docs: list[Document], seq_len: int, batch: int) -> dict:
+def perplexity(model, tokenizer, docs: list[Document], seq_len: int, batch: int) -> EvalReport:
     with tempfile.TemporaryDirectory() as cache_dir:
         cache = build_token_cache(docs, tokenizer, cache_dir)
         rows = PackedRows(cache, subsample(cache, seed=0), seq_len, mask_documents=True)
@@ -42,4 +43,4 @@ def perplexity(model, tokenizer, docs: list[Document], seq_len: int, batch: int)
             s, n = _nll(graphdef, state, *(stacked[k] for k in ("inputs", "positions", "segment_ids", "targets",
                                                                 "loss_mask")))
             total, count = total + float(s), count + float(n)
-    return {"mode": "perplexity", "tokens": int(count), "loss": total / count, "perplexity": math.exp(total / count)}
+    return EvalReport("perplexity", tokens=int(count), loss=total / count, perplexity=math.exp(total / count))

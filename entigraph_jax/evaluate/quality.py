@@ -30,9 +30,10 @@ from tqdm import tqdm
 from entigraph_jax.data import Document, Question
 from entigraph_jax.data.sources import author_first_last
 from entigraph_jax.models.sampling import Sampler, SamplingParams
+from entigraph_jax.runs import EvalReport, Score, SplitScores
+from entigraph_jax.settings import Settings, at_least, between, positive, setting
 
 LETTERS = "ABCD"
-SPLITS = ("test", "tune", "all")
 TUNE_FRACTION = 0.2
 
 FEW_SHOT = [
@@ -123,14 +124,17 @@ def majority_vote(answers: list[str | None], n_samples: int = 0) -> str | None:
 
 
 @dataclasses.dataclass(frozen=True)
-class ClosedBookSettings:
-    samples: int = 8
-    temperature: float = 0.1
-    max_new_tokens: int = 300
-    seed: int = 0
-    batch_questions: int = 8
-    n_samples: int = 0  # parsed samples that vote, in order (0: all)
-    shots: int = 5  # worked examples before each question
+class SamplingSettings(Settings):
+    samples: int = setting(8, "answers sampled per question (the paper: 8)", check=positive)
+    temperature: float = setting(0.1, "sampling temperature (the paper: 0.1 closed-book; open-book 0.1 base, 0.3 "
+                                 "CPT)", check=at_least(0))
+    max_new_tokens: int = setting(300, "per answer (the paper: 300)", check=positive)
+    n_samples: int = setting(0, "parsed answers that vote, in sampling order (0: all; 1: the released notebook's "
+                             "scoring)", check=at_least(0))
+    shots: int = setting(5, "worked examples before each question (the paper: 5; fewer for a short context "
+                         "window)", check=between(0, len(FEW_SHOT)))
+    seed: int = setting(0, "sampling seed")
+    batch_questions: int = setting(8, "questions decoded together", check=positive)
 
 
 def paper_split(docs: list[Document]) -> dict[str, list[Document]]:
@@ -146,34 +150,33 @@ def items(docs: list[Document], max_questions: int = 0) -> list[tuple[Document, 
     return pairs[:max_questions] if max_questions else pairs
 
 
-def score(rows: list[dict]) -> dict:
+def score(rows: list[dict]) -> Score:
     """Accuracy over all questions (unanswered ones wrong), the paper's accuracy over answered ones,
-    and the attempt rate (share of samples with a parsed answer)."""
+    and the attempt rate (share of samples with a parsed answer); None where there is nothing to count."""
     total, correct = len(rows), sum(r["correct"] for r in rows)
     answered = sum(r["vote"] is not None for r in rows)
     samples = [a for r in rows for a in r["answers"]]
-    nan = float("nan")
-    return {"correct": correct, "total": total, "accuracy": correct / total if total else nan,
-            "answered": answered, "accuracy_answered": correct / answered if answered else nan,
-            "attempt_rate": sum(a is not None for a in samples) / len(samples) if samples else nan}
+    return Score(correct=correct, total=total, accuracy=correct / total if total else None, answered=answered,
+                 accuracy_answered=correct / answered if answered else None,
+                 attempt_rate=sum(a is not None for a in samples) / len(samples) if samples else None)
 
 
-def summarize(results: list[dict], docs: list[Document]) -> dict:
-    """Scores of each split (overall, hard, non-hard) and per article."""
-    report = {}
+def summarize(mode: str, results: list[dict], docs: list[Document], **details) -> EvalReport:
+    """The report of `results`: scores of each split (overall, hard, non-hard) and per article."""
+    splits = {}
     for split, members in paper_split(docs).items():
         titles = {d.doc_id for d in members}
         rows = [r for r in results if r["doc_id"] in titles]
-        report[split] = {"overall": score(rows), "hard": score([r for r in rows if r["difficult"]]),
-                         "non_hard": score([r for r in rows if not r["difficult"]])}
+        splits[split] = SplitScores(overall=score(rows), hard=score([r for r in rows if r["difficult"]]),
+                                    non_hard=score([r for r in rows if not r["difficult"]]))
     by_article = collections.defaultdict(list)
     for r in results:
         by_article[r["title"]].append(r)
-    report["per_article"] = {title: score(rows) for title, rows in by_article.items()}
-    return report
+    return EvalReport(mode, splits=splits, per_article={title: score(rows) for title, rows in by_article.items()},
+                      details={**details, "results": results})
 
 
-def answer_questions(sampler: Sampler, todo, prompt_of, settings: ClosedBookSettings) -> list[dict]:
+def answer_questions(sampler: Sampler, todo, prompt_of, settings: SamplingSettings) -> list[dict]:
     """Sample `settings.samples` answers per question (prompt_of(i, doc, question) builds each
     prompt), each stopped at its answer line; parse and vote."""
     params = SamplingParams(max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
@@ -203,8 +206,8 @@ def answer_questions(sampler: Sampler, todo, prompt_of, settings: ClosedBookSett
     return results
 
 
-def closed_book(sampler: Sampler, docs: list[Document], settings: ClosedBookSettings, max_questions: int = 0) -> dict:
+def closed_book(sampler: Sampler, docs: list[Document], settings: SamplingSettings,
+                max_questions: int = 0) -> EvalReport:
     results = answer_questions(sampler, items(docs, max_questions),
                                lambda i, doc, q: closed_book_prompt(doc, q, settings.shots), settings)
-    return {"mode": "closed_book", "settings": dataclasses.asdict(settings), **summarize(results, docs),
-            "results": results}
+    return summarize("closed_book", results, docs, settings=settings.to_dict())

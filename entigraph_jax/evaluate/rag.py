@@ -20,12 +20,13 @@ from tqdm import tqdm
 
 from entigraph_jax.data import Document
 from entigraph_jax.data.sources import article_body, author_first_last
+from entigraph_jax.runs import EvalReport
 
 from .loglik import continuation_scores
 from .quality import (
     FEW_SHOT,
     THOUGHT,
-    ClosedBookSettings,
+    SamplingSettings,
     answer_questions,
     document_question,
     items,
@@ -164,8 +165,9 @@ def open_book_prompt(doc: Document, question, chunks: list[str], shots: int = 5)
             + document_question(doc, question, sep="\n\n") + THOUGHT)
 
 
-def open_book(sampler, docs: list[Document], embedder, settings: ClosedBookSettings, top_k: int = 8,
-              chunk_size: int = 1024, max_questions: int = 0, reranker=None, retrieval_max_k: int = 128) -> dict:
+def open_book(sampler, docs: list[Document], embedder, settings: SamplingSettings, top_k: int = 8,
+              chunk_size: int = 1024, max_questions: int = 0, reranker=None,
+              retrieval_max_k: int = 128) -> EvalReport:
     """Retrieve `retrieval_max_k` chunks per question, rerank them (with `reranker`; else keep the
     similarity order) and prompt with the best `top_k`."""
     todo = items(docs, max_questions)
@@ -184,8 +186,7 @@ def open_book(sampler, docs: list[Document], embedder, settings: ClosedBookSetti
     results = answer_questions(sampler, todo, prompt_of, settings)
     for i, result in enumerate(results):
         result["retrieved_from"] = [index.doc_ids[j] for j in chosen[i]]
-    recall = np.mean([r["doc_id"] in r["retrieved_from"] for r in results]) if results else float("nan")
-    return {"mode": "open_book", "embedder": embedder.name, "reranker": reranker.name if reranker else None,
-            "retrieval_max_k": retrieval_max_k, "top_k": top_k, "chunk_size": chunk_size,
-            "settings": dataclasses.asdict(settings), "article_recall": float(recall), **summarize(results, docs),
-            "results": results}
+    recall = float(np.mean([r["doc_id"] in r["retrieved_from"] for r in results])) if results else None
+    return summarize("open_book", results, docs, embedder=embedder.name,
+                     reranker=reranker.name if reranker else None, retrieval_max_k=retrieval_max_k, top_k=top_k,
+                     chunk_size=chunk_size, settings=settings.to_dict(), article_recall=recall)

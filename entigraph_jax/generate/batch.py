@@ -32,17 +32,17 @@ class BatchEngine(Engine):
     backend: BatchBackend
     batch = True
 
-    def __init__(self, *args, poll_s: float = 30.0, batch_size: int = 0, **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.poll_s = poll_s
-        self.batch_size = min(batch_size or self.backend.max_requests, self.backend.max_requests)
+        self.poll_s = self.llm.poll_s
+        self.batch_size = min(self.llm.batch_size or self.backend.max_requests, self.backend.max_requests)
 
     async def run(self, requests: Iterator[Request]):
         """Finish the batches a previous run left open, then send `requests` in batches, round after
         round while some come back to be sent again."""
         await self._wait(await self._reopen())
         kinds: set[str] = set()
-        for _ in range(self.limits.max_retries + 1):
+        for _ in range(self.llm.max_retries + 1):
             keys = await self._submit(requests, kinds)
             if not keys:
                 break
@@ -52,8 +52,8 @@ class BatchEngine(Engine):
 
     def _item(self, request: Request) -> BatchItem:
         system, prompt = messages(request, self.docs[request.doc_id], self.prompt_version)
-        return BatchItem(request.request_id, system, prompt, request.json_mode, self.limits.max_output_tokens,
-                         self.limits.temperature, ENTITY_SCHEMA if request.json_mode else None)
+        return BatchItem(request.request_id, system, prompt, request.json_mode, self.llm.max_output_tokens,
+                         self.llm.temperature, ENTITY_SCHEMA if request.json_mode else None)
 
     async def _submit(self, requests: Iterator[Request], kinds: set[str]) -> list[str]:
         """Put `requests` into batches (until a budget is reached) and create them; their keys."""
@@ -81,19 +81,19 @@ class BatchEngine(Engine):
             key = uuid.uuid4().hex
             self.journal.assign(key, chunk[0][0].kind, [request for request, _ in chunk])
         items = [item for _, item in chunk]
-        for attempt in range(self.limits.max_retries + 1):
+        for attempt in range(self.llm.max_retries + 1):
             try:
                 found = await self.backend.find(key) if attempt else None
                 batch_id = found or await self.backend.submit(items, key)
             except Retryable as e:
                 self._failed_attempt(e)
                 self.stats.retried += 1
-                await asyncio.sleep(min(self.limits.backoff_max_s, self.limits.backoff_initial_s * 2**attempt))
+                await asyncio.sleep(min(self.llm.backoff_max_s, self.llm.backoff_initial_s * 2**attempt))
                 continue
             self.answered, self.failures_in_a_row = True, 0
             self.journal.batch_created(key, batch_id)
             return key
-        raise Fatal(f"could not create a batch after {self.limits.max_retries} retries: {self.common_errors()}")
+        raise Fatal(f"could not create a batch after {self.llm.max_retries} retries: {self.common_errors()}")
 
     async def _reopen(self) -> list[str]:
         """The keys of batches a previous run left open; one whose create call never got an answer is
@@ -161,7 +161,7 @@ class BatchEngine(Engine):
                     record = self._record(request, answer)
                 except InvalidEntities as e:
                     self._answer_failed(request, Retryable(f"invalid entity JSON after {attempts} attempt(s): {e}"),
-                                        attempts, answer.text, self.limits.entity_attempts, spent)
+                                        attempts, answer.text, self.llm.entity_attempts, spent)
                     continue
                 self._done(request, record, 1, spent)
                 self.on_progress(self.stats)
@@ -170,7 +170,7 @@ class BatchEngine(Engine):
                        allowed: int | None = None, spent=(0, 0)) -> None:
         """A failed answer: sent again in the next round while attempts remain, else a failure."""
         self.errors[str(error)] += 1
-        allowed = allowed if allowed is not None else self.limits.max_retries + 1
+        allowed = allowed if allowed is not None else self.llm.max_retries + 1
         if isinstance(error, Rejected) or attempts >= allowed:
             self._fail(request, str(error), 1, answer, spent)
             self.on_progress(self.stats)

@@ -20,31 +20,12 @@ from collections.abc import Callable, Iterator
 import tenacity
 
 from entigraph_jax.clients import Backend, Completion, Fatal, Rejected, Retryable, Unreachable
-from entigraph_jax.clients.prices import Price
+from entigraph_jax.clients.prices import price
 from entigraph_jax.data import Document
 
+from .defaults import GenerateSettings
 from .journal import Journal
 from .plan import ENTITY_SCHEMA, InvalidEntities, Request, messages, parse_entities
-
-
-@dataclasses.dataclass(frozen=True)
-class Limits:
-    max_concurrency: int = 16
-    requests_per_minute: float = 0.0  # 0: no limit
-    tokens_per_minute: float = 0.0  # input + output, estimated before sending
-    timeout_s: float = 120.0
-    max_retries: int = 6
-    backoff_initial_s: float = 1.0
-    backoff_max_s: float = 60.0
-    entity_attempts: int = 3  # re-asks when the entity JSON is invalid, then a recorded failure
-    temperature: float = 1.0
-    max_output_tokens: int = 2048
-    max_requests: int = 0  # overall caps across runs (0: none), checked before each request
-    max_output_tokens_total: int = 0
-    max_failures_in_a_row: int = 50  # failed attempts with no answer between them that stop the run
-
-
-UNPRICED = Price(0.0, 0.0, 1.0, "not priced")
 
 
 @dataclasses.dataclass
@@ -84,29 +65,29 @@ class RateLimiter:
 class Engine:
     batch = False  # requests go through a batch API (billed at its discount)
 
-    def __init__(self, backend: Backend, journal: Journal, docs: dict[str, Document], limits: Limits,
-                 model: str, prompt_version: str, on_progress: Callable[[Stats], None] = lambda s: None,
-                 price: Price = UNPRICED):
-        self.backend, self.journal, self.docs, self.limits = backend, journal, docs, limits
-        self.model, self.prompt_version, self.on_progress, self.price = model, prompt_version, on_progress, price
+    def __init__(self, backend: Backend, journal: Journal, docs: dict[str, Document], settings: GenerateSettings,
+                 on_progress: Callable[[Stats], None] = lambda s: None):
+        self.backend, self.journal, self.docs, self.on_progress = backend, journal, docs, on_progress
+        self.llm, self.budget, self.entity_attempts = settings.llm, settings.budget, settings.entigraph.entity_attempts
+        self.model, self.prompt_version, self.price = settings.llm.model, settings.prompt_version, price(settings.llm)
         self.stats = Stats()
         self.started = 0
         self.answered = False  # has any request of this run got an answer
         self.failures_in_a_row = 0
         self.errors: collections.Counter[str] = collections.Counter()  # failed attempts by message
         self.resume_at = 0.0  # monotonic time before which no request is sent (the server's rate limits)
-        self.requests_limiter = RateLimiter(limits.requests_per_minute)
-        self.tokens_limiter = RateLimiter(limits.tokens_per_minute)
+        self.requests_limiter = RateLimiter(self.llm.requests_per_minute)
+        self.tokens_limiter = RateLimiter(self.llm.tokens_per_minute)
         done = sum(c.get("done", 0) for c in journal.counts().values())
         self.previous_requests, self.previous_output_tokens = done, journal.tokens()[1]
 
     def _over_budget(self) -> bool:
         """Requests are capped exactly (counted when started); output tokens once used, so the
         requests in flight when the token cap is reached may pass it a little."""
-        limits, stats = self.limits, self.stats
-        over = (limits.max_requests and self.previous_requests + self.started >= limits.max_requests) or (
-            limits.max_output_tokens_total
-            and self.previous_output_tokens + stats.output_tokens >= limits.max_output_tokens_total)
+        budget, stats = self.budget, self.stats
+        over = (budget.max_requests and self.previous_requests + self.started >= budget.max_requests) or (
+            budget.max_output_tokens
+            and self.previous_output_tokens + stats.output_tokens >= budget.max_output_tokens)
         stats.budget_reached |= bool(over)
         return bool(over)
 
@@ -121,7 +102,7 @@ class Engine:
                 await self._execute(request)
                 self.on_progress(self.stats)
 
-        workers = [asyncio.create_task(worker()) for _ in range(self.limits.max_concurrency)]
+        workers = [asyncio.create_task(worker()) for _ in range(self.llm.max_concurrency)]
         try:
             await asyncio.gather(*workers)
         finally:
@@ -131,7 +112,7 @@ class Engine:
         return self.stats
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
-        backoff = tenacity.wait_exponential_jitter(self.limits.backoff_initial_s, self.limits.backoff_max_s)(state)
+        backoff = tenacity.wait_exponential_jitter(self.llm.backoff_initial_s, self.llm.backoff_max_s)(state)
         error = state.outcome.exception()
         return max(backoff, getattr(error, "retry_after", None) or 0.0)
 
@@ -147,12 +128,12 @@ class Engine:
     def _failed_attempt(self, error: Exception) -> None:
         """Count a failed attempt; stop the run when it cannot work."""
         if getattr(error, "rate_limited", False):  # the server's limit is the whole pool's
-            self._hold_back(error.retry_after or self.limits.backoff_initial_s)
+            self._hold_back(error.retry_after or self.llm.backoff_initial_s)
         self.errors[str(error)] += 1
         self.failures_in_a_row += 1
         if isinstance(error, Unreachable) and not self.answered:
             raise Fatal(str(error))
-        if self.failures_in_a_row >= self.limits.max_failures_in_a_row:
+        if self.failures_in_a_row >= self.llm.max_failures_in_a_row:
             raise Fatal(f"stopped after {self.failures_in_a_row} failed attempts in a row with no answer "
                         f"between them; commonest errors: {self.common_errors()}")
 
@@ -160,21 +141,21 @@ class Engine:
         attempts = 0
         retrying = tenacity.AsyncRetrying(
             retry=tenacity.retry_if_exception_type(Retryable), wait=self._wait, reraise=True,
-            stop=tenacity.stop_after_attempt(self.limits.max_retries + 1), before_sleep=self._count_retry)
+            stop=tenacity.stop_after_attempt(self.llm.max_retries + 1), before_sleep=self._count_retry)
         async for attempt in retrying:
             with attempt:
                 attempts += 1
                 while (pause := self.resume_at - time.monotonic()) > 0:
                     await asyncio.sleep(pause)
                 await self.requests_limiter.acquire()
-                await self.tokens_limiter.acquire(len(prompt) / 4 + self.limits.max_output_tokens)
+                await self.tokens_limiter.acquire(len(prompt) / 4 + self.llm.max_output_tokens)
                 try:
                     completion = await asyncio.wait_for(self.backend.complete(
-                        system, prompt, json_mode=request.json_mode, max_output_tokens=self.limits.max_output_tokens,
-                        temperature=self.limits.temperature, schema=ENTITY_SCHEMA if request.json_mode else None),
-                        self.limits.timeout_s if self.backend.timed else None)
+                        system, prompt, json_mode=request.json_mode, max_output_tokens=self.llm.max_output_tokens,
+                        temperature=self.llm.temperature, schema=ENTITY_SCHEMA if request.json_mode else None),
+                        self.llm.timeout_s if self.backend.timed else None)
                 except TimeoutError as e:
-                    error = Retryable(f"no answer within {self.limits.timeout_s} s")
+                    error = Retryable(f"no answer within {self.llm.timeout_s} s")
                     self._failed_attempt(error)
                     raise error from e
                 except (Retryable, Rejected) as e:
@@ -189,7 +170,7 @@ class Engine:
         system, prompt = messages(request, self.docs[request.doc_id], self.prompt_version)
         attempts, record, answer, spent = 0, None, None, [0, 0]  # spent: tokens of every answer, re-asks too
         try:
-            for _ in range(self.limits.entity_attempts if request.kind == "entities" else 1):
+            for _ in range(self.entity_attempts if request.kind == "entities" else 1):
                 completion, used = await self._complete(request, system, prompt)
                 attempts += used
                 self.stats.input_tokens += completion.input_tokens
@@ -206,7 +187,7 @@ class Engine:
         except Unreachable as e:  # retried as long as any error; still no connection: no request will get one
             raise Fatal(str(e)) from e
         except Retryable as e:
-            self._fail(request, f"gave up after {self.limits.max_retries} retries: {e}", attempts, spent=spent)
+            self._fail(request, f"gave up after {self.llm.max_retries} retries: {e}", attempts, spent=spent)
         except Rejected as e:
             self._fail(request, str(e), attempts, answer, spent)
         else:

@@ -167,6 +167,10 @@ class Journal:
         for (record,) in self.db.execute(query + " ORDER BY seq", args):
             yield json.loads(record)
 
+    def entities(self) -> dict[str, list[str]]:
+        """doc_id -> the entities its answered entity request listed."""
+        return {r["doc_id"]: r["entities"] for r in self.records(("entities",))}
+
     def counts(self) -> dict[str, dict[str, int]]:
         """{kind: {status: count}}"""
         out: dict[str, dict[str, int]] = {}

@@ -12,21 +12,22 @@ import json
 import jax
 
 from entigraph_jax.clients import Backend, Completion, Rejected
-from entigraph_jax.data import load_tokenizer
 from entigraph_jax.data.chat import ChatError, chat_template
 from entigraph_jax.models import load
 from entigraph_jax.models.sampling import Sampler, SamplingParams
+
+from .defaults import LocalSettings
 
 
 class LocalBackend(Backend):
     name = "local"
     timed = False  # a request waits for the batches before it: its time says nothing about a fault
 
-    def __init__(self, checkpoint: str, tokenizer: str, max_batch: int, dtype: str = "", seed: int = 0):
-        self.tokenizer = load_tokenizer(tokenizer or checkpoint)
+    def __init__(self, checkpoint: str, settings: LocalSettings, max_batch: int, seed: int = 0):
+        self.tokenizer = settings.tokenizer.load(checkpoint)
         self.template = chat_template(self.tokenizer)
         # bfloat16 matmuls are emulated on CPU (1.5x slower than float32 there)
-        dtype = dtype or ("float32" if jax.default_backend() == "cpu" else "bfloat16")
+        dtype = settings.param_dtype or ("float32" if jax.default_backend() == "cpu" else "bfloat16")
         self.sampler = Sampler(load(checkpoint, dtype), self.tokenizer)
         self.max_batch, self.seed, self.batches = max_batch, seed, 0
         self._queue: asyncio.Queue | None = None

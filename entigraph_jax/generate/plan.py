@@ -17,9 +17,11 @@ import math
 import random
 import re
 
-from entigraph_jax.data import Document
+from entigraph_jax.config import ConfigError
+from entigraph_jax.data import Document, load_source
 
-from .prompts import REPHRASE_STYLES, render, template
+from .defaults import GenerateSettings
+from .prompts import render, template
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,22 +46,9 @@ class Request:
         return cls(**{**fields, "entities": tuple(fields["entities"])})
 
 
-@dataclasses.dataclass(frozen=True)
-class PlanSettings:
-    model: str
-    prompt_version: str = "v3"
-    seed: int = 0
-    max_pairs_per_doc: int = 0  # 0: every pair
-    triples_fraction: float = 1.0  # share of all entity triples, in a seeded shuffled order
-    max_triples_per_doc: int = 0  # 0: no cap
-    max_entities: int = 0  # 0: every entity the model listed
-    rephrase_styles: tuple[str, ...] = REPHRASE_STYLES
-    rephrase_samples: int = 1  # rewrites per style and document (repeat to reach a token budget)
-
-
-def request_id(doc: Document, kind: str, entities, settings: PlanSettings, sample_index: int = 0,
+def request_id(doc: Document, kind: str, entities, settings: GenerateSettings, sample_index: int = 0,
                style: str = "") -> str:
-    key = json.dumps([doc.text, kind, list(entities), settings.prompt_version, settings.model,
+    key = json.dumps([doc.text, kind, list(entities), settings.prompt_version, settings.llm.model,
                       sample_index, style], ensure_ascii=False)
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
@@ -77,20 +66,20 @@ def messages(request: Request, doc: Document, prompt_version: str) -> tuple[str,
     return template(prompt_version, "system"), render(prompt_version, name, doc.text, request.entities, doc.title)
 
 
-def entity_requests(docs: list[Document], settings: PlanSettings) -> list[Request]:
+def entity_requests(docs: list[Document], settings: GenerateSettings) -> list[Request]:
     return [_request(doc, "entities", settings, json_mode=True) for doc in docs]
 
 
-def _entities(entities: list[str], settings: PlanSettings) -> list[str]:
-    return entities[: settings.max_entities] if settings.max_entities else entities
+def _entities(entities: list[str], settings: GenerateSettings) -> list[str]:
+    return entities[: settings.entigraph.max_entities] if settings.entigraph.max_entities else entities
 
 
-def pair_requests(doc: Document, entities: list[str], settings: PlanSettings) -> list[Request]:
+def pair_requests(doc: Document, entities: list[str], settings: GenerateSettings) -> list[Request]:
     """Every pair of entities (or the first `max_pairs_per_doc` in a seeded order)."""
     pairs = list(itertools.combinations(_entities(entities, settings), 2))
-    if settings.max_pairs_per_doc and len(pairs) > settings.max_pairs_per_doc:
+    if settings.entigraph.max_pairs_per_doc and len(pairs) > settings.entigraph.max_pairs_per_doc:
         random.Random(f"{settings.seed}:{doc.doc_id}").shuffle(pairs)
-        pairs = pairs[: settings.max_pairs_per_doc]
+        pairs = pairs[: settings.entigraph.max_pairs_per_doc]
     return [_request(doc, "pair", settings, p) for p in pairs]
 
 
@@ -108,28 +97,29 @@ def nth_combination(items: list[str], r: int, index: int) -> tuple[str, ...]:
     return tuple(chosen)
 
 
-def triple_schedule(doc: Document, entities: list[str], settings: PlanSettings) -> list[int]:
+def triple_schedule(doc: Document, entities: list[str], settings: GenerateSettings) -> list[int]:
     """Indices (lexicographic) of the triples to ask for, in the order to ask: all triples shuffled
     with a seed, the first `triples_fraction` of them, at most `max_triples_per_doc`."""
     count = math.comb(len(_entities(entities, settings)), 3)
     order = list(range(count))
     random.Random(f"{settings.seed}:{doc.doc_id}:triples").shuffle(order)
-    wanted = round(settings.triples_fraction * count)
-    if settings.max_triples_per_doc:
-        wanted = min(wanted, settings.max_triples_per_doc)
+    wanted = round(settings.entigraph.triples_fraction * count)
+    if settings.entigraph.max_triples_per_doc:
+        wanted = min(wanted, settings.entigraph.max_triples_per_doc)
     return order[:wanted]
 
 
-def triple_requests(doc: Document, entities: list[str], indices: list[int], settings: PlanSettings) -> list[Request]:
+def triple_requests(doc: Document, entities: list[str], indices: list[int],
+                    settings: GenerateSettings) -> list[Request]:
     names = _entities(entities, settings)
     return [_request(doc, "triple", settings, nth_combination(names, 3, i)) for i in indices]
 
 
-def rephrase_requests(docs: list[Document], settings: PlanSettings, samples: range | None = None) -> list[Request]:
+def rephrase_requests(docs: list[Document], settings: GenerateSettings, samples: range | None = None) -> list[Request]:
     """Each document rewritten in each style, `samples` times (default: `rephrase_samples`)."""
-    samples = samples if samples is not None else range(settings.rephrase_samples)
+    samples = samples if samples is not None else range(settings.rephrase.samples)
     return [_request(doc, "rephrase", settings, style=style, sample_index=i)
-            for doc in docs for i in samples for style in settings.rephrase_styles]
+            for doc in docs for i in samples for style in settings.rephrase.styles]
 
 
 class InvalidEntities(ValueError):
@@ -200,3 +190,19 @@ def interleave_by_document(requests: list[Request]) -> list[Request]:
         by_doc.setdefault(r.doc_id, []).append(r)
     rounds = itertools.zip_longest(*by_doc.values())
     return [r for batch in rounds for r in batch if r is not None]
+
+
+def shard_documents(docs: list[Document], shard_index: int, num_shards: int) -> list[Document]:
+    """A deterministic split by a hash of doc_id: stable whatever the order of the source."""
+    def shard_of(doc):
+        return int(hashlib.sha256(doc.doc_id.encode()).hexdigest(), 16) % num_shards
+
+    return [d for d in docs if shard_of(d) == shard_index]
+
+
+def load_documents(settings: GenerateSettings) -> list[Document]:
+    """This shard's documents of the source."""
+    docs = shard_documents(load_source(settings.source), settings.shard_index, settings.num_shards)
+    if not docs:
+        raise ConfigError(f"config: shard {settings.shard_index} of {settings.num_shards} holds no documents")
+    return docs

@@ -4,7 +4,7 @@ import sys
 
 from entigraph_jax.cli import Command, Flag, main, required
 
-from .defaults import chat_config, convert_config
+from .defaults import ChatSettings, ConvertSettings
 from .run import chat, convert
 
 
@@ -24,7 +24,7 @@ COMMANDS = {
         purpose="""Convert a checkpoint between Hugging Face safetensors and Orbax parameters, or a GGUF file
 (llama.cpp, Ollama) to Hugging Face. Hugging Face is what transformers and vLLM load, Orbax what a TPU job reads
 fastest. The format of SRC is detected; DST must not exist or be empty, so nothing is overwritten.""",
-        schema=convert_config,
+        settings=ConvertSettings,
         run=_convert,
         flags=(Flag("src", "the checkpoint to read", key="src", positional=True),
                Flag("dst", "the folder to write", key="dst", positional=True),
@@ -36,10 +36,11 @@ fastest. The format of SRC is detected; DST must not exist or be empty, so nothi
         purpose="""A terminal chat with a checkpoint over the KV-cache sampler. Each line typed is a user turn,
 answered with the tokenizer's own chat template (or Llama 3.1's, or a plain one when it has
 none); an empty line or end of input quits.""",
-        schema=chat_config,
+        settings=ChatSettings,
         run=_chat,
         flags=(Flag("checkpoint", "a Hugging Face or Orbax folder", key="checkpoint", metavar="DIR"),
-               Flag("tokenizer", "its tokenizer (default: the checkpoint folder's)", key="tokenizer", metavar="PATH"),
+               Flag("tokenizer", "its tokenizer (default: the checkpoint folder's)", key="tokenizer.path",
+                    metavar="PATH"),
                Flag("system", "a system message", key="system", metavar="TEXT")),
     ),
 }

@@ -1,25 +1,30 @@
-"""The config schemas of `python -m entigraph_jax.models convert` and `... chat`."""
+"""The settings of `python -m entigraph_jax.models convert` and `... chat`."""
 
-import ml_collections
+import dataclasses
 
+from entigraph_jax.data import TokenizerSettings
+from entigraph_jax.settings import Settings, at_least, between, positive, section, setting
 
-def convert_config() -> ml_collections.ConfigDict:
-    c = ml_collections.ConfigDict()
-    c.src = ""  # the checkpoint to read: a Hugging Face folder, an Orbax parameter folder or a .gguf file
-    c.dst = ""  # the folder to write; it must not exist or be empty
-    c.to = ""  # hf | orbax; "": the other format than src's
-    c.dtype = ""  # dtype of the written parameters; "": float32 to Orbax, the checkpoint's own to Hugging Face
-    return c
+DTYPES = ("float32", "bfloat16", "float16")
 
 
-def chat_config() -> ml_collections.ConfigDict:
-    c = ml_collections.ConfigDict()
-    c.checkpoint = ""  # a Hugging Face folder or an Orbax parameter folder
-    c.tokenizer = ""  # its tokenizer: a .model, a tokenizer.json or a folder holding one ("": the checkpoint's own)
-    c.system = ""  # a system message opening the conversation
-    c.temperature = 0.7  # sampling temperature
-    c.top_p = 0.9  # nucleus sampling mass
-    c.max_new_tokens = 256  # per answer
-    c.seed = 0  # sampling seed of the first turn (turn i uses seed + i)
-    c.dtype = "float32"  # dtype of the weights while chatting
-    return c
+@dataclasses.dataclass(frozen=True)
+class ConvertSettings(Settings):
+    src: str = setting("", "the checkpoint to read: a Hugging Face folder, an Orbax parameter folder or a .gguf file")
+    dst: str = setting("", "the folder to write; it must not exist or be empty")
+    to: str = setting("", "hf | orbax; \"\": the other format than src's", choices=("", "hf", "orbax"))
+    dtype: str = setting("", "dtype of the written parameters; \"\": float32 to Orbax, the checkpoint's own to "
+                         "Hugging Face", choices=("", *DTYPES))
+
+
+@dataclasses.dataclass(frozen=True)
+class ChatSettings(Settings):
+    checkpoint: str = setting("", "a Hugging Face folder or an Orbax parameter folder")
+    tokenizer: TokenizerSettings = section(TokenizerSettings, "its tokenizer (tokenizer.path \"\": the "
+                                           "checkpoint's own)")
+    system: str = setting("", "a system message opening the conversation")
+    temperature: float = setting(0.7, "sampling temperature", check=at_least(0))
+    top_p: float = setting(0.9, "nucleus sampling mass", check=between(0, 1))
+    max_new_tokens: int = setting(256, "per answer", check=positive)
+    seed: int = setting(0, "sampling seed of the first turn (turn i uses seed + i)")
+    param_dtype: str = setting("float32", "dtype of the weights while chatting", choices=DTYPES)

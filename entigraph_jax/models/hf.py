@@ -360,14 +360,17 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_ma
 def copy_tokenizer(source: str | os.PathLike, folder: Path) -> None:
     """The tokenizer files of `source` (a tokenizer file, or the folder holding it) into `folder`, so
     transformers and vLLM load the exported folder alone; a lone SentencePiece file as tokenizer.model."""
-    source = Path(source)
+    source, folder = Path(source), Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     if source.is_file() and source.suffix == ".model":
         shutil.copy(source, folder / "tokenizer.model")
         return
     root = source if source.is_dir() else source.parent
     for name in TOKENIZER_FILES:
-        if (root / name).is_file():
+        if (root / name).is_file() and not (source.is_file() and name.startswith("tokenizer.")):
             shutil.copy(root / name, folder / name)
+    if source.is_file():  # a tokenizer.json by any name
+        shutil.copy(source, folder / "tokenizer.json")
 
 
 def save_pretrained_hf(

@@ -10,10 +10,10 @@ import dataclasses
 import sys
 
 from entigraph_jax.config import ConfigError
-from entigraph_jax.data import load_tokenizer
 from entigraph_jax.data.chat import chat_template
 
 from .checkpoint import checkpoint_format, load, save_params
+from .defaults import ChatSettings, ConvertSettings
 from .gguf import gguf_to_hf
 from .hf import save_pretrained_hf
 from .sampling import Sampler, SamplingParams
@@ -29,12 +29,10 @@ class Converted:
     target_format: str
 
 
-def convert(config) -> Converted:
+def convert(config: ConvertSettings) -> Converted:
     """`src` in the other format (or `to`), written to `dst`; nothing existing is overwritten."""
     source = checkpoint_format(config.src)
     target = config.to or next(f for f in FORMATS if f != source)
-    if target not in FORMATS:
-        raise ConfigError(f"config: to={config.to!r}; expected one of {FORMATS}")
     if source == "gguf":
         if target != "hf":
             raise ConfigError(f"config: to={config.to!r}; a GGUF file converts to hf (then hf to orbax)")
@@ -46,12 +44,12 @@ def convert(config) -> Converted:
     return Converted(str(config.src), str(out), source, target)
 
 
-def chat(config) -> None:
+def chat(config: ChatSettings) -> None:
     """Each line on standard input is a user turn; the answers go to standard output. An empty line
     or end of input quits."""
-    tokenizer = load_tokenizer(config.tokenizer or config.checkpoint)
+    tokenizer = config.tokenizer.load(config.checkpoint)
     template = chat_template(tokenizer)
-    sampler = Sampler(load(config.checkpoint, config.dtype), tokenizer)
+    sampler = Sampler(load(config.checkpoint, config.param_dtype), tokenizer)
     stop_tokens, stop_strings = template.stop()
     messages = [{"role": "system", "content": config.system}] if config.system else []
     interactive = sys.stdin.isatty()

@@ -3,10 +3,8 @@
 import sys
 
 from entigraph_jax.cli import Command, Flag, main
-from entigraph_jax.config import key_comments
-from entigraph_jax.train import hooks
 
-from .defaults import base_config
+from .defaults import SBPSettings
 from .run import SBP, STEPS
 
 PURPOSES = {
@@ -24,8 +22,7 @@ def command(step: str) -> Command:
     return Command(
         name=f"sbp {step}",
         purpose=f"{PURPOSES[step]}. Part of Synthetic Bootstrapped Pretraining (SBP).",
-        schema=base_config,
-        meanings=lambda: key_comments(base_config) | hooks.meanings(),
+        settings=SBPSettings,
         run=lambda config, invocation: SBP(config).run(steps),
         flags=(Flag("workdir", "every step's folder", key="workdir", metavar="DIR"),),
         interrupted="finished steps and checkpoints are kept; rerun to continue",

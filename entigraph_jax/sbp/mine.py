@@ -9,6 +9,7 @@ min_similarity <= cos(d1, d2) < max_similarity: related, but not a copy.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
@@ -18,10 +19,25 @@ from tqdm import tqdm
 
 from entigraph_jax.data import Document
 from entigraph_jax.errors import UserError
+from entigraph_jax.settings import SettingError, Settings, between, positive, setting
 
 
 class MiningError(UserError):
-    """Mining settings that cannot be used (an unknown index, faiss missing)."""
+    """Mining that cannot work (too few documents, faiss missing)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MineSettings(Settings):
+    k: int = setting(8, "neighbours looked at per document", check=positive)
+    min_similarity: float = setting(0.5, "pairs at least this similar are related ...", check=between(0, 1))
+    max_similarity: float = setting(0.95, "... and below this they are not near-duplicates", check=between(0, 1))
+    index: str = setting("exact", "exact (blocked matmuls on the accelerator) | faiss (HNSW, the ann extra)",
+                         choices=("exact", "faiss"))
+    block: int = setting(1024, "documents per block of the exact search", check=positive)
+
+    def validate(self):
+        if self.min_similarity >= self.max_similarity:
+            raise SettingError("min_similarity", f"the band [{self.min_similarity}, {self.max_similarity}) is empty")
 
 
 @functools.partial(jax.jit, static_argnames=("k",))
@@ -78,25 +94,22 @@ def faiss_neighbours(embeddings: np.ndarray, k: int) -> tuple[np.ndarray, np.nda
     return np.stack(kept), np.stack(keep)
 
 
-def mine_pairs(docs: list[Document], embedder, embedder_name: str, *, k: int, min_similarity: float,
-               max_similarity: float, separator: str, index: str = "exact", block: int = 1024) -> list[dict]:
+def mine_pairs(docs: list[Document], embedder, embedder_name: str, settings: MineSettings,
+               separator: str) -> list[dict]:
     """Pair records (d1 -> d2) for every document's neighbours inside the similarity band. A record
     trains the synthesizer as `prompt` (d1 and the separator, no loss) followed by `text` (d2)."""
     if len(docs) < 2:
         raise MiningError(f"pair mining needs at least 2 documents, got {len(docs)}")
-    if not 0 <= min_similarity < max_similarity <= 1:
-        raise MiningError(f"similarity band [{min_similarity}, {max_similarity}) is empty or outside [0, 1]")
-    if index not in ("exact", "faiss"):
-        raise MiningError(f"mine.index={index!r}; expected exact or faiss")
     embeddings = np.asarray(embedder.embed([d.text for d in docs]), np.float32)
-    scores, ids = (exact_neighbours(embeddings, k, block) if index == "exact"
+    k, low, high = settings.k, settings.min_similarity, settings.max_similarity
+    scores, ids = (exact_neighbours(embeddings, k, settings.block) if settings.index == "exact"
                    else faiss_neighbours(embeddings, k))
     pairs = []
     for i, doc in enumerate(docs):
         for score, j in zip(scores[i], ids[i], strict=True):
-            if min_similarity <= score < max_similarity:
+            if low <= score < high:
                 pairs.append({"kind": "sbp_pair", "doc_id": doc.doc_id, "pair_doc_id": docs[j].doc_id,
                               "similarity": float(score), "embedder": embedder_name,
-                              "min_similarity": min_similarity, "max_similarity": max_similarity,
+                              "min_similarity": low, "max_similarity": high,
                               "prompt": doc.text + separator, "text": docs[j].text})
     return pairs

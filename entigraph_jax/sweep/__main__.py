@@ -3,10 +3,8 @@
 import sys
 
 from entigraph_jax.cli import Command, Flag, main
-from entigraph_jax.config import key_comments
-from entigraph_jax.train import hooks
 
-from .defaults import base_config
+from .defaults import SweepSettings
 from .run import sweep
 
 COMMAND = Command(
@@ -15,8 +13,7 @@ COMMAND = Command(
 corpus), each run evaluated after training and skipped on rerun once it has a result; writes
 results.csv / results.json, the mixture-of-exponential fit (fit.json) and scaling.png.
 launch=print prints one command per missing run instead, for a cluster.""",
-    schema=base_config,
-    meanings=lambda: key_comments(base_config) | hooks.meanings(),
+    settings=SweepSettings,
     run=lambda config, invocation: sweep(config, invocation.config_path, invocation.overrides),
     flags=(Flag("workdir", "the study's folder", key="workdir", metavar="DIR"),),
     interrupted="finished runs are kept; rerun to continue",

@@ -8,7 +8,6 @@ accuracy, hard accuracy, run dir), the mixture-of-exponential fit (`fit.json`, a
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import shlex
@@ -16,9 +15,12 @@ import sys
 from pathlib import Path
 
 from entigraph_jax.config import ConfigError
+from entigraph_jax.evaluate.defaults import EvaluateSettings
 from entigraph_jax.evaluate.run import evaluate
-from entigraph_jax.train import train
+from entigraph_jax.runs import TrainRun
+from entigraph_jax.train import TrainSettings, train
 
+from .defaults import SweepSettings
 from .scaling import fit_scaling, plot_scaling, write_table
 
 
@@ -30,16 +32,15 @@ class SweepResult:
     plot: str | None  # scaling.png
 
 
-def run_configs(config, tokens: int, run_dir: Path):
-    """The train and evaluate configs of the run at one budget."""
-    train_config, eval_config = copy.deepcopy(config.train), copy.deepcopy(config.evaluate)
-    train_config.data.subsample_tokens = int(tokens)
-    train_config.workdir = str(run_dir)
-    train_config.export.hf = True
-    eval_config.model.path = str(run_dir / "hf")
-    eval_config.tokenizer = train_config.tokenizer.path or str(run_dir / "tokenizer" / "sp.model")
-    eval_config.output = str(run_dir / "evaluation.json")
-    return train_config, eval_config
+def train_settings(config: SweepSettings, tokens: int, run_dir: Path) -> TrainSettings:
+    """The training of the run at one budget (exported, for its evaluation)."""
+    return config.train.override({"data.subsample_tokens": int(tokens), "workdir": str(run_dir), "export.hf": True})
+
+
+def evaluate_settings(config: SweepSettings, run: TrainRun) -> EvaluateSettings:
+    """The evaluation of a finished run: its export, read with the tokenizer it was trained with."""
+    return config.evaluate.override({"model.path": str(run.export), "tokenizer": run.tokenizer.to_dict(),
+                                     "output": str(run.root / "evaluation.json")})
 
 
 def command_line(config_path: str, overrides, root: Path, tokens: int) -> str:
@@ -50,11 +51,7 @@ def command_line(config_path: str, overrides, root: Path, tokens: int) -> str:
                        f"--config.workdir={root}", "--config.launch=sequential"])
 
 
-def sweep(config, config_path: str = "", overrides: tuple[tuple[str, str], ...] = ()) -> SweepResult:
-    if not config.token_budgets or any(t <= 0 for t in config.token_budgets):
-        raise ConfigError("config: token_budgets must be a non-empty list of positive token counts")
-    if config.launch not in ("sequential", "print"):
-        raise ConfigError(f"config: launch={config.launch!r}; expected sequential or print")
+def sweep(config: SweepSettings, config_path: str = "", overrides: tuple[tuple[str, str], ...] = ()) -> SweepResult:
     if not config.workdir:
         raise ConfigError("config: workdir is empty; set it or pass --workdir")
     root = Path(config.workdir).absolute()
@@ -67,13 +64,13 @@ def sweep(config, config_path: str = "", overrides: tuple[tuple[str, str], ...] 
                 print(command_line(config_path, overrides, root, tokens))
                 continue
             print(f"sweep: run {number} of {len(budgets)}: {tokens} tokens in {run_dir}", file=sys.stderr)
-            train_config, eval_config = run_configs(config, tokens, run_dir)
-            train(train_config)
-            scores = evaluate(eval_config)
+            run = train(train_settings(config, tokens, run_dir))
+            evaluation = evaluate_settings(config, run)
+            scores = evaluate(evaluation).splits[evaluation.split]
             result.write_text(json.dumps({"tokens": int(tokens), "accuracy": scores.overall.accuracy,
                                           "hard_accuracy": scores.hard.accuracy, "run_dir": str(run_dir)}))
         rows.append(json.loads(result.read_text()))
-    references = {k: v for k, v in config.references.items() if v >= 0}
+    references = {k: v for k, v in config.references.to_dict().items() if v >= 0}
     if not rows:
         return SweepResult(0, str(root / "results.csv"), None, None)
     write_table(rows, root)

@@ -1,22 +1,21 @@
 """`python -m entigraph_jax.testing [--port 8123] [--latency 0.2]`: serve the fake LLM until Ctrl-C."""
 
 import asyncio
+import dataclasses
 import sys
 
-import ml_collections
-
 from entigraph_jax.cli import Command, Flag, main
+from entigraph_jax.settings import Settings, at_least, positive, setting
 
 from .fake_llm import FakeLLMServer
 
 
-def base_config() -> ml_collections.ConfigDict:
-    c = ml_collections.ConfigDict()
-    c.host = "127.0.0.1"  # the address to listen on
-    c.port = 8123  # the port to listen on
-    c.latency_s = 0.0  # seconds before each answer, to imitate a real server
-    c.batch_polls = 1  # status requests a batch takes to finish
-    return c
+@dataclasses.dataclass(frozen=True)
+class ServerSettings(Settings):
+    host: str = setting("127.0.0.1", "the address to listen on")
+    port: int = setting(8123, "the port to listen on (0: any free one)", check=at_least(0))
+    latency_s: float = setting(0.0, "seconds before each answer, to imitate a real server", check=at_least(0))
+    batch_polls: int = setting(1, "status requests a batch takes to finish", check=positive)
 
 
 def serve(config, invocation) -> None:
@@ -34,7 +33,7 @@ COMMAND = Command(
     name="testing",
     purpose="""A fake LLM server speaking the OpenAI and Gemini wire formats, to try the generator offline:
 add --config.llm.base_url=http://127.0.0.1:8123/v1 --config.llm.model=fake to a generate command.""",
-    schema=base_config,
+    settings=ServerSettings,
     run=serve,
     flags=(Flag("port", "the port to listen on", key="port", metavar="PORT"),
            Flag("latency", "seconds before each answer", key="latency_s", metavar="SECONDS"),

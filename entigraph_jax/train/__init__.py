@@ -1,13 +1,14 @@
 """train: `python -m entigraph_jax.train --config ...` — sharded, resumable continued pretraining,
 and `python -m entigraph_jax.train plan` — its memory planner.
 
-Owns the optimizer, the train step, run checkpoints, metrics, the loop and its hooks (periodic
-work plugged in by name; evaluators register themselves, see `hooks.py`). May import data and
+Owns its settings (`TrainSettings`), the optimizer, the train step, run checkpoints, metrics, the
+loop and its hooks (periodic work plugged in by name, see `hooks.py`). May import data and
 models; never imports generate, evaluate, sweep or sbp.
 """
 
+from .defaults import OptimSettings, TrainSettings
 from .hooks import Hook, RunContext
-from .run import TrainingError, TrainResult, train
-from .step import OptimConfig, Trainer
+from .run import TrainingError, train
+from .step import Trainer
 
-__all__ = ["Hook", "OptimConfig", "RunContext", "TrainResult", "Trainer", "TrainingError", "train"]
+__all__ = ["Hook", "OptimSettings", "RunContext", "TrainSettings", "Trainer", "TrainingError", "train"]

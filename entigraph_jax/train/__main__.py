@@ -3,20 +3,14 @@ and `python -m entigraph_jax.train plan --config configs/X.py [--hardware=v5p-8]
 
 import sys
 
-from entigraph_jax.cli import Command, Flag, main
-from entigraph_jax.config import key_comments
+from entigraph_jax.cli import Command, Flag, main, result_text
 
-from . import hooks
-from .defaults import base_config
+from .defaults import TrainSettings
 from .plan import HARDWARE, plan, report
 from .run import train
 from .search import SearchResult
 from .search import report as search_report
 from .search import search as search_configs
-
-
-def meanings() -> dict[str, str]:
-    return key_comments(base_config) | hooks.meanings()
 
 
 def run_plan(config, hardware, model, no_compile, search):
@@ -32,9 +26,9 @@ COMMANDS = {
 checkpoints of state, data position and config (rerunning the same command resumes exactly;
 SIGTERM saves and exits 143), metrics to JSONL, TensorBoard and W&B, hooks for periodic
 evaluation, and a Hugging Face export at the end.""",
-        schema=base_config,
-        meanings=meanings,
+        settings=TrainSettings,
         run=lambda config, invocation: train(config),
+        show=lambda run: result_text(run.summary()),
         flags=(Flag("workdir", "the run's folder", key="workdir", metavar="DIR"),),
         interrupted="the last checkpoint is kept; rerun to resume from it",
     ),
@@ -43,8 +37,7 @@ evaluation, and a Hugging Face export at the end.""",
         purpose="""The memory planner: whether a training config fits a machine, before renting it. Per-device
 parameters, optimizer state, gradients and activations on the config's mesh, checked by compiling
 the train step on abstract inputs, against the named hardware's memory.""",
-        schema=base_config,
-        meanings=meanings,
+        settings=TrainSettings,
         run=lambda config, invocation: run_plan(config, **invocation.options),
         show=lambda result: (search_report if isinstance(result, SearchResult) else report)(result),
         flags=(Flag("hardware", f"plan for this machine ({', '.join(HARDWARE)})", metavar="NAME"),

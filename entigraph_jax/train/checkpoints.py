@@ -13,7 +13,7 @@ temporary folder is removed and the last good checkpoint stays.
 from __future__ import annotations
 
 import contextlib
-import gc
+import functools
 import logging
 import os
 import re
@@ -37,68 +37,41 @@ class CheckpointSaveError(UserError):
     """A checkpoint could not be written."""
 
 
-@contextlib.contextmanager
-def quiet_background_errors():
-    """While a run checkpoints: Orbax's writer threads print their failures as tracebacks and log
-    lines, and the failure also reaches the run (`check`, `save`), which reports it in one line.
-    Keep only that line. After a failed save, Orbax's abandoned concurrent writes echo its error as
-    they are collected, up to the process's exit: from then on, errors raised in Orbax's code are
-    dropped (others are still printed)."""
-    previous = threading.excepthook, sys.unraisablehook, logging.getLogger("absl").level
-    threading.excepthook, sys.unraisablehook = (lambda args: None), (lambda unraisable: None)
-    logging.getLogger("absl").setLevel(logging.CRITICAL)
-    failed_save = False
-    try:
-        yield
-    except CheckpointSaveError:
-        failed_save = True
-        raise
-    finally:
-        gc.collect()
-        threading.excepthook, sys.unraisablehook = previous[:2]
-        logging.getLogger("absl").setLevel(previous[2])
-        if failed_save:
-            _drop_orbax_echoes()
+ORBAX_CODE = f"{os.sep}orbax{os.sep}"
 
 
 def _from_orbax(trace: types.TracebackType | None) -> bool:
-    return any(f"{os.sep}orbax{os.sep}" in frame.f_code.co_filename for frame, _ in traceback.walk_tb(trace))
+    return any(ORBAX_CODE in frame.f_code.co_filename for frame, _ in traceback.walk_tb(trace))
 
 
-class _OrbaxEchoes(logging.Filter):
+class _OrbaxRecords(logging.Filter):
+    """Log records Orbax writes itself, or that carry an error raised in Orbax's code."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and _from_orbax(record.exc_info[2]))
+        return not (ORBAX_CODE in record.pathname or (record.exc_info and _from_orbax(record.exc_info[2])))
 
 
-_ORBAX_ECHOES = _OrbaxEchoes()
-
-
-def _drop_orbax_echoes() -> None:
-    """Errors from Orbax's code are dropped until the process ends, wherever they surface: a thread's
-    uncaught exception, an exception in a finalizer, asyncio's "exception was never retrieved"."""
+@functools.cache
+def silence_orbax() -> None:
+    """A failed checkpoint write reaches the run (`check`, `save`, `restore`), which reports it in one
+    line; Orbax also reports it itself, as tracebacks from its writer threads, log lines, and echoes
+    from its abandoned concurrent writes and reads as they are collected (up to the process's exit).
+    Drop exactly those, for the rest of the process: Orbax's loggers, records logged from Orbax's code,
+    and thread, finalizer and asyncio errors raised in Orbax's code. Every other thread's error, log
+    line and warning is reported as before."""
+    logging.getLogger("orbax").setLevel(logging.CRITICAL)
+    for name in ("absl", "asyncio"):
+        logging.getLogger(name).addFilter(_OrbaxRecords())
     thread_hook, unraisable_hook = threading.excepthook, sys.unraisablehook
     threading.excepthook = lambda args: None if _from_orbax(args.exc_traceback) else thread_hook(args)
     sys.unraisablehook = lambda unraisable: None if _from_orbax(unraisable.exc_traceback) else \
         unraisable_hook(unraisable)
-    logging.getLogger("asyncio").addFilter(_ORBAX_ECHOES)
-
-
-@contextlib.contextmanager
-def _quiet_abandoned_reads():
-    """A damaged checkpoint fails one of Orbax's concurrent array reads; the others are abandoned and
-    report their own errors when collected. The first error is the one reported; drop those echoes."""
-    previous = sys.unraisablehook
-    sys.unraisablehook = lambda unraisable: None
-    try:
-        yield
-    finally:
-        gc.collect()
-        sys.unraisablehook = previous
 
 
 class RunCheckpoints:
     def __init__(self, directory: epath.Path, keep: int, async_save: bool):
         """Checkpoints in `directory`: a local folder or a remote one (gs://)."""
+        silence_orbax()
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=async_save,
                                                create=True)
         self.directory = epath.Path(directory)
@@ -164,10 +137,6 @@ class RunCheckpoints:
     def restore(self, abstract_state: dict, iterator: grain.DatasetIterator) -> tuple[int, dict] | None:
         """(step, state) of the newest step that restores, `iterator` moved to its position; None if
         there is no checkpoint. Damaged newer steps are set aside with a warning."""
-        with _quiet_abandoned_reads():
-            return self._restore(abstract_state, iterator)
-
-    def _restore(self, abstract_state: dict, iterator: grain.DatasetIterator) -> tuple[int, dict] | None:
         for step in sorted(self.manager.all_steps(), reverse=True):
             try:
                 restored = self.manager.restore(step, args=ocp.args.Composite(

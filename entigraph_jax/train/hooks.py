@@ -1,72 +1,73 @@
 """Periodic work during training, plugged in by name (big_vision's evaluators, Levanter's hooks).
 
-A `Hook` is its settings (a ConfigDict with defaults, `every_steps` among them: 0 keeps it off) and a
-factory that, given those settings and the run (`RunContext`), returns `hook(step, params) -> metrics`.
-The trainer runs each hook whose `every_steps` is positive at those steps and after the last one, and
-logs what it returns with the step's other metrics.
+A `Hook` is its name, its settings (a `Settings` class with `every_steps` among its keys: 0 keeps it
+off), the names of the metrics it reports, and a factory that, given those settings and the run
+(`RunContext`), returns `hook(step, params) -> metrics`. The trainer runs each hook whose
+`every_steps` is positive at those steps and after the last one, and logs what it returns with the
+step's other metrics.
 
-Hooks are found by name: the trainer's own (`heldout_loss`) and every entry point of the group
-`entigraph_jax.train_hooks` (the evaluate stage registers `quality_loglik` there in pyproject.toml),
-so the trainer imports no evaluator and any installed package can add its own. Each hook's settings
-are `config.hooks.<name>`, so `--config.hooks.quality_loglik.every_steps=100` turns one on.
+Hooks are found by name: the trainer's own (`heldout_loss`), the evaluate stage's (`quality_loglik`,
+named below by its import path, so the trainer imports no evaluator and a checkout that was never
+pip-installed knows it too) and every entry point of the group `entigraph_jax.train_hooks`, through
+which any installed package adds its own. Each hook's settings are `config.hooks.<name>`, so
+`--config.hooks.quality_loglik.every_steps=100` turns one on.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib
 import importlib.metadata
 from collections.abc import Callable
-from pathlib import Path
 
-import ml_collections
 import numpy as np
 
-from entigraph_jax.config import ConfigError, key_comments
+from entigraph_jax.config import ConfigError
 from entigraph_jax.data import Document, Pipeline, Tokenizer, load_source
 from entigraph_jax.models import Llama
-
-from . import setup
-from .step import Trainer
+from entigraph_jax.settings import Settings, at_least, positive, setting
 
 GROUP = "entigraph_jax.train_hooks"
+# The project's own hooks above the trainer, by import path (as an entry point names them).
+OWN = {"quality_loglik": "entigraph_jax.evaluate.hooks:QUALITY_LOGLIK"}
 
 Metrics = dict[str, float]
 
 
 @dataclasses.dataclass(frozen=True)
 class RunContext:
-    """What a hook may use of the run."""
+    """What a hook may use of the run (the trainer builds it; hooks never import the trainer)."""
 
-    config: ml_collections.ConfigDict  # the whole train config
-    workdir: Path
-    trainer: Trainer
+    config: Settings  # the whole train settings (TrainSettings)
     tokenizer: Tokenizer
-
-    def model(self, params: dict) -> Llama:
-        return self.trainer.model(params)
-
-    def pipeline(self, docs: list[Document], seed: int) -> Pipeline:
-        """Batches of `docs` packed like the training data (one epoch; the last padded, so a source
-        smaller than one global batch is scored too)."""
-        return setup.batches(self.config, setup.packed_rows(self.config, self.workdir, self.tokenizer, docs, seed),
-                             seed, pad_last=True)
+    model: Callable[[dict], Llama]  # params -> the model around them
+    eval_loss: Callable[[dict, dict], tuple[float, float]]  # (params, a batch) -> (loss sum, target tokens)
+    # (documents, seed) -> their batches packed like the training data (one epoch; the last padded, so a
+    # source smaller than one global batch is scored too)
+    pipeline: Callable[[list[Document], int], Pipeline]
 
 
 @dataclasses.dataclass(frozen=True)
 class Hook:
-    settings: Callable[[], ml_collections.ConfigDict]
-    make: Callable[[ml_collections.ConfigDict, RunContext], Callable[[int, dict], Metrics]]
+    name: str
+    settings: type[Settings]  # its keys under config.hooks.<name>, every_steps among them
+    metrics: tuple[str, ...]  # the names of what it reports
+    make: Callable[[Settings, RunContext], Callable[[int, dict], Metrics]]
 
 
-def heldout_settings() -> ml_collections.ConfigDict:
-    c = ml_collections.ConfigDict()
-    c.every_steps = 0  # held-out loss and perplexity every N steps and after the last (0: off)
-    c.source = ""  # the held-out documents: any load_source spec
-    c.batches = 16  # batches scored each time (at most one pass over the source)
-    return c
+@dataclasses.dataclass(frozen=True)
+class HeldoutSettings(Settings):
+    every_steps: int = setting(0, "held-out loss and perplexity every N steps and after the last (0: off)",
+                               check=at_least(0))
+    source: str = setting("", "the held-out documents: any load_source spec")
+    batches: int = setting(16, "batches scored each time (at most one pass over the source)", check=positive)
 
 
-def heldout_loss(settings: ml_collections.ConfigDict, run: RunContext) -> Callable[[int, dict], Metrics]:
+EVAL_LOSS, EVAL_PPL = "eval_loss", "eval_ppl"
+
+
+def heldout_loss(settings: HeldoutSettings, run: RunContext) -> Callable[[int, dict], Metrics]:
     if not settings.source:
         raise ConfigError("config: hooks.heldout_loss.every_steps > 0 needs hooks.heldout_loss.source")
     pipeline = run.pipeline(load_source(settings.source), run.config.seed + 2)
@@ -75,41 +76,49 @@ def heldout_loss(settings: ml_collections.ConfigDict, run: RunContext) -> Callab
         total = count = 0.0
         iterator = pipeline.iterator()
         for _ in range(min(settings.batches, pipeline.num_steps)):
-            loss_sum, tokens = run.trainer.eval_loss(params, run.trainer.place(next(iterator)))
+            loss_sum, tokens = run.eval_loss(params, next(iterator))
             total, count = total + float(loss_sum), count + float(tokens)
         loss = total / max(count, 1.0)
-        return {"eval_loss": loss, "eval_ppl": float(np.exp(loss))}
+        return {EVAL_LOSS: loss, EVAL_PPL: float(np.exp(loss))}
 
     return hook
 
 
-HELDOUT_LOSS = Hook(heldout_settings, heldout_loss)
+HELDOUT_LOSS = Hook("heldout_loss", HeldoutSettings, (EVAL_LOSS, EVAL_PPL), heldout_loss)
 
 
+def _loaded(name: str, load: Callable[[], object], origin: str) -> Hook:
+    try:
+        hook = load()
+    except Exception as e:  # another package's code: report which one, whatever broke
+        raise ConfigError(f"train hook {name!r} ({origin}) cannot be loaded: {type(e).__name__}: {e}") from e
+    if not isinstance(hook, Hook):
+        raise ConfigError(f"train hook {name!r} ({origin}) is not a train.hooks.Hook")
+    return hook
+
+
+def _import(path: str):
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+@functools.cache
 def registered() -> dict[str, Hook]:
-    """Every hook by name: the trainer's own, then the installed entry points."""
+    """Every hook by name: the trainer's own, the project's, then the installed entry points."""
     hooks = {"heldout_loss": HELDOUT_LOSS}
+    hooks.update((name, _loaded(name, functools.partial(_import, path), path)) for name, path in OWN.items())
     for entry in importlib.metadata.entry_points(group=GROUP):
-        try:
-            hook = entry.load()
-        except Exception as e:  # another package's code: report which one, whatever broke
-            raise ConfigError(f"train hook {entry.name!r} ({entry.value}) cannot be loaded: "
-                              f"{type(e).__name__}: {e}") from e
-        if not isinstance(hook, Hook):
-            raise ConfigError(f"train hook {entry.name!r} ({entry.value}) is not a train.hooks.Hook")
-        hooks[entry.name] = hook
+        if entry.name not in hooks:
+            hooks[entry.name] = _loaded(entry.name, entry.load, entry.value)
     return hooks
 
 
-def settings() -> ml_collections.ConfigDict:
-    """`config.hooks`: every registered hook's settings, each off by default."""
-    return ml_collections.ConfigDict({name: hook.settings() for name, hook in registered().items()})
-
-
-def meanings() -> dict[str, str]:
-    """The `--help` text of `hooks.<name>.<key>` (comments in each hook's settings function)."""
-    return {f"hooks.{name}.{key}": text for name, hook in registered().items()
-            for key, text in key_comments(hook.settings).items()}
+@functools.cache
+def settings_type() -> type[Settings]:
+    """The `hooks` section: one sub-section per registered hook, each off by default."""
+    fields = [(name, hook.settings, dataclasses.field(default_factory=hook.settings))
+              for name, hook in registered().items()]
+    return dataclasses.make_dataclass("HookSettings", fields, bases=(Settings,), frozen=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,15 +131,9 @@ class ActiveHook:
         return final or step % self.every_steps == 0
 
 
-def active_hooks(config: ml_collections.ConfigDict, run: RunContext) -> list[ActiveHook]:
-    """The hooks the config turns on, built (data loaded, tokenized) before training starts."""
+def active_hooks(config: Settings, run: RunContext) -> list[ActiveHook]:
+    """The hooks the settings turn on, built (data loaded, tokenized) before training starts."""
     hooks = registered()
-    active = []
-    for name, hook_settings in config.hooks.items():
-        if name not in hooks:
-            raise ConfigError(f"config: hooks.{name}: no such hook is installed (known: {', '.join(hooks)})")
-        if hook_settings.every_steps < 0:
-            raise ConfigError(f"config: hooks.{name}.every_steps={hook_settings.every_steps} must be >= 0")
-        if hook_settings.every_steps:
-            active.append(ActiveHook(name, hook_settings.every_steps, hooks[name].make(hook_settings, run)))
-    return active
+    return [ActiveHook(name, getattr(config.hooks, name).every_steps,
+                       hooks[name].make(getattr(config.hooks, name), run))
+            for name in hooks if getattr(config.hooks, name).every_steps]

@@ -18,6 +18,11 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
+from entigraph_jax.config import ConfigError
+from entigraph_jax.runs import TrainRun
+
+from .hooks import EVAL_LOSS
+
 # Dense bf16 peak FLOP/s per device (per chip for TPUs), from the vendors' specifications.
 PEAK_FLOPS = {
     "TPU v4": 275e12,
@@ -89,23 +94,23 @@ def stored_cpu_peak() -> tuple[float, str]:
 class MetricWriter:
     """Scalars by step to `metrics.jsonl`, TensorBoard (`tb/`) and W&B when a project is set."""
 
-    def __init__(self, workdir: Path, tensorboard: bool, wandb_project: str, config_json: dict):
+    def __init__(self, run: TrainRun, tensorboard: bool, wandb_project: str, config_json: dict):
         self.enabled = jax.process_index() == 0
-        self.path = Path(workdir) / "metrics.jsonl"
+        self.run, self.path = run, Path(run.metrics)
         self._tb = self._wandb = None
         if not self.enabled:
             return
         if tensorboard:
             from tensorboardX import SummaryWriter
 
-            self._tb = SummaryWriter(str(Path(workdir) / "tb"))
+            self._tb = SummaryWriter(str(run.tensorboard))
         if wandb_project:
             try:
                 import wandb
             except ImportError as e:
-                raise RuntimeError("log.wandb_project is set but wandb is not installed "
-                                   "(pip install wandb)") from e
-            self._wandb = wandb.init(project=wandb_project, config=config_json, dir=str(workdir),
+                raise ConfigError("config: log.wandb_project is set but wandb is not installed "
+                                  "(pip install wandb)") from e
+            self._wandb = wandb.init(project=wandb_project, config=config_json, dir=str(run.root),
                                      resume="allow")
 
     def write(self, step: int, scalars: dict[str, float]) -> None:
@@ -123,17 +128,12 @@ class MetricWriter:
     def truncate_after(self, step: int) -> None:
         """Drop rows past `step`: a resumed run rewrites the steps it repeats."""
         if self.enabled and self.path.is_file():
-            kept = [r for r in self.read() if r["step"] <= step]
+            kept = [r for r in self.run.rows() if r["step"] <= step]
             self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
 
-    def read(self) -> list[dict]:
-        if not self.path.is_file():
-            return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
-
-    def plot_loss(self, out: Path) -> Path | None:
+    def plot_loss(self) -> Path | None:
         """Training (and held-out) loss against step, as a PNG."""
-        rows = self.read()
+        rows, out = self.run.rows(), Path(self.run.loss_plot)
         if not self.enabled or not rows:
             return None
         import matplotlib
@@ -142,10 +142,10 @@ class MetricWriter:
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(7, 4))
-        for key, label in (("loss", "train loss"), ("eval_loss", "held-out loss")):
+        for key, label in (("loss", "train loss"), (EVAL_LOSS, "held-out loss")):
             points = [(r["step"], r[key]) for r in rows if key in r]
             if points:
-                ax.plot(*zip(*points, strict=True), label=label, marker="." if key == "eval_loss" else None)
+                ax.plot(*zip(*points, strict=True), label=label, marker="." if key == EVAL_LOSS else None)
         ax.set_xlabel("step")
         ax.set_ylabel("loss (nats/token)")
         ax.legend()

@@ -16,28 +16,14 @@ import dataclasses
 
 import jax
 
-from entigraph_jax.data import load_tokenizer
-from entigraph_jax.models import LlamaConfig, ShardingRules, config_from_hf, preset
+from entigraph_jax.models import ShardingRules
 from entigraph_jax.models.attention import choose
 
+from .defaults import TrainSettings
 from .hardware import HARDWARE, TPU_EXTRA, devices_for, lookup
 from .memory import ESTIMATE_ERROR, CompiledMemory, GiB, MemoryEstimate, compiled, estimate, fits_by_estimate
-from .setup import model_runtime, optim_config, scratch_architecture, validate
+from .setup import model_config, validate
 from .step import Trainer
-
-
-def model_config(config, model: str | None) -> LlamaConfig:
-    """The architecture: a preset, the checkpoint's config.json, or the config's own fields."""
-    runtime = model_runtime(config)
-    if model:
-        return preset(model, **runtime)
-    if config.model.path:
-        return config_from_hf(config.model.path, **runtime)
-    if config.tokenizer.path:
-        vocab = load_tokenizer(config.tokenizer.path).vocab_size
-    else:
-        vocab = config.tokenizer.train_vocab_size
-    return LlamaConfig(vocab_size=vocab, **scratch_architecture(config), **runtime)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,20 +39,21 @@ class MemoryPlan:
     note: str = ""  # how to get an exact figure where it is not
 
 
-def plan(config, hardware: str | None = None, model: str | None = None, compile_step: bool = True) -> MemoryPlan:
+def plan(config: TrainSettings, hardware: str | None = None, model: str | None = None,
+         compile_step: bool = True) -> MemoryPlan:
     """Build the trainer for `config` on the named hardware's devices (a TPU slice's own when libtpu
     is installed, fake CPU devices otherwise) or JAX's, and report memory per device."""
     machine = lookup(hardware) if hardware else None
     devices, own_compiler = devices_for(machine) if machine else (None, False)
     if model:
-        config.model.path = ""  # the architecture is given: no checkpoint to look for
+        config = config.override({"model.path": ""})  # the architecture is given: no checkpoint to look for
     mesh = validate(config, devices)
-    cfg = model_config(config, model)
-    trainer = Trainer(cfg, optim_config(config), 1, mesh, ShardingRules())
+    platform = mesh.devices.flat[0].platform
+    cfg = model_config(config, platform=platform, preset_name=model or "")
+    trainer = Trainer(cfg, config.optim, 1, mesh, ShardingRules())
     batch, seq_len = config.data.global_batch, config.data.seq_len
     est = estimate(trainer, batch, seq_len)
     got = compiled(trainer, batch, seq_len) if compile_step else None
-    platform = mesh.devices.flat[0].platform
     exact = got is not None and (own_compiler or (not hardware and platform != "cpu"))
     note = ""
     if machine and machine.is_tpu and not own_compiler:

@@ -10,12 +10,10 @@ time (process 0 takes its lock).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import signal
 import time
 
 import jax
-import ml_collections
 import numpy as np
 from flax import nnx
 from tqdm import tqdm
@@ -23,9 +21,11 @@ from tqdm import tqdm
 from entigraph_jax.errors import Stopped, UserError
 from entigraph_jax.models import ShardingRules, load, save_pretrained_hf
 from entigraph_jax.outputs import hold, prepare
+from entigraph_jax.runs import TrainRun
 
 from . import setup
-from .checkpoints import RunCheckpoints, quiet_background_errors
+from .checkpoints import RunCheckpoints
+from .defaults import TrainSettings
 from .hooks import RunContext, active_hooks
 from .metrics import MetricWriter, peak_flops_per_device
 from .step import Trainer
@@ -45,18 +45,7 @@ class Preempted(Stopped):
         self.step = step
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainResult:
-    steps: int
-    final_loss: float
-    workdir: str
-    checkpoints: str
-    metrics: str  # metrics.jsonl
-    loss_plot: str | None
-    hf_export: str | None
-
-
-def initial_state(config: ml_collections.ConfigDict, trainer: Trainer, mesh, rules) -> dict:
+def initial_state(config: TrainSettings, trainer: Trainer, mesh, rules) -> dict:
     model = config.model
     if not model.path:
         return trainer.init_state(config.seed)
@@ -76,35 +65,41 @@ def stop_signals():
             signal.signal(s, handler)
 
 
-def train(config: ml_collections.ConfigDict) -> TrainResult:
-    """Train as `config` says in `config.workdir` (resuming from its checkpoints)."""
+def train(config: TrainSettings) -> TrainRun:
+    """Train as `config` says in `config.workdir` (resuming from its checkpoints); returns the run folder."""
     workdir = workdir_path(config.workdir)
     scratch = scratch_path(workdir, config.log.local_dir)
     setup.initialize_distributed(config.distributed)
     if jax.process_index() == 0:
         with hold(scratch, "train workdir"):
-            return _train(config, workdir, scratch)
-    return _train(config, workdir, prepare(scratch, "train workdir"))
+            _train(config, TrainRun(workdir), TrainRun(scratch))
+    else:
+        _train(config, TrainRun(workdir), TrainRun(prepare(scratch, "train workdir")))
+    return TrainRun(workdir)
 
 
-def _train(config: ml_collections.ConfigDict, workdir, scratch) -> TrainResult:
+def _train(config: TrainSettings, run: TrainRun, local: TrainRun) -> None:
+    """`run` is the workdir (checkpoints go there); `local` holds the files written as training goes
+    (the same folder unless the workdir is remote or log.local_dir is set)."""
     mesh, rules = setup.validate(config), ShardingRules()
     config_json = config.to_dict()
-    checkpoints = RunCheckpoints(workdir / "checkpoints", config.checkpoint.keep, config.checkpoint.async_save)
-    setup.check_resume(config_json, checkpoints.stored_config(), workdir)
+    checkpoints = RunCheckpoints(run.checkpoints, config.checkpoint.keep, config.checkpoint.async_save)
+    setup.check_resume(config, checkpoints.stored_config(), run.root)
     is_main = jax.process_index() == 0
-    mirror = Mirror(workdir, scratch)
+    mirror = Mirror(run, local)
     if is_main:
         mirror.pull()
-    data = setup.build_data(config, scratch)
-    model_config = setup.build_model_config(config, data.tokenizer)
+    data = setup.build_data(config, local)
+    model_config = setup.model_config(config, data.tokenizer)
     num_steps = min(config.max_steps or data.train.num_steps, data.train.num_steps)
-    trainer = Trainer(model_config, setup.optim_config(config), num_steps, mesh, rules)
-    hooks = active_hooks(config, RunContext(config, scratch, trainer, data.tokenizer))
+    trainer = Trainer(model_config, config.optim, num_steps, mesh, rules)
+    hooks = active_hooks(config, RunContext(
+        config, data.tokenizer, trainer.model, lambda params, batch: trainer.eval_loss(params, trainer.place(batch)),
+        lambda docs, seed: setup.scoring_pipeline(config, local, data.tokenizer, docs, seed)))
     iterator = data.train.iterator()
     restored = checkpoints.restore(trainer.abstract_state, iterator)
     start, state = restored if restored else (0, initial_state(config, trainer, mesh, rules))
-    writer = MetricWriter(scratch, config.log.tensorboard, config.log.wandb_project, config_json)
+    writer = MetricWriter(local, config.log.tensorboard, config.log.wandb_project, config_json)
     writer.truncate_after(start)
 
     peak, peak_source = peak_flops_per_device()
@@ -119,7 +114,7 @@ def _train(config: ml_collections.ConfigDict, workdir, scratch) -> TrainResult:
     last_good, loss = (start if restored else None), float("nan")
     progress = tqdm(total=num_steps, initial=start, disable=not is_main, unit="step", dynamic_ncols=True)
     try:
-        with stop_signals() as stop, quiet_background_errors():
+        with stop_signals() as stop:
             tick = time.perf_counter()
             for step in range(start + 1, num_steps + 1):
                 state, metrics = trainer.step(state, trainer.place(next(iterator)))
@@ -151,7 +146,7 @@ def _train(config: ml_collections.ConfigDict, workdir, scratch) -> TrainResult:
                     checkpoints.save(step, state, iterator, config_json)
                     last_good = step
                     if is_main:
-                        mirror.push(("metrics.jsonl", "tokenizer"))
+                        mirror.push(TrainRun.RESUMED)
                     if stop and not final:
                         checkpoints.wait()
                         raise Preempted(step, stop[0])
@@ -161,15 +156,9 @@ def _train(config: ml_collections.ConfigDict, workdir, scratch) -> TrainResult:
         checkpoints.close()
         writer.close()
 
-    if not np.isfinite(loss) and writer.read():  # nothing left to train: report the last logged loss
-        loss = writer.read()[-1]["loss"]
-    plot = writer.plot_loss(scratch / "loss.png")
-    hf_dir = scratch / "hf" if config.export.hf else None
-    if hf_dir and not hf_dir.exists():
-        save_pretrained_hf(trainer.model(state["params"]), hf_dir, dtype=config.export.dtype or None,
+    writer.plot_loss()
+    if config.export.hf and not local.export.exists():
+        save_pretrained_hf(trainer.model(state["params"]), local.export, dtype=config.export.dtype or None,
                            tokenizer=data.tokenizer.path)
     if is_main:
         mirror.push()
-    return TrainResult(steps=num_steps, final_loss=loss, workdir=str(workdir), checkpoints=str(workdir / "checkpoints"),
-                       metrics=str(workdir / "metrics.jsonl"), loss_plot=str(workdir / "loss.png") if plot else None,
-                       hf_export=str(workdir / "hf") if hf_dir else None)

@@ -12,7 +12,6 @@ estimate puts far beyond the memory are not compiled.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 
@@ -22,8 +21,7 @@ from entigraph_jax.models import ShardingRules
 
 from .hardware import TPU_EXTRA, devices_for, lookup
 from .memory import GiB, compiled, estimate, fits_by_estimate
-from .plan import model_config
-from .setup import optim_config, validate
+from .setup import model_config, validate
 from .step import Trainer
 
 REMAT_COST = {"none": 1.0, "save_dots": 1.1, "full": 1.33}  # step time relative to no recomputation
@@ -78,15 +76,17 @@ def search(config, hardware: str, model: str | None = None) -> SearchResult:
     machine = lookup(hardware)
     devices, exact = devices_for(machine)
     if model:
-        config.model.path = ""
-    cfg = model_config(config, model)
+        config = config.override({"model.path": ""})  # the architecture is given: no checkpoint to look for
+    platform = devices[0].platform if devices is not None else None
+    cfg = model_config(config, platform=platform, preset_name=model or "")
     batch, seq_len = config.data.global_batch, config.data.seq_len
     tried, best = [], None
     for candidate in candidates(machine.devices, batch, cfg.num_heads, cfg.num_kv_heads):
-        trial = copy.deepcopy(config)
-        trial.model.remat, trial.optim.microbatches = candidate.remat, candidate.microbatches
-        trial.mesh.data, trial.mesh.fsdp, trial.mesh.tensor = 1, candidate.fsdp, candidate.tensor
-        trainer = Trainer(model_config(trial, model), optim_config(trial), 1, validate(trial, devices), ShardingRules())
+        trial = config.override({"model.remat": candidate.remat, "optim.microbatches": candidate.microbatches,
+                                 "mesh.data": 1, "mesh.fsdp": candidate.fsdp, "mesh.tensor": candidate.tensor})
+        mesh = validate(trial, devices)
+        trainer = Trainer(model_config(trial, platform=platform, preset_name=model or ""), trial.optim, 1, mesh,
+                          ShardingRules())
         need = estimate(trainer, batch, seq_len).total
         candidate = dataclasses.replace(candidate, estimate=need)
         if need > HOPELESS * machine.memory or not exact:

@@ -1,20 +1,22 @@
-"""From a config to the run's parts: checks, distributed start-up, mesh, tokenizer, data, model.
+"""From settings to the run's parts: distributed start-up, mesh, tokenizer, data, model.
 
-Every check happens here, before any work starts, and fails with a `ConfigError` naming the key.
+The settings checked their own values when they were made; what is checked here needs the machine or
+the files (devices, a checkpoint's architecture, the tokenizer's vocabulary), still before any
+training starts, each failure a `ConfigError` naming the key.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import types
 from pathlib import Path
 
 import jax
-import ml_collections
 from jax.sharding import Mesh
 
-from entigraph_jax.config import ConfigError
+from entigraph_jax.config import ConfigError, flatten
 from entigraph_jax.data import (
     Document,
     PackedRows,
@@ -23,21 +25,18 @@ from entigraph_jax.data import (
     build_pipeline,
     build_token_cache,
     load_source,
-    load_tokenizer,
     subsample,
-    train_sentencepiece,
 )
-from entigraph_jax.models import LlamaConfig, checkpoint_format, config_from_hf, make_mesh
+from entigraph_jax.models import LlamaConfig, checkpoint_format, config_from_hf, make_mesh, preset
 from entigraph_jax.models.attention import choose as choose_attention
+from entigraph_jax.models.hf import copy_tokenizer
 from entigraph_jax.models.hub import resolve
-from entigraph_jax.models.llama import REMAT_POLICIES
+from entigraph_jax.runs import TrainRun
 
-from .step import OptimConfig
-
-LOSS_ON = ("answers", "all")
+from .defaults import DistributedSettings, ModelSettings, TrainSettings
 
 
-def initialize_distributed(cfg: ml_collections.ConfigDict) -> None:
+def initialize_distributed(cfg: DistributedSettings) -> None:
     """`jax.distributed.initialize`: automatic on TPU VMs and SLURM; explicit values win."""
     if not cfg.initialize:
         return
@@ -52,23 +51,12 @@ def initialize_distributed(cfg: ml_collections.ConfigDict) -> None:
     jax.distributed.initialize(**kwargs)
 
 
-def validate(config: ml_collections.ConfigDict, devices=None) -> Mesh:
-    """Checks that need no data; returns the (data, fsdp, tensor) mesh the config asks for, over
-    `devices` (default: JAX's)."""
+def validate(config: TrainSettings, devices=None) -> Mesh:
+    """Checks that need the machine but no data; returns the (data, fsdp, tensor) mesh the settings
+    ask for, over `devices` (default: JAX's)."""
     data, model, optim = config.data, config.model, config.optim
     if model.path:
         checkpoint_format(model.path)  # a folder that is not a checkpoint fails here, by name
-    if model.remat not in REMAT_POLICIES:
-        raise ConfigError(f"config: model.remat={model.remat!r}; expected one of {sorted(REMAT_POLICIES)}")
-    if model.logits_chunk < 0 or (data.seq_len > model.logits_chunk > 0 and data.seq_len % model.logits_chunk):
-        raise ConfigError(f"config: model.logits_chunk={model.logits_chunk} does not divide data.seq_len="
-                          f"{data.seq_len}; use a divisor, or 0 for the whole row's logits at once")
-    for key in ("seq_len", "global_batch", "epochs"):
-        if data[key] <= 0:
-            raise ConfigError(f"config: data.{key}={data[key]} must be positive")
-    if optim.microbatches <= 0 or data.global_batch % optim.microbatches:
-        raise ConfigError(f"config: data.global_batch={data.global_batch} is not divisible by "
-                          f"optim.microbatches={optim.microbatches}")
     try:
         mesh = make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor, devices=devices)
     except ValueError as e:
@@ -84,19 +72,18 @@ def validate(config: ml_collections.ConfigDict, devices=None) -> Mesh:
     if data.global_batch % jax.process_count():
         raise ConfigError(f"config: data.global_batch={data.global_batch} is not divisible by "
                           f"{jax.process_count()} processes")
-    if not 0 <= data.replay_rate < 1 or (data.replay_rate > 0) != bool(data.replay_source):
-        raise ConfigError("config: data.replay_rate must be in [0, 1) and set together with data.replay_source")
     return mesh
 
 
-def prepare_tokenizer(config: ml_collections.ConfigDict, workdir: Path, texts) -> Tokenizer:
-    """The configured tokenizer, or (quickstart) a SentencePiece vocabulary trained on the corpus."""
-    if config.tokenizer.path or config.model.path:  # a checkpoint brings its own tokenizer
-        return load_tokenizer(config.tokenizer.path or resolve(config.model.path), config.tokenizer.add_bos)
-    model = workdir / "tokenizer" / "sp.model"
-    if not model.is_file():
-        train_sentencepiece(texts, model.with_suffix(""), config.tokenizer.train_vocab_size)
-    return load_tokenizer(model, config.tokenizer.add_bos)
+def prepare_tokenizer(config: TrainSettings, run: TrainRun, texts) -> Tokenizer:
+    """The configured tokenizer (a checkpoint brings its own) or, for a new model without one, a
+    SentencePiece vocabulary trained on the corpus; recorded in the run folder either way."""
+    folder = Path(run.tokenizer_dir)
+    tokenizer = config.tokenizer.prepare(folder, texts, resolve(config.model.path) if config.model.path else "")
+    if Path(tokenizer.path).parent != folder:
+        copy_tokenizer(tokenizer.path, folder)
+    run.record_tokenizer(config.tokenizer.add_bos)
+    return tokenizer
 
 
 @dataclasses.dataclass
@@ -106,91 +93,102 @@ class Data:
     num_tokens: int
 
 
-def packed_rows(config: ml_collections.ConfigDict, workdir: Path, tokenizer: Tokenizer, docs: list[Document],
+def packed_rows(config: TrainSettings, run: TrainRun, tokenizer: Tokenizer, docs: list[Document],
                 seed: int, fraction: float = 0.0, tokens: int = 0) -> PackedRows:
     """Documents tokenized (through the token cache), ordered by `seed` and packed into rows."""
-    cache = build_token_cache(docs, tokenizer, Path(config.data.cache_dir or workdir / "cache"))
+    cache = build_token_cache(docs, tokenizer, Path(config.data.cache_dir or run.cache))
     order = subsample(cache, seed, fraction or None, tokens or None)
-    if config.data.loss_on not in LOSS_ON:
-        raise ConfigError(f"config: data.loss_on={config.data.loss_on!r}; expected one of {LOSS_ON}")
     return PackedRows(cache, order, config.data.seq_len, config.data.mask_documents, config.data.loss_on == "all")
 
 
-def batches(config: ml_collections.ConfigDict, rows: PackedRows, seed: int, **kwargs) -> Pipeline:
-    """The Grain pipeline of global batches over `rows`, as the config's data section sets it up."""
+def batches(config: TrainSettings, rows: PackedRows, seed: int, **kwargs) -> Pipeline:
+    """The Grain pipeline of global batches over `rows`, as the data settings set it up."""
     data = config.data
     return build_pipeline(rows, seed=seed, global_batch=data.global_batch, num_threads=data.num_threads,
                           prefetch=data.prefetch, **kwargs)
 
 
-def build_data(config: ml_collections.ConfigDict, workdir: Path) -> Data:
+def scoring_pipeline(config: TrainSettings, run: TrainRun, tokenizer: Tokenizer, docs: list[Document],
+                     seed: int) -> Pipeline:
+    """Batches of `docs` packed like the training data, one epoch, the last padded (a source smaller
+    than one global batch is scored too): what hooks evaluate on."""
+    return batches(config, packed_rows(config, run, tokenizer, docs, seed), seed, pad_last=True)
+
+
+def build_data(config: TrainSettings, run: TrainRun) -> Data:
     data, seed = config.data, config.seed
     docs = load_source(data.source)
-    tokenizer = prepare_tokenizer(config, workdir, (d.text for d in docs))
-    train_rows = packed_rows(config, workdir, tokenizer, docs, seed, data.subsample_fraction, data.subsample_tokens)
+    tokenizer = prepare_tokenizer(config, run, (d.text for d in docs))
+    train_rows = packed_rows(config, run, tokenizer, docs, seed, data.subsample_fraction, data.subsample_tokens)
     replay = None
     if data.replay_source:
-        replay = packed_rows(config, workdir, tokenizer, load_source(data.replay_source), seed + 1)
+        replay = packed_rows(config, run, tokenizer, load_source(data.replay_source), seed + 1)
     train = batches(config, train_rows, seed, epochs=data.epochs, replay=replay, replay_rate=data.replay_rate)
     return Data(tokenizer, train, train_rows.num_tokens)
 
 
-def model_runtime(config: ml_collections.ConfigDict) -> dict:
-    """How to run the model (dtypes, remat, attention, logits), whatever its architecture's origin."""
-    return {k: config.model[k] for k in ("param_dtype", "dtype", "remat", "attention", "logits_chunk")}
+RUNTIME = ("param_dtype", "dtype", "remat", "attention", "logits_chunk")  # how to run any architecture
+ARCHITECTURE = tuple(f.name for f in dataclasses.fields(ModelSettings) if f.name not in (*RUNTIME, "path"))
 
 
-def scratch_architecture(config: ml_collections.ConfigDict) -> dict:
-    """The architecture fields of a new model (`model.path` empty; the vocabulary comes from the tokenizer)."""
-    return {k: config.model[k] for k in ("hidden_size", "intermediate_size", "num_layers", "num_heads",
-                                         "num_kv_heads", "head_dim", "rope_theta", "tie_word_embeddings",
-                                         "max_position_embeddings")}
-
-
-def build_model_config(config: ml_collections.ConfigDict, tokenizer: Tokenizer) -> LlamaConfig:
+def model_config(config: TrainSettings, tokenizer: Tokenizer | None = None, platform: str | None = None,
+                 preset_name: str = "") -> LlamaConfig:
+    """The architecture: a preset, the checkpoint's config.json, or a new model's fields with the
+    tokenizer's vocabulary (`tokenizer.train_vocab_size` before one is trained); checked against the
+    tokenizer, the row length and the attention the platform can run."""
     model = config.model
-    if not model.path:
-        cfg = LlamaConfig(vocab_size=tokenizer.vocab_size, bos_token_id=tokenizer.bos_id,
-                          eos_token_id=tokenizer.eos_id, **scratch_architecture(config), **model_runtime(config))
+    runtime = {k: getattr(model, k) for k in RUNTIME}
+    if preset_name:
+        cfg = preset(preset_name, **runtime)
+    elif model.path:
+        cfg = config_from_hf(model.path, **runtime)
     else:
-        cfg = config_from_hf(model.path, **model_runtime(config))
-    if tokenizer.vocab_size > cfg.vocab_size:
+        if tokenizer is None and config.tokenizer.path:
+            tokenizer = config.tokenizer.load()
+        special = {"bos_token_id": tokenizer.bos_id, "eos_token_id": tokenizer.eos_id} if tokenizer else {}
+        cfg = LlamaConfig(vocab_size=tokenizer.vocab_size if tokenizer else config.tokenizer.train_vocab_size,
+                          **special, **{k: getattr(model, k) for k in ARCHITECTURE}, **runtime)
+    if tokenizer is not None and tokenizer.vocab_size > cfg.vocab_size:
         raise ConfigError(f"config: the tokenizer has {tokenizer.vocab_size} tokens but the model only "
                           f"{cfg.vocab_size} embeddings")
     if config.data.seq_len > cfg.max_position_embeddings:
         raise ConfigError(f"config: data.seq_len={config.data.seq_len} exceeds the model's "
                           f"max_position_embeddings={cfg.max_position_embeddings}")
-    choose_attention(cfg, config.data.seq_len, jax.devices()[0].platform)  # an impossible choice fails here
+    choose_attention(cfg, config.data.seq_len, platform or jax.devices()[0].platform)  # an impossible choice fails
     return cfg
 
 
-def optim_config(config: ml_collections.ConfigDict) -> OptimConfig:
-    return OptimConfig(**{f.name: config.optim[f.name] for f in dataclasses.fields(OptimConfig)})
-
-
 # Keys a rerun may change and still resume its checkpoints (a prefix ending in "." covers a section);
-# any other difference from the config stored in the checkpoint is refused by name.
+# any other difference from the settings stored in the checkpoint is refused by name.
 SAFE_ON_RESUME = ("workdir", "max_steps", "log.", "hooks.", "checkpoint.", "export.", "distributed.",
                   "data.num_threads", "data.prefetch", "data.cache_dir", "model.attention", "model.logits_chunk")
 
 
-def _flat(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in tree.items():
-        out.update(_flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key: value})
-    return out
+def _safe(key: str) -> bool:
+    return any(key == safe or (safe.endswith(".") and key.startswith(safe)) for safe in SAFE_ON_RESUME)
 
 
-def check_resume(config_json: dict, stored: dict | None, workdir: Path) -> None:
-    """A rerun resumes only with the config its checkpoint was written with, keys in
-    `SAFE_ON_RESUME` aside; otherwise one line naming the keys that differ."""
+def check_resume(config: TrainSettings, stored: dict | None, workdir) -> None:
+    """A rerun resumes only with the settings its checkpoint was written with, keys in
+    `SAFE_ON_RESUME` aside; otherwise one line naming the keys that differ. Settings written by an
+    earlier version may lack keys added since: at their defaults those are accepted (said once), and
+    keys this version no longer has are ignored (said once)."""
     if stored is None:
         return
-    now, before = _flat(json.loads(json.dumps(config_json))), _flat(stored)
+    now, before = flatten(json.loads(json.dumps(config.to_dict()))), flatten(stored)
+    defaults = flatten(json.loads(json.dumps(type(config)().to_dict())))
+    new = sorted(k for k in set(now) - set(before) if not _safe(k) and now[k] == defaults.get(k))
+    gone = sorted(k for k in set(before) - set(now) if not _safe(k))
     changed = [k for k in sorted(set(now) | set(before)) if now.get(k) != before.get(k)
-               and not any(k == safe or (safe.endswith(".") and k.startswith(safe)) for safe in SAFE_ON_RESUME)]
+               and k not in new and k not in gone and not _safe(k)]
     if changed:
         shown = ", ".join(f"{k} ({before.get(k)!r} -> {now.get(k)!r})" for k in changed[:6])
         raise ConfigError(f"{workdir}: its checkpoints were written with another config: {shown}"
                           f"{' ...' if len(changed) > 6 else ''}; train in a new --workdir, or change only keys "
                           "safe on resume (max_steps, log.*, hooks.*, checkpoint.*, export.*)")
+    if new:
+        print(f"train: resuming checkpoints written before these settings existed; taking their defaults: "
+              f"{', '.join(f'{k}={now[k]!r}' for k in new)}", file=sys.stderr)
+    if gone:
+        print(f"train: the stored settings have keys this version no longer uses, ignored: {', '.join(gone)}",
+              file=sys.stderr)

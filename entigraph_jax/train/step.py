@@ -19,29 +19,18 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from entigraph_jax.models import Llama, LlamaConfig, ShardingRules, param_sharding
 from entigraph_jax.models.lean_logits import lse_and_target
 
+from .defaults import OptimSettings
+
 BATCH_KEYS = ("inputs", "targets", "segment_ids", "positions", "loss_mask")
 
 
-@dataclasses.dataclass(frozen=True)
-class OptimConfig:
-    lr: float
-    warmup_fraction: float
-    weight_decay: float
-    b1: float
-    b2: float
-    eps: float
-    clip_norm: float
-    z_loss: float
-    microbatches: int
-
-
-def learning_rate_schedule(cfg: OptimConfig, num_steps: int) -> optax.Schedule:
+def learning_rate_schedule(cfg: OptimSettings, num_steps: int) -> optax.Schedule:
     """Linear warmup over `warmup_fraction` of the run, then cosine to zero (the paper's schedule)."""
     warmup = max(1, round(cfg.warmup_fraction * num_steps))
     return optax.warmup_cosine_decay_schedule(0.0, cfg.lr, warmup, max(num_steps, warmup + 1), 0.0)
 
 
-def make_optimizer(cfg: OptimConfig, num_steps: int) -> optax.GradientTransformation:
+def make_optimizer(cfg: OptimSettings, num_steps: int) -> optax.GradientTransformation:
     """Clip by global norm, then AdamW; norms are not weight-decayed."""
     decay_mask = lambda params: jax.tree_util.tree_map_with_path(  # noqa: E731
         lambda path, _: "norm" not in jax.tree_util.keystr(path), params)
@@ -74,7 +63,7 @@ class Trainer:
     """Everything the step needs: the model's graphdef, the optimizer and where each array lives."""
 
     model_config: LlamaConfig
-    optim: OptimConfig
+    optim: OptimSettings
     num_steps: int
     mesh: Mesh
     rules: ShardingRules

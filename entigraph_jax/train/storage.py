@@ -20,8 +20,7 @@ from pathlib import Path
 from etils import epath
 
 from entigraph_jax.config import ConfigError
-
-MIRRORED = ("metrics.jsonl", "tokenizer", "tb", "loss.png", "hf")  # scratch -> workdir
+from entigraph_jax.runs import TrainRun
 
 
 def is_remote(path: str) -> bool:
@@ -46,31 +45,28 @@ def scratch_path(workdir: epath.Path, local_dir: str) -> Path:
 
 
 class Mirror:
-    """Copies the scratch folder's run files into the workdir (a no-op when they are the same folder)."""
+    """Copies the local folder's run files into the workdir (a no-op when they are the same folder)."""
 
-    def __init__(self, workdir: epath.Path, scratch: Path):
-        self.workdir, self.scratch = workdir, scratch
-        self.active = Path(str(workdir)) != scratch or is_remote(str(workdir))
+    def __init__(self, run: TrainRun, local: TrainRun):
+        self.run, self.local = run, local
+        self.active = Path(str(run.root)) != Path(str(local.root)) or is_remote(str(run.root))
 
     def pull(self) -> None:
-        """Bring the run files a resumed run needs (metrics, trained tokenizer) into scratch."""
-        if not self.active:
-            return
-        for name in ("metrics.jsonl", "tokenizer"):
-            source = self.workdir / name
-            if source.exists():
-                _copy(source, epath.Path(self.scratch / name))
+        """Bring the run files a resumed run needs (metrics, tokenizer) into the local folder."""
+        self._copy(self.run, self.local, TrainRun.RESUMED)
 
-    def push(self, names: tuple[str, ...] = MIRRORED) -> None:
+    def push(self, names: tuple[str, ...] = TrainRun.MIRRORED) -> None:
+        self._copy(self.local, self.run, names)
+
+    def _copy(self, source: TrainRun, target: TrainRun, names: tuple[str, ...]) -> None:
         if not self.active:
             return
         for name in names:
-            source = epath.Path(self.scratch / name)
-            if source.exists():
-                _copy(source, self.workdir / name)
+            if (source.root / name).exists():
+                _copy(epath.Path(source.root / name), epath.Path(target.root / name))
 
     def describe(self) -> str:
-        return f"local files in {self.scratch}, copied to {self.workdir} at every checkpoint" if self.active else ""
+        return f"local files in {self.local.root}, copied to {self.run.root} at every checkpoint" if self.active else ""
 
 
 def _copy(source: epath.Path, target: epath.Path) -> None:

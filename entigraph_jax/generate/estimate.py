@@ -1,0 +1,103 @@
+"""The dry run (`generate --dry_run`): the plan's requests, tokens and cost before anything is sent."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from entigraph_jax.clients.prices import price
+
+from .defaults import GenerateSettings
+from .journal import Journal
+from .plan import (
+    entity_requests,
+    load_documents,
+    messages,
+    pair_requests,
+    rephrase_requests,
+    triple_requests,
+    triple_schedule,
+)
+
+KINDS_IN_ORDER = ("entities", "pair", "triple", "rephrase")  # the order they are sent in
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """The dry run: the plan's size and cost before anything is sent."""
+
+    documents: int
+    by_kind: dict  # kind -> {requests, input_tokens, output_tokens}
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    price: str  # where the price comes from (and "batch: x0.5" in batch mode)
+    entity_counts: str  # where the entity counts behind the pair/triple requests come from
+    within_budget: dict | None  # with budget.max_output_tokens: what is sent before it stops (pairs first)
+
+
+def estimate(config: GenerateSettings) -> Estimate:
+    """Requests, input/output tokens and cost of the whole plan, before anything is sent (tokens
+    estimated at 4 characters each; entity counts from the journal where known, else a guess)."""
+    docs, corpus = load_documents(config), config.corpus()
+    entities = {}
+    if corpus.journal.is_file():
+        journal = Journal(corpus.journal)
+        entities = journal.entities()
+        journal.close()
+    rows: dict[str, list[float]] = {}
+
+    def add(kind, request, doc, output_tokens):
+        system, prompt = messages(request, doc, config.prompt_version)
+        row = rows.setdefault(kind, [0, 0, 0])
+        row[0] += 1
+        row[1] += (len(system) + len(prompt)) / 4
+        row[2] += output_tokens
+
+    guess, out_tokens = config.dry_run.entities_per_doc, config.dry_run.output_tokens
+    triple_prompt = {}  # one prompt's length per document stands for all its triples (same document)
+    for doc in docs:
+        if config.method == "rephrase":
+            for r in rephrase_requests([doc], config):
+                add("rephrase", r, doc, out_tokens)
+            continue
+        add("entities", entity_requests([doc], config)[0], doc, config.dry_run.entity_output_tokens)
+        names = entities.get(doc.doc_id) or [f"entity {i}" for i in range(guess)]
+        for r in pair_requests(doc, names, config):
+            add("pair", r, doc, out_tokens)
+        schedule = triple_schedule(doc, names, config)
+        if schedule:
+            add("triple", triple_requests(doc, names, schedule[:1], config)[0], doc, out_tokens)
+            triple_prompt[doc.doc_id] = rows["triple"][1] - sum(triple_prompt.values())
+            row = rows["triple"]
+            row[0] += len(schedule) - 1
+            row[1] += triple_prompt[doc.doc_id] * (len(schedule) - 1)
+            row[2] += out_tokens * (len(schedule) - 1)
+    cost = price(config.llm)
+    batch = config.llm.mode == "batch"
+    scale = cost.batch_discount if batch else 1.0
+    per_token = (cost.input / 1e6 * scale, cost.output / 1e6 * scale)
+    total = [sum(r[i] for r in rows.values()) for i in range(3)]
+    return Estimate(documents=len(docs), by_kind={k: {"requests": int(v[0]), "input_tokens": int(v[1]),
+                                                      "output_tokens": int(v[2])} for k, v in rows.items()},
+                    requests=int(total[0]), input_tokens=int(total[1]), output_tokens=int(total[2]),
+                    cost_usd=round(total[1] * per_token[0] + total[2] * per_token[1], 2),
+                    price=cost.source + (f", batch x{cost.batch_discount}" if batch else ""),
+                    entity_counts="from the journal" if entities else f"guessed: {guess} per document",
+                    within_budget=budgeted(rows, config.budget.max_output_tokens, per_token))
+
+
+def budgeted(rows: dict[str, list[float]], max_output_tokens: int, price: tuple[float, float]) -> dict | None:
+    """Requests, tokens and cost sent before the output-token budget stops the run: the kinds in the
+    order they are sent (entities, pairs, then triples or rephrases), the last one cut where it ends."""
+    if not max_output_tokens:
+        return None
+    left, sent = float(max_output_tokens), [0.0, 0.0, 0.0]
+    for kind in KINDS_IN_ORDER:
+        if kind in rows and left > 0:
+            requests, input_tokens, output_tokens = rows[kind]
+            share = min(1.0, left / output_tokens) if output_tokens else 1.0
+            sent = [sent[0] + share * requests, sent[1] + share * input_tokens, sent[2] + share * output_tokens]
+            left -= share * output_tokens
+    return {"requests": int(sent[0]), "input_tokens": int(sent[1]), "output_tokens": int(sent[2]),
+            "cost_usd": round(sent[1] * price[0] + sent[2] * price[1], 2)}

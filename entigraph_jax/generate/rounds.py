@@ -1,0 +1,122 @@
+"""Sending a run's plan: the entity requests, then every pair, then the triples (or the Rephrase
+styles) round after round, each round planned from what the journal holds, until the plan is done, a
+budget is reached, or a round produces nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tqdm import tqdm
+
+from entigraph_jax.clients import Backend, Fatal
+from entigraph_jax.data import Document
+
+from .batch import BatchEngine
+from .defaults import GenerateSettings
+from .engine import Engine
+from .journal import Journal
+from .plan import interleave_by_document, pair_requests, rephrase_requests, triple_requests, triple_schedule
+
+TRIPLES_PER_ROUND = 8  # triples planned per document at a time, so the journal holds what the budget reaches
+
+
+@dataclasses.dataclass(frozen=True)
+class Sent:
+    """What one run's sending did."""
+
+    budget_reached: bool
+    retried: int
+    stopped: str | None  # why the run could not go on (a `Fatal` error), None if it could
+
+
+def plan_order(config: GenerateSettings):
+    """The order a round's requests are planned (and sent) in: a served model's prefix cache wants a
+    document's requests together; elsewhere round-robin over documents covers every document evenly
+    when a budget stops the run."""
+    return list if config.llm.backend == "vllm" else interleave_by_document
+
+
+def per_document(journal: Journal, kind: str, docs: list[Document]) -> list[tuple[Document, tuple[int, int]]]:
+    """(document, (requests of `kind` planned, output tokens produced)) for each of `docs`."""
+    counts = journal.per_document(kind)
+    return [(doc, counts.get(doc.doc_id, (0, 0))) for doc in docs]
+
+
+class Rounds:
+    """One run's sending through `backend` (online, or in the provider's batches), with a progress bar."""
+
+    def __init__(self, config: GenerateSettings, docs: list[Document], journal: Journal, backend: Backend):
+        self.config, self.docs, self.journal = config, docs, journal
+        self.order, self.retry = plan_order(config), config.retry_failed
+        self.progress = tqdm(desc="generate", unit="req", dynamic_ncols=True)
+        engine = BatchEngine if config.llm.mode == "batch" else Engine
+        self.engine = engine(backend, journal, {d.doc_id: d for d in docs}, config, self.show)
+
+    def show(self, stats) -> None:
+        self.progress.update(1)
+        self.progress.set_postfix(done=stats.done, failed=stats.failed, retried=stats.retried,
+                                  tokens=stats.output_tokens, usd=f"{stats.cost_usd:.2f}", refresh=False)
+
+    async def send_kind(self, kind: str, next_round) -> None:
+        """Send what is pending of `kind`, then plan and send round after round (`next_round()` -> new
+        requests) until a budget is reached, nothing new is planned, or a round produces nothing."""
+        await self.engine.run(self.journal.pending((kind,), self.retry))
+        while not self.engine.stats.budget_reached:
+            new = next_round()
+            if not new or self.journal.plan(self.order(new)) == 0:
+                return
+            self.progress.total += len(new)
+            before = self.engine.stats.output_tokens
+            await self.engine.run(self.journal.pending((kind,), self.retry))
+            if self.engine.stats.output_tokens == before:  # nothing produced (all failing): stop, do not spin
+                return
+
+    def next_rephrase_round(self):
+        """Another round of every style for the documents short of `rephrase.tokens_per_doc`."""
+        wanted, styles = self.config.rephrase.tokens_per_doc, self.config.rephrase.styles
+        if not wanted:
+            return []
+        new = []
+        for doc, (planned, tokens) in per_document(self.journal, "rephrase", self.docs):
+            if tokens < wanted:
+                rounds = planned // len(styles)
+                new += rephrase_requests([doc], self.config, range(rounds, rounds + 1))
+        return new
+
+    async def rephrase(self) -> None:
+        self.progress.total = self.journal.count_pending(("rephrase",), self.retry)
+        await self.send_kind("rephrase", self.next_rephrase_round)
+
+    async def entigraph(self) -> None:
+        journal, config, engine = self.journal, self.config, self.engine
+        self.progress.total = journal.count_pending(("entities",), self.retry)
+        await engine.run(journal.pending(("entities",), self.retry))
+        entities = journal.entities()
+        with_entities = [d for d in self.docs if d.doc_id in entities]
+        journal.plan(self.order([r for d in with_entities for r in pair_requests(d, entities[d.doc_id], config)]))
+        self.progress.total += journal.count_pending(("pair",), self.retry)
+        await engine.run(journal.pending(("pair",), self.retry))
+        schedules = {d.doc_id: triple_schedule(d, entities[d.doc_id], config) for d in with_entities}
+
+        def next_triple_round():
+            """Each document's next triples in its schedule."""
+            return [r for doc, (planned, _) in per_document(journal, "triple", with_entities)
+                    for r in triple_requests(doc, entities[doc.doc_id],
+                                             schedules[doc.doc_id][planned : planned + TRIPLES_PER_ROUND], config)]
+
+        if not engine.stats.budget_reached:
+            await self.send_kind("triple", next_triple_round)
+
+
+async def send(config: GenerateSettings, docs: list[Document], journal: Journal, backend: Backend) -> Sent:
+    """Send the run's plan through `backend`."""
+    rounds, stopped = Rounds(config, docs, journal, backend), None
+    try:
+        await backend.start()
+        await (rounds.rephrase() if config.method == "rephrase" else rounds.entigraph())
+    except Fatal as e:  # the run cannot work: say why in the summary, then fail
+        stopped = str(e)
+    finally:
+        rounds.progress.close()
+        await backend.aclose()
+    return Sent(rounds.engine.stats.budget_reached, rounds.engine.stats.retried, stopped)

@@ -1,0 +1,227 @@
+"""The folders and files stages hand each other, each with a type that names its files and reads them
+back: a training run (`TrainRun`), a generated corpus (`CorpusRun`) and an evaluation report
+(`EvalReport`). The stage that writes one writes through its type; every other stage, the notebook
+and the tests read through it, so a file name or a metric key is spelled once, here or by its owner.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from pathlib import Path
+
+from etils import epath
+
+
+@dataclasses.dataclass(frozen=True)
+class UsedTokenizer:
+    """The tokenizer a training run read its text with: a folder holding its files, and its BOS rule."""
+
+    path: str
+    add_bos: str
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainRun:
+    """A training run's folder (its workdir: local, or gs:// through epath).
+
+        checkpoints/      Orbax steps: state, data position and the settings they were written with
+        metrics.jsonl     one JSON object per logged step: "step", "loss", ... and the hooks' metrics
+        tb/               TensorBoard events
+        loss.png          the loss curve
+        tokenizer/        the tokenizer the run used (trained here, or a copy) and tokenizer.json's rule
+        hf/               the Hugging Face export (export.hf)
+        cache/            token caches (unless data.cache_dir says otherwise)
+    """
+
+    root: Path | epath.Path  # pathlib's for a local folder, epath's for a remote one (gs://)
+
+    # the files a run writes locally and copies into a remote workdir (checkpoints are written there directly)
+    MIRRORED = ("metrics.jsonl", "tokenizer", "tb", "loss.png", "hf")
+    RESUMED = ("metrics.jsonl", "tokenizer")  # what a run recreated elsewhere needs back before it resumes
+
+    def __init__(self, root: str | os.PathLike):
+        object.__setattr__(self, "root", epath.Path(root) if "://" in str(root) else Path(root))
+
+    @property
+    def checkpoints(self) -> Path | epath.Path:
+        return self.root / "checkpoints"
+
+    @property
+    def metrics(self) -> Path | epath.Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def tensorboard(self) -> Path | epath.Path:
+        return self.root / "tb"
+
+    @property
+    def loss_plot(self) -> Path | epath.Path:
+        return self.root / "loss.png"
+
+    @property
+    def export(self) -> Path | epath.Path:
+        return self.root / "hf"
+
+    @property
+    def cache(self) -> Path | epath.Path:
+        return self.root / "cache"
+
+    @property
+    def tokenizer_dir(self) -> Path | epath.Path:
+        return self.root / "tokenizer"
+
+    @property
+    def _tokenizer_record(self) -> Path | epath.Path:
+        return self.tokenizer_dir / "used.json"
+
+    def record_tokenizer(self, add_bos: str) -> None:
+        self._tokenizer_record.write_text(json.dumps({"add_bos": add_bos}))
+
+    @property
+    def tokenizer(self) -> UsedTokenizer:
+        """The tokenizer the run used (recorded when the run started)."""
+        if not self._tokenizer_record.exists():
+            raise FileNotFoundError(f"{self.root}: no tokenizer recorded (not a training run, or not started)")
+        return UsedTokenizer(str(self.tokenizer_dir), json.loads(self._tokenizer_record.read_text())["add_bos"])
+
+    def rows(self) -> list[dict]:
+        """The logged metrics, a dict per logged step."""
+        if not self.metrics.exists():
+            return []
+        return [json.loads(line) for line in self.metrics.read_text().splitlines() if line.strip()]
+
+    def last(self, *names: str) -> dict[str, float | None]:
+        """The last logged value of each named metric (None where it was never logged)."""
+        rows = self.rows()
+        return {name: next((r[name] for r in reversed(rows) if name in r), None) for name in names}
+
+    @property
+    def steps(self) -> int:
+        """The last step logged."""
+        rows = self.rows()
+        return rows[-1]["step"] if rows else 0
+
+    @property
+    def final_loss(self) -> float | None:
+        return self.last("loss")["loss"]
+
+    def summary(self) -> dict:
+        """What `train` prints at the end."""
+        return {"workdir": str(self.root), "steps": self.steps, "final_loss": self.final_loss,
+                "checkpoints": str(self.checkpoints), "metrics": str(self.metrics),
+                "loss_plot": str(self.loss_plot) if self.loss_plot.exists() else None,
+                "hf_export": str(self.export) if self.export.exists() else None}
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusRun:
+    """A generated corpus's folder (generate's output_dir, or one shard of it).
+
+        records/          ArrayRecord shards: one JSON record per text (the corpus other stages read)
+        journal.sqlite    every request, its state and answer: what a rerun resumes from
+        summary.json      what the last run did (counts, tokens, cost, errors)
+        run.json          the model, method and prompt version of every run that wrote here
+        shard-*-of-*/     with num_shards > 1: a CorpusRun per shard
+    """
+
+    root: Path
+
+    def __init__(self, root: str | os.PathLike):
+        object.__setattr__(self, "root", Path(root))
+
+    @property
+    def records(self) -> Path:
+        return self.root / "records"
+
+    @property
+    def journal(self) -> Path:
+        return self.root / "journal.sqlite"
+
+    @property
+    def summary_path(self) -> Path:
+        return self.root / "summary.json"
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "run.json"
+
+    def shard(self, index: int, count: int) -> CorpusRun:
+        return CorpusRun(self.root / f"shard-{index:05d}-of-{count:05d}")
+
+    def summary(self) -> dict | None:
+        """The last run's summary, None before a run has finished."""
+        return json.loads(self.summary_path.read_text()) if self.summary_path.is_file() else None
+
+    def write_summary(self, summary: dict) -> None:
+        self.summary_path.write_text(json.dumps(summary, indent=2))
+
+    @property
+    def source(self) -> str:
+        """The `load_source` spec of its records."""
+        return f"records:{self.records}"
+
+
+def _json_number(value: float | None) -> float | None:
+    """NaN has no JSON form: a figure over nothing is null."""
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+@dataclasses.dataclass(frozen=True)
+class Score:
+    correct: int
+    total: int
+    accuracy: float | None  # correct / total: a question without a parsed answer is wrong (None: no questions)
+    answered: int  # questions with at least one parsed answer
+    accuracy_answered: float | None  # correct / answered: the released code's accuracy
+    attempt_rate: float | None  # share of samples with a parsed answer
+
+    def __post_init__(self):
+        for name in ("accuracy", "accuracy_answered", "attempt_rate"):
+            object.__setattr__(self, name, _json_number(getattr(self, name)))
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitScores:
+    overall: Score
+    hard: Score  # the questions marked difficult
+    non_hard: Score
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SplitScores:
+        return cls(**{k: Score(**v) for k, v in d.items()})
+
+
+SPLITS = ("test", "tune", "all")  # the paper's test split (its headline), the tuning split, every article
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalReport:
+    """An evaluation's figures and everything behind them (every prompt, sample and answer in
+    `details`), as written to its JSON file."""
+
+    mode: str  # closed_book | open_book | loglik | perplexity
+    checkpoint: str = ""
+    source: str = ""
+    splits: dict[str, SplitScores] = dataclasses.field(default_factory=dict)  # QuALITY modes, by SPLITS
+    per_article: dict[str, Score] = dataclasses.field(default_factory=dict)  # QuALITY modes, by title
+    perplexity: float | None = None  # perplexity mode
+    loss: float | None = None  # perplexity mode: nats per token
+    tokens: int | None = None  # perplexity mode: tokens scored
+    details: dict = dataclasses.field(default_factory=dict)  # settings, results, embedder, ...
+
+    def write(self, path: str | os.PathLike) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(dataclasses.asdict(self), indent=1, ensure_ascii=False, allow_nan=False))
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> EvalReport:
+        d = json.loads(Path(path).read_text())
+        return cls(**{**d, "splits": {k: SplitScores.from_dict(v) for k, v in d["splits"].items()},
+                      "per_article": {k: Score(**v) for k, v in d["per_article"].items()}})
