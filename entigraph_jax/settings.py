@@ -79,7 +79,7 @@ def _coerce(key: str, value, default):
     else:
         ok = default is None or isinstance(value, type(default))
     if not ok:
-        raise SettingError(key, f"expected a {type(default).__name__}, got {value!r}")
+        raise SettingError(key, f"expected {type(default).__name__}, got {value!r}")
     return value
 
 

@@ -161,7 +161,8 @@ def recipe_run(tmp_path_factory):
     oracle.write_text("".join(json.dumps({"text": f"{t}\n\n{articles[(i + 1) % len(articles)]}"}) + "\n"
                               for i, t in enumerate(articles)))
     args = ["--config", str(ROOT / "configs/sbp_quickstart.py"), f"--config.workdir={workdir}",
-            "--config.synthesizer.data.epochs=6", "--config.joint.max_steps=20",
+            "--config.synthesizer.data.epochs=4", "--config.joint.max_steps=12", "--config.synthesize.num_docs=16",
+            "--config.synthesize.max_new_tokens=64",
             f"--config.oracle_corpus=jsonl:{oracle}"]
     with pytest.MonkeyPatch.context() as monkeypatch:
         moved_train_layout(monkeypatch)
@@ -179,7 +180,7 @@ def test_recipe_runs_end_to_end(recipe_run, run_command, monkeypatch):
     assert len(synthetic) == summary["synthetic"] > 0
     assert {r["kind"] for r in synthetic} == {"sbp"} and {r["doc_id"] for r in synthetic} <= corpus_ids
     arms = summary["train"]
-    assert set(arms) == {"baseline", "sbp", "oracle"} and {a["steps"] for a in arms.values()} == {20}  # same compute
+    assert set(arms) == {"baseline", "sbp", "oracle"} and {a["steps"] for a in arms.values()} == {12}  # same compute
     for name, arm in arms.items():  # the figures in the summary are the arms' own last logged ones
         run = TrainRun(arm["workdir"])
         assert run.last(EVAL_LOSS, ACCURACY) == {EVAL_LOSS: arm[EVAL_LOSS], ACCURACY: arm[ACCURACY]}, name

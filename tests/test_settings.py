@@ -19,7 +19,7 @@ def test_a_config_round_trips_through_settings():
 
 
 @pytest.mark.parametrize("given, message", [
-    ({"data": {"seq_len": "long"}}, "config: data.seq_len: expected a int, got 'long'"),
+    ({"data": {"seq_len": "long"}}, "config: data.seq_len: expected int, got 'long'"),
     ({"data": {"seq_len": 0}}, "config: data.seq_len=0: must be positive"),
     ({"data": {"seq_lenn": 8}}, "config: unknown key data.seq_lenn"),
     ({"data": 8}, "config: data is a section; set its keys"),

@@ -37,7 +37,8 @@ def test_fit_recovers_a_known_mixture_of_exponentials():
 def test_sweep_runs_evaluates_fits_and_skips_finished_runs(tmp_path, monkeypatch):
     moved_train_layout(monkeypatch)
     config = SweepSettings.from_config(load_config_file(ROOT / "configs" / "scaling_quickstart.py"))
-    result = sweep(config.override({"workdir": str(tmp_path), "references.base_model": 0.25}))
+    config = config.override({"workdir": str(tmp_path), "train.data.epochs": 4})
+    result = sweep(config.override({"references.base_model": 0.25}))
     rows = json.loads((tmp_path / "results.json").read_text())
     assert result.runs == 5 and [r["tokens"] for r in rows] == [500, 1000, 1500, 2500, 3900]
     for row in rows:  # each run's own evaluation report, read back, is the figure in the table
@@ -52,7 +53,7 @@ def test_sweep_runs_evaluates_fits_and_skips_finished_runs(tmp_path, monkeypatch
     np.testing.assert_allclose(mixture_of_exponentials([r["tokens"] for r in rows], *fit["params"]),
                                [r["accuracy"] for r in rows], atol=3 * fit["rmse"] + 1e-9)
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("tokens_*/result.json")}
-    assert sweep(config.override({"workdir": str(tmp_path)})).runs == 5
+    assert sweep(config).runs == 5
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # nothing rerun
 
 
