@@ -10,8 +10,6 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
-import transformers
 
 from entigraph_jax.config import apply_override, load_config_file
 from entigraph_jax.data import Document, load_source, load_tokenizer
@@ -21,7 +19,9 @@ from entigraph_jax.models import from_pretrained_hf, save_pretrained_hf
 from entigraph_jax.models.sampling import Sampler, SamplingParams
 from entigraph_jax.train import train
 
-pytestmark = pytest.mark.real_model
+pytestmark = [pytest.mark.real_model, pytest.mark.torch]
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
 ROOT = Path(__file__).parent.parent
 VARIED = ["Hello, world!", "  leading and trailing spaces  ", "tabs\tand\nnewlines\n\n",
           "Ünïcödé: café, naïve, Ångström", "日本語のテキストと中文", "emoji 🎉🚀 and ✓",

@@ -4,8 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
-import transformers
 from test_train import ROOT, quickstart, train_in
 
 from entigraph_jax.cli import main
@@ -42,8 +40,12 @@ def test_paper_recipe_values():
         assert other.optim == c.optim and other.data.replay_rate == 0.1
 
 
+@pytest.mark.torch
 def test_first_loss_from_hf_weights_equals_transformers(tmp_path):
     """Step 1 reports the loss of the starting weights: transformers must agree on that batch."""
+    import torch
+    import transformers
+
     scratch = quickstart(tmp_path, **{"max_steps": 1, "data.mask_documents": "false"})
     train_in(scratch, tmp_path / "tok")  # trains the 1000-token tokenizer the HF model is built for
     torch.manual_seed(0)
