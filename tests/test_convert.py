@@ -3,12 +3,14 @@
 
 import numpy as np
 import pytest
-import transformers
 from conftest import hf_logits
 
 from entigraph_jax.models import __main__ as models_main
 from entigraph_jax.models import make_mesh
 from entigraph_jax.models.checkpoint import load_params
+
+pytestmark = pytest.mark.torch
+transformers = pytest.importorskip("transformers")
 
 
 @pytest.fixture

@@ -11,8 +11,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
-import transformers
 from conftest import build_bpe_tokenizer, hf_logits
 
 from entigraph_jax.config import load_config_file
@@ -22,6 +20,9 @@ from entigraph_jax.models.sampling import Sampler, SamplingParams
 from entigraph_jax.train import TrainSettings, train
 from entigraph_jax.train.plan import plan
 
+pytestmark = pytest.mark.torch
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
 ROOT = Path(__file__).parent.parent
 BASE = dict(vocab_size=512, hidden_size=64, intermediate_size=160, num_hidden_layers=3, max_position_embeddings=256,
             initializer_range=0.1, rms_norm_eps=1e-6, num_attention_heads=4, num_key_value_heads=2)

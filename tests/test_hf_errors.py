@@ -12,6 +12,8 @@ from safetensors.numpy import load_file, save_file
 
 from entigraph_jax.models import CheckpointError, from_pretrained_hf, load
 
+pytestmark = pytest.mark.torch  # every checkpoint here is one transformers built
+
 
 @pytest.fixture
 def checkpoint(hf_llama, tmp_path):

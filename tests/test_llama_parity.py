@@ -7,12 +7,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import transformers
 from conftest import CONFIGS, build_hf_llama, hf_logits
 from flax import nnx
 from jax.sharding import PartitionSpec
 
 from entigraph_jax.models import CheckpointError, from_pretrained_hf, make_mesh, save_pretrained_hf
+
+pytestmark = pytest.mark.torch
+transformers = pytest.importorskip("transformers")
 
 
 @pytest.mark.parametrize("kind", sorted(CONFIGS))

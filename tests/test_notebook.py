@@ -3,10 +3,12 @@
 import os
 from pathlib import Path
 
-import nbformat
-from nbclient import NotebookClient
+import pytest
 
 from entigraph_jax.runs import CorpusRun, TrainRun
+
+nbclient = pytest.importorskip("nbclient", reason="needs the dev extra (nbclient, nbformat, ipykernel)")
+nbformat = pytest.importorskip("nbformat", reason="needs the dev extra (nbclient, nbformat, ipykernel)")
 
 ROOT = Path(__file__).parent.parent
 
@@ -16,7 +18,8 @@ def test_notebook_executes(tmp_path, monkeypatch):
     monkeypatch.setenv("ENTIGRAPH_NOTEBOOK_WORKDIR", str(tmp_path))
     monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
     notebook = nbformat.read(ROOT / "notebooks" / "entigraph_colab.ipynb", as_version=4)
-    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    resources = {"metadata": {"path": str(ROOT)}}
+    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3", resources=resources).execute()
     assert CorpusRun(tmp_path / "entigraph").summary()["status"] == "complete"
     assert (TrainRun(tmp_path / "cpt").export / "model.safetensors").is_file()
     assert (tmp_path / "closed_book.json").is_file() and (tmp_path / "accuracy.png").is_file()

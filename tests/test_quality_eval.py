@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from conftest import tiny_reference
 
 from entigraph_jax.data import Document, Question, load_source
@@ -157,7 +156,10 @@ def test_the_papers_split_sorts_titles_and_keeps_the_last_80_percent():
     assert report.splits["all"].overall.total == 25 and report.splits["test"].overall.accuracy == 1.0
 
 
+@pytest.mark.torch
 def test_loglik_mode_matches_transformers(tmp_path):
+    import torch
+
     docs = load_source("sample")[:2]
     tok, reference, path = tiny_reference(tmp_path)
     report = log_likelihood(from_pretrained_hf(path), tok, docs, batch=5)

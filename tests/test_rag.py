@@ -4,7 +4,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from conftest import tiny_reference
 
 from entigraph_jax import cli
@@ -143,7 +142,10 @@ def test_open_book_command(quickstart_run, tmp_path, capsys):
     assert (tmp_path / "cache" / "embeddings.sqlite").is_file()
 
 
+@pytest.mark.torch
 def test_query_likelihood_reranker_orders_by_the_models_likelihood(tmp_path):
+    import torch
+
     tok, reference, path = tiny_reference(tmp_path)
     reranker = QueryLikelihoodReranker(from_pretrained_hf(path), tok, batch=3)
     chunks = split_recursive(load_source("sample")[0].text, 200)[:5]

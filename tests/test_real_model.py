@@ -10,8 +10,6 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
-import transformers
 
 from entigraph_jax.config import load_config_file
 from entigraph_jax.data import Document, load_source, load_tokenizer
@@ -22,7 +20,9 @@ from entigraph_jax.models.sampling import Sampler, SamplingParams
 from entigraph_jax.runs import CorpusRun
 from entigraph_jax.train import TrainSettings, train
 
-pytestmark = pytest.mark.real_model
+pytestmark = [pytest.mark.real_model, pytest.mark.torch]
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
 ROOT = Path(__file__).parent.parent
 VARIED = ["Hello, world!", "  leading and trailing spaces  ", "tabs\tand\nnewlines\n\n",
           "Ünïcödé: café, naïve, Ångström", "日本語のテキストと中文", "emoji 🎉🚀 and ✓",

@@ -99,6 +99,7 @@ def test_top_p_keeps_only_the_nucleus():
     assert abs((drawn == 0).mean() - 0.5 / 0.8) < 0.05
 
 
+@pytest.mark.torch
 def test_sharded_decoding_matches_one_device(hf_llama):
     path, _ = hf_llama("llama3")
     mesh = make_mesh(data=2, fsdp=2, tensor=2)

@@ -2,6 +2,7 @@
 
 import dataclasses
 import difflib
+import importlib.util
 import json
 import math
 from pathlib import Path
@@ -48,6 +49,8 @@ from entigraph_jax.train.hooks import EVAL_LOSS
 from entigraph_jax.train.step import loss_sums
 
 ROOT = Path(__file__).resolve().parents[1]
+needs_faiss = pytest.mark.skipif(importlib.util.find_spec("faiss") is None,
+                                 reason="faiss-cpu (the ann extra) is not installed")
 SEPARATOR = "\n\n### Related document:\n\n"
 
 
@@ -82,7 +85,7 @@ def test_exact_neighbours_equal_brute_force(n, block):
     np.testing.assert_allclose(scores, -np.sort(-sims, axis=1)[:, :3], atol=1e-6)
 
 
-@pytest.mark.parametrize("index", ["exact", "faiss"])
+@pytest.mark.parametrize("index", ["exact", pytest.param("faiss", marks=needs_faiss)])
 def test_mining_finds_planted_pairs_and_drops_duplicates(index):
     docs = planted_corpus()
     pairs = mine_pairs(docs, HashingEmbedder(), "hashing", MineSettings(k=4, index=index), SEPARATOR)
@@ -105,6 +108,7 @@ def test_mining_rejects_bad_input():
         SBPSettings.from_config({"mine": {"min_similarity": 0.9, "max_similarity": 0.5}})
 
 
+@needs_faiss
 def test_faiss_agrees_with_exact_on_a_small_corpus():
     vectors = np.random.default_rng(1).normal(size=(200, 32)).astype(np.float32)
     exact_ids, approx_ids = exact_neighbours(vectors, 5)[1], faiss_neighbours(vectors, 5)[1]

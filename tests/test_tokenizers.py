@@ -3,7 +3,6 @@
 
 import pytest
 import sentencepiece as spm
-import transformers
 from conftest import build_bpe_tokenizer
 
 from entigraph_jax.data import TokenizerError, load_source, load_tokenizer, train_sentencepiece
@@ -39,7 +38,10 @@ def tokenizer_json(tmp_path_factory):
     return build_bpe_tokenizer(tmp_path_factory.mktemp("hf"), ["<|begin_of_text|>", "<|end_of_text|>"], 400)
 
 
+@pytest.mark.torch
 def test_tokenizer_json_matches_transformers(tokenizer_json):
+    import transformers
+
     tok = load_tokenizer(tokenizer_json.parent)
     reference = transformers.PreTrainedTokenizerFast(tokenizer_file=str(tokenizer_json))
     ids = tok.encode_batch(TEXTS)

@@ -2,8 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
-import transformers
 from test_train import ROOT, quickstart, train_in
 
 from entigraph_jax.cli import main
@@ -48,8 +46,12 @@ def test_paper_recipe_values():
         assert other.optim == c.optim and other.data.replay_rate == 0.1
 
 
+@pytest.mark.torch
 def test_first_loss_from_hf_weights_equals_transformers(tmp_path):
     """Step 1 reports the loss of the starting weights: transformers must agree on that batch."""
+    import torch
+    import transformers
+
     scratch = quickstart(**{"max_steps": 1, "data.mask_documents": False})
     tokenizer = train_in(scratch, tmp_path / "tok").tokenizer  # the 1000-token tokenizer the HF model is built for
     torch.manual_seed(0)
