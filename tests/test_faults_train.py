@@ -17,6 +17,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import tensorstore
 from test_train import QUICKSTART, losses, quickstart, train_in
 
 from entigraph_jax.data.cache import check_cache
@@ -147,8 +148,8 @@ def test_a_failed_save_stops_the_run_with_one_line(tmp_path):
 
 
 def test_only_errors_raised_in_orbax_are_dropped(monkeypatch, caplog):
-    """Orbax echoes a failed save from its threads, finalizers, abandoned tasks and logs; errors from
-    other code still reach each of those channels."""
+    """Orbax echoes a failed save from its threads, finalizers, abandoned tasks, logs and the late
+    callbacks of its tensorstore writes; errors from other code still reach each of those channels."""
     import orbax.checkpoint._src.serialization.serialization as orbax_module
 
     from entigraph_jax.train.checkpoints import silence_orbax
@@ -174,11 +175,22 @@ def test_only_errors_raised_in_orbax_are_dropped(monkeypatch, caplog):
                                              thread=where))
         logging.getLogger("asyncio").error(f"Task exception was never retrieved ({where})",
                                            exc_info=(OSError, error, error.__traceback__))
+    for value in (tensorstore.Promise.new()[1], "a callback of anyone else's"):  # tensorstore finishing late
+        try:
+            call_soon_threadsafe(None, print, value)
+        except RuntimeError as error:
+            sys.unraisablehook(SimpleNamespace(exc_type=RuntimeError, exc_value=error, object=None,
+                                               exc_traceback=error.__traceback__, err_msg=type(value).__name__))
     logging.getLogger("orbax.checkpoint").error("a line of Orbax's own logger")
     logging.getLogger("absl").warning("a line of anyone else's")
-    assert seen == [("unraisable", __file__), ("thread", __file__)]
+    assert seen == [("unraisable", __file__), ("thread", __file__), ("unraisable", "str")]
     assert [r.getMessage() for r in caplog.records] == [f"Task exception was never retrieved ({__file__})",
                                                         "a line of anyone else's"]
+
+
+def call_soon_threadsafe(loop, callback, *args):
+    """As asyncio's event loop answers a callback from another thread once it is closed."""
+    raise RuntimeError("Event loop is closed")
 
 
 THREAD_DURING_TRAINING = """

@@ -26,6 +26,7 @@ import types
 import grain
 import jax
 import orbax.checkpoint as ocp
+import tensorstore
 from etils import epath
 
 from entigraph_jax.errors import UserError
@@ -41,7 +42,15 @@ ORBAX_CODE = f"{os.sep}orbax{os.sep}"
 
 
 def _from_orbax(trace: types.TracebackType | None) -> bool:
-    return any(ORBAX_CODE in frame.f_code.co_filename for frame, _ in traceback.walk_tb(trace))
+    """Raised in Orbax's code, or by tensorstore (Orbax's storage) handing a finished read or write back
+    to an event loop Orbax has closed (after a failed save, at exit)."""
+    for frame, _ in traceback.walk_tb(trace):
+        if ORBAX_CODE in frame.f_code.co_filename:
+            return True
+        if frame.f_code.co_name == "call_soon_threadsafe" and any(
+                isinstance(arg, tensorstore.Future) for arg in frame.f_locals.get("args", ())):
+            return True
+    return False
 
 
 class _OrbaxRecords(logging.Filter):
