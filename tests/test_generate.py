@@ -62,7 +62,7 @@ def records(config):
 
 @pytest.mark.parametrize("backend", ["openai", "gemini"])
 def test_happy_path_on_the_sample_corpus(server, tmp_path, backend):
-    config = config_for(server, tmp_path, backend)
+    config = config_for(server, tmp_path, backend, **{"llm.timeout_s": 30})  # nothing hangs: no retry on a slow machine
     summary = generate(config)
     out = records(config)
     assert summary.status == "complete" and summary.records == len(out)

@@ -72,14 +72,14 @@ def plan_here(run_command):
     return lambda *args: run_command(train_main.COMMANDS, ["plan", *args])
 
 
-def test_command_plans_llama3_8b_without_weights(plan_here):
+def test_command_plans_llama3_8b_without_weights():
     """No checkpoint needed: the architecture is named; fake devices stand in for the hardware."""
     config = ["--config", str(ROOT / "configs/cpt_llama3_8b_quality.py"), "--model=llama3-8b"]
-    v5p = plan_here(*config, "--hardware=v5p-8", "--no_compile")
+    v5p = run_plan(*config, "--hardware=v5p-8", "--no_compile")
     assert v5p.returncode == 0, v5p.stderr
     assert "8.03B parameters on v5p-8: 4 devices" in v5p.stdout
     assert "\nfits (estimate):" in v5p.stdout
-    v4 = plan_here(*config, "--hardware=v4-8", "--no_compile")
+    v4 = run_plan(*config, "--hardware=v4-8", "--no_compile")
     assert "does NOT fit" in v4.stdout  # fp32 master weights + Adam alone are 22.4 GiB of 32
 
 
@@ -102,12 +102,18 @@ def test_a_command_on_a_machine_without_a_tpu_says_nothing_of_libtpu():
 @pytest.mark.parametrize("args,message", [
     (["--hardware=tpu"], "--hardware='tpu'; known: v4-8"),
     (["--model=gpt2"], "unknown model preset 'gpt2'; known: llama3-8b"),
-    (["--hardware=v4-8", "--config.mesh.tensor=3"], "impossible on 4 devices"),
 ])
 def test_bad_input_is_one_line(args, message, plan_here):
     done = plan_here("--config", str(ROOT / "configs/quickstart.py"), *args)
     assert done.returncode == 1
     assert message in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_a_mesh_the_hardware_cannot_hold_is_one_line():
+    """Without libtpu, a TPU slice is stood in for by fake CPU devices: set up in a process of its own."""
+    done = run_plan("--config", str(ROOT / "configs/quickstart.py"), "--hardware=v4-8", "--config.mesh.tensor=3")
+    assert done.returncode == 1
+    assert "impossible on 4 devices" in done.stderr and done.stderr.count("\n") == 1
 
 
 needs_libtpu = pytest.mark.skipif(not has_tpu_compiler(), reason="libtpu (the tpu extra) is not installed")

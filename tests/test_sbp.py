@@ -165,9 +165,8 @@ def recipe_run(tmp_path_factory):
     oracle.write_text("".join(json.dumps({"text": f"{t}\n\n{articles[(i + 1) % len(articles)]}"}) + "\n"
                               for i, t in enumerate(articles)))
     args = ["--config", str(ROOT / "configs/sbp_quickstart.py"), f"--config.workdir={workdir}",
-            "--config.synthesizer.data.epochs=4", "--config.joint.max_steps=12", "--config.synthesize.num_docs=16",
-            "--config.synthesize.max_new_tokens=64",
-            f"--config.oracle_corpus=jsonl:{oracle}"]
+            "--config.synthesizer.data.epochs=4", "--config.joint.max_steps=12",
+            "--config.synthesize.max_new_tokens=64", f"--config.oracle_corpus=jsonl:{oracle}"]
     with pytest.MonkeyPatch.context() as monkeypatch:
         moved_train_layout(monkeypatch)
         summary = SBP(cli.resolve(sbp_main.COMMANDS["run"], args)[0]).run()
