@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .config import apply_override, check_schema, load_config_file
-from .errors import Stopped, UsageError, UserError
+from .errors import Stopped, UsageError, UserError, redact
 from .settings import Settings
 
 INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT
@@ -234,10 +234,10 @@ def main(commands: Command | dict[str, Command], argv: list[str] | None = None, 
             return _say(config_text(settings))
         result = command.run(settings, invocation)
     except Stopped as e:
-        print(f"{command.name}: {e}", file=sys.stderr)
+        print(f"{command.name}: {redact(str(e))}", file=sys.stderr)
         return e.exit_code
     except UserError as e:
-        print(f"{command.name}: error: {e}", file=sys.stderr)
+        print(f"{command.name}: error: {redact(str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print(f"{command.name}: interrupted" + (f"; {command.interrupted}" if command.interrupted else ""),

@@ -159,3 +159,66 @@ def test_per_token_embeddings_are_refused_in_one_line(server):
     with pytest.raises(EmbedderError, match=r"/embeddings: the server returned one vector per token \(\d+ x 64\), "
                                             r"not one per text; start it with pooling"):
         embedder.embed(["The Salt Bells of Quarrowmere", "A Short History of the Drennick Canal"])
+
+
+KEY = "sk-test-0123456789abcdefSECRET"
+
+
+def written(out: Path) -> bytes:
+    """Every byte the run left in its folder: the journal, the summary, the records."""
+    return b"".join(p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file())
+
+
+def backend_flags(server, backend: str) -> list[str]:
+    url = f"{server.base_url}/v1" if backend == "openai" else server.base_url
+    return [f"--config.llm.backend={backend}", f"--config.llm.base_url={url}", "--config.llm.max_failures_in_a_row=3",
+            "--config.llm.max_failure_fraction=1"]
+
+
+@pytest.mark.parametrize("backend", ["openai", "gemini"])
+@pytest.mark.parametrize("fault", ["echo401", "echo400", "echo500"])
+def test_a_server_that_echoes_the_key_never_gets_it_printed_or_written(server, tmp_path, fault, generate_here,
+                                                                       monkeypatch, backend):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("GEMINI_API_KEY", KEY)
+    server.fail_always(fault)
+    out = tmp_path / "out"
+    done = generate_here(out, *backend_flags(server, backend))
+    shown = done.stderr + written(out).decode(errors="replace")
+    assert done.returncode == 1 and KEY not in shown + done.stdout and KEY.encode() not in written(out)
+    assert "0123456789" not in shown  # no part of it either
+    if (fault, backend) != ("echo500", "gemini"):  # the Gemini backend keeps a 5xx's status alone
+        assert "request refused; it had the headers" in shown and "[redacted]" in shown
+
+
+@pytest.mark.parametrize("backend", ["openai", "gemini"])
+@pytest.mark.parametrize("fault", ["garbage200", "garbage400", "garbage500"])
+def test_an_unreadable_answer_is_one_bounded_line_in_every_file(server, tmp_path, generate_here, monkeypatch,
+                                                                  backend, fault):
+    monkeypatch.setenv("GEMINI_API_KEY", KEY)
+    server.fail_always(fault)  # 1 MB of invalid UTF-8
+    out = tmp_path / "out"
+    done = generate_here(out, *backend_flags(server, backend))
+    assert len(done.stderr) < 5000, done.stderr[-3000:]
+    assert CorpusRun(out).summary_path.stat().st_size < 10_000 and len(written(out)) < 200_000
+
+
+def test_an_api_key_with_a_line_break_is_refused_in_one_line(server, tmp_path, generate_here, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-first-half\nsk-second-half")
+    done = generate_here(tmp_path / "out", f"--config.llm.base_url={server.base_url}/v1")
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+        "generate: error: llm: the API key from the environment variable OPENAI_API_KEY contains a space, line break "
+        "or non-ASCII character; a key is one word"]
+    assert not server.requests
+
+
+def test_an_hour_of_retry_after_is_capped_and_said(tmp_path):
+    slow_down = FakeLLMServer(retry_after_s=3600).start()
+    slow_down.inject("429")
+    config = config_for(slow_down, tmp_path / "out", **{"llm.backoff_max_s": 0.05, "llm.max_concurrency": 1})
+    with pytest.MonkeyPatch.context() as patch:
+        lines = []
+        patch.setattr("entigraph_jax.generate.engine.tqdm.write", lambda text, file=None: lines.append(text))
+        assert generate(config).status == "complete"
+    assert lines == ["generate: the server asked to wait 3600 s (HTTP 429); waiting llm.backoff_max_s=0.05 s "
+                     "between tries instead"]

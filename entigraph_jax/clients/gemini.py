@@ -12,6 +12,8 @@ import httpx
 from google import genai
 from google.genai import errors, types
 
+from entigraph_jax.errors import redact
+
 from .batch import COMPLETED, EXPIRED, FAILED, RUNNING, BatchBackend, BatchItem, BatchStatus
 from .llm import (
     Backend,
@@ -52,15 +54,17 @@ class GeminiBackend(Backend):
                 raise Retryable(f"HTTP {e.code} {e.status}", parse_retry_after(headers.get("retry-after")),
                                 rate_limited=e.code == 429) from e
             if e.code in (401, 403, 404):
-                raise Fatal(f"Gemini: HTTP {e.code} {e.status} ({e.message}); check the key and "
+                raise Fatal(f"Gemini: HTTP {e.code} {e.status} ({redact(str(e.message), 300)}); check the key and "
                             f"llm.model={self.model!r}") from e
-            raise Rejected(f"HTTP {e.code} {e.status} ({e.message})") from e
+            raise Rejected(f"HTTP {e.code} {e.status} ({redact(str(e.message), 300)})") from e
         except (TimeoutError, httpx.TimeoutException) as e:
             raise Retryable(f"timeout ({type(e).__name__})") from e
         except (httpx.ConnectError, aiohttp.ClientConnectorError) as e:  # the SDK uses aiohttp when installed
             raise Unreachable(f"cannot reach the Gemini API ({type(e).__name__}: {e})") from e
         except (httpx.TransportError, aiohttp.ClientError) as e:
             raise Retryable(f"Gemini API: {type(e).__name__}: {e}") from e
+        except UnicodeDecodeError as e:  # the SDK decodes any body, an error's too, as UTF-8 text
+            raise Retryable(f"Gemini API: a body that is not UTF-8 text ({e.reason} at byte {e.start})") from e
 
     async def complete(self, system, prompt, *, json_mode, max_output_tokens, temperature, schema=None):
         config = self.config(system, json_mode=json_mode, max_output_tokens=max_output_tokens,

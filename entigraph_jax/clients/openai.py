@@ -14,6 +14,8 @@ import tempfile
 
 import aiohttp
 
+from entigraph_jax.errors import redact
+
 from .batch import COMPLETED, EXPIRED, FAILED, RUNNING, BatchBackend, BatchItem, BatchStatus
 from .llm import (
     Backend,
@@ -79,7 +81,7 @@ class OpenAIBackend(Backend):
         if status == 429:
             raise Retryable("HTTP 429", parse_retry_after(retry_after) or wait or None, rate_limited=True)
         if status >= 500:
-            raise Retryable(f"HTTP {status} ({_message(raw)[:300]})", parse_retry_after(retry_after))
+            raise Retryable(f"HTTP {status} ({_message(raw)})", parse_retry_after(retry_after))
         if status in (401, 403, 404):
             raise Fatal(f"{self.base_url}: HTTP {status} ({_message(raw)}); check the key, "
                         f"llm.model={self.model!r} and llm.base_url")
@@ -102,7 +104,7 @@ class OpenAIBackend(Backend):
         try:
             payload = json.loads(raw)
         except ValueError as e:
-            raise Retryable(f"malformed response body ({e!r})") from e
+            raise Retryable(f"malformed response body ({redact(repr(e), 200)})") from e
         return dataclasses.replace(completion(payload), wait_s=wait)
 
     def _drop_schema(self, why: str):
@@ -122,7 +124,7 @@ def completion(payload) -> Completion:
         choice = payload["choices"][0]
         text = choice["message"].get("content") or ""
     except (KeyError, IndexError, TypeError, AttributeError) as e:
-        raise Retryable(f"malformed response body ({e!r})") from e
+        raise Retryable(f"malformed response body ({redact(repr(e), 200)})") from e
     if choice.get("finish_reason") == "content_filter":
         raise Rejected("blocked by the server's content filter")
     if not text.strip():
@@ -153,7 +155,7 @@ class OpenAIBatchBackend(OpenAIBackend, BatchBackend):
         try:
             return json.loads(raw)
         except ValueError as e:
-            raise Retryable(f"{path}: malformed response body ({e!r})") from e
+            raise Retryable(f"{path}: malformed response body ({redact(repr(e), 200)})") from e
 
     async def submit(self, items: list[BatchItem], key: str) -> str:
         """Upload the items as a JSONL file (written to disk first, streamed up), then create the batch."""
@@ -228,8 +230,10 @@ def _about_schema(message: str) -> bool:
 
 
 def _message(raw: bytes) -> str:
+    """The server's error message in a body, redacted and at most 300 characters."""
     try:
         error = json.loads(raw).get("error")
-        return error.get("message", str(error)) if isinstance(error, dict) else str(error)
+        text = error.get("message", str(error)) if isinstance(error, dict) else str(error)
     except (ValueError, AttributeError):
-        return raw[:200].decode("utf-8", "replace")
+        text = raw[:300].decode("utf-8", "replace")
+    return redact(text, 300)

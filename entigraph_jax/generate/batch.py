@@ -169,10 +169,10 @@ class BatchEngine(Engine):
     def _answer_failed(self, request: Request, error: Exception, attempts: int, answer: str | None = None,
                        allowed: int | None = None, spent=(0, 0)) -> None:
         """A failed answer: sent again in the next round while attempts remain, else a failure."""
-        self.errors[str(error)] += 1
+        message = self.count_error(error)
         allowed = allowed if allowed is not None else self.llm.max_retries + 1
         if isinstance(error, Rejected) or attempts >= allowed:
-            self._fail(request, str(error), 1, answer, spent)
+            self._fail(request, message, 1, answer, spent)
             self.on_progress(self.stats)
         else:
             self.journal.resend(request, 1, *spent, self._cost(spent))

@@ -14,14 +14,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import sys
 import time
 from collections.abc import Callable, Iterator
 
 import tenacity
+from tqdm import tqdm
 
 from entigraph_jax.clients import Backend, Completion, Fatal, Rejected, Retryable, Unreachable
 from entigraph_jax.clients.prices import price
 from entigraph_jax.data import Document
+from entigraph_jax.errors import redact
 
 from .defaults import GenerateSettings
 from .journal import Journal
@@ -75,6 +78,7 @@ class Engine:
         self.answered = False  # has any request of this run got an answer
         self.failures_in_a_row = 0
         self.errors: collections.Counter[str] = collections.Counter()  # failed attempts by message
+        self.long_waits: set[float] = set()  # Retry-After lengths over llm.backoff_max_s already announced
         self.resume_at = 0.0  # monotonic time before which no request is sent (the server's rate limits)
         self.requests_limiter = RateLimiter(self.llm.requests_per_minute)
         self.tokens_limiter = RateLimiter(self.llm.tokens_per_minute)
@@ -113,11 +117,26 @@ class Engine:
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         backoff = tenacity.wait_exponential_jitter(self.llm.backoff_initial_s, self.llm.backoff_max_s)(state)
-        error = state.outcome.exception()
-        return max(backoff, getattr(error, "retry_after", None) or 0.0)
+        return max(backoff, self._retry_after(state.outcome.exception()))
+
+    def _retry_after(self, error: BaseException | None) -> float:
+        """The server's Retry-After, at most `llm.backoff_max_s`; a longer one is announced with the
+        server's reason, once per length asked."""
+        asked = getattr(error, "retry_after", None) or 0.0
+        if asked > self.llm.backoff_max_s and asked not in self.long_waits:
+            self.long_waits.add(asked)
+            tqdm.write(f"generate: the server asked to wait {asked:g} s ({redact(str(error), 200)}); waiting "
+                       f"llm.backoff_max_s={self.llm.backoff_max_s:g} s between tries instead", file=sys.stderr)
+        return min(asked, self.llm.backoff_max_s)
 
     def _count_retry(self, state: tenacity.RetryCallState) -> None:
         self.stats.retried += 1
+
+    def count_error(self, error: Exception) -> str:
+        """Count a failed attempt by its message, redacted and bounded (`errors.redact`); the message."""
+        message = redact(str(error))
+        self.errors[message] += 1
+        return message
 
     def common_errors(self, n: int = 3) -> str:
         return "; ".join(f"{count} x {message}" for message, count in self.errors.most_common(n))
@@ -128,8 +147,8 @@ class Engine:
     def _failed_attempt(self, error: Exception) -> None:
         """Count a failed attempt; stop the run when it cannot work."""
         if getattr(error, "rate_limited", False):  # the server's limit is the whole pool's
-            self._hold_back(error.retry_after or self.llm.backoff_initial_s)
-        self.errors[str(error)] += 1
+            self._hold_back(self._retry_after(error) or self.llm.backoff_initial_s)
+        self.count_error(error)
         self.failures_in_a_row += 1
         if isinstance(error, Unreachable) and not self.answered:
             raise Fatal(str(error))
@@ -204,8 +223,8 @@ class Engine:
         self.stats.done += 1
 
     def _fail(self, request: Request, error: str, attempts: int, answer: str | None = None, spent=(0, 0)) -> None:
-        """Record a failure, and what its answers (if any) cost."""
-        self.journal.failed(request, error, attempts, answer, *spent, self._cost(spent))
+        """Record a failure (its message redacted and bounded), and what its answers (if any) cost."""
+        self.journal.failed(request, redact(error), attempts, answer, *spent, self._cost(spent))
         self.stats.failed += 1
 
     def _record(self, request: Request, completion: Completion) -> dict:

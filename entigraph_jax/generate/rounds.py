@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from entigraph_jax.clients import Backend, Fatal
 from entigraph_jax.data import Document
+from entigraph_jax.errors import redact
 
 from .batch import BatchEngine
 from .defaults import GenerateSettings
@@ -115,7 +116,7 @@ async def send(config: GenerateSettings, docs: list[Document], journal: Journal,
         await backend.start()
         await (rounds.rephrase() if config.method == "rephrase" else rounds.entigraph())
     except Fatal as e:  # the run cannot work: say why in the summary, then fail
-        stopped = str(e)
+        stopped = redact(str(e))
     finally:
         rounds.progress.close()
         await backend.aclose()

@@ -8,7 +8,9 @@ Faults are queued with `inject(...)` and served one per request: "429" (with Ret
 (answers after `hang_s`), "malformed" (entity JSON that does not parse), "empty", "blocked",
 "length" (an answer cut at the output-token cap), "html" (an HTML page with status 200), "hello" (JSON
 that is no answer), "no_choices", "no_schema" (a 400 refusing a JSON-schema response format, as a
-server without structured outputs answers); `fail_always(fault)` serves one to every request
+server without structured outputs answers), "echo401" / "echo400" / "echo500" (an error whose body
+repeats the request's headers, key included, as some proxies do), "garbage200" / "garbage400" /
+"garbage500" (1 MB of invalid UTF-8 with that status); `fail_always(fault)` serves one to every request
 ("per_token": embeddings come one vector per token, as llama.cpp's server sends them without pooling).
 `rate_limit(n, window_s)` makes it an OpenAI-style rate-limited server: `x-ratelimit-*-requests`
 headers on every chat answer, and a 429 for a request beyond n in the window. The batch APIs are
@@ -105,7 +107,8 @@ class FakeLLMServer:
                 method, target = request_line.decode().split()[:2]
                 path, _, query = target.partition("?")
                 body = await _read_body(reader, headers)
-                status, extra, payload = await self._respond(method, path, urllib.parse.parse_qs(query), body)
+                status, extra, payload = await self._respond(method, path, urllib.parse.parse_qs(query), body,
+                                                             headers)
                 kind = {str: "text/html", bytes: "application/jsonl"}.get(type(payload), "application/json")
                 data = payload if isinstance(payload, bytes) else payload.encode() if isinstance(payload, str) \
                     else json.dumps(payload).encode()
@@ -118,7 +121,8 @@ class FakeLLMServer:
         finally:
             writer.close()
 
-    async def _respond(self, method: str, path: str, query: dict, body) -> tuple[int, list[str], dict | str | bytes]:
+    async def _respond(self, method: str, path: str, query: dict, body,
+                       headers: dict) -> tuple[int, list[str], dict | str | bytes]:
         gemini = ":generateContent" in path
         with self._lock:
             self.requests.append({"method": method, "path": path, "time": time.monotonic(),
@@ -153,6 +157,11 @@ class FakeLLMServer:
             return 429, [f"Retry-After: {self.retry_after_s}"], _error(429, "RESOURCE_EXHAUSTED", "slow down")
         if fault == "500":
             return 500, [], _error(500, "INTERNAL", "server error")
+        if fault in ("echo401", "echo400", "echo500"):
+            code = int(fault[4:])
+            return code, [], _error(code, "ERROR", f"request refused; it had the headers {json.dumps(headers)}")
+        if fault in ("garbage200", "garbage400", "garbage500"):
+            return int(fault[7:]), [], b"\xff\xfe" * 2**19
         if fault == "html":  # a proxy's error page with status 200
             return 200, [], "<html><body><h1>Gateway</h1>Please try again later.</body></html>"
         if fault == "hello":  # JSON that is not an answer
