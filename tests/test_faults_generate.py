@@ -222,3 +222,25 @@ def test_an_hour_of_retry_after_is_capped_and_said(tmp_path):
         assert generate(config).status == "complete"
     assert lines == ["generate: the server asked to wait 3600 s (HTTP 429); waiting llm.backoff_max_s=0.05 s "
                      "between tries instead"]
+
+
+def test_two_documents_with_one_id_are_refused_by_name(server, tmp_path, generate_here):
+    corpus = tmp_path / "wiki.jsonl"
+    corpus.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in [
+        ("a", "The Salt Bells of Quarrowmere ring at dawn."), ("b", "Drennick Canal."), ("a", "Another page.")]))
+    out = tmp_path / "out"
+    done = generate_here(out, f"--config.llm.base_url={server.base_url}/v1", f"--config.source=jsonl:{corpus}")
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+        f"generate: error: jsonl:{corpus}: documents 1 and 3 share the id 'a'; each document needs its own id"]
+    assert not server.requests and not out.exists()
+
+
+def test_a_document_without_text_is_left_out_aloud(server, tmp_path, generate_here):
+    corpus = tmp_path / "wiki.jsonl"
+    corpus.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in [
+        ("a", "The Salt Bells of Quarrowmere ring at dawn."), ("b", "  \n"), ("c", "The Drennick Canal Company.")]))
+    done = generate_here(tmp_path / "out", f"--config.llm.base_url={server.base_url}/v1",
+                         f"--config.source=jsonl:{corpus}")
+    assert done.returncode == 0, done.stderr
+    assert f"jsonl:{corpus}: 1 document(s) without text left out (ids 'b')" in done.stderr
+    assert CorpusRun(tmp_path / "out").summary()["documents"] == 2

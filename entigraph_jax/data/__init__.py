@@ -8,7 +8,7 @@ of the project only the base layer (`errors`, `config`, `settings`, `outputs`); 
 from .cache import TokenCache, build_token_cache
 from .pipeline import PackedRows, Pipeline, PipelineError, build_pipeline, subsample
 from .records import RecordError, RecordWriter, read_records, write_records
-from .sources import Document, Question, SourceError, load_source
+from .sources import Document, Question, SourceError, load_source, unique_documents
 from .tokenizers import (
     Tokenizer,
     TokenizerError,
@@ -22,5 +22,5 @@ __all__ = [
     "Document", "PackedRows", "Pipeline", "PipelineError", "Question", "RecordError", "RecordWriter",
     "SourceError", "TokenCache", "Tokenizer", "TokenizerError", "TokenizerSettings", "TrainedTokenizerSettings",
     "build_pipeline", "build_token_cache", "load_source", "load_tokenizer", "read_records", "subsample",
-    "train_sentencepiece", "write_records",
+    "train_sentencepiece", "unique_documents", "write_records",
 ]

@@ -13,6 +13,7 @@ import html.parser
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 from entigraph_jax.errors import UserError
@@ -271,7 +272,23 @@ def load_source(spec: str | os.PathLike) -> list[Document]:
             raise SourceError(f"{spec}: unknown source kind {kind!r} (expected one of "
                               f"{', '.join([*loaders, 'tfds'])})")
         docs = loaders[kind](paths)
+    empty = [d.doc_id for d in docs if not d.text.strip()]
+    if empty:
+        print(f"{spec}: {len(empty)} document(s) without text left out (ids {', '.join(map(repr, empty[:5]))}"
+              f"{', ...' if len(empty) > 5 else ''})", file=sys.stderr)
     docs = [d for d in docs if d.text.strip()]
     if not docs:
         raise SourceError(f"{spec}: the corpus is empty")
+    return docs
+
+
+def unique_documents(docs: list[Document], spec: str) -> list[Document]:
+    """`docs`, for the stages that find a document by its id (generate, evaluate); a `SourceError`
+    naming the id if two documents share one."""
+    first: dict[str, int] = {}
+    for number, doc in enumerate(docs, 1):
+        if doc.doc_id in first:
+            raise SourceError(f"{spec}: documents {first[doc.doc_id]} and {number} share the id {doc.doc_id!r}; "
+                              "each document needs its own id")
+        first[doc.doc_id] = number
     return docs

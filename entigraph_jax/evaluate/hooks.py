@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from entigraph_jax.data import SourceError, load_source
+from entigraph_jax.data import SourceError, load_source, unique_documents
 from entigraph_jax.settings import Settings, at_least, setting
 from entigraph_jax.train.hooks import Hook, RunContext
 
@@ -26,7 +26,8 @@ class QualityLoglikSettings(Settings):
 
 
 def quality_loglik(settings: QualityLoglikSettings, run: RunContext):
-    docs = [d for d in load_source(settings.source) if d.questions] if settings.source else []
+    docs = [d for d in unique_documents(load_source(settings.source), settings.source) if d.questions] \
+        if settings.source else []
     if not docs:
         raise SourceError(f"hooks.quality_loglik.source={settings.source!r}: no documents with questions")
 

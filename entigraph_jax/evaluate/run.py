@@ -8,7 +8,7 @@ from pathlib import Path
 from entigraph_jax.clients.embedders import make_embedder
 from entigraph_jax.clients.rerank import HTTPReranker
 from entigraph_jax.config import ConfigError
-from entigraph_jax.data import SourceError, load_source
+from entigraph_jax.data import SourceError, load_source, unique_documents
 from entigraph_jax.models import load
 from entigraph_jax.models.sampling import Sampler
 from entigraph_jax.runs import EvalReport
@@ -38,7 +38,7 @@ def evaluate(config: EvaluateSettings) -> EvalReport:
     checkpoint, output = Path(config.model.path), report_path(config)
     if output.exists():
         raise ConfigError(f"{output}: exists; refusing to overwrite it (set --config.output)")
-    docs = load_source(config.source)
+    docs = unique_documents(load_source(config.source), config.source)
     if config.mode != "perplexity":
         docs = [d for d in docs if d.questions]
         if not docs:

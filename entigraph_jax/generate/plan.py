@@ -18,7 +18,7 @@ import random
 import re
 
 from entigraph_jax.config import ConfigError
-from entigraph_jax.data import Document, load_source
+from entigraph_jax.data import Document, load_source, unique_documents
 
 from .defaults import GenerateSettings
 from .prompts import render, template
@@ -202,7 +202,8 @@ def shard_documents(docs: list[Document], shard_index: int, num_shards: int) -> 
 
 def load_documents(settings: GenerateSettings) -> list[Document]:
     """This shard's documents of the source."""
-    docs = shard_documents(load_source(settings.source), settings.shard_index, settings.num_shards)
+    docs = unique_documents(load_source(settings.source), settings.source)
+    docs = shard_documents(docs, settings.shard_index, settings.num_shards)
     if not docs:
         raise ConfigError(f"config: shard {settings.shard_index} of {settings.num_shards} holds no documents")
     return docs
