@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from .config import apply_override, check_schema, load_config_file
 from .errors import Stopped, UsageError, UserError, redact
+from .outputs import json_text
 from .settings import Settings
 
 INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT
@@ -173,7 +173,7 @@ def result_text(result) -> str:
             return [plain(v) for v in value]
         return str(value) if isinstance(value, Path) else value
 
-    return json.dumps(plain(result), indent=2)
+    return json_text(plain(result), indent=2)
 
 
 def no_tpu_probe() -> None:

@@ -6,6 +6,8 @@ parent, a read-only folder: each one line). `hold(path)` is an exclusive lock fo
 writes there: `path/.lock` names the holder's pid and host; a second run is refused, and a lock
 left by a process that no longer runs on this host is taken over with a message. `staged(final)`
 is the one way a folder is written whole: under a temporary name, then moved into place.
+`json_text(value)` is the JSON every report, summary and metrics line is written as: strict, a figure
+that is not a number (NaN, an infinity) written as null.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 import datetime
 import fcntl
 import json
+import math
 import os
 import shutil
 import socket
@@ -25,6 +28,21 @@ from pathlib import Path
 from .errors import UserError
 
 LOCK = ".lock"
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def json_text(value, **kwargs) -> str:
+    """`json.dumps(value, **kwargs)` that strict parsers accept: NaN and infinities become null."""
+    return json.dumps(_finite(value), allow_nan=False, **kwargs)
 
 
 class OutputError(UserError):

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from etils import epath
 
+from .outputs import json_text
+
 
 @dataclasses.dataclass(frozen=True)
 class UsedTokenizer:
@@ -159,7 +161,7 @@ class CorpusRun:
         return json.loads(self.summary_path.read_text()) if self.summary_path.is_file() else None
 
     def write_summary(self, summary: dict) -> None:
-        self.summary_path.write_text(json.dumps(summary, indent=2))
+        self.summary_path.write_text(json_text(summary, indent=2))
 
     @property
     def source(self) -> str:
@@ -218,7 +220,7 @@ class EvalReport:
     def write(self, path: str | os.PathLike) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(dataclasses.asdict(self), indent=1, ensure_ascii=False, allow_nan=False))
+        path.write_text(json_text(dataclasses.asdict(self), indent=1, ensure_ascii=False))
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> EvalReport:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from conftest import tiny_reference
 
+from entigraph_jax import cli
 from entigraph_jax.data import Document, Question, load_source
 from entigraph_jax.data.sources import author_first_last
 from entigraph_jax.evaluate import __main__ as evaluate_main
@@ -23,6 +24,7 @@ from entigraph_jax.evaluate.quality import (
     majority_vote,
     paper_split,
     parse_answer,
+    summarize,
 )
 from entigraph_jax.models import from_pretrained_hf
 from entigraph_jax.models.sampling import Sample
@@ -217,3 +219,23 @@ def test_perplexity_is_lower_on_trained_text(quickstart_run, tmp_path, evaluate_
 
     seen, fresh = ppl("sample", "seen.json"), ppl(f"jsonl:{unseen}", "unseen.json")
     assert seen < fresh / 2, (seen, fresh)
+
+
+def strict_json(text: str):
+    """JSON as a strict parser reads it: NaN and Infinity are not JSON."""
+    return json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+
+
+def test_figures_over_nothing_are_null_in_the_report_and_on_stdout(tmp_path, capsys):
+    """One article, all in the test split: the tune split is empty; no sample parsed: no answered accuracy."""
+    doc = paper_split(load_source("sample"))["test"][0]
+    results = [{"title": doc.title, "doc_id": doc.doc_id, "question": q.question, "vote": None, "correct": False,
+                "difficult": q.difficult, "answers": [None, None], "loss": float("nan")} for q in doc.questions]
+    report = summarize("closed_book", results, [doc])
+    report.write(tmp_path / "report.json")
+    written = strict_json((tmp_path / "report.json").read_text())
+    assert written["splits"]["tune"]["overall"] == {"correct": 0, "total": 0, "accuracy": None, "answered": 0,
+                                                    "accuracy_answered": None, "attempt_rate": None}
+    assert written["splits"]["test"]["overall"]["accuracy_answered"] is None
+    assert written["details"]["results"][0]["loss"] is None
+    assert strict_json(cli.result_text({"loss": float("nan"), "ppl": float("inf")})) == {"loss": None, "ppl": None}

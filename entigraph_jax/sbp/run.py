@@ -27,6 +27,7 @@ from entigraph_jax.data import Tokenizer, load_source, write_records
 from entigraph_jax.evaluate.hooks import ACCURACY, QUALITY_LOGLIK
 from entigraph_jax.models import load, make_mesh
 from entigraph_jax.models.sampling import Sampler
+from entigraph_jax.outputs import json_text
 from entigraph_jax.runs import TrainRun
 from entigraph_jax.train import TrainSettings, train
 from entigraph_jax.train.hooks import EVAL_LOSS, HELDOUT_LOSS
@@ -71,7 +72,7 @@ class SBP:
         return self.config.tokenizer.prepare(self.root / "tokenizer", (d.text for d in self.docs))
 
     def save_summary(self) -> None:
-        self.summary_path.write_text(json.dumps(self.summary, indent=2))
+        self.summary_path.write_text(json_text(self.summary, indent=2))
 
     def mine(self) -> None:
         if not self.pairs.is_dir():

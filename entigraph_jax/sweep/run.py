@@ -17,6 +17,7 @@ from pathlib import Path
 from entigraph_jax.config import ConfigError
 from entigraph_jax.evaluate.defaults import EvaluateSettings
 from entigraph_jax.evaluate.run import evaluate
+from entigraph_jax.outputs import json_text
 from entigraph_jax.runs import TrainRun
 from entigraph_jax.train import TrainSettings, train
 
@@ -67,7 +68,7 @@ def sweep(config: SweepSettings, config_path: str = "", overrides: tuple[tuple[s
             run = train(train_settings(config, tokens, run_dir))
             evaluation = evaluate_settings(config, run)
             scores = evaluate(evaluation).splits[evaluation.split]
-            result.write_text(json.dumps({"tokens": int(tokens), "accuracy": scores.overall.accuracy,
+            result.write_text(json_text({"tokens": int(tokens), "accuracy": scores.overall.accuracy,
                                           "hard_accuracy": scores.hard.accuracy, "run_dir": str(run_dir)}))
         rows.append(json.loads(result.read_text()))
     references = {k: v for k, v in config.references.to_dict().items() if v >= 0}
@@ -78,7 +79,7 @@ def sweep(config: SweepSettings, config_path: str = "", overrides: tuple[tuple[s
     if len(rows) >= 2 * config.fit_components + 1:  # as many runs as free parameters: p, C, K - 1 shares, K rates
         fit = fit_scaling([r["tokens"] for r in rows], [r["accuracy"] for r in rows], config.fit_components)
     if fit:
-        (root / "fit.json").write_text(json.dumps(fit, indent=2))
+        (root / "fit.json").write_text(json_text(fit, indent=2))
     plot = plot_scaling(rows, fit, references, root)
     return SweepResult(len(rows), str(root / "results.csv"),
                        {k: fit[k] for k in ("p", "C", "a", "b", "rmse")} if fit else None, str(plot))

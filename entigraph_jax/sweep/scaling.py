@@ -12,12 +12,13 @@ parameterisation (and K) could not be checked against the paper's text from this
 from __future__ import annotations
 
 import csv
-import json
 import warnings
 from pathlib import Path
 
 import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
+
+from entigraph_jax.outputs import json_text
 
 
 def mixture_of_exponentials(t, p, c, *shares_and_log_rates):
@@ -51,7 +52,7 @@ def fit_scaling(tokens, accuracy, components: int = 2) -> dict:
 
 def write_table(rows: list[dict], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(rows, indent=2))
+    (out / "results.json").write_text(json_text(rows, indent=2))
     with (out / "results.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["tokens", "accuracy", "hard_accuracy", "run_dir"])
         writer.writeheader()

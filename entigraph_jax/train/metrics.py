@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from entigraph_jax.config import ConfigError
+from entigraph_jax.outputs import json_text
 from entigraph_jax.runs import TrainRun
 
 from .hooks import EVAL_LOSS
@@ -117,7 +118,7 @@ class MetricWriter:
         if not self.enabled:
             return
         with self.path.open("a") as f:
-            f.write(json.dumps({"step": step, **scalars}) + "\n")
+            f.write(json_text({"step": step, **scalars}) + "\n")
         if self._tb:
             for name, value in scalars.items():
                 self._tb.add_scalar(name, value, step)
@@ -129,7 +130,7 @@ class MetricWriter:
         """Drop rows past `step`: a resumed run rewrites the steps it repeats."""
         if self.enabled and self.path.is_file():
             kept = [r for r in self.run.rows() if r["step"] <= step]
-            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            self.path.write_text("".join(json_text(r) + "\n" for r in kept))
 
     def plot_loss(self) -> Path | None:
         """Training (and held-out) loss against step, as a PNG."""
