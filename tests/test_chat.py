@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -137,6 +138,19 @@ def test_chat_template_errors_are_one_line(tmp_path):
     build_bpe_tokenizer(tmp_path, FAMILIES["gemma"][0], 500, chat_template=GEMMA)
     template = chat_template(load_tokenizer(tmp_path))
     with pytest.raises(ChatError, match="the chat template refused the conversation: System role not supported"):
+        template.encode(CONVERSATION)
+
+
+@pytest.mark.parametrize("source, why", [
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+     "its loops ran past 100000 steps of range()"),
+    ("{% include 'secrets.txt' %}", "secrets.txt"),
+    ("{% import 'macros.j2' as m %}", "macros.j2"),
+])
+def test_a_chat_template_that_loops_or_reads_files_is_one_line(tmp_path, source, why):
+    build_bpe_tokenizer(tmp_path, FAMILIES["gemma"][0], 500, chat_template=source)
+    template = chat_template(load_tokenizer(tmp_path))
+    with pytest.raises(ChatError, match=rf"the chat template refused the conversation: .*{re.escape(why)}"):
         template.encode(CONVERSATION)
 
 

@@ -90,6 +90,17 @@ def test_index_names_a_missing_shard(checkpoint):
         from_pretrained_hf(checkpoint)
 
 
+def test_index_naming_a_shard_outside_the_folder_is_refused(checkpoint, tmp_path):
+    (tmp_path / "outside").mkdir()
+    shutil.move(checkpoint / "model.safetensors", tmp_path / "outside" / "model.safetensors")
+    names = load_file(tmp_path / "outside" / "model.safetensors")
+    index = {"weight_map": dict.fromkeys(names, "../outside/model.safetensors")}
+    (checkpoint / "model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(CheckpointError, match=r"names shards outside the checkpoint folder "
+                                              r"\(\.\./outside/model\.safetensors\)"):
+        from_pretrained_hf(checkpoint)
+
+
 def test_hub_names_resolve_through_the_cache_and_fail_clearly_offline(hf_llama, tmp_path):
     """A model in the Hugging Face cache loads by name with no network; one not there is one line."""
     path, reference = hf_llama("llama2")

@@ -2,7 +2,9 @@
 
 The template is the tokenizer's own when it ships one (`chat_template` in tokenizer_config.json or
 chat_template.jinja): rendered with Jinja the way transformers' `apply_chat_template` renders it (a
-sandbox, `trim_blocks`, `lstrip_blocks`, `raise_exception`, `tojson`, the special tokens as text), and
+sandbox, `trim_blocks`, `lstrip_blocks`, `raise_exception`, `tojson`, the special tokens as text; no
+`include` or `import`, and at most `RANGE_BUDGET` steps of `range` loops in one rendering, so a
+template cannot read files or run without end), and
 the rendered text tokenized as a whole, so the ids are the ones transformers gives. The loss mask
 covers each assistant turn's content and its end-of-turn marker, found by rendering the
 conversation up to that turn with and without it. Two fallbacks for tokenizers without a template:
@@ -15,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import threading
 from datetime import datetime
 
 import jinja2
@@ -24,6 +27,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from entigraph_jax.errors import UserError
 
 ROLES = ("system", "user", "assistant")
+RANGE_BUDGET = 100_000  # steps of all `range(...)` loops in one rendering of a chat template
 
 
 class ChatError(UserError):
@@ -104,10 +108,27 @@ def _tojson(value, ensure_ascii=False, indent=None, separators=None, sort_keys=F
     return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
 
+class _RangeBudget(threading.local):
+    left = RANGE_BUDGET
+
+
+_budget = _RangeBudget()
+
+
+def _range(*args):
+    """`range`, charged against the rendering's `RANGE_BUDGET` (nested loops multiply)."""
+    steps = range(*args)
+    if len(steps) > _budget.left:
+        _raise(f"its loops ran past {RANGE_BUDGET} steps of range(); a chat template that loops without end?")
+    _budget.left -= len(steps)
+    return steps
+
+
 @functools.lru_cache(maxsize=16)
 def _compile(source: str) -> jinja2.Template:
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, loader=jinja2.DictLoader({}),
                                         extensions=[_GenerationTag, jinja2.ext.loopcontrols])
+    env.globals["range"] = _range
     env.filters["tojson"] = _tojson
     env.globals["raise_exception"] = _raise
     env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
@@ -122,6 +143,7 @@ class JinjaChatTemplate:
     name: str = "jinja"
 
     def render(self, messages: list[dict], add_generation_prompt: bool) -> str:
+        _budget.left = RANGE_BUDGET
         try:
             template = _compile(self.tokenizer.chat_template)
             return template.render(messages=messages, add_generation_prompt=add_generation_prompt, tools=None,

@@ -248,8 +248,12 @@ class SafetensorsFolder:
         if index.is_file():
             try:
                 weight_map = json.loads(index.read_text())["weight_map"]
-            except (json.JSONDecodeError, KeyError) as e:
-                raise CheckpointError(f"{index}: not a safetensors index ({e})") from e
+                shards = {Path(f) for f in weight_map.values()}
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+                raise CheckpointError(f"{index}: not a safetensors index ({e!r})") from e
+            outside = sorted(str(f) for f in shards if f.is_absolute() or ".." in f.parts)
+            if outside:
+                raise CheckpointError(f"{index}: names shards outside the checkpoint folder ({', '.join(outside[:3])})")
             self.files = {name: path / file for name, file in weight_map.items()}
             return
         files = sorted(path.glob("*.safetensors"))
