@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -206,6 +208,11 @@ def _say(text: str) -> int:
     return 0
 
 
+def _disk_full(error: BaseException) -> bool:
+    """A write failed for want of space (the OS's error, or SQLite's)."""
+    return getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in str(error)
+
+
 def main(commands: Command | dict[str, Command], argv: list[str] | None = None, default: str = "") -> int:
     """Run one command (or the subcommand named first in `argv`, else `default`); returns the exit code."""
     no_tpu_probe()
@@ -239,6 +246,13 @@ def main(commands: Command | dict[str, Command], argv: list[str] | None = None, 
     except UserError as e:
         print(f"{command.name}: error: {redact(str(e))}", file=sys.stderr)
         return e.exit_code
+    except (OSError, sqlite3.OperationalError) as e:
+        if not _disk_full(e):
+            raise
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        print(f"{command.name}: error: the disk is full{where}; what was saved before stays: free some space and "
+              "rerun the same command", file=sys.stderr)
+        return UserError.exit_code
     except KeyboardInterrupt:
         print(f"{command.name}: interrupted" + (f"; {command.interrupted}" if command.interrupted else ""),
               file=sys.stderr)

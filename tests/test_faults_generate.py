@@ -1,5 +1,6 @@
 """Generation broken on purpose: failing servers fail the run, one corpus per folder, one run per folder."""
 
+import errno
 import json
 import os
 import signal
@@ -244,3 +245,39 @@ def test_a_document_without_text_is_left_out_aloud(server, tmp_path, generate_he
     assert done.returncode == 0, done.stderr
     assert f"jsonl:{corpus}: 1 document(s) without text left out (ids 'b')" in done.stderr
     assert CorpusRun(tmp_path / "out").summary()["documents"] == 2
+
+
+def test_a_damaged_journal_is_one_line_and_left_as_it_was(server, tmp_path, generate_here):
+    out = tmp_path / "out"
+    generate(config_for(server, out))
+    journal = CorpusRun(out).journal
+    journal.write_bytes(b"SQLite format 3\x00" + b"\x13" * 5000)  # a header, then garbage
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != ".lock"}
+    done = generate_here(out, f"--config.llm.base_url={server.base_url}/v1")
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+        f"generate: error: {journal}: not a readable generate journal (file is not a database); nothing was changed"]
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_a_full_disk_is_one_line_keeps_the_journal_and_the_rerun_resumes(server, tmp_path, generate_here,
+                                                                        monkeypatch):
+    from entigraph_jax.data.records import RecordWriter
+
+    real = RecordWriter.write_bytes
+
+    def full(self, data):
+        if self.written or self._size > 2000:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.folder))
+        real(self, data)
+
+    out = tmp_path / "out"
+    with monkeypatch.context() as patch:
+        patch.setattr(RecordWriter, "write_bytes", full)
+        done = generate_here(out, f"--config.llm.base_url={server.base_url}/v1")
+    errors = [line for line in done.stderr.splitlines() if "error" in line]
+    assert done.returncode == 1 and len(errors) == 1 and errors[0].startswith("generate: error: the disk is full ("), \
+        done.stderr[-2000:]
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".records")]
+    sent = len(server.requests)
+    again = generate_here(out, f"--config.llm.base_url={server.base_url}/v1")
+    assert again.returncode == 0 and len(server.requests) == sent  # every answer was in the journal

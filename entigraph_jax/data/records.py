@@ -149,9 +149,11 @@ class RecordWriter:
         if exc_type is None:
             self.close()
         elif self._writer is not None:  # a failed run keeps its finished shards, drops the partial one
-            self._writer.close()
-            self._tmp.unlink(missing_ok=True)
-            self._writer = None
+            writer, self._writer = self._writer, None
+            try:
+                writer.close()  # may fail the same way (a full disk)
+            finally:
+                self._tmp.unlink(missing_ok=True)
 
 
 def write_records(records: Iterable[dict], folder: str | os.PathLike) -> int:

@@ -15,6 +15,8 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from entigraph_jax.errors import UserError
+
 from .plan import Request
 
 SCHEMA = """
@@ -46,18 +48,26 @@ CREATE TABLE IF NOT EXISTS batches (
 COLUMNS = {"answer": "TEXT", "batch_key": "TEXT", "cost": "REAL NOT NULL DEFAULT 0"}  # added after the first release
 
 
+class JournalError(UserError):
+    """A journal file that is not one (damaged, or another program's file)."""
+
+
 class Journal:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.db = sqlite3.connect(path, isolation_level=None)  # autocommit; explicit transactions
-        self.db.execute("PRAGMA journal_mode=WAL")  # a crash mid-write never corrupts the file
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        known = {row[1] for row in self.db.execute("PRAGMA table_info(requests)")}
-        for name, kind in COLUMNS.items():  # a journal written before the column existed
-            if known and name not in known:
-                self.db.execute(f"ALTER TABLE requests ADD COLUMN {name} {kind}")
-        self.db.executescript(SCHEMA)
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")  # a crash mid-write never corrupts the file
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            known = {row[1] for row in self.db.execute("PRAGMA table_info(requests)")}
+            for name, kind in COLUMNS.items():  # a journal written before the column existed
+                if known and name not in known:
+                    self.db.execute(f"ALTER TABLE requests ADD COLUMN {name} {kind}")
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as e:
+            self.db.close()
+            raise JournalError(f"{path}: not a readable generate journal ({e}); nothing was changed") from e
 
     @contextlib.contextmanager
     def transaction(self):
