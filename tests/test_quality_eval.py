@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import tiny_reference
+from conftest import build_bpe_tokenizer, tiny_reference
 
 from entigraph_jax import cli
 from entigraph_jax.data import Document, Question, load_source
@@ -239,3 +239,14 @@ def test_figures_over_nothing_are_null_in_the_report_and_on_stdout(tmp_path, cap
     assert written["splits"]["test"]["overall"]["accuracy_answered"] is None
     assert written["details"]["results"][0]["loss"] is None
     assert strict_json(cli.result_text({"loss": float("nan"), "ppl": float("inf")})) == {"loss": None, "ppl": None}
+
+
+def test_a_tokenizer_larger_than_the_checkpoints_vocabulary_is_one_line(quickstart_run, tmp_path, evaluate_command):
+    (tmp_path / "big").mkdir()
+    big = build_bpe_tokenizer(tmp_path / "big", ["<s>", "</s>"], 2000)  # the quickstart model has 1000 embeddings
+    done = evaluate_command(f"--config.model.path={quickstart_run.run.export}", f"--config.tokenizer.path={big}",
+                            "--config.mode=loglik", f"--config.output={tmp_path / 'loglik.json'}")
+    assert done.returncode == 1 and done.stderr.strip().splitlines()[-1] == (
+        f"evaluate: error: {big}: the tokenizer has 2000 tokens but the model only 1000 embeddings; use the "
+        "checkpoint's own tokenizer (tokenizer.path=\"\")")
+    assert not (tmp_path / "loglik.json").exists()

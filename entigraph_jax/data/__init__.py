@@ -14,6 +14,7 @@ from .tokenizers import (
     TokenizerError,
     TokenizerSettings,
     TrainedTokenizerSettings,
+    check_vocabulary,
     load_tokenizer,
     train_sentencepiece,
 )
@@ -21,6 +22,6 @@ from .tokenizers import (
 __all__ = [
     "Document", "PackedRows", "Pipeline", "PipelineError", "Question", "RecordError", "RecordWriter",
     "SourceError", "TokenCache", "Tokenizer", "TokenizerError", "TokenizerSettings", "TrainedTokenizerSettings",
-    "build_pipeline", "build_token_cache", "load_source", "load_tokenizer", "read_records", "subsample",
-    "train_sentencepiece", "unique_documents", "write_records",
+    "build_pipeline", "build_token_cache", "check_vocabulary", "load_source", "load_tokenizer", "read_records",
+    "subsample", "train_sentencepiece", "unique_documents", "write_records",
 ]

@@ -177,6 +177,14 @@ def _chat_template(config: dict, folder: Path) -> str | None:
 
 
 ADD_BOS = ("auto", "always", "never")
+def check_vocabulary(tokenizer: Tokenizer, embeddings: int) -> None:
+    """A `TokenizerError` if `tokenizer` has ids a model with `embeddings` rows cannot look up (a
+    tokenizer paired with another model's checkpoint)."""
+    if tokenizer.vocab_size > embeddings:
+        raise TokenizerError(f"{tokenizer.path}: the tokenizer has {tokenizer.vocab_size} tokens but the model only "
+                             f"{embeddings} embeddings; use the checkpoint's own tokenizer (tokenizer.path=\"\")")
+
+
 TRAINED_VOCABULARY = "sp.model"  # the file a vocabulary trained on the corpus is written to
 
 

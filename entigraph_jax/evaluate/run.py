@@ -8,7 +8,7 @@ from pathlib import Path
 from entigraph_jax.clients.embedders import make_embedder
 from entigraph_jax.clients.rerank import HTTPReranker
 from entigraph_jax.config import ConfigError
-from entigraph_jax.data import SourceError, load_source, unique_documents
+from entigraph_jax.data import SourceError, check_vocabulary, load_source, unique_documents
 from entigraph_jax.models import load
 from entigraph_jax.models.sampling import Sampler
 from entigraph_jax.runs import EvalReport
@@ -45,6 +45,7 @@ def evaluate(config: EvaluateSettings) -> EvalReport:
             raise SourceError(f"{config.source}: no documents with questions (not a QuALITY source?)")
     tokenizer = config.tokenizer.load(checkpoint)
     model = load(checkpoint, config.model.param_dtype, compute_dtype=config.model.dtype or None)
+    check_vocabulary(tokenizer, model.config.vocab_size)
     if config.mode == "closed_book":
         report = closed_book(Sampler(model, tokenizer), docs, config.sampling, config.max_questions)
     elif config.mode == "open_book":

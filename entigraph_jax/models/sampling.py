@@ -19,6 +19,7 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from entigraph_jax.data import check_vocabulary
 from entigraph_jax.errors import UserError
 
 from .constrained import JsonPrefix, TokenTexts
@@ -98,6 +99,7 @@ class Sampler:
                  rules: ShardingRules = ShardingRules()):
         """With a `mesh` (the model's parameters already placed on it, e.g. by `from_pretrained_hf(...,
         mesh=mesh)`), rows are spread over the batch axes and the KV cache over batch and kv_heads."""
+        check_vocabulary(tokenizer, model.config.vocab_size)
         self.graphdef, self.state = nnx.split(model)
         self.config, self.tokenizer, self.chunk, self.mesh = model.config, tokenizer, chunk, mesh
         self.pad_id = tokenizer.pad_id if tokenizer.pad_id is not None else 0

@@ -24,6 +24,7 @@ from entigraph_jax.data import (
     Tokenizer,
     build_pipeline,
     build_token_cache,
+    check_vocabulary,
     load_source,
     subsample,
 )
@@ -148,9 +149,8 @@ def model_config(config: TrainSettings, tokenizer: Tokenizer | None = None, plat
         special = {"bos_token_id": tokenizer.bos_id, "eos_token_id": tokenizer.eos_id} if tokenizer else {}
         cfg = LlamaConfig(vocab_size=tokenizer.vocab_size if tokenizer else config.tokenizer.train_vocab_size,
                           **special, **{k: getattr(model, k) for k in ARCHITECTURE}, **runtime)
-    if tokenizer is not None and tokenizer.vocab_size > cfg.vocab_size:
-        raise ConfigError(f"config: the tokenizer has {tokenizer.vocab_size} tokens but the model only "
-                          f"{cfg.vocab_size} embeddings")
+    if tokenizer is not None:
+        check_vocabulary(tokenizer, cfg.vocab_size)
     if config.data.seq_len > cfg.max_position_embeddings:
         raise ConfigError(f"config: data.seq_len={config.data.seq_len} exceeds the model's "
                           f"max_position_embeddings={cfg.max_position_embeddings}")
