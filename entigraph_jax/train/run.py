@@ -2,7 +2,8 @@
 
 Running the same command again resumes from the latest checkpoint, if the config still agrees with
 the one stored there (keys safe to change on resume aside). SIGTERM (a TPU preemption) and Ctrl-C
-save a checkpoint and exit with 143 and 130; a non-finite loss stops the run before it can be
+save a checkpoint and exit with 143 and 130 (with several processes, all of them at the same step,
+whichever host got the signal first); a non-finite loss stops the run before it can be
 checkpointed, so the last checkpoint on disk is always a good one. One run holds a workdir at a
 time (process 0 takes its lock).
 """
@@ -16,6 +17,7 @@ import time
 import jax
 import numpy as np
 from flax import nnx
+from jax.experimental import multihost_utils
 from tqdm import tqdm
 
 from entigraph_jax.errors import Stopped, UserError
@@ -63,6 +65,15 @@ def stop_signals():
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def agreed_stop(received: list[int]) -> int:
+    """The signal the run stops on at this step (0: none), the same on every process: each host gets
+    its SIGTERM at its own moment, and the checkpoint they save together must be of one step."""
+    mine = received[0] if received else 0
+    if jax.process_count() == 1:
+        return mine
+    return int(np.max(multihost_utils.process_allgather(np.int32(mine))))
 
 
 def train(config: TrainSettings) -> TrainRun:
@@ -119,8 +130,8 @@ def _train(config: TrainSettings, run: TrainRun, local: TrainRun) -> None:
             for step in range(start + 1, num_steps + 1):
                 state, metrics = trainer.step(state, trainer.place(next(iterator)))
                 checkpoints.check()  # a save that failed in the background stops the run here
-                final = step == num_steps
-                saving = final or stop or step % config.checkpoint.every_steps == 0
+                final, stopping = step == num_steps, agreed_stop(stop)
+                saving = final or stopping or step % config.checkpoint.every_steps == 0
                 due = [hook for hook in hooks if hook.due(step, final)]
                 if saving or due or step % config.log.every_steps == 0:
                     scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
@@ -147,9 +158,9 @@ def _train(config: TrainSettings, run: TrainRun, local: TrainRun) -> None:
                     last_good = step
                     if is_main:
                         mirror.push(TrainRun.RESUMED)
-                    if stop and not final:
+                    if stopping and not final:
                         checkpoints.wait()
-                        raise Preempted(step, stop[0])
+                        raise Preempted(step, stopping)
             checkpoints.wait()
     finally:
         progress.close()
