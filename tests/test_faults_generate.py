@@ -281,3 +281,28 @@ def test_a_full_disk_is_one_line_keeps_the_journal_and_the_rerun_resumes(server,
     sent = len(server.requests)
     again = generate_here(out, f"--config.llm.base_url={server.base_url}/v1")
     assert again.returncode == 0 and len(server.requests) == sent  # every answer was in the journal
+
+
+def test_sigterm_writes_what_was_answered_and_the_rerun_sends_only_the_rest(tmp_path):
+    slow = FakeLLMServer(latency_s=0.3).start()
+    out = tmp_path / "out"
+    process = subprocess.Popen(command(out, f"--config.llm.base_url={slow.base_url}/v1", "--config.llm.timeout_s=30",
+                                       "--config.llm.max_concurrency=2"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_lock(out, process)
+    while len(slow.requests) < 14:  # the entity answers and a few pairs
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate()
+    assert process.returncode == 143 and stderr.strip().splitlines()[-1].startswith(
+        "generate: SIGTERM: stopped with "), stderr[-2000:]
+    summary = CorpusRun(out).summary()
+    assert summary["status"] == "stopped" and summary["records"] == len(list(read_records(CorpusRun(out).records)))
+    with sqlite3.connect(CorpusRun(out).journal) as db:
+        done = db.execute("SELECT COUNT(*) FROM requests WHERE status='done'").fetchone()[0]
+    sent = len(slow.requests)
+    rerun = subprocess.run(command(out, f"--config.llm.base_url={slow.base_url}/v1", "--config.llm.timeout_s=30"),
+                           capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert len(slow.requests) - sent == CorpusRun(out).summary()["records"] - done  # only what had no answer

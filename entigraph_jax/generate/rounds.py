@@ -4,7 +4,10 @@ budget is reached, or a round produces nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import signal
+import threading
 
 from tqdm import tqdm
 
@@ -28,6 +31,7 @@ class Sent:
     budget_reached: bool
     retried: int
     stopped: str | None  # why the run could not go on (a `Fatal` error), None if it could
+    terminated: bool = False  # SIGTERM came: requests in flight were dropped (their rows stay pending)
 
 
 def plan_order(config: GenerateSettings):
@@ -111,13 +115,27 @@ class Rounds:
 
 async def send(config: GenerateSettings, docs: list[Document], journal: Journal, backend: Backend) -> Sent:
     """Send the run's plan through `backend`."""
-    rounds, stopped = Rounds(config, docs, journal, backend), None
+    rounds, stopped, terminated = Rounds(config, docs, journal, backend), None, []
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+
+    def on_sigterm():
+        terminated.append(True)
+        task.cancel()
+
+    main_thread = threading.current_thread() is threading.main_thread()  # where signals are delivered
+    if main_thread:
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     try:
         await backend.start()
         await (rounds.rephrase() if config.method == "rephrase" else rounds.entigraph())
     except Fatal as e:  # the run cannot work: say why in the summary, then fail
         stopped = redact(str(e))
+    except asyncio.CancelledError:
+        if not terminated:
+            raise
     finally:
+        if main_thread:
+            loop.remove_signal_handler(signal.SIGTERM)
         rounds.progress.close()
         await backend.aclose()
-    return Sent(rounds.engine.stats.budget_reached, rounds.engine.stats.retried, stopped)
+    return Sent(rounds.engine.stats.budget_reached, rounds.engine.stats.retried, stopped, bool(terminated))

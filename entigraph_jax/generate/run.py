@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from entigraph_jax.clients import Backend, make_client
 from entigraph_jax.clients.prices import price
 from entigraph_jax.config import ConfigError
 from entigraph_jax.data import read_records, write_records
-from entigraph_jax.errors import UserError
+from entigraph_jax.errors import Stopped, UserError
 from entigraph_jax.outputs import hold
 from entigraph_jax.runs import CorpusRun
 
@@ -26,7 +27,7 @@ from .rounds import plan_order, send
 class GenerateResult:
     """What a run did; also written to `summary.json` beside the records."""
 
-    status: str  # complete | budget reached | incomplete | failed
+    status: str  # complete | budget reached | incomplete | failed | stopped (SIGTERM)
     method: str
     mode: str  # online | batch
     model: str
@@ -113,8 +114,8 @@ def generate(config: GenerateSettings) -> GenerateResult:
         done, failed = (sum(c.get(k, 0) for c in counts.values()) for k in ("done", "failed"))
         pending = sum(c.get("planned", 0) for c in counts.values()) + failed
         too_many = failed > config.llm.max_failure_fraction * (done + failed) or (failed and not done)
-        status = ("failed" if sent.stopped or too_many else "budget reached" if sent.budget_reached
-                  else "complete" if pending == 0 else "incomplete")
+        status = ("failed" if sent.stopped or too_many else "stopped" if sent.terminated
+                  else "budget reached" if sent.budget_reached else "complete" if pending == 0 else "incomplete")
         summary = GenerateResult(
             status=status, method=config.method, mode=config.llm.mode, model=config.llm.model,
             prompt_version=config.prompt_version, documents=len(docs), requests=counts, records=written,
@@ -123,6 +124,9 @@ def generate(config: GenerateSettings) -> GenerateResult:
             seconds_this_run=round(time.time() - start, 1), truncated=truncated,
             errors=[{"count": n, "error": e} for e, n in errors], records_dir=str(out.records))
         out.write_summary(dataclasses.asdict(summary))
+    if status == "stopped":
+        raise Stopped(f"SIGTERM: stopped with {written} records written and the rest journaled; rerun to resume",
+                      128 + signal.SIGTERM)
     if status == "failed":
         reason = sent.stopped or (f"{failed} of {done + failed} requests failed (llm.max_failure_fraction="
                                   f"{config.llm.max_failure_fraction})")
