@@ -115,10 +115,13 @@ class TrainRun:
 
     def summary(self) -> dict:
         """What `train` prints at the end."""
+        def present(path):
+            return str(path) if path.exists() else None
+
         return {"workdir": str(self.root), "steps": self.steps, "final_loss": self.final_loss,
                 "checkpoints": str(self.checkpoints), "metrics": str(self.metrics),
-                "loss_plot": str(self.loss_plot) if self.loss_plot.exists() else None,
-                "hf_export": str(self.export) if self.export.exists() else None}
+                "tokenizer": present(self.tokenizer_dir), "tensorboard": present(self.tensorboard),
+                "loss_plot": present(self.loss_plot), "hf_export": present(self.export)}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,7 +5,13 @@ import pytest
 import sentencepiece as spm
 from conftest import build_bpe_tokenizer
 
-from entigraph_jax.data import TokenizerError, load_source, load_tokenizer, train_sentencepiece
+from entigraph_jax.data import (
+    TokenizerError,
+    TrainedTokenizerSettings,
+    load_source,
+    load_tokenizer,
+    train_sentencepiece,
+)
 
 TEXTS = ["The Ice Warden drove a cart of eight barrels across Kelsomyr.",
          "Ünïcödé, 日本語 and emoji ✓ survive byte fallback.", ""]
@@ -27,9 +33,15 @@ def test_sentencepiece_train_and_round_trip(sentencepiece_model):
     assert load_tokenizer(sentencepiece_model.parent).encode(TEXTS[0]) == ids[0]  # a folder works too
 
 
-def test_sentencepiece_vocabulary_too_large_for_the_corpus(tmp_path):
-    with pytest.raises(TokenizerError, match="50000-token SentencePiece model: .*Vocabulary size too high"):
+def test_a_vocabulary_too_large_for_the_corpus_names_the_setting(tmp_path):
+    with pytest.raises(TokenizerError, match=r"^a 50000-token vocabulary is more than this corpus makes "
+                                             r"\(at most \d+ tokens\)$"):
         train_sentencepiece(["a tiny corpus"], tmp_path / "x", vocab_size=50000)
+    settings = TrainedTokenizerSettings(train_vocab_size=50000)
+    with pytest.raises(TokenizerError, match=r"^config: tokenizer.train_vocab_size=50000 is more than the corpus "
+                                             r"makes \(at most \d+ tokens\): set it to \d+ or less"):
+        settings.prepare(tmp_path / "tokenizer", ["a tiny corpus"])
+    assert not (tmp_path / "tokenizer" / "sp.model").exists()
 
 
 @pytest.fixture(scope="module")

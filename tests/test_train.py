@@ -206,7 +206,9 @@ def test_quickstart_end_to_end(quickstart_run, tmp_path, capsys):
     for path in (run.loss_plot, run.metrics, run.export / "config.json", run.export / "model.safetensors"):
         assert path.is_file(), path
     assert list(run.tensorboard.iterdir()) and load_tokenizer(run.tokenizer.path).vocab_size == 1000
-    assert json.loads(quickstart_run.stdout[quickstart_run.stdout.index("\n{") :])["hf_export"] == str(run.export)
+    printed = json.loads(quickstart_run.stdout[quickstart_run.stdout.index("\n{") :])
+    assert [printed[k] for k in ("hf_export", "tokenizer", "tensorboard", "loss_plot")] == [
+        str(run.export), str(run.tokenizer_dir), str(run.tensorboard), str(run.loss_plot)]
     shutil.copytree(run.root, tmp_path / "qs")
     assert cli.main(train_main.COMMANDS, command(tmp_path / "qs")[3:], default="train") == 0
     assert "resuming from step 150" in capsys.readouterr().out
@@ -225,3 +227,15 @@ def test_cpu_peak_is_measured_once_and_stored(tmp_path, monkeypatch):
 
     monkeypatch.setattr(metrics, "measured_matmul_flops", no_measuring)
     assert metrics.stored_cpu_peak()[0] == first
+
+
+def test_a_cpu_peak_measured_under_load_is_raised_and_mfu_stays_at_most_one(tmp_path, monkeypatch):
+    from entigraph_jax.train import metrics
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cache, key, _ = metrics._cpu_peak_file()
+    cache.parent.mkdir(parents=True)
+    cache.write_text(json.dumps({key: 1e3}))  # a figure no step can stay under
+    run = train_in(quickstart(max_steps=3), tmp_path / "run")
+    assert all(0 < row["mfu"] <= 1 for row in run.rows()), [row["mfu"] for row in run.rows()]
+    assert json.loads(cache.read_text())[key] > 1e3

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -222,7 +223,12 @@ class TrainedTokenizerSettings(TokenizerSettings):
             if not self.train_vocab_size:
                 raise TokenizerError("config: tokenizer.train_vocab_size must be set to train a vocabulary "
                                      "(or set tokenizer.path)")
-            train_sentencepiece(texts, trained.with_suffix(""), self.train_vocab_size)
+            try:
+                train_sentencepiece(texts, trained.with_suffix(""), self.train_vocab_size)
+            except VocabularyTooLarge as e:
+                raise TokenizerError(f"config: tokenizer.train_vocab_size={self.train_vocab_size} is more than the "
+                                     f"corpus makes (at most {e.most} tokens): set it to {e.most} or less, or "
+                                     "give a tokenizer.path") from e
         return load_tokenizer(trained, self.add_bos)
 
 
@@ -251,6 +257,14 @@ def _load(path: Path) -> Tokenizer:
     return SentencePieceTokenizer(path)
 
 
+class VocabularyTooLarge(TokenizerError):
+    """A SentencePiece vocabulary larger than its corpus can make; `most` is the largest it can."""
+
+    def __init__(self, message: str, most: int):
+        super().__init__(message)
+        self.most = most
+
+
 def train_sentencepiece(
     texts: Iterable[str], model_prefix: str | os.PathLike, vocab_size: int, *, model_type: str = "bpe"
 ) -> Path:
@@ -271,5 +285,9 @@ def train_sentencepiece(
             minloglevel=2,
         )
     except RuntimeError as e:
+        most = re.search(r"Vocabulary size too high \(\d+\)\. Please set it to a value <= (\d+)", str(e))
+        if most:
+            raise VocabularyTooLarge(f"a {vocab_size}-token vocabulary is more than this corpus makes (at most "
+                                     f"{most[1]} tokens)", int(most[1])) from e
         raise TokenizerError(f"training a {vocab_size}-token SentencePiece model: {e}") from e
     return model_prefix.with_suffix(".model")

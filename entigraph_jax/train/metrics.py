@@ -74,22 +74,42 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def stored_cpu_peak() -> tuple[float, str]:
-    """(this machine's f32 matmul FLOP/s, where it comes from): measured the first time, then read."""
+def _cpu_peak_file() -> tuple[Path, str, dict]:
+    """(the cache file, this machine's key in it, what it holds)."""
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "entigraph_jax" / "cpu_peak.json"
-    key = f"{_cpu_name()} x {os.cpu_count()} cores"
     try:
         stored = json.loads(cache.read_text())
     except (OSError, ValueError):
         stored = {}
-    if not isinstance(stored, dict) or not isinstance(stored.get(key), float):
-        stored = {**(stored if isinstance(stored, dict) else {}), key: measured_matmul_flops()}
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            cache.write_text(json.dumps(stored, indent=1))
-        except OSError:
+    return cache, f"{_cpu_name()} x {os.cpu_count()} cores", stored if isinstance(stored, dict) else {}
+
+
+def _store(cache: Path, stored: dict) -> bool:
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(stored, indent=1))
+        return True
+    except OSError:
+        return False
+
+
+def stored_cpu_peak() -> tuple[float, str]:
+    """(this machine's f32 matmul FLOP/s, where it comes from): measured the first time, then read."""
+    cache, key, stored = _cpu_peak_file()
+    if not isinstance(stored.get(key), float):
+        stored[key] = measured_matmul_flops()
+        if not _store(cache, stored):
             return stored[key], "f32 matmul measured now (could not store it)"
     return stored[key], f"f32 matmul of {key}, stored in {cache}"
+
+
+def raised_cpu_peak(achieved: float) -> float:
+    """`achieved` FLOP/s, a training step's, stored as this machine's peak: a step faster than the
+    stored peak shows the peak was measured under load (MFU is never above 100%)."""
+    cache, key, stored = _cpu_peak_file()
+    stored[key] = float(max(achieved, stored.get(key) or 0.0))
+    _store(cache, stored)
+    return stored[key]
 
 
 class MetricWriter:

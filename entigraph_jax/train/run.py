@@ -29,7 +29,7 @@ from . import setup
 from .checkpoints import RunCheckpoints
 from .defaults import TrainSettings
 from .hooks import RunContext, active_hooks
-from .metrics import MetricWriter, peak_flops_per_device
+from .metrics import MetricWriter, peak_flops_per_device, raised_cpu_peak
 from .step import Trainer
 from .storage import Mirror, scratch_path, workdir_path
 
@@ -144,8 +144,11 @@ def _train(config: TrainSettings, run: TrainRun, local: TrainRun) -> None:
                                             f"checkpointing it; {kept}")
                     elapsed = (time.perf_counter() - tick) / (step - progress.n)
                     tick = time.perf_counter()
+                    achieved = flops_per_step / elapsed / mesh.devices.size  # FLOP/s per device
+                    if achieved > peak and mesh.devices.flat[0].platform == "cpu":
+                        peak = raised_cpu_peak(achieved)
                     scalars.update(step_time=elapsed, tokens_per_s=scalars.pop("tokens") / elapsed,
-                                   mfu=flops_per_step / elapsed / (peak * mesh.devices.size))
+                                   mfu=achieved / peak)
                     for hook in due:
                         scalars.update(hook.run(step, state["params"]))
                     if due:
