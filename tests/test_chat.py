@@ -205,11 +205,21 @@ def test_chat_command(tmp_path, capsys, monkeypatch):
     config = TrainSettings.from_config(load_config_file(ROOT / "configs/quickstart.py"))
     run = train(config.override({"workdir": str(tmp_path / "run"), "data.source": f"jsonl:{chat_corpus(tmp_path)}",
                                  "data.epochs": 2, "log.tensorboard": False}))
-    monkeypatch.setattr(sys, "stdin", io.StringIO("Which bell still holds salt?\nWho cast it?\n\n"))
-    capsys.readouterr()
-    assert cli.main(models_main.COMMANDS, ["chat", "--checkpoint", str(run.export), "--config.max_new_tokens=12",
-                                           "--system", "Answer briefly."]) == 0  # the export's own tokenizer
-    assert len(capsys.readouterr().out.strip().splitlines()) >= 1
+    def answers(*flags):
+        monkeypatch.setattr(sys, "stdin", io.StringIO("Which bell still holds salt?\nWho cast it?\n\n"))
+        capsys.readouterr()
+        assert cli.main(models_main.COMMANDS, ["chat", "--checkpoint", str(run.export), "--config.max_new_tokens=12",
+                                               "--system", "Answer briefly.", *flags]) == 0  # the export's tokenizer
+        out, err = capsys.readouterr()
+        assert out.endswith("\n\n") and out.count("\n\n") >= 2, out  # a blank line after each answer
+        return out, err.splitlines()[0]
+
+    assert answers()[1] == "temperature 0.7, top_p 0.9 (the settings)"  # the export has no generation_config.json
+    (run.export / "generation_config.json").write_text(json.dumps({"do_sample": False, "bos_token_id": 1}))
+    greedy = answers()
+    assert greedy[1] == f"temperature 0 (greedy), top_p 1 ({run.export / 'generation_config.json'} where not set)"
+    assert answers("--config.seed=5") == greedy  # greedy: the seed changes nothing
+    assert answers("--config.temperature=0.7")[1].startswith("temperature 0.7, top_p 1 (")
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     assert cli.main(models_main.COMMANDS, ["chat", "--checkpoint", str(tmp_path / "none"),
                                            "--tokenizer", run.tokenizer.path]) == 1

@@ -91,10 +91,11 @@ def test_greedy_generation_and_chat_template_equal_transformers(smol, model, ref
 
 def test_chat_command_answers_with_the_models_own_template(smol):
     done = subprocess.run([sys.executable, "-m", "entigraph_jax.models", "chat", "--checkpoint", str(smol[0]),
-                           "--config.max_new_tokens=40", "--config.temperature=0"],
+                           "--config.max_new_tokens=40"],  # the checkpoint's generation_config.json: greedy
                           input="What is the capital of France?\n\n", capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "Paris" in done.stdout and "###" not in done.stdout and "<|im" not in done.stdout
+    assert done.stderr.startswith("temperature 0 (greedy)"), done.stderr
 
 
 def test_json_constrained_entities_parse(smol, model):

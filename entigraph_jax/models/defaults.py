@@ -3,7 +3,7 @@
 import dataclasses
 
 from entigraph_jax.data import TokenizerSettings
-from entigraph_jax.settings import Settings, at_least, between, positive, section, setting
+from entigraph_jax.settings import Settings, positive, section, setting
 
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -23,8 +23,10 @@ class ChatSettings(Settings):
     tokenizer: TokenizerSettings = section(TokenizerSettings, "its tokenizer (tokenizer.path \"\": the "
                                            "checkpoint's own)")
     system: str = setting("", "a system message opening the conversation")
-    temperature: float = setting(0.7, "sampling temperature", check=at_least(0))
-    top_p: float = setting(0.9, "nucleus sampling mass", check=between(0, 1))
+    temperature: float = setting(-1.0, "sampling temperature (0: greedy; < 0: the checkpoint's generation_config.json "
+                                 "says: its temperature where it samples, else greedy; 0.7 without one)")
+    top_p: float = setting(-1.0, "nucleus sampling mass (< 0: the checkpoint's generation_config.json's, else 0.9)",
+                           check=lambda v: None if v <= 1 else "must be <= 1")
     max_new_tokens: int = setting(256, "per answer", check=positive)
     seed: int = setting(0, "sampling seed of the first turn (turn i uses seed + i)")
     param_dtype: str = setting("float32", "dtype of the weights while chatting", choices=DTYPES)

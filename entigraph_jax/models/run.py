@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
+from pathlib import Path
 
 from entigraph_jax.config import ConfigError
 from entigraph_jax.data.chat import chat_template
@@ -44,6 +46,21 @@ def convert(config: ConvertSettings) -> Converted:
     return Converted(str(config.src), str(out), source, target)
 
 
+def sampling_defaults(checkpoint: str, temperature: float, top_p: float) -> tuple[float, float, str]:
+    """(temperature, top_p, where they come from): the settings' where not negative, else the checkpoint's
+    generation_config.json as transformers reads it (greedy unless `do_sample`), else 0.7 and 0.9."""
+    file = Path(checkpoint) / "generation_config.json"
+    try:
+        own = json.loads(file.read_text()) if file.is_file() else None
+    except (OSError, ValueError):
+        own = None
+    if not isinstance(own, dict):
+        return (temperature if temperature >= 0 else 0.7), (top_p if top_p >= 0 else 0.9), "the settings"
+    samples = bool(own.get("do_sample", False))
+    return (temperature if temperature >= 0 else float(own.get("temperature", 1.0)) if samples else 0.0,
+            top_p if top_p >= 0 else float(own.get("top_p", 1.0)), f"{file} where not set")
+
+
 def chat(config: ChatSettings) -> None:
     """Each line on standard input is a user turn; the answers go to standard output. An empty line
     or end of input quits."""
@@ -53,6 +70,9 @@ def chat(config: ChatSettings) -> None:
     stop_tokens, stop_strings = template.stop()
     messages = [{"role": "system", "content": config.system}] if config.system else []
     interactive = sys.stdin.isatty()
+    temperature, top_p, source = sampling_defaults(config.checkpoint, config.temperature, config.top_p)
+    print(f"temperature {temperature:g}{' (greedy)' if temperature == 0 else ''}, top_p {top_p:g} ({source})",
+          file=sys.stderr)
     turn = 0
     while True:
         if interactive:
@@ -61,9 +81,9 @@ def chat(config: ChatSettings) -> None:
         if not line.strip():
             return
         messages.append({"role": "user", "content": line.strip()})
-        params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-                                top_p=config.top_p, stop=stop_strings, stop_tokens=stop_tokens, seed=config.seed + turn)
+        params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=temperature,
+                                top_p=top_p, stop=stop_strings, stop_tokens=stop_tokens, seed=config.seed + turn)
         reply = sampler.generate([template.prompt(messages)], params)[0][0].text.strip()
         messages.append({"role": "assistant", "content": reply})
-        print(reply, flush=True)
+        print(reply + "\n", flush=True)  # a blank line ends each answer (answers of many lines, piped)
         turn += 1
