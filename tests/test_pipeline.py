@@ -96,17 +96,17 @@ def collect(pipeline, start=0, stop=None):
 def test_steps_are_known_before_training(cache):
     rows = PackedRows(cache, subsample(cache, 0), seq_len=64)
     pipeline = build_pipeline(rows, global_batch=8, seed=0, epochs=3)
-    assert pipeline.steps_per_epoch == len(rows) // 8
-    assert pipeline.num_steps == 3 * len(rows) // 8
+    assert pipeline.steps_per_epoch == len(rows) / 8  # what the run prints: 3 epochs, 3 x this many steps
+    assert pipeline.num_steps == 3 * len(rows) // 8 == int(3 * pipeline.steps_per_epoch)
     batches = collect(pipeline)
+    whole = len(rows) // 8  # the steps inside the first epoch
     assert len(batches) == pipeline.num_steps and batches[0]["inputs"].shape == (8, 64)
-    epoch1 = collections.Counter(row.tobytes() for b in batches[: pipeline.steps_per_epoch]
-                                 for row in b["inputs"])
+    epoch1 = collections.Counter(row.tobytes() for b in batches[:whole] for row in b["inputs"])
     every_row = collections.Counter(rows[i]["inputs"].tobytes() for i in range(len(rows)))
     assert not epoch1 - every_row  # within an epoch, no row comes more often than it exists
     first_epoch_order = [b["inputs"][0].tobytes() for b in batches[:5]]
     second_epoch_order = [b["inputs"][0].tobytes()
-                          for b in batches[pipeline.steps_per_epoch + 1 : pipeline.steps_per_epoch + 6]]
+                          for b in batches[whole + 1 : whole + 6]]
     assert first_epoch_order != second_epoch_order  # reshuffled each epoch
 
 

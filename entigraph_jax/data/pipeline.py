@@ -101,7 +101,7 @@ class Pipeline:
     """Batches for one host, and what the learning-rate schedule needs to know in advance."""
 
     dataset: grain.MapDataset  # per-host batches, random access
-    steps_per_epoch: int
+    steps_per_epoch: float  # rows of one epoch / global batch: a batch may hold the end of one epoch and the next
     num_steps: int
     global_batch: int
     read_options: grain.ReadOptions
@@ -159,8 +159,8 @@ def build_pipeline(
     if pad_last:
         train = PaddedRows(train, -(-len(train) // global_batch) * global_batch)
     rows = grain.MapDataset.source(train).shuffle(seed=seed)
-    steps_per_epoch = len(rows) // global_batch
-    if steps_per_epoch == 0:
+    steps_per_epoch = len(rows) / global_batch
+    if steps_per_epoch < 1:
         raise PipelineError(f"one epoch has {len(rows)} rows, fewer than the global batch {global_batch}")
     rows = rows.repeat(epochs)
     if replay is not None and replay_rate > 0:

@@ -118,7 +118,7 @@ def _train(config: TrainSettings, run: TrainRun, local: TrainRun) -> None:
         config.data.global_batch * config.data.seq_len)
     if is_main:
         print(f"{model_config.num_params() / 1e6:.1f}M parameters on {mesh.devices.size} devices "
-              f"{dict(mesh.shape)}; {num_steps} steps ({data.train.steps_per_epoch}/epoch), "
+              f"{dict(mesh.shape)}; {num_steps} steps ({data.train.steps_per_epoch:.3g}/epoch), "
               f"{data.num_tokens} training tokens; peak {peak / 1e12:.3g} TFLOP/s/device ({peak_source})"
               + (f"; resuming from step {start}" if start else "")
               + (f"; {mirror.describe()}" if mirror.active else ""))
