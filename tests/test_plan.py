@@ -6,6 +6,7 @@ on the paper's architectures cut to 2 and 4 layers (benchmarks/plan_calibration.
 here against the TPU compiler (libtpu) on a full-depth recipe outside that grid."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -88,6 +89,7 @@ def test_command_compiles_the_quickstart_on_named_hardware():
     assert done.returncode == 0, done.stderr
     assert "8 devices, mesh data=1 fsdp=8 tensor=1" in done.stdout
     assert "compiled step (XLA on cpu)" in done.stdout
+    assert re.match(r"estimate: \d+\.\d\d GiB per device; compiling the step with XLA on cpu", done.stdout)  # first
 
 
 def test_a_command_on_a_machine_without_a_tpu_says_nothing_of_libtpu():

@@ -53,13 +53,16 @@ def plan(config: TrainSettings, hardware: str | None = None, model: str | None =
     trainer = Trainer(cfg, config.optim, 1, mesh, ShardingRules())
     batch, seq_len = config.data.global_batch, config.data.seq_len
     est = estimate(trainer, batch, seq_len)
+    compiler = f"the TPU compiler for {hardware}" if own_compiler else f"XLA on {platform}"
+    if compile_step:  # the estimate is ready at once; a compiler may take minutes on a large model
+        print(f"estimate: {est.total / 2**30:.2f} GiB per device; compiling the step with {compiler} for its own "
+              "figure...", flush=True)
     got = compiled(trainer, batch, seq_len) if compile_step else None
     exact = got is not None and (own_compiler or (not hardware and platform != "cpu"))
     note = ""
     if machine and machine.is_tpu and not own_compiler:
         note = ("the TPU compiler is not installed, so the verdict uses the estimate; for the chip's own figure: "
                 + TPU_EXTRA)
-    compiler = f"the TPU compiler for {hardware}" if own_compiler else f"XLA on {platform}"
     params, m = cfg.num_params(), config.model
     size = f"{params / 1e9:.2f}B" if params >= 1e9 else f"{params / 1e6:.1f}M"
     mesh_text = " ".join(f"{k}={v}" for k, v in mesh.shape.items())
