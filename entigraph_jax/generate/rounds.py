@@ -57,6 +57,12 @@ class Rounds:
         engine = BatchEngine if config.llm.mode == "batch" else Engine
         self.engine = engine(backend, journal, {d.doc_id: d for d in docs}, config, self.show)
 
+    def expect(self, requests: int) -> None:
+        """Count `requests` more in the bar's total, shown at once (a local model answers a whole batch
+        after minutes: the total tells how much is coming before the first answer)."""
+        self.progress.total = (self.progress.total or 0) + requests
+        self.progress.refresh()
+
     def show(self, stats) -> None:
         self.progress.update(1)
         self.progress.set_postfix(done=stats.done, failed=stats.failed, retried=stats.retried,
@@ -70,7 +76,7 @@ class Rounds:
             new = next_round()
             if not new or self.journal.plan(self.order(new)) == 0:
                 return
-            self.progress.total += len(new)
+            self.expect(len(new))
             before = self.engine.stats.output_tokens
             await self.engine.run(self.journal.pending((kind,), self.retry))
             if self.engine.stats.output_tokens == before:  # nothing produced (all failing): stop, do not spin
@@ -89,17 +95,17 @@ class Rounds:
         return new
 
     async def rephrase(self) -> None:
-        self.progress.total = self.journal.count_pending(("rephrase",), self.retry)
+        self.expect(self.journal.count_pending(("rephrase",), self.retry))
         await self.send_kind("rephrase", self.next_rephrase_round)
 
     async def entigraph(self) -> None:
         journal, config, engine = self.journal, self.config, self.engine
-        self.progress.total = journal.count_pending(("entities",), self.retry)
+        self.expect(journal.count_pending(("entities",), self.retry))
         await engine.run(journal.pending(("entities",), self.retry))
         entities = journal.entities()
         with_entities = [d for d in self.docs if d.doc_id in entities]
         journal.plan(self.order([r for d in with_entities for r in pair_requests(d, entities[d.doc_id], config)]))
-        self.progress.total += journal.count_pending(("pair",), self.retry)
+        self.expect(journal.count_pending(("pair",), self.retry))
         await engine.run(journal.pending(("pair",), self.retry))
         schedules = {d.doc_id: triple_schedule(d, entities[d.doc_id], config) for d in with_entities}
 
