@@ -14,7 +14,7 @@ from entigraph_jax.runs import EvalReport, TrainRun
 from entigraph_jax.sweep import __main__ as sweep_main
 from entigraph_jax.sweep.defaults import SweepSettings
 from entigraph_jax.sweep.run import sweep
-from entigraph_jax.sweep.scaling import fit_scaling, mixture_of_exponentials
+from entigraph_jax.sweep.scaling import fit_scaling, mixture_of_exponentials, scaling_figure, short_count
 from entigraph_jax.train import TrainSettings
 
 ROOT = Path(__file__).parent.parent
@@ -73,3 +73,15 @@ def test_scaling_recipes_nest_a_train_and_an_evaluate_config():
         config = SweepSettings.from_config(load_config_file(ROOT / "configs" / name))
         assert isinstance(config.train, TrainSettings) and isinstance(config.evaluate, EvaluateSettings)
         assert list(config.token_budgets) == sorted(config.token_budgets)
+
+
+def test_the_plot_names_its_runs_shows_chance_and_labels_each_budget_once():
+    rows = [{"tokens": t, "accuracy": a} for t, a in [(500, 0.24), (1000, 0.26), (1500, 0.25), (2500, 0.27),
+                                                       (3900, 0.25)]]
+    fig = scaling_figure(rows, None, {"base model": 0.3}, "CPT on sample")
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["CPT on sample", "base model", "chance (1 in 4)"]
+    assert [t.get_text() for t in ax.get_xticklabels() if t.get_text()] == ["500", "1k", "1.5k", "2.5k", "3.9k"]
+    assert not [t.get_text() for t in ax.get_xticklabels(minor=True) if t.get_text()]
+    assert [short_count(n) for n in (999, 2_000_000, 455e6, 1.2e9)] == ["999", "2M", "455M", "1.2B"]

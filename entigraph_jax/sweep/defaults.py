@@ -30,6 +30,7 @@ class SweepSettings(Settings):
     evaluate: EvaluateSettings = section(EvaluateSettings, "each run's evaluation (model.path, tokenizer and "
                                          "output are set per run)")
     references: ReferenceSettings = section(ReferenceSettings)
+    label: str = setting("", "what the plot calls the runs (\"\": CPT on <train.data.source>)")
     fit_components: int = setting(2, "exponentials in the mixture fitted to accuracy against tokens",
                                   check=positive)
     launch: str = setting("sequential", "sequential (run here) | print (one command per missing run, for a "

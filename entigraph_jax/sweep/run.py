@@ -80,6 +80,6 @@ def sweep(config: SweepSettings, config_path: str = "", overrides: tuple[tuple[s
         fit = fit_scaling([r["tokens"] for r in rows], [r["accuracy"] for r in rows], config.fit_components)
     if fit:
         (root / "fit.json").write_text(json_text(fit, indent=2))
-    plot = plot_scaling(rows, fit, references, root)
+    plot = plot_scaling(rows, fit, references, root, config.label or f"CPT on {config.train.data.source}")
     return SweepResult(len(rows), str(root / "results.csv"),
                        {k: fit[k] for k in ("p", "C", "a", "b", "rmse")} if fit else None, str(plot))
