@@ -17,5 +17,6 @@ def get_config():
     c.evaluate.update(source="quality:QuALITY.v1.0.1.htmlstripped.train,QuALITY.v1.0.1.htmlstripped.dev",
                       mode="closed_book")
     c.workdir = "workdir/scaling_quality"
+    c.label = "EntiGraph CPT"
     c.token_budgets = tuple(int(455e6 * f) for f in (1 / 512, 1 / 128, 1 / 32, 1 / 8, 1 / 2, 1.0))
     return c
