@@ -306,3 +306,14 @@ def test_sigterm_writes_what_was_answered_and_the_rerun_sends_only_the_rest(tmp_
                            capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert len(slow.requests) - sent == CorpusRun(out).summary()["records"] - done  # only what had no answer
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("--config.llm.timeout_s=-1", "config: llm.timeout_s=-1.0: must be positive"),
+    ("--config.llm.max_failure_fraction=-1", "config: llm.max_failure_fraction=-1.0: must be in [0, 1]"),
+    ("--config.llm.backoff_max_s=-5", "config: llm.backoff_max_s=-5.0: must be >= 0"),
+])
+def test_a_nonsense_setting_is_refused_before_any_request(server, tmp_path, generate_here, flag, message):
+    done = generate_here(tmp_path / "out", f"--config.llm.base_url={server.base_url}/v1", flag)
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == [f"generate: error: {message}"]
+    assert not server.requests and not (tmp_path / "out").exists()

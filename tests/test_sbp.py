@@ -237,6 +237,11 @@ def test_command_errors_are_one_line(tmp_path, run_command):
     early = sbp_command("synthesizer", "--config", str(ROOT / "configs/sbp_quickstart.py"), "--workdir",
                         str(tmp_path))
     assert early.returncode == 1 and "no baseline yet; run the baseline step first" in early.stderr
+    nothing = sbp_command("run", "--config", str(ROOT / "configs/sbp_quickstart.py"), "--workdir",
+                          str(tmp_path / "none"), "--config.synthesize.num_docs=0")
+    assert nothing.returncode == 1 and nothing.stderr.strip().splitlines() == [
+        "sbp run: error: config: synthesize.num_docs=0: must be positive"]
+    assert not (tmp_path / "none").exists()  # refused before any work
 
 
 def test_recipes_nest_train_configs():
