@@ -114,7 +114,7 @@ def test_json_constrained_entities_parse(smol, model):
         system, prompt = messages(request, next(d for d in docs if d.doc_id == request.doc_id), "v2")
         prompts.append(template.prompt([{"role": "system", "content": system}, {"role": "user", "content": prompt}]))
     samples = Sampler(model, tok).generate(prompts, SamplingParams(
-        max_new_tokens=256, temperature=1.0, top_p=0.95, json=True, json_schema=json.dumps(ENTITY_SCHEMA)))
+        max_new_tokens=128, temperature=1.0, top_p=0.95, json=True, json_schema=json.dumps(ENTITY_SCHEMA)))
     ended = [(doc, s) for doc, (s,) in zip(docs, samples, strict=True) if s.finish_reason == "eos"]
     assert len(ended) >= 2, [s.text[-80:] for (s,) in samples]  # a 135M model loops on some
     for _, sample in ended:
