@@ -53,11 +53,21 @@ def _from_orbax(trace: types.TracebackType | None) -> bool:
     return False
 
 
+TENSORSTORE_STATUS = re.compile(r"\[(os_error_code|source locations|tensorstore_spec)=")
+
+
+def _orbax_error(error: BaseException | None, trace: types.TracebackType | None) -> bool:
+    """`_from_orbax`, or tensorstore's own error never raised through Python (set on a future from its
+    threads: no traceback, its status payload in the text), which only Orbax's storage meets here;
+    asyncio reports such a future, left behind by a failed save, as it is collected."""
+    return _from_orbax(trace) or (error is not None and trace is None and bool(TENSORSTORE_STATUS.search(str(error))))
+
+
 class _OrbaxRecords(logging.Filter):
     """Log records Orbax writes itself, or that carry an error raised in Orbax's code."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (ORBAX_CODE in record.pathname or (record.exc_info and _from_orbax(record.exc_info[2])))
+        return not (ORBAX_CODE in record.pathname or (record.exc_info and _orbax_error(*record.exc_info[1:])))
 
 
 @functools.cache
@@ -73,8 +83,8 @@ def silence_orbax() -> None:
         logging.getLogger(name).addFilter(_OrbaxRecords())
     thread_hook, unraisable_hook = threading.excepthook, sys.unraisablehook
     threading.excepthook = lambda args: None if _from_orbax(args.exc_traceback) else thread_hook(args)
-    sys.unraisablehook = lambda unraisable: None if _from_orbax(unraisable.exc_traceback) else \
-        unraisable_hook(unraisable)
+    sys.unraisablehook = lambda unraisable: None if _orbax_error(unraisable.exc_value, unraisable.exc_traceback) \
+        else unraisable_hook(unraisable)
 
 
 class RunCheckpoints:
