@@ -92,7 +92,7 @@ def test_greedy_decoding_matches_transformers_generate(built, family):
     prompts = TOKENS[:, :20].tolist()
 
     class Ids:
-        bos_id, eos_id, pad_id = None, None, 0
+        bos_id, eos_id, pad_id, vocab_size = None, None, 0, reference.config.vocab_size
 
         def decode(self, ids):
             return ""
