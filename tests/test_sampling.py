@@ -15,7 +15,7 @@ from entigraph_jax.models.sampling import Sampler, SamplingParams, next_token
 class CharTokenizer(Tokenizer):
     """ids 3..63 <-> characters; bos 1, eos 2, pad 0."""
 
-    bos_id, eos_id, pad_id = 1, 2, 0
+    bos_id, eos_id, pad_id, vocab_size = 1, 2, 0, 64
 
     def encode(self, text):
         return [3 + (ord(c) % 61) for c in text]
