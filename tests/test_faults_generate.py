@@ -173,7 +173,7 @@ def written(out: Path) -> bytes:
 def backend_flags(server, backend: str) -> list[str]:
     url = f"{server.base_url}/v1" if backend == "openai" else server.base_url
     return [f"--config.llm.backend={backend}", f"--config.llm.base_url={url}", "--config.llm.max_failures_in_a_row=3",
-            "--config.llm.max_failure_fraction=1"]
+            "--config.llm.max_failure_fraction=1", "--config.llm.timeout_s=30"]  # no timeouts on a loaded machine
 
 
 @pytest.mark.parametrize("backend", ["openai", "gemini"])
