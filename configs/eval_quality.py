@@ -1,6 +1,8 @@
-"""QuALITY closed-book evaluation, the paper's protocol: 5-shot chain of thought, 8 samples at
-temperature 0.1, at most 300 new tokens, each stopped at its answer line, majority vote of the
-parsed answers; the headline is the test part (articles sorted by title, the last 80%).
+"""QuALITY closed-book evaluation, the paper's protocol as its text gives it (Appendix I.1): 5-shot
+chain of thought, 64 samples at temperature 0.1, at most 300 new tokens, each stopped at its answer
+line, one valid answer picked at random (seeded); the headline is the test part (articles sorted by
+title, the last 80%), correct / attempted beside correct / all. The released code's variant (8
+samples, the first valid answer) is `eval_quality_released.py`.
 
     python -m entigraph_jax.evaluate --config configs/eval_quality.py \
         --config.model.path=workdir/cpt_llama3_8b_quality/hf --config.tokenizer.path=/ckpt/Meta-Llama-3-8B \
@@ -16,5 +18,5 @@ def get_config():
     c.source = "sample"
     c.mode = "closed_book"
     c.split = "test"
-    c.sampling.update(samples=8, temperature=0.1, max_new_tokens=300)
+    c.sampling.update(samples=64, selection="random_valid", temperature=0.1, max_new_tokens=300)
     return c

@@ -19,4 +19,5 @@ def get_config():
     c.evaluate.update(source="sample", mode="loglik")
     c.workdir = "workdir/scaling_quickstart"
     c.token_budgets = (500, 1000, 1500, 2500, 3900)
+    c.fit_components = 2  # five runs: enough for two terms (the paper's three need seven)
     return c

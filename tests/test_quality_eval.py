@@ -1,5 +1,6 @@
 """QuALITY evaluation: the paper's prompt, answer parsing, voting, scoring, and whole runs."""
 
+import collections
 import dataclasses
 import json
 import random
@@ -16,14 +17,15 @@ from entigraph_jax.evaluate import __main__ as evaluate_main
 from entigraph_jax.evaluate.loglik import log_likelihood, loglik_prompt
 from entigraph_jax.evaluate.quality import (
     ANSWER_LINES,
+    SELECTIONS,
     SamplingSettings,
     closed_book,
     closed_book_prompt,
     few_shot_prefix,
     items,
-    majority_vote,
     paper_split,
     parse_answer,
+    select_answer,
     summarize,
 )
 from entigraph_jax.models import from_pretrained_hf
@@ -86,13 +88,22 @@ def test_answer_parsing_fuzz():
     assert len(ANSWER_LINES) == 4 + 12 + 24 + 24 and "Answer: C.\n" in ANSWER_LINES
 
 
-def test_vote_ignores_unparsed_samples():
-    assert majority_vote(["A", None, "B", "B", None]) == "B"
-    assert majority_vote(["C", "A", "A", "C"]) == "C"  # tie: the letter parsed first
-    assert majority_vote([None, "D", "B", "B", "D"]) == "D"
-    assert majority_vote([None, None]) is None
-    assert majority_vote([None, "C", "A", "A"], n_samples=1) == "C"  # the first parsed sample alone
-    assert majority_vote([None, "C", "A", "A"], n_samples=3) == "A"
+def test_each_selection_rule_picks_from_the_parsed_samples_only():
+    assert select_answer(["A", None, "B", "B", None], "majority") == "B"
+    assert select_answer(["C", "A", "A", "C"], "majority") == "C"  # tie: the letter parsed first
+    assert select_answer([None, "D", "B", "B", "D"], "majority") == "D"
+    assert select_answer([None, "C", "A", "A"], "first_valid") == "C"  # the released notebook
+    for rule in SELECTIONS:
+        assert select_answer([None, None], rule) is None
+    samples = [None, "A", None, "B", "C", "D"]  # the paper's text: a random valid answer, seeded per question
+    picks = [select_answer(samples, "random_valid", seed=3, question=q) for q in range(400)]
+    assert picks == [select_answer(samples, "random_valid", seed=3, question=q) for q in range(400)]
+    assert picks != [select_answer(samples, "random_valid", seed=4, question=q) for q in range(400)]
+    counts = collections.Counter(picks)
+    assert set(counts) == {"A", "B", "C", "D"} and min(counts.values()) > 60  # uniform over the 4 valid ones
+    # not a majority vote: a letter sampled once of eight is still picked about an eighth of the time
+    lone = [select_answer(["B"] * 7 + ["A"], "random_valid", question=q) for q in range(800)].count("A")
+    assert 60 < lone < 140
 
 
 class ScriptedSampler:
@@ -174,7 +185,7 @@ def test_loglik_mode_matches_transformers(tmp_path):
                 logp = torch.log_softmax(reference(torch.tensor([context + cont])).logits[0], -1).numpy()
             expected.append(np.mean([logp[len(context) - 1 + i, t] for i, t in enumerate(cont)]))
         np.testing.assert_allclose(row["scores"], expected, atol=1e-4)
-        assert row["vote"] == "ABCD"[int(np.argmax(expected))]
+        assert row["selected"] == "ABCD"[int(np.argmax(expected))]
 
 
 @pytest.fixture
@@ -229,7 +240,7 @@ def strict_json(text: str):
 def test_figures_over_nothing_are_null_in_the_report_and_on_stdout(tmp_path, capsys):
     """One article, all in the test split: the tune split is empty; no sample parsed: no answered accuracy."""
     doc = paper_split(load_source("sample"))["test"][0]
-    results = [{"title": doc.title, "doc_id": doc.doc_id, "question": q.question, "vote": None, "correct": False,
+    results = [{"title": doc.title, "doc_id": doc.doc_id, "question": q.question, "selected": None, "correct": False,
                 "difficult": q.difficult, "answers": [None, None], "loss": float("nan")} for q in doc.questions]
     report = summarize("closed_book", results, [doc])
     report.write(tmp_path / "report.json")

@@ -5,6 +5,7 @@ import shlex
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import moved_train_layout
 
 from entigraph_jax import cli
@@ -14,46 +15,67 @@ from entigraph_jax.runs import EvalReport, TrainRun
 from entigraph_jax.sweep import __main__ as sweep_main
 from entigraph_jax.sweep.defaults import SweepSettings
 from entigraph_jax.sweep.run import sweep
-from entigraph_jax.sweep.scaling import fit_scaling, mixture_of_exponentials, scaling_figure, short_count
+from entigraph_jax.sweep.scaling import fit_scaling, fitted, scaling_curve, scaling_figure, short_count
 from entigraph_jax.train import TrainSettings
 
 ROOT = Path(__file__).parent.parent
 
 
-def test_fit_recovers_a_known_mixture_of_exponentials():
-    tokens = np.geomspace(1e6, 4.55e8, 9)
-    truth = (0.39, 0.2, 0.6, 0.4, np.log(3e-8), np.log(2e-9))  # p, C, weights, log-rates
-    fit = fit_scaling(tokens, mixture_of_exponentials(tokens, *truth))
-    assert fit["rmse"] < 1e-3
-    assert abs(fit["p"] - 0.39) < 0.03 and abs(fit["p"] + fit["C"] - 0.59) < 0.03
-    grid = np.geomspace(1e6, 4.55e8, 50)
-    np.testing.assert_allclose(mixture_of_exponentials(grid, *fit["params"]),
-                               mixture_of_exponentials(grid, *truth), atol=5e-3)
-    one = (0.3, 0.25, 1.0, np.log(1e-8))  # K = 1
-    fit = fit_scaling(tokens, mixture_of_exponentials(tokens, *one), components=1)
-    assert fit["rmse"] < 1e-3 and fit["a"] == [1.0] and abs(fit["b"][0] - 1e-8) / 1e-8 < 0.05
+# Appendix G.1 of the paper: its fit to the EntiGraph scaling curve, x in millions of synthetic tokens.
+PAPER_FIT = {"A": 64.5456, "B": [13.8352, 8.4705, 3.932], "r": [0.9989, 0.8961, 0.0546]}
+
+
+def test_fit_recovers_the_papers_published_curve_from_points_on_it():
+    recipe = SweepSettings.from_config(load_config_file(ROOT / "configs" / "scaling_quality.py"))
+    assert recipe.fit_components == 3 and len(recipe.token_budgets) >= 7
+    tokens = np.array(recipe.token_budgets, np.float64)
+    assert tokens.max() == 455e6  # the whole corpus is the last point
+    accuracy = scaling_curve(tokens / 1e6, *PAPER_FIT.values())
+    fit = fit_scaling(tokens, accuracy)
+    np.testing.assert_allclose(fit["A"], PAPER_FIT["A"], rtol=0.01)
+    np.testing.assert_allclose(fit["B"], PAPER_FIT["B"], rtol=0.01)
+    np.testing.assert_allclose(fit["r"], PAPER_FIT["r"], rtol=0.01)
+    assert fit["formula"].startswith("y = 64.5") and fit["x"] == "synthetic tokens in millions"
+    assert abs(fit["at_zero"] - (64.5456 - 13.8352 - 8.4705 - 3.932)) < 0.01
+    # two terms cannot: on the same points the plateau lands far below the paper's 64.5
+    two = fit_scaling(tokens, accuracy, components=2)
+    assert two["A"] < 62 and two["rmse"] > 0.1
+
+
+def test_fit_needs_as_many_runs_as_parameters_and_takes_fractions_or_percent():
+    tokens = np.geomspace(1e5, 4.55e8, 9)
+    percent = scaling_curve(tokens / 1e6, *PAPER_FIT.values())
+    fraction = fit_scaling(tokens, percent / 100)
+    np.testing.assert_allclose(fraction["A"] * 100, PAPER_FIT["A"], rtol=0.01)
+    one = fit_scaling(tokens, scaling_curve(tokens / 1e6, 0.6, [0.25], [0.99]), components=1)
+    np.testing.assert_allclose([one["A"], *one["B"], *one["r"]], [0.6, 0.25, 0.99], rtol=1e-4)
+    with pytest.raises(ValueError, match="at least 7 points, got 6"):
+        fit_scaling(tokens[:6], percent[:6])
 
 
 def test_sweep_runs_evaluates_fits_and_skips_finished_runs(tmp_path, monkeypatch):
     moved_train_layout(monkeypatch)
     config = SweepSettings.from_config(load_config_file(ROOT / "configs" / "scaling_quickstart.py"))
-    config = config.override({"workdir": str(tmp_path), "train.data.epochs": 4})
+    config = config.override({"workdir": str(tmp_path), "train.data.epochs": 4, "token_budgets": (500, 1500, 3900),
+                              "fit_components": 1})
     result = sweep(config.override({"references.base_model": 0.25}))
     rows = json.loads((tmp_path / "results.json").read_text())
-    assert result.runs == 5 and [r["tokens"] for r in rows] == [500, 1000, 1500, 2500, 3900]
+    assert result.runs == 3 and [r["tokens"] for r in rows] == [500, 1500, 3900]
     for row in rows:  # each run's own evaluation report, read back, is the figure in the table
         run = TrainRun(row["run_dir"])
         assert (run.export / "model.safetensors").is_file() and not (run.root / "hf").exists()
         report = EvalReport.read(run.root / "evaluation.json")
-        assert report.checkpoint == str(run.export) and report.splits["test"].overall.accuracy == row["accuracy"]
-        assert report.splits["test"].hard.accuracy == row["hard_accuracy"]
-    assert (tmp_path / "results.csv").read_text().splitlines()[0] == "tokens,accuracy,hard_accuracy,run_dir"
+        test = report.splits["test"]
+        assert report.checkpoint == str(run.export) and test.overall.accuracy_answered == row["accuracy"]
+        assert (test.overall.accuracy, test.hard.accuracy_answered) == (row["accuracy_all"], row["hard_accuracy"])
+    header = "tokens,accuracy,accuracy_all,hard_accuracy,hard_accuracy_all,attempt_rate,run_dir"
+    assert (tmp_path / "results.csv").read_text().splitlines()[0] == header
     fit = json.loads((tmp_path / "fit.json").read_text())
-    assert (tmp_path / "scaling.png").is_file() and fit["rmse"] == result.fit["rmse"] and len(fit["b"]) == 2
-    np.testing.assert_allclose(mixture_of_exponentials([r["tokens"] for r in rows], *fit["params"]),
-                               [r["accuracy"] for r in rows], atol=3 * fit["rmse"] + 1e-9)
+    assert (tmp_path / "scaling.png").is_file() and fit == result.fit and len(fit["B"]) == 1
+    np.testing.assert_allclose(fitted(fit, [r["tokens"] for r in rows]), [r["accuracy"] for r in rows],
+                               atol=3 * fit["rmse"] + 1e-9)
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("tokens_*/result.json")}
-    assert sweep(config).runs == 5
+    assert sweep(config).runs == 3
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # nothing rerun
 
 

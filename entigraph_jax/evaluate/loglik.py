@@ -69,7 +69,7 @@ def log_likelihood(model, tokenizer, docs: list[Document], max_questions: int = 
     for i, (doc, q) in enumerate(todo):
         choice = LETTERS[int(np.argmax(scores[i]))]
         results.append({"title": doc.title, "doc_id": doc.doc_id, "question": q.question,
-                        "gold": LETTERS[q.gold_label - 1], "vote": choice, "difficult": q.difficult,
+                        "gold": LETTERS[q.gold_label - 1], "selected": choice, "difficult": q.difficult,
                         "correct": choice == LETTERS[q.gold_label - 1], "answers": [choice],
                         "scores": scores[i].tolist()})
     return summarize("loglik", results, docs)

@@ -7,11 +7,14 @@ correct choice.`), `### Choices` (`A. ...` to `D. ...`), `### Thought Process an
 `Thought process: ...` ending `Answer: X.`; then `## Example 6` with the question, ending
 `Thought process:` for the model to continue. Our examples are our own, about well-known books.
 
-Sampling and scoring: eight samples at temperature 0.1, at most 300 new tokens, each stopped at its
-answer line (`Answer: X.` and a newline); the answer is the letter of the final `Answer: X.`.
-Samples without one are not attempts: they count against the attempt rate and do not vote; the
-parsed samples vote (a tie goes to the letter sampled first), and a question with no parsed sample
-is wrong. `n_samples=1` lets only the first parsed sample count, as the released notebook scores.
+Sampling and scoring: samples at temperature 0.1, at most 300 new tokens, each stopped at its answer
+line (`Answer: X.` and a newline); the answer is the letter of the final `Answer: X.`. Samples without
+one are not attempts: they count against the attempt rate, and a question with no parsed sample is
+not attempted (wrong in correct / all). Of the parsed samples one answer is selected, by one of:
+`random_valid`, the paper's text (Appendix I.1: 64 samples, "randomly select a valid answer",
+"different from majority voting"), seeded per question; `first_valid`, the released notebook (8
+samples, the first parsed one); `majority`, the most frequent letter (a tie goes to the letter
+sampled first).
 
 Split: the articles sorted by title, the first 20% for tuning, the remaining 80% the test part the
 paper reports.
@@ -25,6 +28,7 @@ import itertools
 import re
 import sys
 
+import numpy as np
 from tqdm import tqdm
 
 from entigraph_jax.data import Document, Question
@@ -114,23 +118,34 @@ def parse_answer(text: str) -> str | None:
     return found[-1][-1] if found else None
 
 
-def majority_vote(answers: list[str | None], n_samples: int = 0) -> str | None:
-    """The most frequent letter among the parsed answers (the first `n_samples` of them if set); a
-    tie goes to the letter parsed first; None if none parsed."""
+SELECTIONS = ("random_valid", "first_valid", "majority")
+
+
+def select_answer(answers: list[str | None], selection: str, seed: int = 0, question: int = 0) -> str | None:
+    """The answer of one question from its parsed samples (None where none parsed): a random one
+    (seeded by `seed` and the question's number, so a rerun or another batch size selects the same),
+    the first one, or the most frequent letter (a tie goes to the letter parsed first)."""
     parsed = [a for a in answers if a is not None]
-    parsed = parsed[:n_samples] if n_samples else parsed
+    if not parsed:
+        return None
+    if selection == "random_valid":
+        return parsed[int(np.random.default_rng([seed, question]).integers(len(parsed)))]
+    if selection == "first_valid":
+        return parsed[0]
     counts = collections.Counter(parsed)
-    return max(counts, key=counts.get) if counts else None
+    return max(counts, key=counts.get)
 
 
 @dataclasses.dataclass(frozen=True)
 class SamplingSettings(Settings):
-    samples: int = setting(8, "answers sampled per question (the paper: 8)", check=positive)
+    samples: int = setting(8, "answers sampled per question (the paper's text: 64; the released code: 8)",
+                           check=positive)
+    selection: str = setting("random_valid", "how a question's answer is picked from its parsed samples: "
+                             "random_valid (the paper's text) | first_valid (the released notebook) | majority",
+                             choices=SELECTIONS)
     temperature: float = setting(0.1, "sampling temperature (the paper: 0.1 closed-book; open-book 0.1 base, 0.3 "
                                  "CPT)", check=at_least(0))
     max_new_tokens: int = setting(300, "per answer (the paper: 300)", check=positive)
-    n_samples: int = setting(0, "parsed answers that vote, in sampling order (0: all; 1: the released notebook's "
-                             "scoring)", check=at_least(0))
     shots: int = setting(5, "worked examples before each question (the paper: 5; fewer for a short context "
                          "window)", check=between(0, len(FEW_SHOT)))
     seed: int = setting(0, "sampling seed")
@@ -154,7 +169,7 @@ def score(rows: list[dict]) -> Score:
     """Accuracy over all questions (unanswered ones wrong), the paper's accuracy over answered ones,
     and the attempt rate (share of samples with a parsed answer); None where there is nothing to count."""
     total, correct = len(rows), sum(r["correct"] for r in rows)
-    answered = sum(r["vote"] is not None for r in rows)
+    answered = sum(r["selected"] is not None for r in rows)
     samples = [a for r in rows for a in r["answers"]]
     return Score(correct=correct, total=total, accuracy=correct / total if total else None, answered=answered,
                  accuracy_answered=correct / answered if answered else None,
@@ -178,7 +193,7 @@ def summarize(mode: str, results: list[dict], docs: list[Document], **details) -
 
 def answer_questions(sampler: Sampler, todo, prompt_of, settings: SamplingSettings) -> list[dict]:
     """Sample `settings.samples` answers per question (prompt_of(i, doc, question) builds each
-    prompt), each stopped at its answer line; parse and vote."""
+    prompt), each stopped at its answer line; parse them and select one answer."""
     params = SamplingParams(max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
                             n=settings.samples, stop=ANSWER_LINES, seed=settings.seed)
     print(f"{len(todo)} questions x {settings.samples} samples of at most {settings.max_new_tokens} new tokens, "
@@ -194,10 +209,10 @@ def answer_questions(sampler: Sampler, todo, prompt_of, settings: SamplingSettin
             # a sample is an attempt when it reached an answer line (the paper keeps only those)
             texts = [s.text + (s.stop_string or "") for s in samples]
             answers = [parse_answer(t) if s.stop_string else None for s, t in zip(samples, texts, strict=True)]
-            vote = majority_vote(answers, settings.n_samples)
+            selected = select_answer(answers, settings.selection, settings.seed, i)
             results.append({"title": doc.title, "doc_id": doc.doc_id, "question": q.question,
-                            "gold": LETTERS[q.gold_label - 1], "vote": vote,
-                            "correct": vote == LETTERS[q.gold_label - 1], "difficult": q.difficult,
+                            "gold": LETTERS[q.gold_label - 1], "selected": selected,
+                            "correct": selected == LETTERS[q.gold_label - 1], "difficult": q.difficult,
                             "samples": texts, "answers": answers, "prompt": prompt})
         progress.update(len(batch))
         rate = progress.format_dict["rate"] or 0.0  # questions per second

@@ -7,7 +7,7 @@ reranker scores them (the paper: Cohere `rerank-english-v3.0`; here any Cohere-c
 server, or the evaluated model's own query likelihood) and the best `top_k` go into the prompt,
 best last. The prompt is a five-shot block in which each worked example shows its own supporting
 contexts (ours, invented), then the question with its retrieved chunks; sampling, parsing and the
-vote are the closed-book protocol's (`quality.py`).
+answer selection are the closed-book protocol's (`quality.py`).
 """
 
 from __future__ import annotations

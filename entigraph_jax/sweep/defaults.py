@@ -31,8 +31,8 @@ class SweepSettings(Settings):
                                          "output are set per run)")
     references: ReferenceSettings = section(ReferenceSettings)
     label: str = setting("", "what the plot calls the runs (\"\": CPT on <train.data.source>)")
-    fit_components: int = setting(2, "exponentials in the mixture fitted to accuracy against tokens",
-                                  check=positive)
+    fit_components: int = setting(3, "exponentials in the mixture fitted to accuracy against tokens (the paper, "
+                                  "Appendix G.1: 3; K terms need 2K + 1 runs)", check=positive)
     launch: str = setting("sequential", "sequential (run here) | print (one command per missing run, for a "
                           "cluster)", choices=LAUNCH)
 

@@ -29,7 +29,7 @@ from .scaling import fit_scaling, plot_scaling, write_table
 class SweepResult:
     runs: int  # runs with a result
     results: str  # results.csv
-    fit: dict | None  # the mixture-of-exponential parameters (with at least 2K + 1 runs)
+    fit: dict | None  # the mixture-of-exponential fit (with at least 2K + 1 runs), as `scaling.fit_scaling`
     plot: str | None  # scaling.png
 
 
@@ -42,6 +42,14 @@ def evaluate_settings(config: SweepSettings, run: TrainRun) -> EvaluateSettings:
     """The evaluation of a finished run: its export, read with the tokenizer it was trained with."""
     return config.evaluate.override({"model.path": str(run.export), "tokenizer": run.tokenizer.to_dict(),
                                      "output": str(run.root / "evaluation.json")})
+
+
+def result_row(tokens: int, scores, run_dir: Path) -> dict:
+    """One run's figures: the paper's accuracy (correct / attempted, what the fit uses) and, beside
+    it, correct / all questions (an unanswered question wrong), for all and for the hard questions."""
+    return {"tokens": tokens, "accuracy": scores.overall.accuracy_answered, "accuracy_all": scores.overall.accuracy,
+            "hard_accuracy": scores.hard.accuracy_answered, "hard_accuracy_all": scores.hard.accuracy,
+            "attempt_rate": scores.overall.attempt_rate, "run_dir": str(run_dir)}
 
 
 def command_line(config_path: str, overrides, root: Path, tokens: int) -> str:
@@ -68,18 +76,18 @@ def sweep(config: SweepSettings, config_path: str = "", overrides: tuple[tuple[s
             run = train(train_settings(config, tokens, run_dir))
             evaluation = evaluate_settings(config, run)
             scores = evaluate(evaluation).splits[evaluation.split]
-            result.write_text(json_text({"tokens": int(tokens), "accuracy": scores.overall.accuracy,
-                                          "hard_accuracy": scores.hard.accuracy, "run_dir": str(run_dir)}))
+            result.write_text(json_text(result_row(int(tokens), scores, run_dir)))
         rows.append(json.loads(result.read_text()))
     references = {k: v for k, v in config.references.to_dict().items() if v >= 0}
     if not rows:
         return SweepResult(0, str(root / "results.csv"), None, None)
     write_table(rows, root)
     fit = None
-    if len(rows) >= 2 * config.fit_components + 1:  # as many runs as free parameters: p, C, K - 1 shares, K rates
-        fit = fit_scaling([r["tokens"] for r in rows], [r["accuracy"] for r in rows], config.fit_components)
-    if fit:
+    scored = [r for r in rows if r["accuracy"] is not None]
+    if len(scored) >= 2 * config.fit_components + 1:  # as many runs as free parameters: A, K drops, K rates
+        fit = fit_scaling([r["tokens"] for r in scored], [r["accuracy"] for r in scored], config.fit_components)
         (root / "fit.json").write_text(json_text(fit, indent=2))
+        print(f"sweep: fit (x = synthetic tokens in millions): {fit['formula']}", file=sys.stderr)
     plot = plot_scaling(rows, fit, references, root, config.label or f"CPT on {config.train.data.source}")
     return SweepResult(len(rows), str(root / "results.csv"),
-                       {k: fit[k] for k in ("p", "C", "a", "b", "rmse")} if fit else None, str(plot))
+                       fit, str(plot))
