@@ -24,6 +24,7 @@ from entigraph_jax.generate.plan import (
 from entigraph_jax.generate.run import GenerationFailed, generate, merge
 from entigraph_jax.runs import CorpusRun
 from entigraph_jax.testing import FakeLLMServer, fake_answer
+from entigraph_jax.testing.fake_llm import CONCEPT
 
 ROOT = Path(__file__).parent.parent
 KEY = "fake-gemini-key-for-tests-0123456789abcdef"
@@ -66,6 +67,7 @@ def test_happy_path_on_the_sample_corpus(server, tmp_path, backend):
     summary = generate(config)
     out = records(config)
     assert summary.status == "complete" and summary.records == len(out)
+    assert summary.dropped_entities == 10  # each document's concept entity, which its text never spells
     kinds = {k: sum(r["kind"] == k for r in out) for k in ("entities", "pair", "triple")}
     assert kinds["entities"] == 10 and kinds["pair"] > 50 and kinds["triple"] > 5
     assert len({r["request_id"] for r in out}) == len(out) == len(server.requests)
@@ -86,6 +88,18 @@ def test_happy_path_on_the_sample_corpus(server, tmp_path, backend):
     trained = {d.text for d in load_source(f"records:{tmp_path / 'out' / 'records'}")}
     summaries = {r["summary"] for r in out if r["kind"] == "entities"}
     assert summaries <= trained and not any(t.lstrip().startswith("{") for t in trained)
+
+
+def test_concept_entities_are_kept_when_the_in_document_check_is_off(server, tmp_path):
+    config = config_for(server, tmp_path, **{"llm.timeout_s": 30, "entigraph.entities_in_document": False,
+                                             "entigraph.triples_fraction": 0.0, "entigraph.max_pairs_per_doc": 0})
+    summary = generate(config)
+    out = records(config)
+    assert summary.status == "complete" and summary.dropped_entities == 0
+    entity_records = [r for r in out if r["kind"] == "entities"]
+    assert all(r["entities"][-1] == CONCEPT and r["dropped_entities"] == [] for r in entity_records)
+    with_concept = [r for r in out if r["kind"] == "pair" and CONCEPT in r["entities"]]
+    assert len(with_concept) == sum(len(r["entities"]) - 1 for r in entity_records)  # paired with every other one
 
 
 @pytest.mark.parametrize("backend", ["openai", "gemini"])

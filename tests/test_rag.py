@@ -1,5 +1,6 @@
 """Open-book retrieval: recursive chunking, embedders (offline, OpenAI-compatible, Gemini), cache."""
 
+import random
 from pathlib import Path
 
 import numpy as np
@@ -32,13 +33,29 @@ ROOT = Path(__file__).parent.parent
 def test_recursive_splitting_without_overlap():
     text = "alpha beta.\n\ngamma delta epsilon.\nzeta eta theta iota kappa lambda mu.\n\n" + "x" * 25
     chunks = split_recursive(text, size=20)
-    assert chunks == ["alpha beta.", "gamma delta epsilon.", "zeta eta theta iota", "kappa lambda mu.",
-                      "x" * 20, "x" * 5]
-    assert all(len(c) <= 20 for c in chunks)
+    # a piece of exactly 20 is split again, and "\n\n" stays with the x's it precedes (LangChain's rules)
+    assert chunks == ["alpha beta.", "gamma delta", "epsilon.", "zeta eta theta iota", "kappa lambda mu.",
+                      "x" * 19, "x" * 6]
     article = load_source("sample")[0].text
     pieces = split_recursive(article, 1024)
     assert all(len(p) <= 1024 for p in pieces) and len(pieces) >= 2
     assert "".join(pieces).replace(" ", "").replace("\n", "") == article.replace(" ", "").replace("\n", "")
+
+
+def test_splitting_equals_langchains_recursive_splitter_on_article_sized_texts():
+    splitters = pytest.importorskip("langchain_text_splitters", reason="langchain-text-splitters (the dev extra)")
+    docs, rng = load_source("sample"), random.Random(0)
+    for _ in range(60):  # 30k-character articles of paragraphs, long lines, unbroken runs and blank stretches
+        parts = []
+        while sum(map(len, parts)) < 30_000:
+            kind = rng.random()
+            parts.append(rng.choice(docs).text if kind < 0.5 else "x" * rng.randint(1, 3000) if kind < 0.65
+                         else " ".join("word" * rng.randint(1, 5) for _ in range(rng.randint(1, 600))) if kind < 0.85
+                         else rng.choice(["\n", "\n\n", "  ", " \n ", "\n\n\n"]) * rng.randint(1, 5))
+        text = rng.choice(["", "\n", " ", "\n\n"]).join(parts)
+        size = rng.choice([100, 300, 1024])
+        reference = splitters.RecursiveCharacterTextSplitter(chunk_size=size, chunk_overlap=0).split_text(text)
+        assert split_recursive(text, size) == reference
 
 
 def test_retrieval_finds_the_right_chunk():

@@ -63,29 +63,43 @@ SHOT_CONTEXTS = [
 
 
 def split_recursive(text: str, size: int = 1024, separators: tuple[str, ...] = SEPARATORS) -> list[str]:
-    """Recursive character splitting, no overlap: split on the coarsest separator present, merge the
-    pieces greedily into chunks of at most `size` characters, and split oversized pieces again with
-    the next separator (the paper's RecursiveCharacterTextSplitter settings)."""
-    separator = next((s for s in separators if s == "" or s in text), "")
-    rest = separators[separators.index(separator) + 1 :]
-    pieces = list(text) if separator == "" else text.split(separator)
+    """LangChain's `RecursiveCharacterTextSplitter(chunk_size=size, chunk_overlap=0)`, as the released
+    code calls it: split on the coarsest separator the text holds, each piece keeping the separator
+    that precedes it; pieces shorter than `size` are merged greedily into chunks of at most `size`
+    characters (each stripped of surrounding whitespace, empty ones dropped); a longer piece is split
+    again with the finer separators (kept whole where there are none)."""
+    found = next((i for i, s in enumerate(separators) if s == "" or s in text), len(separators) - 1)
+    separator = separators[found]
+    finer = separators[found + 1 :] if separator and found < len(separators) - 1 else ()
+    chunks, short = [], []
+    for piece in _pieces(text, separator):
+        if len(piece) < size:
+            short.append(piece)
+            continue
+        chunks.extend(_merge(short, size))
+        short = []
+        chunks.extend(split_recursive(piece, size, finer) if finer else [piece])
+    return chunks + _merge(short, size)
+
+
+def _pieces(text: str, separator: str) -> list[str]:
+    """`text` cut before each `separator` (into characters for ""), empty pieces left out."""
+    if not separator:
+        return list(text)
+    first, *rest = text.split(separator)
+    return [p for p in (first, *(separator + r for r in rest)) if p]
+
+
+def _merge(pieces: list[str], size: int) -> list[str]:
+    """Consecutive pieces joined into chunks of at most `size` characters (a piece is never cut)."""
     chunks, current = [], ""
     for piece in pieces:
-        if len(piece) > size:
-            if current:
-                chunks.append(current)
-                current = ""
-            chunks.extend(split_recursive(piece, size, rest))
-            continue
-        candidate = f"{current}{separator}{piece}" if current else piece
-        if len(candidate) <= size:
-            current = candidate
-        else:
+        if current and len(current) + len(piece) > size:
             chunks.append(current)
-            current = piece
-    if current:
-        chunks.append(current)
-    return [c for c in chunks if c.strip()]
+            current = ""
+        current += piece
+    chunks.append(current)
+    return [c.strip() for c in chunks if c.strip()]
 
 
 def chunk_prefix(title: str, author: str, year) -> str:

@@ -52,6 +52,9 @@ class EntigraphSettings(Settings):
     entity_attempts: int = setting(3, "asks for the entity JSON before the document is recorded as failed",
                                    check=positive)
     max_entities: int = setting(0, "entities kept per document (0: all)", check=at_least(0))
+    entities_in_document: bool = setting(True, "drop entity names the document never uses (a small generator's "
+                                         "inventions); False keeps concept entities the paper's prompt asks for, as "
+                                         "its recipe does. Junk and JSON debris are dropped either way")
     max_pairs_per_doc: int = setting(0, "pair requests per document (0: every pair)", check=at_least(0))
     triples_fraction: float = setting(1.0, "share of the entity triples asked for, in a seeded shuffled order after "
                                       "all pairs", check=between(0, 1))

@@ -73,6 +73,7 @@ class Engine:
         self.backend, self.journal, self.docs, self.on_progress = backend, journal, docs, on_progress
         self.llm, self.budget, self.entity_attempts = settings.llm, settings.budget, settings.entigraph.entity_attempts
         self.model, self.prompt_version, self.price = settings.llm.model, settings.prompt_version, price(settings.llm)
+        self.entities_in_document = settings.entigraph.entities_in_document
         self.stats = Stats()
         self.started = 0
         self.answered = False  # has any request of this run got an answer
@@ -234,8 +235,9 @@ class Engine:
                   "usage": {"input_tokens": completion.input_tokens, "output_tokens": completion.output_tokens},
                   "truncated": completion.truncated}
         if request.kind == "entities":
-            record["summary"], record["entities"], record["dropped_entities"] = parse_entities(
-                completion.text, self.docs[request.doc_id].text)
+            document = self.docs[request.doc_id].text if self.entities_in_document else None
+            record["summary"], record["entities"], record["dropped_entities"] = parse_entities(completion.text,
+                                                                                              document)
         if request.kind == "rephrase":
             record["style"], record["sample_index"] = request.style, request.sample_index
         return record

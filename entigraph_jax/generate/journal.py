@@ -200,6 +200,12 @@ class Journal:
                                "json_extract(record, '$.truncated') = 1 GROUP BY kind")
         return {kind: int(n) for kind, n in rows}
 
+    def dropped_entities(self) -> int:
+        """Entity names the entity answers gave that were dropped (junk, debris, or not in the document)."""
+        (n,) = self.db.execute("SELECT SUM(json_array_length(record, '$.dropped_entities')) FROM requests "
+                               "WHERE kind='entities' AND status='done'").fetchone()
+        return int(n or 0)
+
     def errors(self, n: int) -> list[tuple[str, int]]:
         """The `n` commonest errors of failed requests, with their counts."""
         rows = self.db.execute("SELECT error, COUNT(*) FROM requests WHERE status='failed' GROUP BY error "

@@ -43,6 +43,7 @@ class GenerateResult:
     retried_this_run: int
     seconds_this_run: float
     truncated: dict  # kind -> answers that stopped at llm.max_output_tokens
+    dropped_entities: int  # entity names dropped from the entity answers (entigraph.entities_in_document and junk)
     errors: list  # the commonest errors of failed requests, with their counts
     records_dir: str
 
@@ -110,6 +111,7 @@ def generate(config: GenerateSettings) -> GenerateResult:
             written = write_records(journal.records(), out.records)
         counts, (input_tokens, output_tokens), spent = journal.counts(), journal.tokens(), journal.cost()
         truncated, errors, by_model = journal.truncated(), journal.errors(3), journal.by_model()
+        dropped = journal.dropped_entities()
         journal.close()
         done, failed = (sum(c.get(k, 0) for c in counts.values()) for k in ("done", "failed"))
         pending = sum(c.get("planned", 0) for c in counts.values()) + failed
@@ -121,7 +123,7 @@ def generate(config: GenerateSettings) -> GenerateResult:
             prompt_version=config.prompt_version, documents=len(docs), requests=counts, records=written,
             records_by_model=by_model, input_tokens=input_tokens, output_tokens=output_tokens,
             cost_usd=round(spent, 6), price=price(config.llm).source, retried_this_run=sent.retried,
-            seconds_this_run=round(time.time() - start, 1), truncated=truncated,
+            seconds_this_run=round(time.time() - start, 1), truncated=truncated, dropped_entities=dropped,
             errors=[{"count": n, "error": e} for e, n in errors], records_dir=str(out.records))
         out.write_summary(dataclasses.asdict(summary))
     if status == "stopped":

@@ -36,6 +36,7 @@ from .fake_batch import FakeBatches
 
 IDS = re.compile(r"(batch|file)[-_]\d+")
 ENTITY_NAME = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)*\b")
+CONCEPT = "Consumerism"  # a theme the entity answer names that no sample document spells (the paper's prompt asks)
 
 
 def fake_answer(prompt: str, json_mode: bool) -> str:
@@ -45,6 +46,7 @@ def fake_answer(prompt: str, json_mode: bool) -> str:
         document = prompt.split("Document:\n", 1)[-1].split("\n\nEntities:", 1)[0]
     if json_mode:
         names = list(dict.fromkeys(m for m in ENTITY_NAME.findall(document) if len(m) > 3))[:6]
+        names.append(CONCEPT)
         summary = document.split(".")[0].strip()[:200] + "."
         return json.dumps({"summary": summary, "entities": names})
     entities = re.findall(r"^- (.+)$", prompt.split("Entities:", 1)[-1], flags=re.M) if "Entities:" in prompt else []
