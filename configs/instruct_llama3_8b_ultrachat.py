@@ -1,5 +1,6 @@
-"""Instruction tuning of the EntiGraph CPT model on UltraChat, as the paper did before chatting with
-it (its `scripts/train.sh --task_name instruct`): the Llama 3.1 chat template, loss on every token
+"""Instruction tuning of the EntiGraph CPT model on UltraChat, as the released code does it (its README
+and `scripts/train.sh --task_name instruct`; the paper's text, Appendix D, says 1 epoch at batch 512:
+`instruct_llama3_8b_ultrachat_paper.py`): the Llama 3.1 chat template, loss on every token
 (`data.loss_on=answers` trains on assistant turns only), batch 128 x 2048, 2 epochs, lr 5e-6 with 5%
 warmup then cosine, weight decay 0.01, AdamW with the Hugging Face Trainer's betas, no replay. The
 UltraChat 200k release's parquet files are read as they are.

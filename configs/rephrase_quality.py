@@ -1,6 +1,9 @@
-"""The Rephrase baseline's corpus at the paper's size: each of the 265 QuALITY articles rewritten in
-WRAP's styles (Maini et al., 2024) until it has about 6,800 output tokens (265 x 6,800 = 1.8M, the
-size of the paper's Rephrase corpus), by gpt-4-turbo at temperature 1.
+"""The paper's Rephrase baseline corpus (Section 4.1, Appendix H.2): the 265 QuALITY articles
+rewritten again and again in three styles adapted from WRAP (Maini et al., 2024): easy (toddler
+vocabulary), medium (Wikipedia-like English) and hard (terse, scholarly), each told to keep every
+content of the article intact, its title, author and year included (prompt version `paper`), by
+gpt-4-turbo at temperature 1, up to 38M tokens, where the paper stopped. WRAP's fourth style (QA)
+is the paper's separate "QA SFT" arm: `qa_sft_quality.py`.
 
     python -m entigraph_jax.generate --config configs/rephrase_quality.py --dry_run
 """
@@ -9,11 +12,14 @@ from pathlib import Path
 
 from entigraph_jax.config import load_config_file
 
+TOKENS = 38_000_000  # the paper's Rephrase corpus at its largest
+
 
 def get_config():
     c = load_config_file(Path(__file__).parent / "entigraph_quality.py")
     c.method = "rephrase"
     c.output_dir = "data/rephrase_quality"
-    c.rephrase.update(styles=("easy", "wiki", "academic", "qa"), samples=1, tokens_per_doc=6800)
-    c.budget.max_output_tokens = 0
+    c.prompt_version = "paper"
+    c.rephrase.update(styles=("easy", "wiki", "academic"), samples=1, tokens_per_doc=-(-TOKENS // 265))
+    c.budget.max_output_tokens = TOKENS
     return c

@@ -16,9 +16,12 @@ from entigraph_jax.generate.defaults import GenerateSettings
 from entigraph_jax.generate.estimate import estimate
 from entigraph_jax.generate.plan import (
     Request,
+    entity_requests,
     messages,
     nth_combination,
     pair_requests,
+    rephrase_requests,
+    triple_requests,
     triple_schedule,
 )
 from entigraph_jax.generate.run import GenerationFailed, generate, merge
@@ -274,6 +277,40 @@ def test_pair_prompt_anchors_every_section_on_the_title():
     tricky = Document("x", "a {title} and {entity_1} in the text", title="T")
     _, filled = messages(dataclasses.replace(request, doc_id="x"), tricky, "v2")
     assert "a {title} and {entity_1} in the text" in filled  # a document is never searched for slots
+
+
+def test_the_paper_recipe_asks_what_the_paper_asks_and_nothing_more():
+    recipe = GenerateSettings.from_config(load_config_file(ROOT / "configs" / "entigraph_quality.py"))
+    assert recipe.prompt_version == "paper" and not recipe.entigraph.entities_in_document
+    doc = load_source("sample")[0]
+    system, entities = messages(entity_requests([doc], recipe)[0], doc, "paper")
+    for part in ("people", "places", "objects", "concepts", "abstract ideas or themes", "as many entities as you can"):
+        assert part in entities
+    request = pair_requests(doc, ["Hesper Dunmoyle", "Craftsmanship"], recipe)[0]
+    _, pair = messages(request, doc, "paper")
+    assert f'### Discussion of "{doc.title}" in relation to Hesper Dunmoyle\n' in pair
+    assert (f'### Discussion of the interaction between Hesper Dunmoyle and Craftsmanship in the context of '
+            f'"{doc.title}"') in pair
+    triple = triple_requests(doc, ["Hesper Dunmoyle", "Craftsmanship", "Old Tansy"], [0], recipe)[0]
+    _, triple = messages(triple, doc, "paper")
+    assert triple.count("### Discussion of") == 4 and "lastly emphasizing Old Tansy" in triple
+    for text in (system, entities, pair, triple):  # v3's added constraint is not the paper's
+        assert doc.text in text or text == system
+        assert "only what" not in text.lower() and "do not invent" not in text.lower()
+
+
+def test_the_rephrase_recipe_is_the_papers_three_styles_and_qa_is_apart():
+    rephrase = GenerateSettings.from_config(load_config_file(ROOT / "configs" / "rephrase_quality.py"))
+    qa = GenerateSettings.from_config(load_config_file(ROOT / "configs" / "qa_sft_quality.py"))
+    assert rephrase.rephrase.styles == ("easy", "wiki", "academic") and qa.rephrase.styles == ("qa",)
+    assert (rephrase.budget.max_output_tokens, qa.budget.max_output_tokens) == (38_000_000, 28_000_000)
+    assert rephrase.rephrase.tokens_per_doc * 265 >= 38_000_000 and rephrase.llm.temperature == 1.0
+    doc = load_source("sample")[0]
+    wanted = {"easy": "toddler", "wiki": "Wikipedia", "academic": "erudite scholar", "qa": '"Question: ..."'}
+    for request in rephrase_requests([doc], qa.override({"rephrase.styles": tuple(wanted)})):
+        _, prompt = messages(request, doc, "paper")
+        assert wanted[request.style] in prompt and doc.text in prompt
+        assert "every piece of content of the article intact, including its title, author and year" in prompt
 
 
 @pytest.mark.parametrize("backend", ["openai", "gemini"])

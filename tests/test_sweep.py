@@ -91,8 +91,8 @@ def test_print_mode_emits_one_command_per_missing_run(tmp_path, capsys):
 
 
 def test_scaling_recipes_nest_a_train_and_an_evaluate_config():
-    for name in ("scaling_quickstart.py", "scaling_quality.py"):
-        config = SweepSettings.from_config(load_config_file(ROOT / "configs" / name))
+    for path in sorted((ROOT / "configs").glob("scaling_*.py")):
+        config = SweepSettings.from_config(load_config_file(path))
         assert isinstance(config.train, TrainSettings) and isinstance(config.evaluate, EvaluateSettings)
         assert list(config.token_budgets) == sorted(config.token_budgets)
 
