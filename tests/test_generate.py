@@ -6,11 +6,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from conftest import build_bpe_tokenizer
 
 from entigraph_jax import cli
 from entigraph_jax.clients.llm import parse_duration
 from entigraph_jax.config import ConfigError, apply_override, load_config_file
-from entigraph_jax.data import Document, SourceError, load_source, read_records
+from entigraph_jax.data import Document, SourceError, load_source, load_tokenizer, read_records
 from entigraph_jax.generate import __main__ as generate_main
 from entigraph_jax.generate.defaults import GenerateSettings
 from entigraph_jax.generate.estimate import estimate
@@ -187,6 +188,33 @@ def test_bad_input(server, tmp_path):
         generate(unreachable)
 
 
+def test_a_training_token_budget_stops_at_what_training_reads(server, tmp_path):
+    (tmp_path / "tok").mkdir()
+    tokenizer = build_bpe_tokenizer(tmp_path / "tok", ["<s>", "</s>"], 300)
+    unbudgeted = config_for(server, tmp_path / "a", **{"llm.timeout_s": 30, "entigraph.triples_fraction": 0.0})
+    assert generate(unbudgeted).train_tokens is None  # no training tokenizer: not measured
+    summary = generate(unbudgeted.override({"budget.tokenizer.path": str(tokenizer)}))  # counted on resume
+    assert summary.train_tokens == sum(map(len, count_tokens(tmp_path / "a" / "out" / "records", tokenizer))) > 0
+    cap = summary.train_tokens // 3
+    config = config_for(server, tmp_path / "b", **{"llm.timeout_s": 30, "llm.max_concurrency": 1,
+                                                   "entigraph.triples_fraction": 0.0, "budget.max_train_tokens": cap,
+                                                   "budget.tokenizer.path": str(tokenizer)})
+    summary = generate(config)
+    counts = [len(ids) for ids in count_tokens(tmp_path / "b" / "out" / "records", tokenizer)]
+    assert summary.status == "budget reached" and summary.train_tokens == sum(counts)
+    assert sum(counts[:-1]) < cap <= sum(counts)  # one request at a time: it stops at the first record past the cap
+    assert summary.output_tokens != summary.train_tokens  # the generator's count is another figure
+    with pytest.raises(ConfigError, match="budget.max_train_tokens=10: .* set budget.tokenizer.path"):
+        config_for(server, tmp_path / "c", **{"budget.max_train_tokens": 10})
+
+
+def count_tokens(records_folder, tokenizer_path):
+    """Each training text of a corpus as training tokenizes it: BOS, the text, EOS."""
+    tokenizer = load_tokenizer(tokenizer_path)
+    return [tokenizer.bos() + tokenizer.encode(d.text) + [tokenizer.eos_id]
+            for d in load_source(f"records:{records_folder}")]
+
+
 def test_dry_run_matches_what_a_run_plans(server, tmp_path):
     config = config_for(server, tmp_path)
     guess = estimate(config)
@@ -194,6 +222,11 @@ def test_dry_run_matches_what_a_run_plans(server, tmp_path):
     assert guess.within_budget is None
     budgeted = estimate(config_for(server, tmp_path, **{"budget.max_output_tokens": 10 * 400 + 300 * 600 + 30 * 600}))
     assert budgeted.within_budget["requests"] == 10 + 10 * 30 + 30  # entities, every pair, then 30 triples
+    assert guess.train_tokens == 10 * (150 + 2) + (300 + 100) * (600 + 2)  # summaries and answers, BOS and EOS
+    by_train = estimate(config_for(server, tmp_path, **{"budget.max_train_tokens": 10 * 152 + 300 * 602 + 20 * 602,
+                                                        "budget.tokenizer.path": "t.json"}))
+    assert by_train.within_budget["requests"] == 10 + 300 + 20 and by_train.within_budget["train_tokens"] == (
+        10 * 152 + 320 * 602)
     assert not (tmp_path / "out").exists()  # nothing written
     summary = generate(config)
     exact = estimate(config)  # entity counts now come from the journal

@@ -78,7 +78,17 @@ class RephraseSettings(Settings):
 @dataclasses.dataclass(frozen=True)
 class BudgetSettings(Settings):
     max_requests: int = setting(0, "overall cap across reruns (0: none)", check=at_least(0))
-    max_output_tokens: int = setting(0, "overall cap across reruns (0: none)", check=at_least(0))
+    max_output_tokens: int = setting(0, "overall cap across reruns, in the generator's tokens, entity JSON and "
+                                     "failed answers included (0: none)", check=at_least(0))
+    max_train_tokens: int = setting(0, "overall cap across reruns on the text training reads (entity summaries, "
+                                    "pair, triple and rephrase answers) in budget.tokenizer's tokens, BOS and EOS "
+                                    "counted as training adds them (0: none)", check=at_least(0))
+    tokenizer: TokenizerSettings = section(TokenizerSettings, "the training tokenizer: with a path, every record's "
+                                           "training tokens are counted (summary.json's train_tokens)")
+
+    def validate(self):
+        if self.max_train_tokens and not self.tokenizer.path:
+            raise SettingError("max_train_tokens", "counts in the training tokenizer: set budget.tokenizer.path")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +97,8 @@ class DryRunSettings(Settings):
     entity_output_tokens: int = setting(400, "--dry_run's guess of an entity answer's length", check=positive)
     output_tokens: int = setting(600, "--dry_run's guess of a pair, triple or rephrase answer's length",
                                  check=positive)
+    summary_tokens: int = setting(150, "--dry_run's guess of the summary in an entity answer (what training reads "
+                                  "of it)", check=positive)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from entigraph_jax.clients import Backend, Completion, Fatal, Rejected, Retryable, Unreachable
 from entigraph_jax.clients.prices import price
 from entigraph_jax.data import Document
+from entigraph_jax.data.records import train_text
 from entigraph_jax.errors import redact
 
 from .defaults import GenerateSettings
@@ -38,6 +39,7 @@ class Stats:
     retried: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    train_tokens: int = 0  # of the records done, in the training tokenizer (budget.tokenizer)
     cost_usd: float = 0.0
     budget_reached: bool = False
 
@@ -85,14 +87,19 @@ class Engine:
         self.tokens_limiter = RateLimiter(self.llm.tokens_per_minute)
         done = sum(c.get("done", 0) for c in journal.counts().values())
         self.previous_requests, self.previous_output_tokens = done, journal.tokens()[1]
+        self.train_tokenizer = settings.budget.tokenizer.load() if settings.budget.tokenizer.path else None
+        if self.train_tokenizer:  # records of runs that did not count them are counted now, once
+            journal.count_train_tokens({r["request_id"]: self._train_tokens(r) for r in journal.uncounted()})
+        self.previous_train_tokens = journal.train_tokens()
 
     def _over_budget(self) -> bool:
-        """Requests are capped exactly (counted when started); output tokens once used, so the
-        requests in flight when the token cap is reached may pass it a little."""
+        """Requests are capped exactly (counted when started); output and training tokens once
+        answered, so the requests in flight when a token cap is reached may pass it a little."""
         budget, stats = self.budget, self.stats
         over = (budget.max_requests and self.previous_requests + self.started >= budget.max_requests) or (
             budget.max_output_tokens
-            and self.previous_output_tokens + stats.output_tokens >= budget.max_output_tokens)
+            and self.previous_output_tokens + stats.output_tokens >= budget.max_output_tokens) or (
+            budget.max_train_tokens and self.previous_train_tokens + stats.train_tokens >= budget.max_train_tokens)
         stats.budget_reached |= bool(over)
         return bool(over)
 
@@ -218,8 +225,16 @@ class Engine:
         self.stats.cost_usd += cost
         return cost
 
+    def _train_tokens(self, record: dict) -> int:
+        """The tokens training reads of a record: BOS (where the tokenizer adds one), text, EOS."""
+        text = train_text(record)
+        return len(self.train_tokenizer.bos()) + len(self.train_tokenizer.encode(text)) + 1 if text else 0
+
     def _done(self, request: Request, record: dict, attempts: int, spent) -> None:
         """Record an answer; `spent` (input, output tokens) counts every answer the request got."""
+        if self.train_tokenizer:
+            record["train_tokens"] = self._train_tokens(record)
+            self.stats.train_tokens += record["train_tokens"]
         self.journal.done(request, record, attempts, *spent, self._cost(spent))
         self.stats.done += 1
 

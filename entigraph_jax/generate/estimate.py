@@ -30,15 +30,18 @@ class Estimate:
     requests: int
     input_tokens: int
     output_tokens: int
+    train_tokens: int  # what training would read (answers and summaries, BOS and EOS), guessed like output_tokens
     cost_usd: float
     price: str  # where the price comes from (and "batch: x0.5" in batch mode)
     entity_counts: str  # where the entity counts behind the pair/triple requests come from
-    within_budget: dict | None  # with budget.max_output_tokens: what is sent before it stops (pairs first)
+    within_budget: dict | None  # with a token budget: what is sent before it stops (pairs first)
 
 
 def estimate(config: GenerateSettings) -> Estimate:
     """Requests, input/output tokens and cost of the whole plan, before anything is sent (tokens
-    estimated at 4 characters each; entity counts from the journal where known, else a guess)."""
+    estimated at 4 characters each; entity counts from the journal where known, else a guess;
+    training tokens guessed as the answers' output tokens and `dry_run.summary_tokens` per summary,
+    each with BOS and EOS)."""
     docs, corpus = load_documents(config), config.corpus()
     entities = {}
     if corpus.journal.is_file():
@@ -49,10 +52,11 @@ def estimate(config: GenerateSettings) -> Estimate:
 
     def add(kind, request, doc, output_tokens):
         system, prompt = messages(request, doc, config.prompt_version)
-        row = rows.setdefault(kind, [0, 0, 0])
+        row = rows.setdefault(kind, [0, 0, 0, 0])
         row[0] += 1
         row[1] += (len(system) + len(prompt)) / 4
         row[2] += output_tokens
+        row[3] += (config.dry_run.summary_tokens if kind == "entities" else output_tokens) + 2
 
     guess, out_tokens = config.dry_run.entities_per_doc, config.dry_run.output_tokens
     triple_prompt = {}  # one prompt's length per document stands for all its triples (same document)
@@ -73,31 +77,37 @@ def estimate(config: GenerateSettings) -> Estimate:
             row[0] += len(schedule) - 1
             row[1] += triple_prompt[doc.doc_id] * (len(schedule) - 1)
             row[2] += out_tokens * (len(schedule) - 1)
+            row[3] += (out_tokens + 2) * (len(schedule) - 1)
     cost = price(config.llm)
     batch = config.llm.mode == "batch"
     scale = cost.batch_discount if batch else 1.0
     per_token = (cost.input / 1e6 * scale, cost.output / 1e6 * scale)
-    total = [sum(r[i] for r in rows.values()) for i in range(3)]
+    total = [sum(r[i] for r in rows.values()) for i in range(4)]
     return Estimate(documents=len(docs), by_kind={k: {"requests": int(v[0]), "input_tokens": int(v[1]),
-                                                      "output_tokens": int(v[2])} for k, v in rows.items()},
+                                                      "output_tokens": int(v[2]), "train_tokens": int(v[3])}
+                                                  for k, v in rows.items()},
                     requests=int(total[0]), input_tokens=int(total[1]), output_tokens=int(total[2]),
+                    train_tokens=int(total[3]),
                     cost_usd=round(total[1] * per_token[0] + total[2] * per_token[1], 2),
                     price=cost.source + (f", batch x{cost.batch_discount}" if batch else ""),
                     entity_counts="from the journal" if entities else f"guessed: {guess} per document",
-                    within_budget=budgeted(rows, config.budget.max_output_tokens, per_token))
+                    within_budget=budgeted(rows, config.budget, per_token))
 
 
-def budgeted(rows: dict[str, list[float]], max_output_tokens: int, price: tuple[float, float]) -> dict | None:
-    """Requests, tokens and cost sent before the output-token budget stops the run: the kinds in the
-    order they are sent (entities, pairs, then triples or rephrases), the last one cut where it ends."""
-    if not max_output_tokens:
+def budgeted(rows: dict[str, list[float]], budget, price: tuple[float, float]) -> dict | None:
+    """Requests, tokens and cost sent before a token budget (output or training tokens, whichever
+    comes first) stops the run: the kinds in the order they are sent (entities, pairs, then triples or
+    rephrases), the last one cut where it ends."""
+    caps = [(2, budget.max_output_tokens), (3, budget.max_train_tokens)]
+    left = {column: float(cap) for column, cap in caps if cap}
+    if not left:
         return None
-    left, sent = float(max_output_tokens), [0.0, 0.0, 0.0]
+    sent = [0.0, 0.0, 0.0, 0.0]
     for kind in KINDS_IN_ORDER:
-        if kind in rows and left > 0:
-            requests, input_tokens, output_tokens = rows[kind]
-            share = min(1.0, left / output_tokens) if output_tokens else 1.0
-            sent = [sent[0] + share * requests, sent[1] + share * input_tokens, sent[2] + share * output_tokens]
-            left -= share * output_tokens
+        if kind in rows and min(left.values()) > 0:
+            row = rows[kind]
+            share = min([1.0] + [left[c] / row[c] for c in left if row[c]])
+            sent = [s + share * r for s, r in zip(sent, row, strict=True)]
+            left = {c: v - share * row[c] for c, v in left.items()}
     return {"requests": int(sent[0]), "input_tokens": int(sent[1]), "output_tokens": int(sent[2]),
-            "cost_usd": round(sent[1] * price[0] + sent[2] * price[1], 2)}
+            "train_tokens": int(sent[3]), "cost_usd": round(sent[1] * price[0] + sent[2] * price[1], 2)}

@@ -200,6 +200,24 @@ class Journal:
                                "json_extract(record, '$.truncated') = 1 GROUP BY kind")
         return {kind: int(n) for kind, n in rows}
 
+    def train_tokens(self) -> int:
+        """Training tokens of the records done (as counted into each record)."""
+        (n,) = self.db.execute("SELECT SUM(json_extract(record, '$.train_tokens')) FROM requests "
+                               "WHERE status='done'").fetchone()
+        return int(n or 0)
+
+    def uncounted(self) -> Iterator[dict]:
+        """Records done without a training-token count (written before one was asked for)."""
+        for (record,) in self.db.execute("SELECT record FROM requests WHERE status='done' AND "
+                                         "json_extract(record, '$.train_tokens') IS NULL"):
+            yield json.loads(record)
+
+    def count_train_tokens(self, counts: dict[str, int]) -> None:
+        """Store {request_id: training tokens} into those records."""
+        with self.transaction():
+            self.db.executemany("UPDATE requests SET record=json_set(record, '$.train_tokens', ?) WHERE request_id=?",
+                                [(n, request_id) for request_id, n in counts.items()])
+
     def dropped_entities(self) -> int:
         """Entity names the entity answers gave that were dropped (junk, debris, or not in the document)."""
         (n,) = self.db.execute("SELECT SUM(json_array_length(record, '$.dropped_entities')) FROM requests "

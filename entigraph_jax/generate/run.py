@@ -37,7 +37,8 @@ class GenerateResult:
     records: int
     records_by_model: dict  # model -> records (more than one with append=true)
     input_tokens: int
-    output_tokens: int
+    output_tokens: int  # the generator's, every answer counted (entity JSON, re-asks and failed answers too)
+    train_tokens: int | None  # what training reads of the records, in budget.tokenizer (None: no tokenizer given)
     cost_usd: float  # all runs into this output_dir, at the price in force when each answer came
     price: str  # where this run's price came from
     retried_this_run: int
@@ -112,6 +113,7 @@ def generate(config: GenerateSettings) -> GenerateResult:
         counts, (input_tokens, output_tokens), spent = journal.counts(), journal.tokens(), journal.cost()
         truncated, errors, by_model = journal.truncated(), journal.errors(3), journal.by_model()
         dropped = journal.dropped_entities()
+        train_tokens = journal.train_tokens() if config.budget.tokenizer.path else None
         journal.close()
         done, failed = (sum(c.get(k, 0) for c in counts.values()) for k in ("done", "failed"))
         pending = sum(c.get("planned", 0) for c in counts.values()) + failed
@@ -122,7 +124,8 @@ def generate(config: GenerateSettings) -> GenerateResult:
             status=status, method=config.method, mode=config.llm.mode, model=config.llm.model,
             prompt_version=config.prompt_version, documents=len(docs), requests=counts, records=written,
             records_by_model=by_model, input_tokens=input_tokens, output_tokens=output_tokens,
-            cost_usd=round(spent, 6), price=price(config.llm).source, retried_this_run=sent.retried,
+            train_tokens=train_tokens, cost_usd=round(spent, 6), price=price(config.llm).source,
+            retried_this_run=sent.retried,
             seconds_this_run=round(time.time() - start, 1), truncated=truncated, dropped_entities=dropped,
             errors=[{"count": n, "error": e} for e, n in errors], records_dir=str(out.records))
         out.write_summary(dataclasses.asdict(summary))
