@@ -17,5 +17,5 @@ def get_config():
     c = load_config_file(Path(__file__).parent / "rephrase_quality.py")
     c.output_dir = "data/qa_sft_quality"
     c.rephrase.update(styles=("qa",), tokens_per_doc=-(-TOKENS // 265))
-    c.budget.max_output_tokens = TOKENS
+    c.budget.max_train_tokens = TOKENS  # tokens of the corpus in the training tokenizer
     return c

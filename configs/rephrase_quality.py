@@ -21,5 +21,5 @@ def get_config():
     c.output_dir = "data/rephrase_quality"
     c.prompt_version = "paper"
     c.rephrase.update(styles=("easy", "wiki", "academic"), samples=1, tokens_per_doc=-(-TOKENS // 265))
-    c.budget.max_output_tokens = TOKENS
+    c.budget.max_train_tokens = TOKENS  # tokens of the corpus in the training tokenizer
     return c

@@ -336,7 +336,7 @@ def test_the_rephrase_recipe_is_the_papers_three_styles_and_qa_is_apart():
     rephrase = GenerateSettings.from_config(load_config_file(ROOT / "configs" / "rephrase_quality.py"))
     qa = GenerateSettings.from_config(load_config_file(ROOT / "configs" / "qa_sft_quality.py"))
     assert rephrase.rephrase.styles == ("easy", "wiki", "academic") and qa.rephrase.styles == ("qa",)
-    assert (rephrase.budget.max_output_tokens, qa.budget.max_output_tokens) == (38_000_000, 28_000_000)
+    assert (rephrase.budget.max_train_tokens, qa.budget.max_train_tokens) == (38_000_000, 28_000_000)
     assert rephrase.rephrase.tokens_per_doc * 265 >= 38_000_000 and rephrase.llm.temperature == 1.0
     doc = load_source("sample")[0]
     wanted = {"easy": "toddler", "wiki": "Wikipedia", "academic": "erudite scholar", "qa": '"Question: ..."'}
