@@ -223,6 +223,10 @@ def test_dry_run_matches_what_a_run_plans(server, tmp_path):
     budgeted = estimate(config_for(server, tmp_path, **{"budget.max_output_tokens": 10 * 400 + 300 * 600 + 30 * 600}))
     assert budgeted.within_budget["requests"] == 10 + 10 * 30 + 30  # entities, every pair, then 30 triples
     assert guess.train_tokens == 10 * (150 + 2) + (300 + 100) * (600 + 2)  # summaries and answers, BOS and EOS
+    per_request = {k: v["input_tokens"] / v["requests"] for k, v in guess.by_kind.items()}
+    assert per_request["pair"] < per_request["triple"] < 1.2 * per_request["pair"]  # one more entity line each
+    rephrase = estimate(config_for(server, tmp_path, method="rephrase", **{"rephrase.tokens_per_doc": 3000}))
+    assert rephrase.requests == 10 * 4 * 2  # rounds of the four styles until 3000 tokens at the guessed 600
     by_train = estimate(config_for(server, tmp_path, **{"budget.max_train_tokens": 10 * 152 + 300 * 602 + 20 * 602,
                                                         "budget.tokenizer.path": "t.json"}))
     assert by_train.within_budget["requests"] == 10 + 300 + 20 and by_train.within_budget["train_tokens"] == (

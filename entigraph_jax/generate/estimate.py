@@ -41,7 +41,7 @@ def estimate(config: GenerateSettings) -> Estimate:
     """Requests, input/output tokens and cost of the whole plan, before anything is sent (tokens
     estimated at 4 characters each; entity counts from the journal where known, else a guess;
     training tokens guessed as the answers' output tokens and `dry_run.summary_tokens` per summary,
-    each with BOS and EOS)."""
+    each with BOS and EOS; rephrase rounds until `rephrase.tokens_per_doc` at the guessed length)."""
     docs, corpus = load_documents(config), config.corpus()
     entities = {}
     if corpus.journal.is_file():
@@ -50,34 +50,31 @@ def estimate(config: GenerateSettings) -> Estimate:
         journal.close()
     rows: dict[str, list[float]] = {}
 
-    def add(kind, request, doc, output_tokens):
+    def add(kind, request, doc, output_tokens, count=1):
+        """`count` requests like `request` (of one document, so of one prompt length)."""
         system, prompt = messages(request, doc, config.prompt_version)
         row = rows.setdefault(kind, [0, 0, 0, 0])
-        row[0] += 1
-        row[1] += (len(system) + len(prompt)) / 4
-        row[2] += output_tokens
-        row[3] += (config.dry_run.summary_tokens if kind == "entities" else output_tokens) + 2
+        row[0] += count
+        row[1] += count * (len(system) + len(prompt)) / 4
+        row[2] += count * output_tokens
+        row[3] += count * ((config.dry_run.summary_tokens if kind == "entities" else output_tokens) + 2)
 
     guess, out_tokens = config.dry_run.entities_per_doc, config.dry_run.output_tokens
-    triple_prompt = {}  # one prompt's length per document stands for all its triples (same document)
+    rephrase = config.rephrase
+    per_round = len(rephrase.styles) * rephrase.samples * out_tokens  # a document's rephrase tokens per round
+    rounds = max(1, -(-rephrase.tokens_per_doc // per_round)) if rephrase.tokens_per_doc else 1
     for doc in docs:
         if config.method == "rephrase":
             for r in rephrase_requests([doc], config):
-                add("rephrase", r, doc, out_tokens)
+                add("rephrase", r, doc, out_tokens, rounds)
             continue
         add("entities", entity_requests([doc], config)[0], doc, config.dry_run.entity_output_tokens)
         names = entities.get(doc.doc_id) or [f"entity {i}" for i in range(guess)]
         for r in pair_requests(doc, names, config):
             add("pair", r, doc, out_tokens)
         schedule = triple_schedule(doc, names, config)
-        if schedule:
-            add("triple", triple_requests(doc, names, schedule[:1], config)[0], doc, out_tokens)
-            triple_prompt[doc.doc_id] = rows["triple"][1] - sum(triple_prompt.values())
-            row = rows["triple"]
-            row[0] += len(schedule) - 1
-            row[1] += triple_prompt[doc.doc_id] * (len(schedule) - 1)
-            row[2] += out_tokens * (len(schedule) - 1)
-            row[3] += (out_tokens + 2) * (len(schedule) - 1)
+        if schedule:  # one triple's prompt stands for all of its document's (the same document)
+            add("triple", triple_requests(doc, names, schedule[:1], config)[0], doc, out_tokens, len(schedule))
     cost = price(config.llm)
     batch = config.llm.mode == "batch"
     scale = cost.batch_discount if batch else 1.0
