@@ -1,11 +1,14 @@
 """data: sources, tokenizers, chat records, ArrayRecord records, the token cache and the Grain pipeline.
 
 `python -m entigraph_jax.data inspect PATH`. Owns everything between text on disk and token batches.
-May import numpy, grain, array_record, sentencepiece, tokenizers (and tensorflow_datasets lazily);
+May import numpy, grain, array_record, sentencepiece, tokenizers (huggingface_hub, pyarrow and
+tensorflow_datasets lazily);
 of the project only the base layer (`errors`, `config`, `settings`, `outputs`); no stage above it.
 """
 
 from .cache import TokenCache, build_token_cache
+from .hub import HubDataset
+from .hub_cache import build_source_cache
 from .pipeline import PackedRows, Pipeline, PipelineError, build_pipeline, subsample
 from .records import RecordError, RecordWriter, read_records, write_records
 from .sources import Document, Question, SourceError, load_source, unique_documents
@@ -20,8 +23,8 @@ from .tokenizers import (
 )
 
 __all__ = [
-    "Document", "PackedRows", "Pipeline", "PipelineError", "Question", "RecordError", "RecordWriter",
+    "Document", "HubDataset", "PackedRows", "Pipeline", "PipelineError", "Question", "RecordError", "RecordWriter",
     "SourceError", "TokenCache", "Tokenizer", "TokenizerError", "TokenizerSettings", "TrainedTokenizerSettings",
-    "build_pipeline", "build_token_cache", "check_vocabulary", "load_source", "load_tokenizer", "read_records",
-    "subsample", "train_sentencepiece", "unique_documents", "write_records",
+    "build_pipeline", "build_source_cache", "build_token_cache", "check_vocabulary", "load_source", "load_tokenizer",
+    "read_records", "subsample", "train_sentencepiece", "unique_documents", "write_records",
 ]

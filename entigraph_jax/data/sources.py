@@ -252,14 +252,18 @@ def _sniff(path: Path) -> str:
 
 def load_source(spec: str | os.PathLike) -> list[Document]:
     """Documents from `quality:PATH[,PATH...]`, `jsonl:PATH[,PATH...]`, `parquet:PATH[,PATH...]`,
-    `text:FOLDER`, `records:PATH`, `tfds:NAME[:SPLIT[:TEXT_KEY]]`, `sample` (the bundled corpus) or a
-    bare path."""
+    `text:FOLDER`, `records:PATH`, `tfds:NAME[:SPLIT[:TEXT_KEY]]`, `hf:ORG/NAME[:key=value,...]` (read whole
+    here; training streams it, `data.hub`), `sample` (the bundled corpus) or a bare path."""
     spec = str(spec)
     kind, _, location = spec.partition(":") if re.match(r"^[a-z]+:(?!//)", spec) else ("", "", spec)
     if spec == "sample":
         kind, location = "quality", str(SAMPLE_CORPUS)
     if kind == "tfds":
         docs = load_tfds(location)
+    elif kind == "hf":
+        from .hub import HubDataset  # the Hub reader builds on this module's Document
+
+        docs = list(HubDataset.parse(location).stream())
     else:
         paths = [Path(p) for p in location.split(",")] if kind in ("quality", "jsonl", "parquet") else [Path(location)]
         for path in paths:
@@ -270,7 +274,7 @@ def load_source(spec: str | os.PathLike) -> list[Document]:
                    "text": lambda p: load_text_folder(p[0]), "records": lambda p: load_records(str(p[0]))}
         if kind not in loaders:
             raise SourceError(f"{spec}: unknown source kind {kind!r} (expected one of "
-                              f"{', '.join([*loaders, 'tfds'])})")
+                              f"{', '.join([*loaders, 'tfds', 'hf'])})")
         docs = loaders[kind](paths)
     empty = [d.doc_id for d in docs if not d.text.strip()]
     if empty:

@@ -19,11 +19,12 @@ from jax.sharding import Mesh
 from entigraph_jax.config import ConfigError, flatten
 from entigraph_jax.data import (
     Document,
+    HubDataset,
     PackedRows,
     Pipeline,
     Tokenizer,
     build_pipeline,
-    build_token_cache,
+    build_source_cache,
     check_vocabulary,
     load_source,
     subsample,
@@ -94,10 +95,11 @@ class Data:
     num_tokens: int
 
 
-def packed_rows(config: TrainSettings, run: TrainRun, tokenizer: Tokenizer, docs: list[Document],
+def packed_rows(config: TrainSettings, run: TrainRun, tokenizer: Tokenizer, source: str | list[Document],
                 seed: int, fraction: float = 0.0, tokens: int = 0) -> PackedRows:
-    """Documents tokenized (through the token cache), ordered by `seed` and packed into rows."""
-    cache = build_token_cache(docs, tokenizer, Path(config.data.cache_dir or run.cache))
+    """Documents (or a source spec: `hf:` ones stream) tokenized through the token cache, ordered by
+    `seed` and packed into rows."""
+    cache = build_source_cache(source, tokenizer, Path(config.data.cache_dir or run.cache))
     order = subsample(cache, seed, fraction or None, tokens or None)
     return PackedRows(cache, order, config.data.seq_len, config.data.mask_documents, config.data.loss_on == "all")
 
@@ -118,12 +120,14 @@ def scoring_pipeline(config: TrainSettings, run: TrainRun, tokenizer: Tokenizer,
 
 def build_data(config: TrainSettings, run: TrainRun) -> Data:
     data, seed = config.data, config.seed
-    docs = load_source(data.source)
-    tokenizer = prepare_tokenizer(config, run, (d.text for d in docs))
-    train_rows = packed_rows(config, run, tokenizer, docs, seed, data.subsample_fraction, data.subsample_tokens)
+    streamed = data.source.startswith("hf:")  # never one list: read again where a vocabulary is trained on it
+    source = data.source if streamed else load_source(data.source)
+    texts = (d.text for d in (HubDataset.parse(data.source[3:]).stream() if streamed else source))
+    tokenizer = prepare_tokenizer(config, run, texts)
+    train_rows = packed_rows(config, run, tokenizer, source, seed, data.subsample_fraction, data.subsample_tokens)
     replay = None
     if data.replay_source:
-        replay = packed_rows(config, run, tokenizer, load_source(data.replay_source), seed + 1)
+        replay = packed_rows(config, run, tokenizer, data.replay_source, seed + 1)
     train = batches(config, train_rows, seed, epochs=data.epochs, replay=replay, replay_rate=data.replay_rate)
     return Data(tokenizer, train, train_rows.num_tokens)
 
