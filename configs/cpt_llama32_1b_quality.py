@@ -9,12 +9,15 @@ suits the smaller model, and `save_dots` remat trades a little memory for speed.
 
 from entigraph_jax.train.defaults import base_config
 
+# the paper's replay corpus: the RedPajama 1T sample (1.14B Llama 3 tokens), from the Hugging Face cache
+REPLAY = "hf:togethercomputer/RedPajama-Data-1T-Sample"
+
 
 def get_config():
     c = base_config()
     c.workdir = "workdir/cpt_llama32_1b_quality"
     c.data.update(source="records:data/entigraph_quality", seq_len=2048, global_batch=16, epochs=2,
-                  replay_source="tfds:c4/en:train[:400000]", replay_rate=0.1)
+                  replay_source=REPLAY, replay_rate=0.1)
     c.tokenizer.path = "/ckpt/Llama-3.2-1B"
     c.model.update(path="/ckpt/Llama-3.2-1B", dtype="bfloat16", remat="save_dots")
     c.optim.update(lr=2e-5, warmup_fraction=0.05, weight_decay=0.01, b1=0.9, b2=0.999, eps=1e-8)

@@ -6,7 +6,8 @@ lr 5e-6 with 5% linear warmup then cosine to zero, AdamW as the Hugging Face Tra
 replaced by a replay block with probability 0.1, bf16 compute over fp32 master weights. Needs the
 Hugging Face weights and tokenizer (`meta-llama/Meta-Llama-3-8B`) and the corpus from
 `python -m entigraph_jax.generate --config configs/entigraph_quality.py`. Fits a v5p-8 or 8 x H100
-with FSDP and full remat. The paper replays RedPajama (1T sample); C4 stands in here, by TFDS name.
+with FSDP and full remat. Replay reads the RedPajama 1T sample as the released code does
+(`togethercomputer/RedPajama-Data-1T-Sample`, streamed into the token cache once).
 The other two arms of the paper: `cpt_llama3_8b_raw.py` and `cpt_llama3_8b_rephrase.py`.
 
     python -m entigraph_jax.train --config configs/cpt_llama3_8b_quality.py \
@@ -15,6 +16,9 @@ The other two arms of the paper: `cpt_llama3_8b_raw.py` and `cpt_llama3_8b_rephr
 
 from entigraph_jax.train.defaults import base_config
 
+# the paper's replay corpus: the RedPajama 1T sample (1.14B Llama 3 tokens), from the Hugging Face cache
+REPLAY = "hf:togethercomputer/RedPajama-Data-1T-Sample"
+
 
 def get_config():
     c = base_config()
@@ -22,7 +26,7 @@ def get_config():
     c.data.update(
         source="records:data/entigraph_quality",  # the generator's ArrayRecord output
         seq_len=2048, global_batch=16, epochs=2, mask_documents=False,  # concatenate and chunk, as the paper
-        replay_source="tfds:c4/en:train[:400000]", replay_rate=0.1,  # RedPajama in the paper
+        replay_source=REPLAY, replay_rate=0.1,
     )
     c.tokenizer.path = "/ckpt/Meta-Llama-3-8B"
     c.model.update(path="/ckpt/Meta-Llama-3-8B", param_dtype="float32", dtype="bfloat16",

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import tensorflow_datasets as tfds
 
 from entigraph_jax.data import RecordWriter, SourceError, load_source
 
@@ -91,6 +90,7 @@ def test_jsonl_text_folder_and_records(tmp_path):
 
 
 def test_tfds_by_name():
+    tfds = pytest.importorskip("tensorflow_datasets", reason="tensorflow-datasets (the tfds extra)")
     with tfds.testing.mock_data(num_examples=4, policy=tfds.testing.MockPolicy.USE_CODE):
         docs = load_source("tfds:imdb_reviews:train")
     assert len(docs) == 4 and all(isinstance(d.text, str) and d.text for d in docs)

@@ -32,6 +32,9 @@ def test_every_recipe_is_the_settings_of_one_command(recipe):
     assert owners[0].from_config(config).leaves() == flatten(config)
 
 
+REPLAY = "hf:togethercomputer/RedPajama-Data-1T-Sample"  # the released code's replay corpus
+
+
 def test_paper_recipe_values():
     c = load_config_file(ROOT / "configs" / "cpt_llama3_8b_quality.py")
     assert (c.optim.lr, c.optim.warmup_fraction, c.optim.weight_decay) == (5e-6, 0.05, 0.01)
@@ -41,9 +44,13 @@ def test_paper_recipe_values():
     instruct = load_config_file(ROOT / "configs" / "instruct_llama3_8b_ultrachat.py")
     assert (instruct.data.global_batch, instruct.data.epochs, instruct.data.loss_on) == (128, 2, "all")
     assert instruct.data.replay_rate == 0.0 and instruct.optim.lr == 5e-6
-    for arm in ("raw", "rephrase"):  # the same optimizer and replay as the EntiGraph arm
+    paper = load_config_file(ROOT / "configs" / "instruct_llama3_8b_ultrachat_paper.py")  # Appendix D's text
+    assert (paper.data.global_batch, paper.data.epochs) == (512, 1)
+    assert c.data.replay_source == REPLAY
+    for arm in ("raw", "rephrase", "qa_sft", "released_corpus"):  # the EntiGraph arm's optimizer and replay
         other = load_config_file(ROOT / "configs" / f"cpt_llama3_8b_{arm}.py")
-        assert other.optim == c.optim and other.data.replay_rate == 0.1
+        assert other.optim == c.optim and other.data.replay_rate == 0.1 and other.data.replay_source == REPLAY
+    assert load_config_file(ROOT / "configs" / "cpt_llama3_8b_raw.py").data.epochs == 4  # Appendix D
 
 
 @pytest.mark.torch

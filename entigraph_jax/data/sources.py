@@ -218,7 +218,11 @@ def load_records(location: str) -> list[Document]:
 
 def load_tfds(location: str) -> list[Document]:
     """`name[:split[:text_key]]`, e.g. `c4/en:train[:1%]`, read from prepared TFDS data."""
-    import tensorflow_datasets as tfds  # heavy: imported only when a TFDS source is used
+    try:
+        import tensorflow_datasets as tfds  # heavy: imported only when a TFDS source is used
+    except ImportError as e:
+        raise SourceError(f"tfds:{location}: needs tensorflow-datasets (pip install 'entigraph-jax[tfds]'); "
+                          "Hugging Face datasets need nothing more: hf:ORG/NAME") from e
 
     parts = location.split(":")
     name, split, text_key = parts[0], (parts[1:2] or ["train"])[0], (parts[2:3] or ["text"])[0]
