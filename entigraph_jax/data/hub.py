@@ -21,7 +21,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from .sources import Document, SourceError
+from .documents import Document, SourceError
 
 DATA_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json")
 KEYS = {"config": str, "split": str, "field": str, "revision": str, "max_documents": int, "max_tokens": int}

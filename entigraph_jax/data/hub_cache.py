@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from .cache import TokenCache, build_token_cache, check_cache, encode_documents
+from .documents import Document
 from .hub import HubDataset
 from .records import RecordWriter, list_shards
-from .sources import Document, load_source
+from .sources import load_source
 from .tokenizers import Tokenizer, TokenizerError
 
 BATCH = 256  # documents tokenized together

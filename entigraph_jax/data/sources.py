@@ -1,4 +1,5 @@
-"""Source corpora: QuALITY release files, JSONL, folders of text, ArrayRecord records, TFDS.
+"""Source corpora: QuALITY release files, JSONL, parquet, folders of text, ArrayRecord records, Hugging Face
+datasets (`hf:`), TFDS.
 
 `load_source(spec)` is the one entry point; a spec is `kind:location` or a bare path whose kind is
 recognised from its content. Every loader returns `Document`s; QuALITY documents also carry their
@@ -7,7 +8,6 @@ questions, so evaluation reads the same corpus that generation and training do.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import html.parser
 import json
@@ -16,36 +16,12 @@ import re
 import sys
 from pathlib import Path
 
-from entigraph_jax.errors import UserError
-
 from .chat import ChatError, check_messages, render_plain
+from .documents import Document, Question, SourceError
+from .hub import HubDataset
 from .records import RecordError, read_records, train_text
 
 SAMPLE_CORPUS = Path(__file__).parent / "sample" / "quality_sample.jsonl"
-
-
-class SourceError(UserError):
-    """A source that cannot be loaded: missing, empty or malformed."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Question:
-    question: str
-    options: tuple[str, str, str, str]
-    gold_label: int  # 1-based, as in the QuALITY release
-    difficult: bool
-
-
-@dataclasses.dataclass
-class Document:
-    doc_id: str
-    text: str  # what generation and training read (for QuALITY: the header line, then the body)
-    title: str = ""
-    author: str = ""
-    year: int | str | None = None
-    questions: list[Question] = dataclasses.field(default_factory=list)
-    messages: list[dict] | None = None  # a chat record: trained with loss on assistant turns only
-    prompt: str | None = None  # read before `text` with no loss on it (an SBP pair's first document)
 
 
 class _Paragraphs(html.parser.HTMLParser):
@@ -265,8 +241,6 @@ def load_source(spec: str | os.PathLike) -> list[Document]:
     if kind == "tfds":
         docs = load_tfds(location)
     elif kind == "hf":
-        from .hub import HubDataset  # the Hub reader builds on this module's Document
-
         docs = list(HubDataset.parse(location).stream())
     else:
         paths = [Path(p) for p in location.split(",")] if kind in ("quality", "jsonl", "parquet") else [Path(location)]
