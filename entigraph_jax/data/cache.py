@@ -104,6 +104,18 @@ def check_cache(folder: Path) -> str:
     return ""
 
 
+def finished_cache(folder: Path) -> TokenCache | None:
+    """The cache built in `folder`, or None if there is none to reuse (a damaged one is removed, saying so)."""
+    if not (folder / "meta.json").is_file():
+        return None
+    damage = check_cache(folder)
+    if not damage:
+        return TokenCache(folder)
+    print(f"token cache {folder}: {damage}; rebuilding it", file=sys.stderr)
+    shutil.rmtree(folder, ignore_errors=True)
+    return None
+
+
 def build_token_cache(
     docs: Sequence[Document], tokenizer: Tokenizer, cache_root: str | os.PathLike, *,
     batch_size: int = 256,
@@ -114,12 +126,8 @@ def build_token_cache(
         raise TokenizerError(f"{tokenizer.path}: the tokenizer has no EOS token to end documents with")
     root = Path(cache_root)
     folder = root / f"tokens-{cache_key(docs, tokenizer)}"
-    if (folder / "meta.json").is_file():
-        damage = check_cache(folder)
-        if not damage:
-            return TokenCache(folder)
-        print(f"token cache {folder}: {damage}; rebuilding it", file=sys.stderr)
-        shutil.rmtree(folder, ignore_errors=True)
+    if (built := finished_cache(folder)) is not None:
+        return built
     try:
         with staged(folder) as tmp:
             lengths = []

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import TokenCache, build_token_cache, check_cache, encode_documents
+from .cache import TokenCache, build_token_cache, encode_documents, finished_cache
 from .documents import Document
 from .hub import HubDataset
 from .records import RecordWriter, list_shards
@@ -43,12 +43,8 @@ def build_hub_cache(dataset: HubDataset, tokenizer: Tokenizer, cache_root: str |
         raise TokenizerError(f"{tokenizer.path}: the tokenizer has no EOS token to end documents with")
     files = dataset.files()
     folder = Path(cache_root) / f"tokens-hf-{hub_cache_key(dataset, files, tokenizer)}"
-    if (folder / "meta.json").is_file():
-        damage = check_cache(folder)
-        if not damage:
-            return TokenCache(folder)
-        print(f"token cache {folder}: {damage}; rebuilding it", file=sys.stderr)
-        shutil.rmtree(folder, ignore_errors=True)
+    if (built := finished_cache(folder)) is not None:
+        return built
     partial = folder.with_name(folder.name + ".partial")
     partial.mkdir(parents=True, exist_ok=True)
     done = sorted(partial.glob("lengths-*.npy"))
