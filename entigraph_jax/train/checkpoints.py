@@ -138,6 +138,8 @@ class RunCheckpoints:
             self._failed(step, RuntimeError("the save ended without committing"), None)
 
     def _failed(self, step: int | None, error: Exception, state: dict | None) -> None:
+        with contextlib.suppress(Exception):  # its writers may still be adding files to the folder removed below
+            self.manager.wait_until_finished()
         for tmp in self.directory.glob("*.orbax-checkpoint-tmp*"):
             if is_remote(str(tmp)):
                 with contextlib.suppress(OSError):
