@@ -10,7 +10,7 @@ Layers, lowest first; a module imports only from its own layer and the layers li
   models   - the Llama-family LM, sharding rules, presets, checkpoint I/O, the sampler
   generate - synthetic corpus generation (EntiGraph, Rephrase) with any LLM backend
   train    - the training loop, its hooks and the memory planner
-  evaluate - QuALITY closed/open book, log-likelihood, perplexity; the quality_loglik training hook
+  evaluate - QuALITY closed/open book, log-likelihood, perplexity, judged summaries; the quality_loglik hook
   sweep    - scaling sweeps
   sbp      - Synthetic Bootstrapped Pretraining (pair mining, synthesizer, synthesis, joint training)
   testing  - a fake LLM server for tests and offline tries (no stage imports it)

@@ -206,11 +206,29 @@ SPLITS = ("test", "tune", "all")  # the paper's test split (its headline), the t
 
 
 @dataclasses.dataclass(frozen=True)
+class SummaryScore:
+    """Closed-book summaries by one writer (a prompt, or sQuALITY's humans), split into atomic claims
+    and judged against their article (the paper's Appendix I.2); counts are means per article."""
+
+    articles: int
+    claims: float
+    false: float  # claims the article does not support
+    salient: float  # supported claims the judge calls salient (the rest: cosmetic)
+    false_normalized: float | None  # false / the human summaries' false, over the same articles
+    salient_normalized: float | None  # salient / the human summaries' salient
+    unjudged: int  # claims the judge gave no verdict for (neither false nor salient)
+
+    def __post_init__(self):
+        for name in ("false_normalized", "salient_normalized"):
+            object.__setattr__(self, name, _json_number(getattr(self, name)))
+
+
+@dataclasses.dataclass(frozen=True)
 class EvalReport:
     """An evaluation's figures and everything behind them (every prompt, sample and answer in
     `details`), as written to its JSON file."""
 
-    mode: str  # closed_book | open_book | loglik | perplexity
+    mode: str  # closed_book | open_book | loglik | perplexity | summary
     checkpoint: str = ""
     source: str = ""
     splits: dict[str, SplitScores] = dataclasses.field(default_factory=dict)  # QuALITY modes, by SPLITS
@@ -218,6 +236,7 @@ class EvalReport:
     perplexity: float | None = None  # perplexity mode
     loss: float | None = None  # perplexity mode: nats per token
     tokens: int | None = None  # perplexity mode: tokens scored
+    summaries: dict[str, SummaryScore] = dataclasses.field(default_factory=dict)  # summary mode, by writer
     details: dict = dataclasses.field(default_factory=dict)  # settings, results, embedder, ...
 
     def write(self, path: str | os.PathLike) -> None:
@@ -229,4 +248,5 @@ class EvalReport:
     def read(cls, path: str | os.PathLike) -> EvalReport:
         d = json.loads(Path(path).read_text())
         return cls(**{**d, "splits": {k: SplitScores.from_dict(v) for k, v in d["splits"].items()},
-                      "per_article": {k: Score(**v) for k, v in d["per_article"].items()}})
+                      "per_article": {k: Score(**v) for k, v in d["per_article"].items()},
+                      "summaries": {k: SummaryScore(**v) for k, v in d.get("summaries", {}).items()}})

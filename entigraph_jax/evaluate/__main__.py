@@ -11,7 +11,8 @@ COMMAND = Command(
     name="evaluate",
     purpose="""Loads a checkpoint and a tokenizer and runs QuALITY closed-book as the paper did (or open-book
 RAG, or log-likelihood) on the configured source; prints the accuracies and writes every prompt,
-sample and parsed answer to a JSON file next to the checkpoint. mode=perplexity scores any source.""",
+sample and parsed answer to a JSON file next to the checkpoint. mode=perplexity scores any source;
+mode=summary writes closed-book summaries and has a judge LLM check them claim by claim.""",
     settings=EvaluateSettings,
     run=lambda config, invocation: headline(config, evaluate(config)),
 )

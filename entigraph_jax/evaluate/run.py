@@ -18,6 +18,7 @@ from .loglik import log_likelihood
 from .perplexity import perplexity
 from .quality import closed_book
 from .rag import QueryLikelihoodReranker, open_book
+from .summary import summary_eval
 
 
 def make_reranker(config: EvaluateSettings, model, tokenizer):
@@ -39,7 +40,7 @@ def evaluate(config: EvaluateSettings) -> EvalReport:
     if output.exists():
         raise ConfigError(f"{output}: exists; refusing to overwrite it (set --config.output)")
     docs = unique_documents(load_source(config.source), config.source)
-    if config.mode != "perplexity":
+    if config.mode in ("closed_book", "open_book", "loglik"):
         docs = [d for d in docs if d.questions]
         if not docs:
             raise SourceError(f"{config.source}: no documents with questions (not a QuALITY source?)")
@@ -53,6 +54,8 @@ def evaluate(config: EvaluateSettings) -> EvalReport:
         embedder = make_embedder(rag.embedder, str(checkpoint.absolute()) + ".embeddings")
         report = open_book(Sampler(model, tokenizer), docs, embedder, config.sampling, rag.top_k, rag.chunk_size,
                            config.max_questions, make_reranker(config, model, tokenizer), rag.retrieval_max_k)
+    elif config.mode == "summary":
+        report = summary_eval(Sampler(model, tokenizer), str(checkpoint), docs, config.split, config.summary, output)
     elif config.mode == "loglik":
         report = log_likelihood(model, tokenizer, docs, config.max_questions, config.loglik_batch, progress=True)
     else:
@@ -66,6 +69,8 @@ def headline(config: EvaluateSettings, report: EvalReport) -> dict:
     """What the command prints: the configured split's scores (or the perplexity) and the report's path."""
     if report.mode == "perplexity":
         figures = {"perplexity": report.perplexity, "loss": report.loss, "tokens": report.tokens}
+    elif report.mode == "summary":
+        figures = {"split": config.split, **{k: dataclasses.asdict(v) for k, v in report.summaries.items()}}
     else:
         figures = {"split": config.split, **dataclasses.asdict(report.splits[config.split])}
     return {"mode": report.mode, "output": str(report_path(config)), **figures}

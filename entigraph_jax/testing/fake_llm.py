@@ -2,7 +2,8 @@
 generateContent), for tests, the throughput benchmark and the CPU notebook run.
 
 Its answers are deterministic functions of the prompt: the entity stage gets a JSON object with
-the document's capitalised names; other stages get a short text naming the entities; embeddings
+the document's capitalised names; other stages get a short text naming the entities; the summary
+judge's prompts get claims and verdicts by a fixed rule (`judge_answer`); embeddings
 (`/embeddings`, `:batchEmbedContents`) and `/rerank` scores are a 64-bucket hashing embedder's.
 Faults are queued with `inject(...)` and served one per request: "429" (with Retry-After), "500", "timeout"
 (answers after `hang_s`), "malformed" (entity JSON that does not parse), "empty", "blocked",
@@ -39,7 +40,32 @@ ENTITY_NAME = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)*\b")
 CONCEPT = "Consumerism"  # a theme the entity answer names that no sample document spells (the paper's prompt asks)
 
 
+def _between(text: str, tag: str) -> str:
+    return text.split(f"<{tag}>\n", 1)[1].split(f"\n</{tag}>", 1)[0]
+
+
+def judge_answer(prompt: str) -> str | None:
+    """The summary judge's prompts (generate/prompts/judge), answered by rule: a summary's claims are
+    its sentences; a claim is TRUE when the article contains it (its final stop dropped, any case),
+    and a TRUE claim of six words or more is SALIENT. None for any other prompt."""
+    if "<claims>\n" in prompt:
+        article = " ".join(_between(prompt, "article").split()).lower()
+        lines = []
+        for number, claim in re.findall(r"^(\d+)\. (.+)$", _between(prompt, "claims"), flags=re.M):
+            if " ".join(claim.rstrip(".!?").split()).lower() not in article:
+                lines.append(f"{number}. FALSE")
+            else:
+                lines.append(f"{number}. TRUE {'SALIENT' if len(claim.split()) >= 6 else 'COSMETIC'}")
+        return "\n".join(lines)
+    if "<summary>\n" in prompt:
+        sentences = re.split(r"(?<=[.!?])\s+", " ".join(_between(prompt, "summary").split()))
+        return "\n".join(f"- {s}" for s in sentences if s)
+    return None
+
+
 def fake_answer(prompt: str, json_mode: bool) -> str:
+    if (judged := judge_answer(prompt)) is not None:
+        return judged
     if "<document>\n" in prompt:  # prompt versions from v3 on
         document = prompt.split("<document>\n", 1)[1].split("\n</document>", 1)[0]
     else:

@@ -1,0 +1,224 @@
+"""Closed-book summaries, scored as the paper scored them (Appendix I.2): the instruction-tuned model
+writes a summary of each article from memory, with a short and a long prompt, through its chat
+template; a judge LLM splits every summary into atomic claims, then says of each claim whether the
+article supports it and, if so, whether it is salient or cosmetic. sQuALITY's human summaries of the
+same stories are judged the same way, and the model's counts of false and salient claims are
+reported against theirs. The judge goes through generate's engine and journal, so a rerun after a
+failure asks only what has no answer, and every answer is kept beside the report."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import sys
+from pathlib import Path
+
+from entigraph_jax.data import Document, SourceError
+from entigraph_jax.data.chat import chat_template
+from entigraph_jax.data.sources import author_first_last
+from entigraph_jax.errors import UserError
+from entigraph_jax.generate.ask import Question, ask
+from entigraph_jax.generate.defaults import GenerateLLMSettings, GenerateSettings
+from entigraph_jax.models.run import sampling_defaults
+from entigraph_jax.models.sampling import Sampler, SamplingParams
+from entigraph_jax.runs import CorpusRun, EvalReport, SummaryScore
+from entigraph_jax.settings import Settings, at_least, positive, section, setting
+
+from .quality import paper_split
+
+PROMPTS = {  # Appendix I.2, word for word
+    "short": "Summarize the article {title}{by} for me.",
+    "long": "Write an extremely long and detailed article regarding the book {title}{by}.",
+}
+JUDGE_PROMPTS = "judge"  # generate/prompts/judge: our wording (the paper does not print its judge's prompts)
+BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+(.+?)\s*$")
+VERDICT = re.compile(r"^\W*(\d+)\W+(TRUE|FALSE)\b\W*(SALIENT|COSMETIC)?", re.IGNORECASE)
+
+
+def _prompts(names: tuple) -> str | None:
+    unknown = sorted(set(names) - set(PROMPTS))
+    return f"unknown prompts {unknown}; known: {', '.join(PROMPTS)}" if unknown or not names else None
+
+
+def _judge() -> GenerateLLMSettings:  # the paper's judge (gpt-4-turbo, August 2024), greedy
+    return GenerateLLMSettings(model="gpt-4-turbo", base_url="https://api.openai.com/v1", temperature=0.0,
+                               json_mode=False, max_output_tokens=4096)
+
+
+@dataclasses.dataclass(frozen=True)
+class SummarySettings(Settings):
+    human: str = setting("", "sQuALITY's release: a .jsonl file or a folder of them; each story's human summaries "
+                         "(the answers to its first question, the plot) are judged like the model's and normalize "
+                         "its counts; stories are matched to articles by passage_id = QuALITY's article_id")
+    prompts: tuple = setting(tuple(PROMPTS), "the paper's prompts to write with: short | long", check=_prompts)
+    human_responses: int = setting(0, "human summaries judged per story (0: all; their mean count is the "
+                                   "normalizer)", check=at_least(0))
+    max_articles: int = setting(0, "articles summarized (0: every article of the split with a human summary)",
+                                check=at_least(0))
+    max_new_tokens: int = setting(2048, "per summary", check=positive)
+    temperature: float = setting(-1.0, "< 0: the checkpoint's generation_config.json (greedy where it does not "
+                                 "sample), else 0.7")
+    top_p: float = setting(-1.0, "< 0: as temperature")
+    seed: int = setting(0, "sampling seed")
+    batch: int = setting(4, "summaries decoded together", check=positive)
+    claims_per_request: int = setting(25, "claims judged in one judge request", check=positive)
+    judge: GenerateLLMSettings = section(_judge, "the judge LLM (the paper: gpt-4-turbo): splits summaries into "
+                                         "claims and judges them; its answers are kept in <report>.judge/")
+
+
+def human_summaries(path: str) -> dict[str, list[str]]:
+    """{passage_id: the human summaries of the story's plot} from sQuALITY's jsonl release."""
+    where = Path(path)
+    files = sorted(where.glob("*.jsonl")) if where.is_dir() else [where]
+    if not path or not files or not all(f.is_file() for f in files):
+        raise SourceError(f"{path or 'summary.human'}: no sQuALITY .jsonl file (set summary.human)")
+    found: dict[str, list[str]] = {}
+    for file in files:
+        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                story = json.loads(line)
+                plot = min(story["questions"], key=lambda q: q.get("question_number", 0))
+                found[str(story["metadata"]["passage_id"])] = [r["response_text"] for r in plot["responses"]]
+            except (ValueError, KeyError, TypeError) as e:
+                raise SourceError(f"{file}:{number}: not a sQuALITY story ({type(e).__name__}: {e})") from e
+    if not found:
+        raise SourceError(f"{path}: no stories")
+    return found
+
+
+def prompt_text(name: str, doc: Document) -> str:
+    return PROMPTS[name].format(title=doc.title, by=f" by {author_first_last(doc.author)}" if doc.author else "")
+
+
+def write_summaries(sampler: Sampler, checkpoint: str, docs: list[Document], settings: SummarySettings):
+    """{prompt name: [summary of each document]}, sampled through the tokenizer's chat template."""
+    template = chat_template(sampler.tokenizer)
+    stop_tokens, stop_strings = template.stop()
+    temperature, top_p, where = sampling_defaults(checkpoint, settings.temperature, settings.top_p)
+    print(f"summaries: {len(docs)} articles x {len(settings.prompts)} prompts, at most {settings.max_new_tokens} "
+          f"new tokens, temperature {temperature:g}, top_p {top_p:g} ({where})", file=sys.stderr)
+    written = {}
+    for name in settings.prompts:
+        prompts = [template.prompt([{"role": "user", "content": prompt_text(name, d)}]) for d in docs]
+        texts = []
+        for start in range(0, len(prompts), settings.batch):
+            params = SamplingParams(max_new_tokens=settings.max_new_tokens, temperature=temperature, top_p=top_p,
+                                    stop=stop_strings, stop_tokens=stop_tokens, seed=settings.seed + start)
+            texts += [s[0].text.strip() for s in sampler.generate(prompts[start : start + settings.batch], params)]
+        written[name] = texts
+    return written
+
+
+def parse_claims(text: str | None) -> list[str] | None:
+    """The judge's claims: its bulleted or numbered lines (every non-empty line if it used neither)."""
+    if text is None:
+        return None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    bullets = [m.group(1) for m in map(BULLET.match, lines) if m]
+    return bullets or lines
+
+
+def parse_verdicts(text: str | None, count: int) -> list[str | None]:
+    """One verdict per claim (false | salient | cosmetic | true, None where the judge gave none)."""
+    verdicts: list[str | None] = [None] * count
+    for line in (text or "").splitlines():
+        m = VERDICT.match(line)
+        if m and 1 <= int(m.group(1)) <= count and verdicts[int(m.group(1)) - 1] is None:
+            truth, weight = m.group(2).lower(), (m.group(3) or "").lower()
+            verdicts[int(m.group(1)) - 1] = "false" if truth == "false" else weight or "true"
+    return verdicts
+
+
+def _judge_settings(settings: SummarySettings) -> GenerateSettings:
+    return GenerateSettings(llm=settings.judge, prompt_version=JUDGE_PROMPTS)
+
+
+def _checked(answers, what: str, llm: GenerateLLMSettings) -> list[str | None]:
+    if answers.failed > llm.max_failure_fraction * len(answers.texts):
+        raise UserError(f"judge: {answers.failed} of {len(answers.texts)} {what} requests failed "
+                        f"(summary.judge.max_failure_fraction={llm.max_failure_fraction}); rerun to ask them again")
+    return answers.texts
+
+
+def judge(entries: list[dict], docs: dict[str, Document], settings: SummarySettings, journal: Path) -> float:
+    """Split each entry's summary into claims and judge them; adds "claims" and "verdicts" to each
+    entry (None where the judge gave no claims). Returns what the journal's answers cost."""
+    generate = _judge_settings(settings)
+    article = {e["doc_id"]: docs[e["doc_id"]] for e in entries}
+    split = [Question(Document(f"{e['doc_id']}:{e['writer']}", e["summary"], title=article[e["doc_id"]].title),
+                      "claims") for e in entries if e["summary"]]
+    texts = iter(_checked(ask(generate, journal, split), "claim-splitting", settings.judge))
+    for e in entries:
+        e["claims"] = parse_claims(next(texts)) if e["summary"] else []
+    step = settings.claims_per_request
+    chunks = [(e, start) for e in entries for start in range(0, len(e["claims"] or []), step)]
+    questions = [Question(article[e["doc_id"]], "judge", ("\n".join(
+        f"{i}. {claim}" for i, claim in enumerate(e["claims"][start : start + step], 1)),)) for e, start in chunks]
+    answers = ask(generate, journal, questions)
+    for e in entries:
+        e["verdicts"] = [] if e["claims"] is not None else None
+    for (e, start), text in zip(chunks, _checked(answers, "judging", settings.judge), strict=True):
+        e["verdicts"] += parse_verdicts(text, len(e["claims"][start : start + step]))
+    return answers.cost_usd
+
+
+def counts(entry: dict) -> dict[str, int] | None:
+    verdicts = entry["verdicts"]
+    if verdicts is None:
+        return None
+    return {"claims": len(verdicts), "false": verdicts.count("false"), "salient": verdicts.count("salient"),
+            "unjudged": verdicts.count(None)}
+
+
+def scores(entries: list[dict], writers: tuple[str, ...]) -> dict[str, SummaryScore]:
+    """Each writer's mean counts per article, and its false and salient counts over the human
+    summaries' (ratios of sums over the articles both have, so an article whose humans made no false
+    claim does not divide by zero); "human" is the normalizer itself."""
+    human: dict[str, list[dict]] = {}
+    for e in entries:
+        if e["writer"].startswith("human") and (c := counts(e)):
+            human.setdefault(e["doc_id"], []).append(c)
+    human_mean = {doc: {k: sum(c[k] for c in cs) / len(cs) for k in cs[0]} for doc, cs in human.items()}
+    result = {}
+    for writer in (*writers, "human"):
+        if writer == "human":
+            rows = list(human_mean.items())
+        else:
+            rows = [(e["doc_id"], c) for e in entries if e["writer"] == writer and (c := counts(e))
+                    and e["doc_id"] in human_mean]
+        if not rows:
+            continue
+        mean = {k: sum(c[k] for _, c in rows) / len(rows) for k in ("claims", "false", "salient")}
+        base = {k: sum(human_mean[doc][k] for doc, _ in rows) for k in ("false", "salient")}
+        result[writer] = SummaryScore(
+            articles=len(rows), claims=mean["claims"], false=mean["false"], salient=mean["salient"],
+            false_normalized=sum(c["false"] for _, c in rows) / base["false"] if base["false"] else None,
+            salient_normalized=sum(c["salient"] for _, c in rows) / base["salient"] if base["salient"] else None,
+            unjudged=int(sum(c["unjudged"] for _, c in rows)))
+    return result
+
+
+def summary_eval(sampler: Sampler, checkpoint: str, docs: list[Document], split: str, settings: SummarySettings,
+                 output: Path) -> EvalReport:
+    """Write, judge and score the summaries of the split's articles that sQuALITY has human summaries of."""
+    humans = human_summaries(settings.human)
+    matched = [d for d in paper_split(docs)[split] if d.doc_id in humans]
+    if not matched:
+        raise SourceError(f"{settings.human}: none of its {len(humans)} stories is an article of the {split} split "
+                          f"(matched by passage_id = article_id)")
+    matched = matched[: settings.max_articles] if settings.max_articles else matched
+    written = write_summaries(sampler, checkpoint, matched, settings)
+    entries = [{"doc_id": d.doc_id, "title": d.title, "writer": name, "summary": written[name][i],
+                "prompt": prompt_text(name, d)} for name in settings.prompts for i, d in enumerate(matched)]
+    for d in matched:
+        kept = humans[d.doc_id][: settings.human_responses] if settings.human_responses else humans[d.doc_id]
+        entries += [{"doc_id": d.doc_id, "title": d.title, "writer": f"human{i}", "summary": text.strip(),
+                     "prompt": None} for i, text in enumerate(kept)]
+    cost = judge(entries, {d.doc_id: d for d in matched}, settings, CorpusRun(f"{output}.judge").journal)
+    for e in entries:
+        e["counts"] = counts(e)
+    return EvalReport("summary", summaries=scores(entries, settings.prompts),
+                      details={"settings": settings.to_dict(), "judge_cost_usd": cost, "results": entries})
