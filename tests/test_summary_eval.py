@@ -27,8 +27,8 @@ def server():
 
 
 def settings_for(server, **changes) -> SummarySettings:
-    judge_llm = GenerateLLMSettings(model="judge", base_url=server.base_url + "/v1", temperature=0.0, json_mode=False,
-                                    backoff_initial_s=0.0)
+    judge_llm = GenerateLLMSettings(model="gpt-4-turbo", base_url=server.base_url + "/v1", temperature=0.0,
+                                    json_mode=False, backoff_initial_s=0.0)
     return SummarySettings(judge=judge_llm, **changes)
 
 
@@ -78,8 +78,14 @@ def test_judged_counts_and_the_normalizer_by_hand(server, tmp_path):
     assert result["short"] == SummaryScore(articles=2, claims=1.5, false=0.5, salient=0.5, false_normalized=2.0,
                                            salient_normalized=1 / 1.5, unjudged=0)
     again = [{k: e[k] for k in ("doc_id", "writer", "summary")} for e in entries]
-    judge(again, {"a1": CANAL, "a2": COMET}, settings, journal)  # a rerun: every answer is in the journal
+    cost = judge(again, {"a1": CANAL, "a2": COMET}, settings, journal)  # a rerun: every answer is in the journal
     assert chats(server) == 9 and [e["verdicts"] for e in again] == [e["verdicts"] for e in entries]
+    batch = [{k: e[k] for k in ("doc_id", "writer", "summary")} for e in entries]  # the provider's batch API
+    batch_settings = settings.override({"judge.mode": "batch", "judge.poll_s": 0.01})
+    batch_cost = judge(batch, {"a1": CANAL, "a2": COMET}, batch_settings, tmp_path / "batch" / "journal.sqlite")
+    assert chats(server) == 9 and len(server.batches.submitted()) == 9  # each request once, in batches
+    assert [e["verdicts"] for e in batch] == [e["verdicts"] for e in entries]
+    assert cost > 0 and batch_cost == pytest.approx(cost / 2)  # priced as gpt-4-turbo, at the batch discount
 
 
 def test_a_judge_that_keeps_failing_stops_with_one_line(server, tmp_path):

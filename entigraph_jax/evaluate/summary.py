@@ -150,14 +150,14 @@ def judge(entries: list[dict], docs: dict[str, Document], settings: SummarySetti
     article = {e["doc_id"]: docs[e["doc_id"]] for e in entries}
     split = [Question(Document(f"{e['doc_id']}:{e['writer']}", e["summary"], title=article[e["doc_id"]].title),
                       "claims") for e in entries if e["summary"]]
-    texts = iter(_checked(ask(generate, journal, split), "claim-splitting", settings.judge))
+    texts = iter(_checked(ask(generate, journal, split, "judge: claims"), "claim-splitting", settings.judge))
     for e in entries:
         e["claims"] = parse_claims(next(texts)) if e["summary"] else []
     step = settings.claims_per_request
     chunks = [(e, start) for e in entries for start in range(0, len(e["claims"] or []), step)]
     questions = [Question(article[e["doc_id"]], "judge", ("\n".join(
         f"{i}. {claim}" for i, claim in enumerate(e["claims"][start : start + step], 1)),)) for e, start in chunks]
-    answers = ask(generate, journal, questions)
+    answers = ask(generate, journal, questions, "judge: verdicts")
     for e in entries:
         e["verdicts"] = [] if e["claims"] is not None else None
     for (e, start), text in zip(chunks, _checked(answers, "judging", settings.judge), strict=True):

@@ -31,8 +31,9 @@ class Answers:
     failed: int
 
 
-def ask(settings: GenerateSettings, journal_path: Path, questions: list[Question]) -> Answers:
-    """Every question's answer, asked of `settings.llm` (those already in the journal are not asked again)."""
+def ask(settings: GenerateSettings, journal_path: Path, questions: list[Question], label: str = "ask") -> Answers:
+    """Every question's answer, asked of `settings.llm` (those already in the journal are not asked again);
+    `label` names the progress bar."""
     requests = [Request(request_id(q.doc, q.template, q.slots, settings), q.doc.doc_id, q.template, entities=q.slots)
                 for q in questions]
     docs = list({q.doc.doc_id: q.doc for q in questions}.values())
@@ -41,7 +42,7 @@ def ask(settings: GenerateSettings, journal_path: Path, questions: list[Question
     journal = Journal(journal_path)
     try:
         journal.plan(requests)
-        asyncio.run(_send(settings, docs, journal, requests, journal_path.parent))
+        asyncio.run(_send(settings, docs, journal, requests, journal_path.parent, label))
         answers = {r["request_id"]: r["text"] for r in journal.records(kinds)}
         texts = [answers.get(r.request_id) for r in requests]
         return Answers(texts, journal.cost(), sum(t is None for t in texts))
@@ -50,14 +51,14 @@ def ask(settings: GenerateSettings, journal_path: Path, questions: list[Question
 
 
 async def _send(settings: GenerateSettings, docs: list[Document], journal: Journal, requests: list[Request],
-                log_dir: Path) -> None:
+                log_dir: Path, label: str) -> None:
     """Send what the journal has not answered of `requests` (not other requests an earlier run left in it)."""
     ids, kinds = {r.request_id for r in requests}, tuple(dict.fromkeys(r.kind for r in requests))
     todo = [r for r in journal.pending(kinds, settings.retry_failed) if r.request_id in ids]
     if not todo:
         return
     backend = make_backend(settings, log_dir)
-    rounds = Rounds(settings, docs, journal, backend)
+    rounds = Rounds(settings, docs, journal, backend, label)
     try:
         await backend.start()
         rounds.expect(len(todo))

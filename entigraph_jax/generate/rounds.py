@@ -50,10 +50,11 @@ def per_document(journal: Journal, kind: str, docs: list[Document]) -> list[tupl
 class Rounds:
     """One run's sending through `backend` (online, or in the provider's batches), with a progress bar."""
 
-    def __init__(self, config: GenerateSettings, docs: list[Document], journal: Journal, backend: Backend):
+    def __init__(self, config: GenerateSettings, docs: list[Document], journal: Journal, backend: Backend,
+                 label: str = "generate"):
         self.config, self.docs, self.journal = config, docs, journal
         self.order, self.retry = plan_order(config), config.retry_failed
-        self.progress = tqdm(desc="generate", unit="req", dynamic_ncols=True)
+        self.progress = tqdm(desc=label, unit="req", dynamic_ncols=True)
         engine = BatchEngine if config.llm.mode == "batch" else Engine
         self.engine = engine(backend, journal, {d.doc_id: d for d in docs}, config, self.show)
 
