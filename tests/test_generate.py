@@ -36,7 +36,7 @@ KEY = "fake-gemini-key-for-tests-0123456789abcdef"
 
 @pytest.fixture
 def server():
-    return FakeLLMServer(hang_s=1.0, retry_after_s=0.3).start()
+    return FakeLLMServer(hang_s=3.0, retry_after_s=0.3).start()
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +48,8 @@ def config_for(server, tmp_path, backend="openai", **overrides):
     config = load_config_file(ROOT / "configs" / "entigraph_sample.py")
     settings = {"output_dir": tmp_path / "out", "llm.backend": backend, "llm.model": "fake-model",
                 "llm.base_url": server.base_url + ("/v1" if backend == "openai" else ""),
-                "llm.backoff_initial_s": 0.01, "llm.max_concurrency": 8, "llm.timeout_s": 0.5,
+                "llm.backoff_initial_s": 0.01, "llm.max_concurrency": 8,
+                "llm.timeout_s": 30,  # nothing hangs unless a test makes it: no retry on a slow machine
                 **overrides}
     for key, value in settings.items():
         apply_override(config, key, str(value))
@@ -67,7 +68,7 @@ def records(config):
 
 @pytest.mark.parametrize("backend", ["openai", "gemini"])
 def test_happy_path_on_the_sample_corpus(server, tmp_path, backend):
-    config = config_for(server, tmp_path, backend, **{"llm.timeout_s": 30})  # nothing hangs: no retry on a slow machine
+    config = config_for(server, tmp_path, backend)
     summary = generate(config)
     out = records(config)
     assert summary.status == "complete" and summary.records == len(out)
@@ -95,7 +96,7 @@ def test_happy_path_on_the_sample_corpus(server, tmp_path, backend):
 
 
 def test_concept_entities_are_kept_when_the_in_document_check_is_off(server, tmp_path):
-    config = config_for(server, tmp_path, **{"llm.timeout_s": 30, "entigraph.entities_in_document": False,
+    config = config_for(server, tmp_path, **{"entigraph.entities_in_document": False,
                                              "entigraph.triples_fraction": 0.0, "entigraph.max_pairs_per_doc": 0})
     summary = generate(config)
     out = records(config)
@@ -109,7 +110,7 @@ def test_concept_entities_are_kept_when_the_in_document_check_is_off(server, tmp
 @pytest.mark.parametrize("backend", ["openai", "gemini"])
 def test_rate_limits_server_errors_and_timeouts_are_retried(server, tmp_path, backend):
     server.inject("429", "500", "timeout", "500")
-    config = config_for(server, tmp_path, backend)
+    config = config_for(server, tmp_path, backend, **{"llm.timeout_s": 1.5})  # the hung answer comes after 3 s
     summary = generate(config)
     assert summary.status == "complete" and summary.retried_this_run == 4
     first = server.requests[0]  # got the 429
@@ -191,12 +192,12 @@ def test_bad_input(server, tmp_path):
 def test_a_training_token_budget_stops_at_what_training_reads(server, tmp_path):
     (tmp_path / "tok").mkdir()
     tokenizer = build_bpe_tokenizer(tmp_path / "tok", ["<s>", "</s>"], 300)
-    unbudgeted = config_for(server, tmp_path / "a", **{"llm.timeout_s": 30, "entigraph.triples_fraction": 0.0})
+    unbudgeted = config_for(server, tmp_path / "a", **{"entigraph.triples_fraction": 0.0})
     assert generate(unbudgeted).train_tokens is None  # no training tokenizer: not measured
     summary = generate(unbudgeted.override({"budget.tokenizer.path": str(tokenizer)}))  # counted on resume
     assert summary.train_tokens == sum(map(len, count_tokens(tmp_path / "a" / "out" / "records", tokenizer))) > 0
     cap = summary.train_tokens // 3
-    config = config_for(server, tmp_path / "b", **{"llm.timeout_s": 30, "llm.max_concurrency": 1,
+    config = config_for(server, tmp_path / "b", **{"llm.max_concurrency": 1,
                                                    "entigraph.triples_fraction": 0.0, "budget.max_train_tokens": cap,
                                                    "budget.tokenizer.path": str(tokenizer)})
     summary = generate(config)
