@@ -18,7 +18,7 @@ from .loglik import log_likelihood
 from .perplexity import perplexity
 from .quality import closed_book
 from .rag import QueryLikelihoodReranker, open_book
-from .summary import summary_eval
+from .summary import summary_articles, summary_eval
 
 
 def make_reranker(config: EvaluateSettings, model, tokenizer):
@@ -44,6 +44,8 @@ def evaluate(config: EvaluateSettings) -> EvalReport:
         docs = [d for d in docs if d.questions]
         if not docs:
             raise SourceError(f"{config.source}: no documents with questions (not a QuALITY source?)")
+    if config.mode == "summary":
+        articles = summary_articles(docs, config.split, config.summary)
     tokenizer = config.tokenizer.load(checkpoint)
     model = load(checkpoint, config.model.param_dtype, compute_dtype=config.model.dtype or None)
     check_vocabulary(tokenizer, model.config.vocab_size)
@@ -55,7 +57,7 @@ def evaluate(config: EvaluateSettings) -> EvalReport:
         report = open_book(Sampler(model, tokenizer), docs, embedder, config.sampling, rag.top_k, rag.chunk_size,
                            config.max_questions, make_reranker(config, model, tokenizer), rag.retrieval_max_k)
     elif config.mode == "summary":
-        report = summary_eval(Sampler(model, tokenizer), str(checkpoint), docs, config.split, config.summary, output)
+        report = summary_eval(Sampler(model, tokenizer), str(checkpoint), *articles, config.summary, output)
     elif config.mode == "loglik":
         report = log_likelihood(model, tokenizer, docs, config.max_questions, config.loglik_batch, progress=True)
     else:

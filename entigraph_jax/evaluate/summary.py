@@ -201,15 +201,21 @@ def scores(entries: list[dict], writers: tuple[str, ...]) -> dict[str, SummarySc
     return result
 
 
-def summary_eval(sampler: Sampler, checkpoint: str, docs: list[Document], split: str, settings: SummarySettings,
-                 output: Path) -> EvalReport:
-    """Write, judge and score the summaries of the split's articles that sQuALITY has human summaries of."""
+def summary_articles(docs: list[Document], split: str, settings: SummarySettings):
+    """(the split's articles sQuALITY has human summaries of, {article id: those summaries}): read
+    before the model is loaded, so a wrong sQuALITY path fails at once."""
     humans = human_summaries(settings.human)
     matched = [d for d in paper_split(docs)[split] if d.doc_id in humans]
     if not matched:
         raise SourceError(f"{settings.human}: none of its {len(humans)} stories is an article of the {split} split "
                           f"(matched by passage_id = article_id)")
     matched = matched[: settings.max_articles] if settings.max_articles else matched
+    return matched, {d.doc_id: humans[d.doc_id] for d in matched}
+
+
+def summary_eval(sampler: Sampler, checkpoint: str, matched: list[Document], humans: dict[str, list[str]],
+                 settings: SummarySettings, output: Path) -> EvalReport:
+    """Write, judge and score the summaries of `summary_articles`' articles."""
     written = write_summaries(sampler, checkpoint, matched, settings)
     entries = [{"doc_id": d.doc_id, "title": d.title, "writer": name, "summary": written[name][i],
                 "prompt": prompt_text(name, d)} for name in settings.prompts for i, d in enumerate(matched)]
