@@ -26,6 +26,7 @@ class Document:
     title: str = ""
     author: str = ""
     year: int | str | None = None
+    date: str = ""  # as the file records it (a PDF's or Word file's creation date, an HTML page's meta date)
     questions: list[Question] = dataclasses.field(default_factory=list)
     messages: list[dict] | None = None  # a chat record: trained with loss on assistant turns only
     prompt: str | None = None  # read before `text` with no loss on it (an SBP pair's first document)

@@ -1,5 +1,5 @@
-"""Source corpora: QuALITY release files, JSONL, parquet, folders of text, ArrayRecord records, Hugging Face
-datasets (`hf:`), TFDS.
+"""Source corpora: QuALITY release files, JSONL, parquet, folders of documents (text, Markdown, HTML, PDF,
+Word: `files`), ArrayRecord records, Hugging Face datasets (`hf:`), TFDS.
 
 `load_source(spec)` is the one entry point; a spec is `kind:location` or a bare path whose kind is
 recognised from its content. Every loader returns `Document`s; QuALITY documents also carry their
@@ -9,7 +9,6 @@ questions, so evaluation reads the same corpus that generation and training do.
 from __future__ import annotations
 
 import hashlib
-import html.parser
 import json
 import os
 import re
@@ -18,50 +17,11 @@ from pathlib import Path
 
 from .chat import ChatError, check_messages, render_plain
 from .documents import Document, Question, SourceError
+from .files import HTML, PDF, WORD, Unreadable, html_to_text, load_folder, read_file
 from .hub import HubDataset
 from .records import RecordError, read_records, train_text
 
 SAMPLE_CORPUS = Path(__file__).parent / "sample" / "quality_sample.jsonl"
-
-
-class _Paragraphs(html.parser.HTMLParser):
-    """Text of an HTML document, one paragraph per block element, whitespace collapsed."""
-
-    BLOCKS = {"p", "br", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "pre", "blockquote",
-              "tr", "table", "hr", "title", "section", "article"}
-    SKIP = {"script", "style", "head"}
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.paragraphs, self._current, self._skipping = [], [], 0
-
-    def handle_starttag(self, tag, attrs):
-        self._skipping += tag in self.SKIP
-        if tag in self.BLOCKS:
-            self._break()
-
-    def handle_endtag(self, tag):
-        self._skipping -= tag in self.SKIP and self._skipping > 0
-        if tag in self.BLOCKS:
-            self._break()
-
-    def handle_data(self, data):
-        if not self._skipping:
-            self._current.append(data)
-
-    def _break(self):
-        text = re.sub(r"\s+", " ", "".join(self._current)).strip()
-        if text:
-            self.paragraphs.append(text)
-        self._current = []
-
-
-def html_to_text(markup: str) -> str:
-    parser = _Paragraphs()
-    parser.feed(markup)
-    parser.close()
-    parser._break()
-    return "\n\n".join(parser.paragraphs)
 
 
 def _json_lines(path: Path):
@@ -85,9 +45,23 @@ def author_first_last(author: str) -> str:
     return f"{first.strip()} {last.strip()}" if sep and "," not in first else author.strip()
 
 
+def _known(year) -> bool:
+    return year not in (None, "")
+
+
 def article_header(title: str, author: str, year) -> str:
-    """The line before an article's body in generation and training: `"Title", First Last, Year.`"""
-    return f'"{title}", {author_first_last(author)}, {year}.'
+    """The line before an article's body in generation and training: `"Title", First Last, Year.`
+    (a part the document lacks is left out: `"Title".`)"""
+    parts = [f'"{title}"', *([author_first_last(author)] if author else []), *([str(year)] if _known(year) else [])]
+    return ", ".join(parts) + "."
+
+
+def article_context(title: str, author: str, year) -> str:
+    """How a question names its article (the paper's `In the context of "Title", written by First Last
+    in Year,`), a part the document lacks left out."""
+    by = f" by {author_first_last(author)}" if author else ""
+    when = f" in {year}" if _known(year) else ""
+    return f'In the context of "{title}"' + (f", written{by}{when}" if by or when else "") + ","
 
 
 def article_body(doc: Document) -> str:
@@ -168,16 +142,12 @@ def load_parquet(paths: list[Path]) -> list[Document]:
     return docs
 
 
-def load_text_folder(folder: Path) -> list[Document]:
-    """Every `.txt` / `.md` file under `folder`; the id is the relative path."""
-    docs = []
-    for file in sorted(p for p in folder.rglob("*") if p.suffix in (".txt", ".md") and p.is_file()):
-        try:
-            text = file.read_text(encoding="utf-8")
-        except UnicodeDecodeError as e:
-            raise SourceError(f"{file}: invalid UTF-8 ({e})") from e
-        docs.append(Document(doc_id=str(file.relative_to(folder)), text=text, title=file.stem))
-    return docs
+def load_file(path: Path) -> list[Document]:
+    """One HTML, PDF or Word file as a document (its id: the file name)."""
+    try:
+        return [read_file(path, path.name)]
+    except Unreadable as e:
+        raise SourceError(f"{path}: {e}") from e
 
 
 def load_records(location: str) -> list[Document]:
@@ -225,6 +195,8 @@ def _sniff(path: Path) -> str:
         return "records"
     if path.suffix == ".parquet":
         return "parquet"
+    if path.suffix.lower() in HTML + PDF + WORD:
+        return "file"
     for _, line in _json_lines(path):
         return "quality" if isinstance(line, dict) and "article" in line and "questions" in line else "jsonl"
     raise SourceError(f"{path}: empty file")
@@ -232,7 +204,8 @@ def _sniff(path: Path) -> str:
 
 def load_source(spec: str | os.PathLike) -> list[Document]:
     """Documents from `quality:PATH[,PATH...]`, `jsonl:PATH[,PATH...]`, `parquet:PATH[,PATH...]`,
-    `text:FOLDER`, `records:PATH`, `tfds:NAME[:SPLIT[:TEXT_KEY]]`, `hf:ORG/NAME[:key=value,...]` (read whole
+    `text:FOLDER` (text, Markdown, HTML, PDF and Word files: `files.load_folder`), `file:PATH` (one HTML,
+    PDF or Word file), `records:PATH`, `tfds:NAME[:SPLIT[:TEXT_KEY]]`, `hf:ORG/NAME[:key=value,...]` (read whole
     here; training streams it, `data.hub`), `sample` (the bundled corpus) or a bare path."""
     spec = str(spec)
     kind, _, location = spec.partition(":") if re.match(r"^[a-z]+:(?!//)", spec) else ("", "", spec)
@@ -249,7 +222,8 @@ def load_source(spec: str | os.PathLike) -> list[Document]:
                 raise SourceError(f"{path}: no such file or folder")
         kind = kind or _sniff(paths[0])
         loaders = {"quality": load_quality, "jsonl": load_jsonl, "parquet": load_parquet,
-                   "text": lambda p: load_text_folder(p[0]), "records": lambda p: load_records(str(p[0]))}
+                   "text": lambda p: load_folder(p[0]), "file": lambda p: load_file(p[0]),
+                   "records": lambda p: load_records(str(p[0]))}
         if kind not in loaders:
             raise SourceError(f"{spec}: unknown source kind {kind!r} (expected one of "
                               f"{', '.join([*loaders, 'tfds', 'hf'])})")
