@@ -132,6 +132,7 @@ class CorpusRun:
         journal.sqlite    every request, its state and answer: what a rerun resumes from
         summary.json      what the last run did (counts, tokens, cost, errors)
         run.json          the model, method and prompt version of every run that wrote here
+        questions.jsonl   method "questions": the questions kept, in QuALITY's format (`load_source` reads it)
         shard-*-of-*/     with num_shards > 1: a CorpusRun per shard
     """
 
@@ -155,6 +156,10 @@ class CorpusRun:
     @property
     def manifest(self) -> Path:
         return self.root / "run.json"
+
+    @property
+    def questions(self) -> Path:
+        return self.root / "questions.jsonl"
 
     def shard(self, index: int, count: int) -> CorpusRun:
         return CorpusRun(self.root / f"shard-{index:05d}-of-{count:05d}")

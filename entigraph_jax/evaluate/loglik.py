@@ -13,7 +13,7 @@ from flax import nnx
 from tqdm import tqdm
 
 from entigraph_jax.data import Document, Question
-from entigraph_jax.data.sources import author_first_last
+from entigraph_jax.data.sources import article_context
 from entigraph_jax.runs import EvalReport
 
 from .quality import LETTERS, items, summarize
@@ -21,8 +21,7 @@ from .quality import LETTERS, items, summarize
 
 def loglik_prompt(doc: Document, question: Question) -> str:
     q = question.question.strip()
-    return (f'In the context of "{doc.title}", written by {author_first_last(doc.author)} in {doc.year}, '
-            f"{q[:1].lower() + q[1:]}\nAnswer:")
+    return f"{article_context(doc.title, doc.author, doc.year)} {q[:1].lower() + q[1:]}\nAnswer:"
 
 
 @functools.lru_cache(maxsize=4)

@@ -32,7 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from entigraph_jax.data import Document, Question
-from entigraph_jax.data.sources import author_first_last
+from entigraph_jax.data.sources import article_context
 from entigraph_jax.models.sampling import Sampler, SamplingParams
 from entigraph_jax.runs import EvalReport, Score, SplitScores
 from entigraph_jax.settings import Settings, at_least, between, positive, setting
@@ -82,7 +82,7 @@ def question_block(title: str, author: str, year, question: str, options, sep: s
     line between sections (the open-book layout)."""
     q = question.strip()
     choices = "".join(f"{letter}. {option.strip()}\n" for letter, option in zip(LETTERS, options, strict=True))
-    return (f'### Question\nIn the context of "{title}", written by {author} in {year}, {q[:1].lower() + q[1:]} '
+    return (f"### Question\n{article_context(title, author, year)} {q[:1].lower() + q[1:]} "
             f"There is only one correct choice.{sep}### Choices\n{choices}{sep[1:]}")
 
 
@@ -98,8 +98,7 @@ def few_shot_prefix(shots: int = 5) -> str:
 
 
 def document_question(doc: Document, question: Question, sep: str = "\n") -> str:
-    return question_block(doc.title, author_first_last(doc.author), doc.year, question.question, question.options,
-                          sep)
+    return question_block(doc.title, doc.author, doc.year, question.question, question.options, sep)
 
 
 def closed_book_prompt(doc: Document, question: Question, shots: int = 5) -> str:

@@ -103,8 +103,10 @@ def _merge(pieces: list[str], size: int) -> list[str]:
 
 
 def chunk_prefix(title: str, author: str, year) -> str:
-    """What every chunk of an article starts with, so a retrieved chunk says where it comes from."""
-    return f"Title: {title}\nAuthor: {author}\nYear: {year}\n\n"
+    """What every chunk of an article starts with, so a retrieved chunk says where it comes from (a line
+    the document has nothing for is left out)."""
+    lines = [("Title", title), ("Author", author), ("Year", year)]
+    return "".join(f"{name}: {value}\n" for name, value in lines if value not in (None, "")) + "\n"
 
 
 @dataclasses.dataclass

@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from entigraph_jax.clients import Fatal, Rejected, Retryable
 from entigraph_jax.clients.batch import COMPLETED, FAILED, RUNNING, BatchBackend, BatchItem
 
-from .engine import Engine
-from .plan import ENTITY_SCHEMA, InvalidEntities, Request, messages
+from .engine import SCHEMAS, Engine, invalid_answer
+from .plan import InvalidAnswer, Request, messages
 
 INGEST_CHUNK = 1000  # answers written to the journal per transaction
 
@@ -53,7 +53,7 @@ class BatchEngine(Engine):
     def _item(self, request: Request) -> BatchItem:
         system, prompt = messages(request, self.docs[request.doc_id], self.prompt_version)
         return BatchItem(request.request_id, system, prompt, request.json_mode, self.llm.max_output_tokens,
-                         self.llm.temperature, ENTITY_SCHEMA if request.json_mode else None)
+                         self.llm.temperature, SCHEMAS.get(request.kind))
 
     async def _submit(self, requests: Iterator[Request], kinds: set[str]) -> list[str]:
         """Put `requests` into batches (until a budget is reached) and create them; their keys."""
@@ -159,9 +159,9 @@ class BatchEngine(Engine):
                 spent = (answer.input_tokens, answer.output_tokens)
                 try:
                     record = self._record(request, answer)
-                except InvalidEntities as e:
-                    self._answer_failed(request, Retryable(f"invalid entity JSON after {attempts} attempt(s): {e}"),
-                                        attempts, answer.text, self.llm.entity_attempts, spent)
+                except InvalidAnswer as e:
+                    self._answer_failed(request, Retryable(invalid_answer(request, attempts, e)), attempts, answer.text,
+                                        self.attempts.get(request.kind, 1), spent)
                     continue
                 self._done(request, record, 1, spent)
                 self.on_progress(self.stats)

@@ -17,7 +17,9 @@ from entigraph_jax.settings import SettingError, Settings, at_least, between, po
 
 from .prompts import PROMPTS, REPHRASE_STYLES
 
-METHODS = ("entigraph", "rephrase")
+METHODS = ("entigraph", "rephrase", "questions")
+METHOD_TEMPLATES = {"entigraph": ("system", "entities", "pair", "triple"),
+                    "questions": ("system", "question", "answer_with_document", "answer_closed_book")}
 BACKENDS = (*CLIENTS, "local")
 BATCH_BACKENDS = ("openai", "gemini")
 
@@ -76,6 +78,16 @@ class RephraseSettings(Settings):
 
 
 @dataclasses.dataclass(frozen=True)
+class QuestionsSettings(Settings):
+    per_document: int = setting(10, "multiple-choice questions asked for in each document's request", check=positive)
+    attempts: int = setting(3, "asks for the questions' JSON before the document is recorded as failed",
+                            check=positive)
+    duplicate_overlap: float = setting(0.8, "a question sharing this share of its words (question and gold option, "
+                                       "Jaccard) with an earlier question of its document is dropped",
+                                       check=between(0, 1))
+
+
+@dataclasses.dataclass(frozen=True)
 class BudgetSettings(Settings):
     max_requests: int = setting(0, "overall cap across reruns (0: none)", check=at_least(0))
     max_output_tokens: int = setting(0, "overall cap across reruns, in the generator's tokens, entity JSON and "
@@ -99,11 +111,14 @@ class DryRunSettings(Settings):
                                  check=positive)
     summary_tokens: int = setting(150, "--dry_run's guess of the summary in an entity answer (what training reads "
                                   "of it)", check=positive)
+    question_tokens: int = setting(120, "--dry_run's guess of one question in a question answer (question, options "
+                                   "and quote), and of the question in each answer prompt", check=positive)
 
 
 @dataclasses.dataclass(frozen=True)
 class GenerateSettings(Settings):
-    method: str = setting("entigraph", "entigraph | rephrase", choices=METHODS)
+    method: str = setting("entigraph", "entigraph | rephrase | questions (evaluation questions from the documents, "
+                          "written as QuALITY JSONL to output_dir/questions.jsonl)", choices=METHODS)
     source: str = setting("", "the documents: a load_source spec (quality:..., jsonl:..., text:..., records:..., "
                           "sample)")
     output_dir: str = setting("", "records/, journal.sqlite and summary.json go here; a rerun resumes from the "
@@ -118,12 +133,18 @@ class GenerateSettings(Settings):
     llm: GenerateLLMSettings = section(GenerateLLMSettings)
     entigraph: EntigraphSettings = section(EntigraphSettings)
     rephrase: RephraseSettings = section(RephraseSettings)
+    questions: QuestionsSettings = section(QuestionsSettings)
     budget: BudgetSettings = section(BudgetSettings)
     dry_run: DryRunSettings = section(DryRunSettings)
 
     def validate(self):
         if self.shard_index >= self.num_shards:
             raise SettingError("shard_index", f"must be in [0, num_shards={self.num_shards})")
+        needed = METHOD_TEMPLATES.get(self.method, ("system", *(f"rephrase_{s}" for s in self.rephrase.styles)))
+        missing = [name for name in needed if not (PROMPTS / self.prompt_version / f"{name}.txt").is_file()]
+        if missing:
+            raise SettingError("prompt_version", f"{self.prompt_version!r} has no {', '.join(missing)} template(s), "
+                               f"which method {self.method!r} needs")
 
     def corpus(self) -> CorpusRun:
         """This machine's folder: output_dir, or its shard's folder in it."""

@@ -29,7 +29,10 @@ from entigraph_jax.errors import redact
 
 from .defaults import GenerateSettings
 from .journal import Journal
-from .plan import ENTITY_SCHEMA, InvalidEntities, Request, messages, parse_entities
+from .plan import ENTITY_SCHEMA, InvalidAnswer, Request, messages, parse_entities
+from .questions import QUESTION_SCHEMA, answer_letter, parse_questions
+
+SCHEMAS = {"entities": ENTITY_SCHEMA, "question": QUESTION_SCHEMA}  # JSON stages' answer shapes
 
 
 @dataclasses.dataclass
@@ -73,7 +76,8 @@ class Engine:
     def __init__(self, backend: Backend, journal: Journal, docs: dict[str, Document], settings: GenerateSettings,
                  on_progress: Callable[[Stats], None] = lambda s: None):
         self.backend, self.journal, self.docs, self.on_progress = backend, journal, docs, on_progress
-        self.llm, self.budget, self.entity_attempts = settings.llm, settings.budget, settings.entigraph.entity_attempts
+        self.llm, self.budget = settings.llm, settings.budget
+        self.attempts = {"entities": settings.entigraph.entity_attempts, "question": settings.questions.attempts}
         self.model, self.prompt_version, self.price = settings.llm.model, settings.prompt_version, price(settings.llm)
         self.entities_in_document = settings.entigraph.entities_in_document
         self.stats = Stats()
@@ -179,7 +183,7 @@ class Engine:
                 try:
                     completion = await asyncio.wait_for(self.backend.complete(
                         system, prompt, json_mode=request.json_mode, max_output_tokens=self.llm.max_output_tokens,
-                        temperature=self.llm.temperature, schema=ENTITY_SCHEMA if request.json_mode else None),
+                        temperature=self.llm.temperature, schema=SCHEMAS.get(request.kind)),
                         self.llm.timeout_s if self.backend.timed else None)
                 except TimeoutError as e:
                     error = Retryable(f"no answer within {self.llm.timeout_s} s")
@@ -197,7 +201,7 @@ class Engine:
         system, prompt = messages(request, self.docs[request.doc_id], self.prompt_version)
         attempts, record, answer, spent = 0, None, None, [0, 0]  # spent: tokens of every answer, re-asks too
         try:
-            for _ in range(self.entity_attempts if request.kind == "entities" else 1):
+            for _ in range(self.attempts.get(request.kind, 1)):
                 completion, used = await self._complete(request, system, prompt)
                 attempts += used
                 self.stats.input_tokens += completion.input_tokens
@@ -206,8 +210,8 @@ class Engine:
                 try:
                     record = self._record(request, completion)
                     break
-                except InvalidEntities as e:
-                    error = f"invalid entity JSON after {attempts} attempt(s): {e}"
+                except InvalidAnswer as e:
+                    error = invalid_answer(request, attempts, e)
                     answer = completion.text
             if record is None:
                 raise Rejected(error)
@@ -253,6 +257,17 @@ class Engine:
             document = self.docs[request.doc_id].text if self.entities_in_document else None
             record["summary"], record["entities"], record["dropped_entities"] = parse_entities(completion.text,
                                                                                               document)
-        if request.kind == "rephrase":
+        if request.kind == "question":
+            record["questions"], record["dropped_questions"] = parse_questions(completion.text,
+                                                                               self.docs[request.doc_id].text)
+        if request.kind == "answer":
+            record["letter"] = answer_letter(completion.text)
+        if request.kind in ("rephrase", "answer"):
             record["style"], record["sample_index"] = request.style, request.sample_index
         return record
+
+
+def invalid_answer(request: Request, attempts: int, error: InvalidAnswer) -> str:
+    """The failure of a JSON stage's request that never got a usable answer."""
+    what = "entity" if request.kind == "entities" else request.kind
+    return f"invalid {what} JSON after {attempts} attempt(s): {error}"

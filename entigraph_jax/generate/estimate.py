@@ -17,8 +17,10 @@ from .plan import (
     triple_requests,
     triple_schedule,
 )
+from .questions import answer_requests, question_requests
 
-KINDS_IN_ORDER = ("entities", "pair", "triple", "rephrase")  # the order they are sent in
+KINDS_IN_ORDER = ("entities", "pair", "triple", "rephrase", "question", "answer")  # the order they are sent in
+ANSWER_TOKENS = 2  # an answer to a question: its letter
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +35,7 @@ class Estimate:
     train_tokens: int  # what training would read (answers and summaries, BOS and EOS), guessed like output_tokens
     cost_usd: float
     price: str  # where the price comes from (and "batch: x0.5" in batch mode)
-    entity_counts: str  # where the entity counts behind the pair/triple requests come from
+    entity_counts: str  # where the entity counts behind the pair/triple requests come from ("" for none)
     within_budget: dict | None  # with a token budget: what is sent before it stops (pairs first)
 
 
@@ -57,13 +59,18 @@ def estimate(config: GenerateSettings) -> Estimate:
         row[0] += count
         row[1] += count * (len(system) + len(prompt)) / 4
         row[2] += count * output_tokens
-        row[3] += count * ((config.dry_run.summary_tokens if kind == "entities" else output_tokens) + 2)
+        trained = 0 if kind in ("question", "answer") else (
+            config.dry_run.summary_tokens if kind == "entities" else output_tokens) + 2
+        row[3] += count * trained
 
     guess, out_tokens = config.dry_run.entities_per_doc, config.dry_run.output_tokens
     rephrase = config.rephrase
     per_round = len(rephrase.styles) * rephrase.samples * out_tokens  # a document's rephrase tokens per round
     rounds = max(1, -(-rephrase.tokens_per_doc // per_round)) if rephrase.tokens_per_doc else 1
     for doc in docs:
+        if config.method == "questions":
+            add_questions(add, doc, config)
+            continue
         if config.method == "rephrase":
             for r in rephrase_requests([doc], config):
                 add("rephrase", r, doc, out_tokens, rounds)
@@ -87,8 +94,19 @@ def estimate(config: GenerateSettings) -> Estimate:
                     train_tokens=int(total[3]),
                     cost_usd=round(total[1] * per_token[0] + total[2] * per_token[1], 2),
                     price=cost.source + (f", batch x{cost.batch_discount}" if batch else ""),
-                    entity_counts="from the journal" if entities else f"guessed: {guess} per document",
+                    entity_counts="" if config.method != "entigraph" else "from the journal" if entities
+                    else f"guessed: {guess} per document",
                     within_budget=budgeted(rows, config.budget, per_token))
+
+
+def add_questions(add, doc, config: GenerateSettings) -> None:
+    """A document's question request and the two answers to each question (guessed as all kept, each
+    `dry_run.question_tokens` long)."""
+    per_doc, length = config.questions.per_document, config.dry_run.question_tokens
+    add("question", question_requests([doc], config)[0], doc, per_doc * length)
+    stand_in = {"question": "x" * (4 * length), "options": ["o"] * 4, "answer": "A", "quote": ""}  # 4 chars a token
+    for request in answer_requests(doc, [stand_in], config):
+        add("answer", request, doc, ANSWER_TOKENS, per_doc)
 
 
 def budgeted(rows: dict[str, list[float]], budget, price: tuple[float, float]) -> dict | None:

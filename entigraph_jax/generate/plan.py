@@ -1,4 +1,5 @@
-"""What to ask the LLM: EntiGraph's three stages and the Rephrase baseline, as `Request`s.
+"""What to ask the LLM: EntiGraph's three stages and the Rephrase baseline, as `Request`s (the
+questions method's are in `questions`).
 
 EntiGraph (Yang et al., 2025), per document: (1) one JSON request for a summary and the entities;
 (2) a text for every pair of entities; (3) texts for the entity triples in a seeded shuffled order,
@@ -31,7 +32,7 @@ class Request:
 
     request_id: str
     doc_id: str
-    kind: str  # entities | pair | triple | rephrase
+    kind: str  # entities | pair | triple | rephrase | question | answer
     json_mode: bool = False
     entities: tuple[str, ...] = ()
     style: str = ""
@@ -53,7 +54,7 @@ def request_id(doc: Document, kind: str, entities, settings: GenerateSettings, s
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
-def _request(doc, kind, settings, entities=(), style="", sample_index=0, json_mode=False) -> Request:
+def make_request(doc, kind, settings, entities=(), style="", sample_index=0, json_mode=False) -> Request:
     return Request(
         request_id=request_id(doc, kind, entities, settings, sample_index, style),
         doc_id=doc.doc_id, kind=kind, json_mode=json_mode, entities=tuple(entities), style=style,
@@ -62,12 +63,12 @@ def _request(doc, kind, settings, entities=(), style="", sample_index=0, json_mo
 
 def messages(request: Request, doc: Document, prompt_version: str) -> tuple[str, str]:
     """(system, user) prompt texts of a request."""
-    name = f"rephrase_{request.style}" if request.kind == "rephrase" else request.kind
+    name = f"{request.kind}_{request.style}" if request.kind in ("rephrase", "answer") else request.kind
     return template(prompt_version, "system"), render(prompt_version, name, doc.text, request.entities, doc.title)
 
 
 def entity_requests(docs: list[Document], settings: GenerateSettings) -> list[Request]:
-    return [_request(doc, "entities", settings, json_mode=True) for doc in docs]
+    return [make_request(doc, "entities", settings, json_mode=True) for doc in docs]
 
 
 def _entities(entities: list[str], settings: GenerateSettings) -> list[str]:
@@ -80,7 +81,7 @@ def pair_requests(doc: Document, entities: list[str], settings: GenerateSettings
     if settings.entigraph.max_pairs_per_doc and len(pairs) > settings.entigraph.max_pairs_per_doc:
         random.Random(f"{settings.seed}:{doc.doc_id}").shuffle(pairs)
         pairs = pairs[: settings.entigraph.max_pairs_per_doc]
-    return [_request(doc, "pair", settings, p) for p in pairs]
+    return [make_request(doc, "pair", settings, p) for p in pairs]
 
 
 def nth_combination(items: list[str], r: int, index: int) -> tuple[str, ...]:
@@ -112,17 +113,21 @@ def triple_schedule(doc: Document, entities: list[str], settings: GenerateSettin
 def triple_requests(doc: Document, entities: list[str], indices: list[int],
                     settings: GenerateSettings) -> list[Request]:
     names = _entities(entities, settings)
-    return [_request(doc, "triple", settings, nth_combination(names, 3, i)) for i in indices]
+    return [make_request(doc, "triple", settings, nth_combination(names, 3, i)) for i in indices]
 
 
 def rephrase_requests(docs: list[Document], settings: GenerateSettings, samples: range | None = None) -> list[Request]:
     """Each document rewritten in each style, `samples` times (default: `rephrase_samples`)."""
     samples = samples if samples is not None else range(settings.rephrase.samples)
-    return [_request(doc, "rephrase", settings, style=style, sample_index=i)
+    return [make_request(doc, "rephrase", settings, style=style, sample_index=i)
             for doc in docs for i in samples for style in settings.rephrase.styles]
 
 
-class InvalidEntities(ValueError):
+class InvalidAnswer(ValueError):
+    """A JSON stage's answer is not the object asked for (asked again, up to that stage's attempts)."""
+
+
+class InvalidEntities(InvalidAnswer):
     """The entity stage's answer is not the JSON object asked for."""
 
 

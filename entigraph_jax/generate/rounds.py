@@ -1,6 +1,7 @@
 """Sending a run's plan: the entity requests, then every pair, then the triples (or the Rephrase
 styles) round after round, each round planned from what the journal holds, until the plan is done, a
-budget is reached, or a round produces nothing."""
+budget is reached, or a round produces nothing; for the questions method, the question requests, then
+two answers to every question kept."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from .defaults import GenerateSettings
 from .engine import Engine
 from .journal import Journal
 from .plan import interleave_by_document, pair_requests, rephrase_requests, triple_requests, triple_schedule
+from .questions import answer_requests
 
 TRIPLES_PER_ROUND = 8  # triples planned per document at a time, so the journal holds what the budget reaches
 
@@ -99,6 +101,19 @@ class Rounds:
         self.expect(self.journal.count_pending(("rephrase",), self.retry))
         await self.send_kind("rephrase", self.next_rephrase_round)
 
+    async def questions(self) -> None:
+        """Every document's questions, then each kept question answered with and without its document."""
+        journal, docs = self.journal, {d.doc_id: d for d in self.docs}
+        self.expect(journal.count_pending(("question",), self.retry))
+        await self.engine.run(journal.pending(("question",), self.retry))
+        if self.engine.stats.budget_reached:
+            return
+        answers = [r for record in journal.records(("question",)) if record["doc_id"] in docs
+                   for r in answer_requests(docs[record["doc_id"]], record["questions"], self.config)]
+        journal.plan(self.order(answers))
+        self.expect(journal.count_pending(("answer",), self.retry))
+        await self.engine.run(journal.pending(("answer",), self.retry))
+
     async def entigraph(self) -> None:
         journal, config, engine = self.journal, self.config, self.engine
         self.expect(journal.count_pending(("entities",), self.retry))
@@ -134,7 +149,8 @@ async def send(config: GenerateSettings, docs: list[Document], journal: Journal,
         loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     try:
         await backend.start()
-        await (rounds.rephrase() if config.method == "rephrase" else rounds.entigraph())
+        method = {"rephrase": rounds.rephrase, "questions": rounds.questions, "entigraph": rounds.entigraph}
+        await method[config.method]()
     except Fatal as e:  # the run cannot work: say why in the summary, then fail
         stopped = redact(str(e))
     except asyncio.CancelledError:

@@ -20,6 +20,7 @@ from entigraph_jax.runs import CorpusRun
 from .defaults import GenerateSettings
 from .journal import Journal
 from .plan import entity_requests, load_documents, rephrase_requests
+from .questions import assemble, question_requests, write_quality
 from .rounds import plan_order, send
 
 
@@ -47,6 +48,7 @@ class GenerateResult:
     dropped_entities: int  # entity names dropped from the entity answers (entigraph.entities_in_document and junk)
     errors: list  # the commonest errors of failed requests, with their counts
     records_dir: str
+    questions: dict | None = None  # method "questions": kept, guessable, dropped by reason, gold letters
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,10 +104,8 @@ def generate(config: GenerateSettings) -> GenerateResult:
         check_one_corpus(config, out)
         journal = Journal(out.journal)
         start = time.time()
-        if config.method == "rephrase":
-            journal.plan(plan_order(config)(rephrase_requests(docs, config)))
-        else:
-            journal.plan(entity_requests(docs, config))
+        first = {"rephrase": rephrase_requests, "questions": question_requests, "entigraph": entity_requests}
+        journal.plan(plan_order(config)(first[config.method](docs, config)))
         try:
             sent = asyncio.run(send(config, docs, journal, make_backend(config, out.root)))
         finally:
@@ -113,6 +113,10 @@ def generate(config: GenerateSettings) -> GenerateResult:
         counts, (input_tokens, output_tokens), spent = journal.counts(), journal.tokens(), journal.cost()
         truncated, errors, by_model = journal.truncated(), journal.errors(3), journal.by_model()
         dropped = journal.dropped_entities()
+        questions = None
+        if config.method == "questions":
+            lines, questions = assemble(docs, list(journal.records(("question", "answer"))), config)
+            write_quality(lines, out.questions)
         train_tokens = journal.train_tokens() if config.budget.tokenizer.path else None
         journal.close()
         done, failed = (sum(c.get(k, 0) for c in counts.values()) for k in ("done", "failed"))
@@ -127,7 +131,7 @@ def generate(config: GenerateSettings) -> GenerateResult:
             train_tokens=train_tokens, cost_usd=round(spent, 6), price=price(config.llm).source,
             retried_this_run=sent.retried,
             seconds_this_run=round(time.time() - start, 1), truncated=truncated, dropped_entities=dropped,
-            errors=[{"count": n, "error": e} for e, n in errors], records_dir=str(out.records))
+            errors=[{"count": n, "error": e} for e, n in errors], records_dir=str(out.records), questions=questions)
         out.write_summary(dataclasses.asdict(summary))
     if status == "stopped":
         raise Stopped(f"SIGTERM: stopped with {written} records written and the rest journaled; rerun to resume",
@@ -142,7 +146,8 @@ def generate(config: GenerateSettings) -> GenerateResult:
 
 
 def merge(config: GenerateSettings) -> MergeResult:
-    """Join the records of all `num_shards` shard runs into `output_dir/records`."""
+    """Join the records of all `num_shards` shard runs into `output_dir/records` (and their questions into
+    `output_dir/questions.jsonl`)."""
     out = CorpusRun(config.output_dir)
     shards = [out.shard(i, config.num_shards) for i in range(config.num_shards)]
     missing = [s.root.name for s in shards if s.summary() is None]
@@ -152,5 +157,8 @@ def merge(config: GenerateSettings) -> MergeResult:
     records = (r for s in shards if any(s.records.glob("*.array_record")) for r in read_records(s.records))
     with hold(out.root, "generate output_dir"):
         written = write_records(records, out.records)
+        if any(s.questions.is_file() for s in shards):  # the questions method's
+            write_quality([json.loads(line) for s in shards if s.questions.is_file()
+                           for line in s.questions.read_text(encoding="utf-8").splitlines()], out.questions)
     return MergeResult(shards=len(shards), records=written, records_dir=str(out.records),
                        incomplete_shards=incomplete)

@@ -3,7 +3,8 @@ generateContent), for tests, the throughput benchmark and the CPU notebook run.
 
 Its answers are deterministic functions of the prompt: the entity stage gets a JSON object with
 the document's capitalised names; other stages get a short text naming the entities; the summary
-judge's prompts get claims and verdicts by a fixed rule (`judge_answer`); embeddings
+judge's prompts get claims and verdicts by a fixed rule (`judge_answer`), the questions method's prompts
+questions and answers by another (`questions_answer`), and a test may script its own (`answer=`); embeddings
 (`/embeddings`, `:batchEmbedContents`) and `/rerank` scores are a 64-bucket hashing embedder's.
 Faults are queued with `inject(...)` and served one per request: "429" (with Retry-After), "500", "timeout"
 (answers after `hang_s`), "malformed" (entity JSON that does not parse), "empty", "blocked",
@@ -63,9 +64,58 @@ def judge_answer(prompt: str) -> str | None:
     return None
 
 
+def _sentences(text: str) -> list[str]:
+    """The sentences of `text`, each on one line (a line break ends a sentence too)."""
+    return [" ".join(s.split()) for s in re.split(r"(?<=[.!?])\s+|\n+", text) if s.strip()]
+
+
+BLANK = "___"
+
+
+def questions_answer(prompt: str) -> str | None:
+    """The questions method's prompts (generate/prompts/v3), answered by rule; None for any other prompt.
+    Questions: one per sentence of eight words or more naming someone or something (a capitalised word of
+    four letters or more after its first word), asking which name fills the blank left in that sentence;
+    the options are that name and the next names of the document (padded with "Nobody"), the right one at
+    A, B, C, D in turn;
+    the quote is the sentence. With the document the answer is the option whose name fills the blank to
+    make a sentence of the document; without it, always A."""
+    if "multiple-choice questions that test" in prompt:
+        count = int(re.search(r"Write (\d+) multiple-choice", prompt).group(1))
+        document = _between(prompt, "document")
+        names = list(dict.fromkeys(m for m in ENTITY_NAME.findall(document) if len(m) > 3))
+        questions = []
+        for sentence in _sentences(document):
+            found = [m for m in ENTITY_NAME.finditer(sentence) if len(m.group()) > 3 and m.start() > 0]
+            if not found or len(sentence.split()) < 8 or len(questions) == count:
+                continue
+            name = found[-1].group()
+            others = [n for n in names if n != name][:3] + ["Nobody", "No one", "Nothing"]
+            right = len(questions) % 4
+            options = others[:3]
+            options.insert(right, name)
+            blanked = sentence[: found[-1].start()] + BLANK + sentence[found[-1].end():]
+            questions.append({"question": f'Which name fills the blank in "{blanked}"?', "options": options,
+                              "answer": "ABCD"[right], "quote": sentence})
+        return json.dumps({"questions": questions})
+    if "Answer the multiple-choice question below" in prompt:
+        if "<document>\n" not in prompt:
+            return "A"
+        document = " ".join(_between(prompt, "document").split())
+        blanked = re.search(r'fills the blank in "(.*)"\?', prompt)
+        options = re.findall(r"^([ABCD])\. (.+)$", prompt, flags=re.M)
+        for letter, option in options:
+            if blanked and blanked.group(1).replace(BLANK, option) in document:
+                return letter
+        return "A"
+    return None
+
+
 def fake_answer(prompt: str, json_mode: bool) -> str:
     if (judged := judge_answer(prompt)) is not None:
         return judged
+    if (answered := questions_answer(prompt)) is not None:
+        return answered
     if "<document>\n" in prompt:  # prompt versions from v3 on
         document = prompt.split("<document>\n", 1)[1].split("\n</document>", 1)[0]
     else:
@@ -83,14 +133,16 @@ def fake_answer(prompt: str, json_mode: bool) -> str:
 class FakeLLMServer:
     """Start with `start()` (a background thread) or `serve()` (in a running event loop)."""
 
-    def __init__(self, latency_s: float = 0.0, hang_s: float = 5.0, retry_after_s: float = 0.05, batch_polls: int = 1):
+    def __init__(self, latency_s: float = 0.0, hang_s: float = 5.0, retry_after_s: float = 0.05, batch_polls: int = 1,
+                 answer=fake_answer):
         self.latency_s, self.hang_s, self.retry_after_s = latency_s, hang_s, retry_after_s
+        self.answer = answer  # (prompt, json_mode) -> the answer's text: a test may script its own
         self.faults: collections.deque[str] = collections.deque()
         self.always: str | None = None  # a fault served to every request while set (`fail_always`)
         self.requests: list[dict] = []  # (path, json body) of every request, for assertions
         self.port = 0
         self._lock = threading.Lock()
-        self.batches = FakeBatches(fake_answer, batch_polls)
+        self.batches = FakeBatches(answer, batch_polls)
         self.limit: tuple[int, float] | None = None  # (requests, per seconds) with rate-limit headers
         self.window: tuple[float, int] = (0.0, 0)  # (start, requests) of the current rate-limit window
         self.rate_limited = 0  # 429s served for the rate limit
@@ -204,7 +256,7 @@ class FakeLLMServer:
         else:
             prompt = body["messages"][-1]["content"]
             json_mode = body.get("response_format", {}).get("type") in ("json_object", "json_schema")
-        text = fake_answer(prompt, json_mode)
+        text = self.answer(prompt, json_mode)
         if fault == "malformed":
             text = text[: len(text) // 2]
         if fault == "empty":

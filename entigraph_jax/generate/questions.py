@@ -1,0 +1,189 @@
+"""Evaluation questions from the user's own documents (`method="questions"`).
+
+Per document: (1) one JSON request for `questions.per_document` multiple-choice questions, each with four
+options, the gold letter and a quote from the document that supports it; a question whose quote is not
+in the document (compared without regard to case or whitespace) is dropped; (2) each remaining question
+answered by the generator twice, with the document in the prompt and without it. A wrong answer with
+the document marks the question ambiguous (dropped); a right answer without it marks it guessable from
+general knowledge (kept, flagged, counted apart). Near-duplicates among a document's questions are
+dropped (the later one). The result is QuALITY-format JSONL, so every evaluation mode reads it unchanged.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+
+from entigraph_jax.data import Document
+from entigraph_jax.data.sources import article_body
+from entigraph_jax.outputs import json_text
+
+from .defaults import GenerateSettings
+from .plan import InvalidAnswer, Request, make_request
+
+LETTERS = "ABCD"
+ANSWER_STYLES = ("with_document", "closed_book")  # the two answers asked of every question
+
+QUESTION_SCHEMA = {"type": "object", "required": ["questions"], "properties": {"questions": {
+    "type": "array", "maxItems": 50, "items": {
+        "type": "object", "required": ["question", "options", "answer", "quote"], "properties": {
+            "question": {"type": "string", "maxLength": 500},
+            "options": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "string", "maxLength": 300}},
+            "answer": {"type": "string", "enum": list(LETTERS)},
+            "quote": {"type": "string", "maxLength": 1000}}}}}}
+
+
+class InvalidQuestions(InvalidAnswer):
+    """The question stage's answer is not the JSON object asked for."""
+
+
+def question_requests(docs: list[Document], settings: GenerateSettings) -> list[Request]:
+    """One request per document; its one slot is the number of questions asked for."""
+    return [make_request(doc, "question", settings, (str(settings.questions.per_document),), json_mode=True)
+            for doc in docs]
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def quote_found(quote: str, document: str) -> bool:
+    """Whether `quote` (its surrounding quotation marks and ellipses dropped) occurs in `document`, case and
+    whitespace aside."""
+    core = _normal(quote).strip(" \"'“”‘’«»").removeprefix("...").removesuffix("...").strip(" …")
+    return bool(core) and core in _normal(document)
+
+
+def _problem(item) -> str | None:
+    """Why an item of the answer's `questions` list is not a usable question (None if it is one)."""
+    if not isinstance(item, dict):
+        return "not an object"
+    options = item.get("options")
+    if not isinstance(item.get("question"), str) or not item["question"].strip():
+        return "no question"
+    if not isinstance(options, list) or len(options) != 4 or not all(isinstance(o, str) and o.strip()
+                                                                       for o in options):
+        return "not four options"
+    if len({_normal(o) for o in options}) < 4:
+        return "repeated options"
+    if str(item.get("answer", "")).strip().strip(".").upper() not in LETTERS:
+        return "no answer letter A-D"
+    if not isinstance(item.get("quote"), str):
+        return "no quote"
+    return None
+
+
+def parse_questions(answer: str, document: str) -> tuple[list[dict], list[dict]]:
+    """(questions kept, questions dropped with their reason) from the question stage's answer; a
+    ```json fence is accepted. Raises `InvalidQuestions` when the answer holds no list of questions."""
+    text = answer.strip()
+    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", text, flags=re.DOTALL)
+    try:
+        value = json.loads(fenced.group(1) if fenced else text)
+    except json.JSONDecodeError as e:
+        raise InvalidQuestions(f"not JSON ({e})") from e
+    if not isinstance(value, dict) or not isinstance(value.get("questions"), list) or not value["questions"]:
+        raise InvalidQuestions("no 'questions' list in the JSON object")
+    kept, dropped = [], []
+    for item in value["questions"]:
+        problem = _problem(item)
+        if problem is None and not quote_found(item["quote"], document):
+            problem = "quote not in the document"
+        if problem:
+            dropped.append({"question": str(item.get("question", ""))[:500] if isinstance(item, dict) else "",
+                            "reason": problem})
+            continue
+        kept.append({"question": " ".join(item["question"].split()), "options": [o.strip() for o in item["options"]],
+                     "answer": item["answer"].strip().strip(".").upper(), "quote": item["quote"].strip()})
+    return kept, dropped
+
+
+def question_text(question: dict) -> str:
+    """A question and its lettered options, as the answer prompts show it."""
+    options = zip(LETTERS, question["options"], strict=True)
+    return question["question"] + "\n" + "\n".join(f"{letter}. {option}" for letter, option in options)
+
+
+def answer_requests(doc: Document, questions: list[dict], settings: GenerateSettings) -> list[Request]:
+    """Each question answered with the document and without it."""
+    return [make_request(doc, "answer", settings, (question_text(q),), style=style)
+            for q in questions for style in ANSWER_STYLES]
+
+
+def answer_letter(text: str) -> str | None:
+    """The letter an answer gives: the one after its last `answer` (`The answer is C.`, `Answer: c`), else
+    a lone letter at its start (`B`, `B.`, `(B) the mill`); None if neither."""
+    found = re.findall(r"answer\W{0,3}(?:is\W{0,3})?\(?([ABCD])(?![\w'])", text, flags=re.I)
+    if found:
+        return found[-1].upper()
+    start = re.match(r"\W*([ABCD])(?![\w'])", text)
+    return start.group(1) if start else None
+
+
+def near_duplicate(a: dict, b: dict, overlap: float) -> bool:
+    """Whether two questions share at least `overlap` of their words (Jaccard over the words of the
+    question and its gold option, case aside)."""
+    def words(q):
+        return set(re.findall(r"\w+", (q["question"] + " " + q["options"][LETTERS.index(q["answer"])]).casefold()))
+
+    x, y = words(a), words(b)
+    return bool(x | y) and len(x & y) / len(x | y) >= overlap
+
+
+def assemble(docs: list[Document], records: list[dict], settings: GenerateSettings) -> tuple[list[dict], dict]:
+    """The QuALITY lines (one per document with a question kept) and the counts, from the journal's
+    question and answer records."""
+    letters = {r["request_id"]: r.get("letter") for r in records if r["kind"] == "answer"}
+    generated = {r["doc_id"]: r for r in records if r["kind"] == "question"}
+    counts = collections.Counter()
+    gold = collections.Counter()
+    lines, titles = [], collections.Counter()
+    for doc in docs:
+        record = generated.get(doc.doc_id)
+        if record is None:
+            continue
+        for dropped in record["dropped_questions"]:
+            counts[f"dropped: {dropped['reason']}"] += 1
+        counts["asked"] += len(record["questions"]) + len(record["dropped_questions"])
+        kept = []
+        for q in record["questions"]:
+            asked = [r.request_id for r in answer_requests(doc, [q], settings)]
+            with_doc, closed = (letters.get(i) for i in asked)
+            if asked[0] not in letters:
+                counts["dropped: not answered"] += 1
+            elif with_doc != q["answer"]:
+                counts["dropped: ambiguous (answered wrong with the document)"] += 1
+            elif any(near_duplicate(q, k, settings.questions.duplicate_overlap) for k in kept):
+                counts["dropped: near-duplicate"] += 1
+            else:
+                kept.append({**q, "guessable": closed == q["answer"]})
+        if kept:
+            lines.append(quality_line(doc, kept, titles, settings.source))
+            counts["kept"] += len(kept)
+            counts["guessable"] += sum(q["guessable"] for q in kept)
+            gold.update(q["answer"] for q in kept)
+    counts["documents"] = len(lines)
+    return lines, {**dict(sorted(counts.items())), "gold_letters": dict(sorted(gold.items()))}
+
+
+def quality_line(doc: Document, questions: list[dict], titles: collections.Counter, source: str) -> dict:
+    """A QuALITY release line. Guessable questions are `difficult: 0`, the rest 1, so evaluate's `hard`
+    figure counts only what the generator could not answer without the document. QuALITY merges lines by
+    (title, author): a title seen before gets the document id after it."""
+    title = doc.title or doc.doc_id
+    titles[(title, doc.author)] += 1
+    if titles[(title, doc.author)] > 1:
+        title = f"{title} ({doc.doc_id})"
+    return {"article_id": doc.doc_id, "title": title, "author": doc.author, "year": doc.year, "source": source,
+            "article": article_body(doc),
+            "questions": [{"question": q["question"], "options": q["options"],
+                           "gold_label": LETTERS.index(q["answer"]) + 1, "difficult": int(not q["guessable"]),
+                           "guessable": q["guessable"], "quote": q["quote"]} for q in questions]}
+
+
+def write_quality(lines: list[dict], path) -> None:
+    """`lines` as JSON lines, written beside `path` and moved into place."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(json_text(line) + "\n" for line in lines), encoding="utf-8")
+    tmp.replace(path)
