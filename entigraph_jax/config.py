@@ -63,7 +63,7 @@ def check_schema(config: ml_collections.ConfigDict, schema: ml_collections.Confi
 
 
 def parse_value(text: str, current):
-    """`text` as the type of the value it replaces."""
+    """`text` as the type of the value it replaces; a list may also be written as bare words with commas."""
     if isinstance(current, bool):
         if text.lower() not in ("true", "false", "1", "0"):
             raise ValueError(f"expected true or false, got {text!r}")
@@ -74,7 +74,14 @@ def parse_value(text: str, current):
         return float(text)
     if isinstance(current, str):
         return text
-    value = ast.literal_eval(text)
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        if not isinstance(current, list | tuple):
+            raise
+        value = type(current)(word.strip() for word in text.split(",") if word.strip())  # arc_easy,piqa
+    if isinstance(current, list | tuple) and isinstance(value, str):
+        value = type(current)([value])
     if current is not None and not isinstance(value, type(current)):
         raise ValueError(f"expected a {type(current).__name__}, got {text!r}")
     return value

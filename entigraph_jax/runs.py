@@ -233,7 +233,7 @@ class EvalReport:
     """An evaluation's figures and everything behind them (every prompt, sample and answer in
     `details`), as written to its JSON file."""
 
-    mode: str  # closed_book | open_book | loglik | perplexity | summary
+    mode: str  # closed_book | open_book | loglik | perplexity | summary | harness
     checkpoint: str = ""
     source: str = ""
     splits: dict[str, SplitScores] = dataclasses.field(default_factory=dict)  # QuALITY modes, by SPLITS
@@ -242,6 +242,7 @@ class EvalReport:
     loss: float | None = None  # perplexity mode: nats per token
     tokens: int | None = None  # perplexity mode: tokens scored
     summaries: dict[str, SummaryScore] = dataclasses.field(default_factory=dict)  # summary mode, by writer
+    harness: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)  # harness mode: task -> metric
     details: dict = dataclasses.field(default_factory=dict)  # settings, results, embedder, ...
 
     def write(self, path: str | os.PathLike) -> None:

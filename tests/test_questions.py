@@ -19,6 +19,7 @@ from entigraph_jax.generate.questions import answer_letter, quote_found
 from entigraph_jax.generate.run import generate
 from entigraph_jax.models import from_pretrained_hf
 from entigraph_jax.runs import CorpusRun, EvalReport
+from entigraph_jax.settings import SettingError
 from entigraph_jax.testing import FakeLLMServer
 from entigraph_jax.train.hooks import RunContext
 
@@ -192,3 +193,11 @@ def test_generated_questions_score_under_every_evaluation(quickstart_run, tmp_pa
                          eval_loss=None, pipeline=None)
     hook = quality_loglik(QualityLoglikSettings(every_steps=1, source=str(questions)), context)
     assert hook(1, {})[ACCURACY] == pytest.approx(reports["loglik"].splits["all"].overall.accuracy)
+
+
+def test_a_prompt_version_without_the_methods_templates_is_one_line(tmp_path, corpus):
+    server = FakeLLMServer().start()
+    with pytest.raises(SettingError, match="'paper' has no question, answer_with_document, answer_closed_book "
+                                           "template"):
+        generate(settings(server, tmp_path / "out", corpus, prompt_version="paper"))
+    assert not server.requests and not (tmp_path / "out").exists()

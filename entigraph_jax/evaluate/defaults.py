@@ -10,10 +10,11 @@ from entigraph_jax.data import TokenizerSettings
 from entigraph_jax.runs import SPLITS
 from entigraph_jax.settings import Settings, at_least, positive, section, setting
 
+from .harness import HarnessSettings
 from .quality import SamplingSettings
 from .summary import SummarySettings
 
-MODES = ("closed_book", "open_book", "loglik", "perplexity", "summary")
+MODES = ("closed_book", "open_book", "loglik", "perplexity", "summary", "harness")
 RERANKERS = ("none", "http", "query_likelihood")
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -57,7 +58,8 @@ class EvaluateSettings(Settings):
     source: str = setting("sample", "the documents: a QuALITY load_source spec (any spec for perplexity), e.g. "
                           "quality:dev")
     mode: str = setting("closed_book", "closed_book (the paper's) | open_book (RAG) | loglik (fast) | perplexity | "
-                        "summary (closed-book summaries judged claim by claim)", choices=MODES)
+                        "summary (closed-book summaries judged claim by claim) | harness (lm-evaluation-harness tasks: "
+                        "harness.*)", choices=MODES)
     split: str = setting("test", "the headline: test (articles by title, the last 80%, as the paper reports) | "
                          "tune | all", choices=SPLITS)
     max_questions: int = setting(0, "0: every question", check=at_least(0))
@@ -66,6 +68,7 @@ class EvaluateSettings(Settings):
     loglik_batch: int = setting(16, "rows per forward pass in loglik mode", check=positive)
     perplexity: PerplexitySettings = section(PerplexitySettings)
     summary: SummarySettings = section(SummarySettings, "mode=summary: the paper's Appendix I.2")
+    harness: HarnessSettings = section(HarnessSettings, "mode=harness: lm-evaluation-harness tasks (the harness extra)")
     output: str = setting("", "the report (\"\": <checkpoint>.quality_<mode>.json next to the checkpoint)")
 
 

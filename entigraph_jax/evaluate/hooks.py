@@ -1,7 +1,9 @@
-"""The evaluate stage's training hook: QuALITY log-likelihood accuracy during training.
+"""The evaluate stage's training hooks: QuALITY log-likelihood accuracy, and lm-evaluation-harness tasks
+(the forgetting check: what continued pretraining costs the model elsewhere) during training.
 
-The trainer knows it by name (`train.hooks.OWN` names it by import path), so it never imports this
-stage; turned on with `--config.hooks.quality_loglik.every_steps=N --config.hooks.quality_loglik.source=...`.
+The trainer knows them by name (`train.hooks.OWN` names them by import path), so it never imports this
+stage; turned on with `--config.hooks.quality_loglik.every_steps=N --config.hooks.quality_loglik.source=...`
+or `--config.hooks.lm_eval.every_steps=N --config.hooks.lm_eval.tasks=arc_easy,piqa --config.hooks.lm_eval.limit=200`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from entigraph_jax.data import SourceError, load_source, unique_documents
 from entigraph_jax.settings import Settings, at_least, setting
 from entigraph_jax.train.hooks import Hook, RunContext
 
+from .harness import HarnessSettings, harness_model, hook_metrics, require_harness, run_tasks
 from .loglik import log_likelihood
 
 ACCURACY, HARD_ACCURACY = "quality_loglik_acc", "quality_loglik_hard_acc"
@@ -40,3 +43,21 @@ def quality_loglik(settings: QualityLoglikSettings, run: RunContext):
 
 
 QUALITY_LOGLIK = Hook("quality_loglik", QualityLoglikSettings, (ACCURACY, HARD_ACCURACY), quality_loglik)
+
+
+@dataclasses.dataclass(frozen=True)
+class LmEvalHookSettings(HarnessSettings):
+    every_steps: int = setting(0, "lm-evaluation-harness tasks every N steps and after the last (0: off); set "
+                               "limit to keep it short", check=at_least(0))
+
+
+def lm_eval_hook(settings: LmEvalHookSettings, run: RunContext):
+    require_harness()  # before training starts, not at the first hook
+
+    def hook(step: int, params: dict) -> dict[str, float]:
+        return hook_metrics(run_tasks(harness_model(run.model(params), run.tokenizer, settings.batch), settings))
+
+    return hook
+
+
+LM_EVAL = Hook("lm_eval", LmEvalHookSettings, ("lm_eval/<task>/<metric>",), lm_eval_hook)

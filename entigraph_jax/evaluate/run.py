@@ -14,6 +14,7 @@ from entigraph_jax.models.sampling import Sampler
 from entigraph_jax.runs import EvalReport
 
 from .defaults import EvaluateSettings
+from .harness import harness_model, harness_samples, run_tasks, task_figures
 from .loglik import log_likelihood
 from .perplexity import perplexity
 from .quality import closed_book
@@ -39,7 +40,7 @@ def evaluate(config: EvaluateSettings) -> EvalReport:
     checkpoint, output = Path(config.model.path), report_path(config)
     if output.exists():
         raise ConfigError(f"{output}: exists; refusing to overwrite it (set --config.output)")
-    docs = unique_documents(load_source(config.source), config.source)
+    docs = [] if config.mode == "harness" else unique_documents(load_source(config.source), config.source)
     if config.mode in ("closed_book", "open_book", "loglik"):
         docs = [d for d in docs if d.questions]
         if not docs:
@@ -58,6 +59,12 @@ def evaluate(config: EvaluateSettings) -> EvalReport:
                            config.max_questions, make_reranker(config, model, tokenizer), rag.retrieval_max_k)
     elif config.mode == "summary":
         report = summary_eval(Sampler(model, tokenizer), str(checkpoint), *articles, config.summary, output)
+    elif config.mode == "harness":
+        lm = harness_model(model, tokenizer, config.harness.batch)
+        results = run_tasks(lm, config.harness, log_samples=True)
+        report = EvalReport("harness", harness=task_figures(results),
+                            details={"settings": dataclasses.asdict(config.harness),
+                                     "samples": harness_samples(results)})
     elif config.mode == "loglik":
         report = log_likelihood(model, tokenizer, docs, config.max_questions, config.loglik_batch, progress=True)
     else:
@@ -73,6 +80,8 @@ def headline(config: EvaluateSettings, report: EvalReport) -> dict:
         figures = {"perplexity": report.perplexity, "loss": report.loss, "tokens": report.tokens}
     elif report.mode == "summary":
         figures = {"split": config.split, **{k: dataclasses.asdict(v) for k, v in report.summaries.items()}}
+    elif report.mode == "harness":
+        figures = report.harness
     else:
         figures = {"split": config.split, **dataclasses.asdict(report.splits[config.split])}
     return {"mode": report.mode, "output": str(report_path(config)), **figures}

@@ -140,6 +140,10 @@ class GenerateSettings(Settings):
     def validate(self):
         if self.shard_index >= self.num_shards:
             raise SettingError("shard_index", f"must be in [0, num_shards={self.num_shards})")
+
+    def check_templates(self) -> None:
+        """The prompt version has every template the method asks with (checked by the generate command:
+        other stages ask their own templates through these settings)."""
         needed = METHOD_TEMPLATES.get(self.method, ("system", *(f"rephrase_{s}" for s in self.rephrase.styles)))
         missing = [name for name in needed if not (PROMPTS / self.prompt_version / f"{name}.txt").is_file()]
         if missing:

@@ -44,6 +44,7 @@ def estimate(config: GenerateSettings) -> Estimate:
     estimated at 4 characters each; entity counts from the journal where known, else a guess;
     training tokens guessed as the answers' output tokens and `dry_run.summary_tokens` per summary,
     each with BOS and EOS; rephrase rounds until `rephrase.tokens_per_doc` at the guessed length)."""
+    config.check_templates()
     docs, corpus = load_documents(config), config.corpus()
     entities = {}
     if corpus.journal.is_file():

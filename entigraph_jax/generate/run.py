@@ -92,6 +92,7 @@ def required(config: GenerateSettings) -> None:
     for key, value in (("source", config.source), ("output_dir", config.output_dir), ("llm.model", config.llm.model)):
         if not value:
             raise ConfigError(f"config: {key} is empty")
+    config.check_templates()
 
 
 def generate(config: GenerateSettings) -> GenerateResult:

@@ -208,11 +208,12 @@ class Sampler:
         ids = [p if isinstance(p, list) else self.tokenizer.bos() + self.tokenizer.encode(p) for p in prompts]
         wanted = len(ids) * params.n
         ids += [ids[0]] * (-len(ids) % self.row_multiple)  # whole rows per device; dropped below
-        new = -(-params.max_new_tokens // self.chunk) * self.chunk
         longest, limit = max(map(len, ids)), self.config.max_position_embeddings
-        if longest + new > limit:
+        if longest + params.max_new_tokens > limit:
             raise UserError(f"a prompt of {longest} tokens plus {params.max_new_tokens} new "
                              f"exceeds max_position_embeddings={limit}")
+        # room for whole chunks of new tokens (few shapes to compile) where the positions allow it
+        new = min(-(-params.max_new_tokens // self.chunk) * self.chunk, limit - longest)
         width = min(_bucket(longest), limit - new)
         tokens = np.full((len(ids), width), self.pad_id, np.int32)
         valid = np.zeros((len(ids), width), bool)
@@ -234,7 +235,7 @@ class Sampler:
         # without stop strings the device decodes to the end in one call; with them it stops every
         # `chunk` steps so the host can look for them in the text so far
         step = self.chunk if params.stop else new
-        for limit in range(step, new + 1, step):
+        for limit in (*range(step, new, step), new):
             carry = self._decode(self.state, params, jnp.int32(limit), carry)
             out, done = np.asarray(carry[3]), np.asarray(carry[4])
             if all(d or self._stop_index(out[i, :limit], params) is not None for i, d in enumerate(done)):

@@ -30,7 +30,8 @@ from entigraph_jax.settings import Settings, at_least, positive, setting
 
 GROUP = "entigraph_jax.train_hooks"
 # The project's own hooks above the trainer, by import path (as an entry point names them).
-OWN = {"quality_loglik": "entigraph_jax.evaluate.hooks:QUALITY_LOGLIK"}
+OWN = {"quality_loglik": "entigraph_jax.evaluate.hooks:QUALITY_LOGLIK",
+       "lm_eval": "entigraph_jax.evaluate.hooks:LM_EVAL"}
 
 Metrics = dict[str, float]
 

@@ -1,0 +1,140 @@
+"""lm-evaluation-harness through our model: tasks defined here over a small local dataset (every request
+kind: multiple choice, rolling log-likelihood, generation); our figures against the harness's own `hf`
+backend on the same checkpoint; `evaluate mode=harness`; the `lm_eval` training hook."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from entigraph_jax.data import load_tokenizer
+from entigraph_jax.errors import UserError
+from entigraph_jax.evaluate import __main__ as evaluate_main
+from entigraph_jax.evaluate.harness import HarnessSettings, harness_model, run_tasks, task_figures
+from entigraph_jax.models import from_pretrained_hf
+from entigraph_jax.runs import EvalReport
+
+pytest.importorskip("lm_eval", reason="the harness extra (lm-eval) is not installed")
+
+ROOT = Path(__file__).parent.parent
+TASKS = ("tiny_mc", "tiny_rolling", "tiny_gen")
+SENTENCE = "Quarrowmere is a fishing town built on a spit of grey shingle, and its bells are cast with salt. "
+
+
+def logprobs(sample: dict) -> list[float]:
+    """A logged sample's log-likelihoods: one per choice ((logprob, greedy) each), or the rolling total."""
+    return [r[0][0] if isinstance(r[0], list | tuple) else r[0] for r in sample["resps"]]
+
+
+@pytest.fixture
+def tasks(tmp_path) -> Path:
+    """Three harness tasks over six rows; one row's question and one row's text are longer than a
+    256-position model, so contexts are cut from the left and texts scored in several rolling windows."""
+    rows = [{"question": f"The ferry to Doskin leaves at {h} and" if h != 2 else SENTENCE * 40 + "The ferry",
+             "choices": [" arrives at noon.", " sinks.", " waits for the captain Wren Hollis.", " is late"],
+             "answer": h % 4, "text": SENTENCE * (1 + h % 3) if h != 4 else SENTENCE * 30} for h in range(6)]
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    common = (f"dataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {data}\n  cache_dir: {tmp_path / 'hf'}\n"
+              "test_split: test\n")
+    (folder / "mc.yaml").write_text(
+        "task: tiny_mc\n" + common + "output_type: multiple_choice\ndoc_to_text: '{{question}}'\n"
+        "doc_to_choice: '{{choices}}'\ndoc_to_target: '{{answer}}'\nmetric_list:\n  - metric: acc\n"
+        "  - metric: acc_norm\n")
+    (folder / "rolling.yaml").write_text(
+        "task: tiny_rolling\n" + common + "output_type: loglikelihood_rolling\ndoc_to_text: ''\n"
+        "doc_to_target: '{{text}}'\nmetric_list:\n  - metric: word_perplexity\n  - metric: bits_per_byte\n")
+    (folder / "gen.yaml").write_text(
+        "task: tiny_gen\n" + common + "output_type: generate_until\ndoc_to_text: '{{question}}'\n"
+        "doc_to_target: '{{choices[answer]}}'\ngeneration_kwargs:\n  until: ['\\n']\n  max_gen_toks: 8\n"
+        "  do_sample: false\nmetric_list:\n  - metric: exact_match\n")
+    return folder
+
+
+@pytest.mark.torch
+def test_our_figures_equal_the_harness_hf_backend_on_the_same_checkpoint(tmp_path, tasks):
+    import torch
+    import transformers
+    from conftest import CONFIGS, build_bpe_tokenizer
+    from lm_eval.models.huggingface import HFLM
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    build_bpe_tokenizer(folder, ["<|begin|>", "<|end|>"], 384)
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(**{**CONFIGS["llama3"], "vocab_size": 384, "bos_token_id": 0, "eos_token_id": 1})
+    transformers.LlamaForCausalLM(config).eval().save_pretrained(folder)
+    settings = HarnessSettings(tasks=TASKS, include_path=str(tasks), batch=4)
+    ours = run_tasks(harness_model(from_pretrained_hf(folder), load_tokenizer(folder), 4), settings, log_samples=True)
+    theirs = run_tasks(HFLM(pretrained=str(folder), device="cpu", batch_size=4), settings, log_samples=True)
+    for task in TASKS:
+        mine, reference = ours["samples"][task], theirs["samples"][task]
+        assert [s["arguments"] for s in mine] == [s["arguments"] for s in reference]
+        if task == "tiny_gen":
+            assert [s["resps"] for s in mine] == [s["resps"] for s in reference]
+            continue
+        np.testing.assert_allclose([logprobs(s) for s in mine], [logprobs(s) for s in reference], rtol=2e-5)
+        if task == "tiny_mc":  # whether greedy decoding writes the continuation
+            assert [[r[0][1] for r in s["resps"]] for s in mine] == [[r[0][1] for r in s["resps"]] for s in reference]
+    figures, reference = task_figures(ours), task_figures(theirs)
+    assert set(figures) == set(TASKS) and set(figures["tiny_rolling"]) == {"word_perplexity", "bits_per_byte"}
+    for task in TASKS:
+        for metric, value in reference[task].items():
+            assert figures[task][metric] == pytest.approx(value, rel=1e-4), (task, metric)
+
+
+def test_evaluate_mode_harness_on_the_quickstart_model(quickstart_run, tmp_path, tasks, run_command):
+    output = tmp_path / "harness.json"
+    done = run_command(evaluate_main.COMMAND, [
+        "--config", ROOT / "configs/eval_harness.py", f"--config.model.path={quickstart_run.run.export}",
+        f"--config.harness.include_path={tasks}", "--config.harness.tasks=tiny_mc,tiny_gen",
+        "--config.harness.limit=4", f"--config.output={output}"])
+    assert done.returncode == 0, done.stderr
+    report = EvalReport.read(output)
+    assert report.mode == "harness" and set(report.harness) == {"tiny_mc", "tiny_gen"}
+    assert 0 <= report.harness["tiny_mc"]["acc"] <= 1 and set(report.harness["tiny_gen"]) == {"exact_match"}
+    assert [len(report.details["samples"][t]) for t in ("tiny_mc", "tiny_gen")] == [4, 4]
+    assert json.loads(done.stdout)["tiny_mc"] == report.harness["tiny_mc"]
+    mc = report.details["samples"]["tiny_mc"]
+    assert report.harness["tiny_mc"]["acc"] == pytest.approx(np.mean([s["acc"] for s in mc]))
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("--config.harness.tasks=no_such_task", "harness.tasks: unknown task(s) no_such_task"),
+    ("--config.harness.tasks=()", "config: harness.tasks is empty"),
+])
+def test_harness_mistakes_are_one_line(quickstart_run, tmp_path, tasks, run_command, override, message):
+    done = run_command(evaluate_main.COMMAND, [
+        "--config", ROOT / "configs/eval_harness.py", f"--config.model.path={quickstart_run.run.export}",
+        f"--config.harness.include_path={tasks}", override, f"--config.output={tmp_path / 'h.json'}"])
+    assert done.returncode == 1 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "h.json").exists()
+
+
+def test_without_the_harness_installed_it_is_one_line(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "lm_eval" else real(name, *a))
+    with pytest.raises(UserError, match=r"pip install 'entigraph-jax\[harness\]'"):
+        harness_model(None, None)
+
+
+@pytest.mark.slow
+def test_the_lm_eval_hook_writes_its_metrics(tmp_path, tasks):
+    from test_train import quickstart, train_in
+
+    """Every 2 steps and after the last; the last figures equal the harness run on the exported weights."""
+
+    config = quickstart(**{"max_steps": 4, "hooks.lm_eval.every_steps": 2, "hooks.lm_eval.tasks": ("tiny_mc",),
+                           "hooks.lm_eval.include_path": str(tasks), "hooks.lm_eval.limit": 5, "export.hf": True})
+    run = train_in(config, tmp_path / "run")
+    scored = [r for r in run.rows() if "lm_eval/tiny_mc/acc" in r]
+    assert [r["step"] for r in scored] == [2, 4]
+    settings = HarnessSettings(tasks=("tiny_mc",), include_path=str(tasks), limit=5)
+    final = task_figures(run_tasks(harness_model(from_pretrained_hf(run.export), load_tokenizer(run.export)), settings))
+    assert scored[-1]["lm_eval/tiny_mc/acc"] == pytest.approx(final["tiny_mc"]["acc"])
+    assert scored[-1]["lm_eval/tiny_mc/acc_norm"] == pytest.approx(final["tiny_mc"]["acc_norm"])
