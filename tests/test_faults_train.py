@@ -225,6 +225,7 @@ def test_a_background_threads_error_during_training_is_reported(tmp_path):
     assert 'Exception in thread user-worker' in done.stderr and "ZeroDivisionError" in done.stderr, done.stderr
 
 
+@pytest.mark.slow
 def test_one_train_per_workdir_and_ctrl_c_saves_like_sigterm(tmp_path, run_here):
     workdir = tmp_path / "run"
     first = subprocess.Popen(train_command(workdir, "--config.checkpoint.every_steps=1000"), stdout=subprocess.PIPE,

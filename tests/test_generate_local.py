@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from entigraph_jax.config import load_config_file
 from entigraph_jax.data import load_source, load_tokenizer, read_records
 from entigraph_jax.data.chat import chat_template
@@ -14,6 +16,7 @@ from entigraph_jax.models.sampling import Sampler, SamplingParams
 ROOT = Path(__file__).parent.parent
 
 
+@pytest.mark.slow
 def test_local_backend_generates_what_the_sampler_does(quickstart_run, tmp_path):
     run = quickstart_run.run  # its export carries its tokenizer
     config = GenerateSettings.from_config(load_config_file(ROOT / "configs" / "entigraph_sample.py")).override({

@@ -13,6 +13,7 @@ nbformat = pytest.importorskip("nbformat", reason="needs the dev extra (nbclient
 ROOT = Path(__file__).parent.parent
 
 
+@pytest.mark.slow
 def test_notebook_executes(tmp_path, monkeypatch):
     monkeypatch.setenv("ENTIGRAPH_NOTEBOOK_CI", "1")
     monkeypatch.setenv("ENTIGRAPH_NOTEBOOK_WORKDIR", str(tmp_path))

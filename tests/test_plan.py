@@ -123,6 +123,7 @@ TPU_SMALL = dict(vocab_size=32000, hidden_size=256, intermediate_size=512, num_l
                  head_dim=128, param_dtype="float32", dtype="bfloat16", remat="none")
 
 
+@pytest.mark.slow
 @needs_libtpu
 def test_splash_and_lean_logits_compile_for_a_tpu_and_save_its_memory():
     """The TPU compiler (libtpu, no TPU attached) compiles the kernel into the step; the chip's own
@@ -141,6 +142,7 @@ def test_splash_and_lean_logits_compile_for_a_tpu_and_save_its_memory():
     assert figures["splash", 0] - figures["splash", 256] > 150 * 2**20, figures
 
 
+@pytest.mark.slow
 @needs_libtpu
 def test_estimate_is_within_ten_percent_of_the_tpu_compiler_on_a_recipe_outside_its_grid():
     """Llama 3.2 1B at full depth on a v5e-8 as configs/cpt_llama32_1b_quality.py trains it (fsdp 8,

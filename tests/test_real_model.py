@@ -20,7 +20,7 @@ from entigraph_jax.models.sampling import Sampler, SamplingParams
 from entigraph_jax.runs import CorpusRun
 from entigraph_jax.train import TrainSettings, train
 
-pytestmark = [pytest.mark.real_model, pytest.mark.torch]
+pytestmark = [pytest.mark.real_model, pytest.mark.torch, pytest.mark.slow]
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 ROOT = Path(__file__).parent.parent

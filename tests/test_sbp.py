@@ -173,6 +173,7 @@ def recipe_run(tmp_path_factory):
     return workdir, args, dataclasses.asdict(summary)
 
 
+@pytest.mark.slow
 def test_recipe_runs_end_to_end(recipe_run, run_command, monkeypatch):
     workdir, args, summary = recipe_run
     moved_train_layout(monkeypatch)

@@ -53,6 +53,7 @@ def test_fit_needs_as_many_runs_as_parameters_and_takes_fractions_or_percent():
         fit_scaling(tokens[:6], percent[:6])
 
 
+@pytest.mark.slow
 def test_sweep_runs_evaluates_fits_and_skips_finished_runs(tmp_path, monkeypatch):
     moved_train_layout(monkeypatch)
     config = SweepSettings.from_config(load_config_file(ROOT / "configs" / "scaling_quickstart.py"))

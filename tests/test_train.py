@@ -86,6 +86,7 @@ def test_gradient_accumulation_4x2_equals_a_batch_of_8(tmp_path):
         np.testing.assert_allclose(a, b, rtol=0, atol=2e-6)
 
 
+@pytest.mark.slow
 def test_resume_is_exact_even_on_a_new_machine(tmp_path):
     """Resuming equals an uninterrupted run, here along a gs:// workdir's path through the same code:
     checkpoints written into the workdir, the local
@@ -112,6 +113,7 @@ def command(workdir, *overrides, env=None):
             *overrides]
 
 
+@pytest.mark.slow
 def test_sigterm_saves_and_the_rerun_matches_an_uninterrupted_run(tmp_path):
     args = ["--config.data.epochs=30", "--config.checkpoint.every_steps=1000"]
     train_in(quickstart(**{"data.epochs": 30, "checkpoint.every_steps": 1000}), tmp_path / "straight")
@@ -138,6 +140,7 @@ def free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_train_like_one_and_stop_together_when_one_is_preempted(tmp_path):
     """Two processes of 4 devices each against one of 8; SIGTERM reaches one host only (each host gets
     its own at its own moment): both save the same step and stop, and rerunning both resumes exactly."""
