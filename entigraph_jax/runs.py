@@ -233,7 +233,7 @@ class EvalReport:
     """An evaluation's figures and everything behind them (every prompt, sample and answer in
     `details`), as written to its JSON file."""
 
-    mode: str  # closed_book | open_book | loglik | perplexity | summary | harness
+    mode: str  # closed_book | open_book | loglik | perplexity | summary | harness | contamination
     checkpoint: str = ""
     source: str = ""
     splits: dict[str, SplitScores] = dataclasses.field(default_factory=dict)  # QuALITY modes, by SPLITS
@@ -243,6 +243,7 @@ class EvalReport:
     tokens: int | None = None  # perplexity mode: tokens scored
     summaries: dict[str, SummaryScore] = dataclasses.field(default_factory=dict)  # summary mode, by writer
     harness: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)  # harness mode: task -> metric
+    contamination: dict[str, dict] = dataclasses.field(default_factory=dict)  # contamination mode: by source
     details: dict = dataclasses.field(default_factory=dict)  # settings, results, embedder, ...
 
     def write(self, path: str | os.PathLike) -> None:

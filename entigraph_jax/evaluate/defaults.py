@@ -10,11 +10,12 @@ from entigraph_jax.data import TokenizerSettings
 from entigraph_jax.runs import SPLITS
 from entigraph_jax.settings import Settings, at_least, positive, section, setting
 
+from .contamination import ContaminationSettings
 from .harness import HarnessSettings
 from .quality import SamplingSettings
 from .summary import SummarySettings
 
-MODES = ("closed_book", "open_book", "loglik", "perplexity", "summary", "harness")
+MODES = ("closed_book", "open_book", "loglik", "perplexity", "summary", "harness", "contamination")
 RERANKERS = ("none", "http", "query_likelihood")
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -59,7 +60,8 @@ class EvaluateSettings(Settings):
                           "quality:dev")
     mode: str = setting("closed_book", "closed_book (the paper's) | open_book (RAG) | loglik (fast) | perplexity | "
                         "summary (closed-book summaries judged claim by claim) | harness (lm-evaluation-harness tasks: "
-                        "harness.*)", choices=MODES)
+                        "harness.*) | contamination (the questions' 13-grams in training sources; no model)",
+                        choices=MODES)
     split: str = setting("test", "the headline: test (articles by title, the last 80%, as the paper reports) | "
                          "tune | all", choices=SPLITS)
     max_questions: int = setting(0, "0: every question", check=at_least(0))
@@ -69,7 +71,10 @@ class EvaluateSettings(Settings):
     perplexity: PerplexitySettings = section(PerplexitySettings)
     summary: SummarySettings = section(SummarySettings, "mode=summary: the paper's Appendix I.2")
     harness: HarnessSettings = section(HarnessSettings, "mode=harness: lm-evaluation-harness tasks (the harness extra)")
-    output: str = setting("", "the report (\"\": <checkpoint>.quality_<mode>.json next to the checkpoint)")
+    contamination: ContaminationSettings = section(ContaminationSettings, "mode=contamination: the source's "
+                                                   "questions against training text")
+    output: str = setting("", "the report (\"\": <checkpoint>.quality_<mode>.json next to the checkpoint; "
+                          "mode=contamination needs one)")
 
 
 def base_config() -> ml_collections.ConfigDict:

@@ -13,6 +13,7 @@ from entigraph_jax.models import load
 from entigraph_jax.models.sampling import Sampler
 from entigraph_jax.runs import EvalReport
 
+from .contamination import contamination
 from .defaults import EvaluateSettings
 from .harness import harness_model, harness_samples, run_tasks, task_figures
 from .loglik import log_likelihood
@@ -35,6 +36,8 @@ def report_path(config: EvaluateSettings) -> Path:
 
 def evaluate(config: EvaluateSettings) -> EvalReport:
     """Score the checkpoint as the settings say; the report is written to `report_path(config)`."""
+    if config.mode == "contamination":
+        return contamination_report(config)
     if not config.model.path:
         raise ConfigError("config: model.path is required")
     checkpoint, output = Path(config.model.path), report_path(config)
@@ -74,6 +77,24 @@ def evaluate(config: EvaluateSettings) -> EvalReport:
     return report
 
 
+def contamination_report(config: EvaluateSettings) -> EvalReport:
+    """The source's questions against the training sources: no model."""
+    if not config.output:
+        raise ConfigError("config: mode=contamination needs output (there is no checkpoint to write beside)")
+    if not config.contamination.sources:
+        raise ConfigError("config: contamination.sources is empty; name the training sources to check")
+    output = Path(config.output)
+    if output.exists():
+        raise ConfigError(f"{output}: exists; refusing to overwrite it (set --config.output)")
+    docs = [d for d in unique_documents(load_source(config.source), config.source) if d.questions]
+    if not docs:
+        raise SourceError(f"{config.source}: no documents with questions (not a QuALITY source?)")
+    report = EvalReport("contamination", source=config.source, contamination=contamination(docs, config.contamination),
+                        details={"settings": dataclasses.asdict(config.contamination)})
+    report.write(output)
+    return report
+
+
 def headline(config: EvaluateSettings, report: EvalReport) -> dict:
     """What the command prints: the configured split's scores (or the perplexity) and the report's path."""
     if report.mode == "perplexity":
@@ -82,6 +103,9 @@ def headline(config: EvaluateSettings, report: EvalReport) -> dict:
         figures = {"split": config.split, **{k: dataclasses.asdict(v) for k, v in report.summaries.items()}}
     elif report.mode == "harness":
         figures = report.harness
+    elif report.mode == "contamination":
+        figures = {source: {k: v for k, v in found.items() if k != "examples"}
+                   for source, found in report.contamination.items()}
     else:
         figures = {"split": config.split, **dataclasses.asdict(report.splits[config.split])}
     return {"mode": report.mode, "output": str(report_path(config)), **figures}
