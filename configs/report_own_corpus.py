@@ -1,12 +1,21 @@
 """The before/after report on your own corpus: the base model and the trained one on your questions
-(`configs/questions_own_corpus.py` wrote them), the forgetting check and perplexities.
+(written by `configs/questions_own_corpus.py`), the forgetting check and perplexities.
+
+As it stands it is the README's CPU try-out (the quickstart's tiny model as the base, the bundled
+`examples/own_corpus/`, a hashing embedder for open-book, two short samples per closed-book question after
+one worked example, no harness tasks: their datasets come from the Hub). At real scale:
 
     python -m entigraph_jax.evaluate report --config configs/report_own_corpus.py \
-        --config.models=workdir/base/hf,workdir/cpt/hf --config.corpus=text:my_docs
+        --config.models=/ckpt/Llama-3.2-1B,workdir/own/cpt/hf --config.labels=base,cpt \
+        --config.corpus=text:YOUR_FOLDER \
+        --config.heldout=hf:Salesforce/wikitext:config=wikitext-103-raw-v1,split=test,max_documents=200 \
+        --config.evaluate.sampling.samples=8 --config.evaluate.sampling.max_new_tokens=300 \
+        --config.evaluate.sampling.shots=5 --config.evaluate.rag.top_k=8 --config.evaluate.rag.chunk_size=1024 \
+        --config.evaluate.rag.embedder.backend=openai \
+        --config.evaluate.harness.tasks=arc_easy,hellaswag,piqa,winogrande --config.evaluate.harness.limit=500
 
-Closed-book sampling as the paper's protocol (temperature 0.1, 300 new tokens; 8 samples per question as
-the released code, the paper's text 64); open-book needs an embedder (evaluate.rag.embedder, OpenAI's by
-default: OPENAI_API_KEY); the harness tasks' datasets come from the Hugging Face Hub.
+(closed-book as the paper's protocol: temperature 0.1, up to 300 new tokens, 8 samples as the released code,
+64 in the paper's text; the OpenAI embedder reads OPENAI_API_KEY).
 """
 
 from entigraph_jax.evaluate.report import ReportSettings
@@ -14,11 +23,14 @@ from entigraph_jax.evaluate.report import ReportSettings
 
 def get_config():
     c = ReportSettings().to_config()
-    c.models = ("workdir/base/hf", "workdir/cpt/hf")
-    c.questions = "workdir/questions/questions.jsonl"
-    c.corpus = "workdir/questions/questions.jsonl"  # the documents themselves (the articles of the questions file)
-    c.heldout = ""
-    c.output_dir = "workdir/report"
-    c.evaluate.harness.tasks = ("arc_easy", "hellaswag", "piqa", "winogrande")
-    c.evaluate.harness.limit = 500
+    c.models = ("workdir/quickstart/hf", "workdir/own/cpt/hf")
+    c.labels = ("base", "cpt")
+    c.questions = "workdir/own/questions/questions.jsonl"
+    c.corpus = "text:examples/own_corpus"
+    c.heldout = "sample"  # text the try-out's CPT never saw (the quickstart base did: set your own held-out text)
+    c.output_dir = "workdir/own/report"
+    c.evaluate.sampling.update(samples=2, max_new_tokens=32, shots=1)  # the tiny model's 2048 positions
+    c.evaluate.rag.update(top_k=2, chunk_size=512)
+    c.evaluate.rag.embedder.backend = "hashing"
+    c.evaluate.harness.tasks = ()
     return c
