@@ -10,6 +10,7 @@ from entigraph_jax.data import load_source, load_tokenizer
 from entigraph_jax.evaluate.defaults import EvaluateSettings
 from entigraph_jax.evaluate.hooks import ACCURACY
 from entigraph_jax.evaluate.loglik import log_likelihood
+from entigraph_jax.evaluate.report import ReportSettings
 from entigraph_jax.generate.defaults import GenerateSettings
 from entigraph_jax.models import from_pretrained_hf
 from entigraph_jax.models.__main__ import COMMANDS as MODELS
@@ -23,10 +24,10 @@ from entigraph_jax.train.setup import build_data
 
 @pytest.mark.parametrize("recipe", sorted((ROOT / "configs").glob("*.py")), ids=lambda p: p.stem)
 def test_every_recipe_is_the_settings_of_one_command(recipe):
-    """Each recipe is a train, generate, evaluate, sweep or sbp config with exactly that command's keys,
+    """Each recipe is a train, generate, evaluate (or its report), sweep or sbp config with exactly that command's keys,
     and every value passes that command's checks."""
     config = load_config_file(recipe)
-    owners = [s for s in (TrainSettings, GenerateSettings, EvaluateSettings, SweepSettings, SBPSettings)
+    owners = [s for s in (TrainSettings, GenerateSettings, EvaluateSettings, ReportSettings, SweepSettings, SBPSettings)
               if sorted(flatten(config)) == sorted(s().leaves())]
     assert len(owners) == 1
     assert owners[0].from_config(config).leaves() == flatten(config)
