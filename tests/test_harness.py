@@ -103,7 +103,8 @@ def test_evaluate_mode_harness_on_the_quickstart_model(quickstart_run, tmp_path,
 
 
 @pytest.mark.parametrize(("override", "message"), [
-    ("--config.harness.tasks=no_such_task", "harness.tasks: unknown task(s) no_such_task"),
+    pytest.param("--config.harness.tasks=no_such_task", "harness.tasks: unknown task(s) no_such_task",
+                 marks=pytest.mark.slow),  # the harness indexes its ~15k tasks first
     ("--config.harness.tasks=()", "config: harness.tasks is empty"),
 ])
 def test_harness_mistakes_are_one_line(quickstart_run, tmp_path, tasks, run_command, override, message):

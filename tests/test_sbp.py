@@ -202,6 +202,7 @@ def test_recipe_runs_end_to_end(recipe_run, run_command, monkeypatch):
     assert "parameters on" not in again.stdout  # no training ran (a run prints its model size first)
 
 
+@pytest.mark.slow  # it reads the recipe's run: a minute to build
 def test_synthesis_is_seeded_and_never_copies_its_seed(recipe_run, monkeypatch):
     moved_train_layout(monkeypatch)
     synthesizer = TrainRun(recipe_run[0] / "synthesizer")
