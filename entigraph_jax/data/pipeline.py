@@ -1,4 +1,5 @@
-"""The Grain pipeline: token cache -> packed rows -> shuffle -> epochs -> replay -> host slice -> batch.
+"""The Grain pipeline: token cache -> rows (packed or whole) -> shuffle -> epochs -> mix -> replay -> host
+slice -> batch.
 
 Everything before batching is a random-access `grain.MapDataset`, so the number of steps is known
 before training starts and the iterator state is a position: saving it (through Orbax, with
@@ -78,6 +79,59 @@ class PackedRows:
         }
 
 
+@dataclasses.dataclass(frozen=True)
+class WholeRows:
+    """One record per row, never split across rows (SBP's synthesizer: every token of d2 is trained
+    with its d1 in context). A record longer than a row is cut to fit: BOS stays, the prompt keeps its
+    end (the end of d1 and the separator), at most half the row when the text needs the rest, and the
+    text is cut at its end. The rest of a short record's row is padding that teaches nothing
+    (loss mask 0, segment id 0 with `mask_documents`)."""
+
+    cache: TokenCache
+    order: np.ndarray  # record indices
+    seq_len: int
+    mask_documents: bool = False
+    loss_on_all: bool = False
+
+    @property
+    def num_tokens(self) -> int:
+        return int(np.minimum(self.cache.lengths[self.order], self.seq_len + 1).sum())
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def fit(self, tokens: np.ndarray, learn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The record cut to at most seq_len + 1 tokens, as the docstring says."""
+        room = self.seq_len + 1
+        if len(tokens) <= room:
+            return tokens, learn
+        unlearned = np.flatnonzero(learn == 0)  # the prompt: the tokens without loss after BOS
+        start = int(unlearned[0]) if len(unlearned) else 0
+        end = start + (int(np.argmax(learn[start:] > 0)) if learn[start:].any() else len(learn) - start)
+        room -= start  # BOS stays
+        kept = min(end - start, max(room - (len(tokens) - end), room // 2))
+        index = np.concatenate([np.arange(start), np.arange(end - kept, end), np.arange(end, end + room - kept)])
+        return tokens[index], learn[index]
+
+    def __getitem__(self, row: int) -> dict[str, np.ndarray]:
+        [(tokens, learn)] = self.cache.documents_with_masks([self.order[row]])
+        tokens, learn = self.fit(tokens, learn)
+        n, pad = len(tokens) - 1, self.seq_len + 1 - len(tokens)
+        stream = np.concatenate([tokens, np.zeros(pad, tokens.dtype)])
+        real = np.arange(self.seq_len) < n
+        mask = real if self.loss_on_all else real & (np.concatenate([learn[1:], np.zeros(pad, learn.dtype)]) > 0)
+        return {
+            "inputs": stream[:-1],
+            "targets": stream[1:],
+            "segment_ids": real.astype(np.int32) if self.mask_documents else np.ones(self.seq_len, np.int32),
+            "positions": np.arange(self.seq_len, dtype=np.int32),
+            "loss_mask": mask.astype(np.float32),
+        }
+
+
+Rows = PackedRows | WholeRows
+
+
 def subsample(cache: TokenCache, seed: int, fraction: float | None = None,
               num_tokens: int | None = None) -> np.ndarray:
     """Document indices in a seeded order, cut to a `fraction` or `num_tokens` of the corpus.
@@ -116,7 +170,7 @@ class PaddedRows:
     """`rows` followed by copies of its first row that teach nothing (loss mask 0), up to `length`:
     evaluation scores every row of a source smaller than (or not a multiple of) one global batch."""
 
-    rows: PackedRows
+    rows: Rows
     length: int
 
     def __len__(self) -> int:
@@ -130,12 +184,14 @@ class PaddedRows:
 
 
 def build_pipeline(
-    train: PackedRows,
+    train: Rows,
     *,
     global_batch: int,
     seed: int,
     epochs: int = 1,
-    replay: PackedRows | None = None,
+    mix: Rows | None = None,
+    mix_fraction: float = 0.0,
+    replay: Rows | None = None,
     replay_rate: float = 0.0,
     process_index: int | None = None,
     process_count: int | None = None,
@@ -143,7 +199,9 @@ def build_pipeline(
     prefetch: int = 16,
     pad_last: bool = False,
 ) -> Pipeline:
-    """Shuffle the rows globally, repeat for `epochs` (reshuffled each epoch), replace each row with
+    """Shuffle the rows globally, repeat for `epochs` (reshuffled each epoch), interleave rows of `mix`
+    at exactly `mix_fraction` of every stretch (shuffled, repeated as often as needed: `train`'s rows
+    are seen `epochs` times, never more), replace each row with
     probability `replay_rate` by a row of `replay` drawn at random (the paper's rehearsal: the run
     keeps its step count, and about `replay_rate` of its rows, and so of its tokens, are replay),
     give this host its share of every global batch, and batch. The draws are seeded by the row's
@@ -163,6 +221,13 @@ def build_pipeline(
     if steps_per_epoch < 1:
         raise PipelineError(f"one epoch has {len(rows)} rows, fewer than the global batch {global_batch}")
     rows = rows.repeat(epochs)
+    if mix is not None and mix_fraction > 0:
+        if not 0 < mix_fraction < 1 or len(mix) == 0:
+            raise PipelineError(f"mix_fraction {mix_fraction} must be in (0, 1) with a non-empty mixed corpus")
+        needed = math.ceil(len(rows) * mix_fraction / (1 - mix_fraction)) + 1
+        mixed = grain.MapDataset.source(mix).shuffle(seed=seed + 2).repeat(-(-needed // len(mix)))
+        rows = grain.MapDataset.mix([rows, mixed], [1 - mix_fraction, mix_fraction])
+        steps_per_epoch = len(rows) / epochs / global_batch
     if replay is not None and replay_rate > 0:
         if not 0 < replay_rate < 1 or len(replay) == 0:
             raise PipelineError(f"replay_rate {replay_rate} must be in (0, 1) with a non-empty replay corpus")

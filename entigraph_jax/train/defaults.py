@@ -14,6 +14,7 @@ from entigraph_jax.settings import SettingError, Settings, at_least, between, po
 from . import hooks
 
 LOSS_ON = ("answers", "all")
+ROWS = ("packed", "whole")
 DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -26,6 +27,13 @@ class DataSettings(Settings):
     mask_documents: bool = setting(False, "True: segment ids, no attention across packed documents")
     loss_on: str = setting("answers", "answers: chat assistant turns, a record's text after its prompt | all: "
                            "every token", choices=LOSS_ON)
+    rows: str = setting("packed", "packed: records end to end, cut into rows (the paper's CPT) | whole: one record "
+                        "per row, cut to fit (its prompt keeps BOS and its end, its text is cut at the end) and "
+                        "padded: a prompt is never split from its text (SBP's synthesizer)", choices=ROWS)
+    mix_source: str = setting("", "a second source interleaved at exactly data.mix_fraction of the rows, repeated "
+                              "as often as needed, while data.source is seen data.epochs times (SBP's real share)")
+    mix_fraction: float = setting(0.0, "share of rows from data.mix_source; set together with it",
+                                  check=between(0, 1, high_open=True))
     replay_source: str = setting("", "generic text mixed in against forgetting (the paper: RedPajama)")
     replay_rate: float = setting(0.0, "each row replaced by a random replay row with this probability (the "
                                  "paper: 0.1); set together with replay_source", check=between(0, 1, high_open=True))
@@ -39,6 +47,8 @@ class DataSettings(Settings):
     def validate(self):
         if (self.replay_rate > 0) != bool(self.replay_source):
             raise SettingError("replay_rate", "set together with data.replay_source (both or neither)")
+        if (self.mix_fraction > 0) != bool(self.mix_source):
+            raise SettingError("mix_fraction", "set together with data.mix_source (both or neither)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +94,7 @@ class MeshSettings(Settings):
 @dataclasses.dataclass(frozen=True)
 class OptimSettings(Settings):
     lr: float = setting(5e-6, "peak learning rate (the paper's for Llama 3 8B)", check=positive)
-    warmup_fraction: float = setting(0.05, "share of steps warming up linearly, then cosine to zero",
+    warmup_fraction: float = setting(0.05, "share of steps warming up linearly, then cosine to optim.min_lr",
                                      check=between(0, 1))
     weight_decay: float = setting(0.01, "AdamW weight decay (norm scales are not decayed)", check=at_least(0))
     b1: float = setting(0.9, "Adam beta1", check=between(0, 1, high_open=True))
@@ -93,6 +103,7 @@ class OptimSettings(Settings):
     clip_norm: float = setting(1.0, "global gradient-norm clip", check=positive)
     z_loss: float = setting(0.0, "weight of the log-partition penalty", check=at_least(0))
     microbatches: int = setting(1, "gradient accumulation: the global batch in this many parts", check=positive)
+    min_lr: float = setting(0.0, "where the cosine ends (the SBP paper: 5e-5)", check=at_least(0))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,7 +22,9 @@ from entigraph_jax.data import (
     HubDataset,
     PackedRows,
     Pipeline,
+    Rows,
     Tokenizer,
+    WholeRows,
     build_pipeline,
     build_source_cache,
     check_vocabulary,
@@ -96,15 +98,16 @@ class Data:
 
 
 def packed_rows(config: TrainSettings, run: TrainRun, tokenizer: Tokenizer, source: str | list[Document],
-                seed: int, fraction: float = 0.0, tokens: int = 0) -> PackedRows:
+                seed: int, fraction: float = 0.0, tokens: int = 0, whole: bool = False) -> Rows:
     """Documents (or a source spec: `hf:` ones stream) tokenized through the token cache, ordered by
-    `seed` and packed into rows."""
+    `seed` and packed into rows (`whole`: a record per row)."""
     cache = build_source_cache(source, tokenizer, Path(config.data.cache_dir or run.cache))
     order = subsample(cache, seed, fraction or None, tokens or None)
-    return PackedRows(cache, order, config.data.seq_len, config.data.mask_documents, config.data.loss_on == "all")
+    rows = WholeRows if whole else PackedRows
+    return rows(cache, order, config.data.seq_len, config.data.mask_documents, config.data.loss_on == "all")
 
 
-def batches(config: TrainSettings, rows: PackedRows, seed: int, **kwargs) -> Pipeline:
+def batches(config: TrainSettings, rows: Rows, seed: int, **kwargs) -> Pipeline:
     """The Grain pipeline of global batches over `rows`, as the data settings set it up."""
     data = config.data
     return build_pipeline(rows, seed=seed, global_batch=data.global_batch, num_threads=data.num_threads,
@@ -124,11 +127,13 @@ def build_data(config: TrainSettings, run: TrainRun) -> Data:
     source = data.source if streamed else load_source(data.source)
     texts = (d.text for d in (HubDataset.parse(data.source[3:]).stream() if streamed else source))
     tokenizer = prepare_tokenizer(config, run, texts)
-    train_rows = packed_rows(config, run, tokenizer, source, seed, data.subsample_fraction, data.subsample_tokens)
-    replay = None
-    if data.replay_source:
-        replay = packed_rows(config, run, tokenizer, data.replay_source, seed + 1)
-    train = batches(config, train_rows, seed, epochs=data.epochs, replay=replay, replay_rate=data.replay_rate)
+    whole = data.rows == "whole"
+    train_rows = packed_rows(config, run, tokenizer, source, seed, data.subsample_fraction, data.subsample_tokens,
+                             whole)
+    mix = packed_rows(config, run, tokenizer, data.mix_source, seed + 2, whole=whole) if data.mix_source else None
+    replay = packed_rows(config, run, tokenizer, data.replay_source, seed + 1) if data.replay_source else None
+    train = batches(config, train_rows, seed, epochs=data.epochs, mix=mix, mix_fraction=data.mix_fraction,
+                    replay=replay, replay_rate=data.replay_rate)
     return Data(tokenizer, train, train_rows.num_tokens)
 
 

@@ -25,9 +25,9 @@ BATCH_KEYS = ("inputs", "targets", "segment_ids", "positions", "loss_mask")
 
 
 def learning_rate_schedule(cfg: OptimSettings, num_steps: int) -> optax.Schedule:
-    """Linear warmup over `warmup_fraction` of the run, then cosine to zero (the paper's schedule)."""
+    """Linear warmup over `warmup_fraction` of the run, then cosine to `min_lr` (the paper's: zero)."""
     warmup = max(1, round(cfg.warmup_fraction * num_steps))
-    return optax.warmup_cosine_decay_schedule(0.0, cfg.lr, warmup, max(num_steps, warmup + 1), 0.0)
+    return optax.warmup_cosine_decay_schedule(0.0, cfg.lr, warmup, max(num_steps, warmup + 1), cfg.min_lr)
 
 
 def make_optimizer(cfg: OptimSettings, num_steps: int) -> optax.GradientTransformation:
