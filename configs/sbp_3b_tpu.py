@@ -6,7 +6,9 @@ The corpus is a web-text pretraining set in ArrayRecord shards (e.g. a DCLM or C
 (vLLM serving an embedding model) with the exact blocked search; switch `mine.index` to `faiss` past
 ~1M documents. The synthesizer is the trained baseline, fine-tuned on the pairs, as in the paper;
 `oracle_corpus` (more unique documents of the same source) adds the oracle arm. Thresholds and sizes
-are starting points to tune, not the paper's values. Synthesis runs on the slice's devices of one host.
+are starting points to tune; `sbp_paper_*.py` have the paper's. The SBP arm takes the paper's 200B mix
+(62.5% real rows) and the synthesize step writes as many documents as its 37.5% synthetic rows need
+(about 39B tokens at 100k steps x 256 x 4096), each seen once. Synthesis runs on one host's devices.
 
     python -m entigraph_jax.sbp run --config configs/sbp_3b_tpu.py \
         --config.tokenizer.path=/ckpt/Meta-Llama-3-8B --config.corpus=records:/data/dclm_shard0
@@ -37,10 +39,10 @@ def get_config():
     c.mine.update(k=20, min_similarity=0.75, max_similarity=0.95, index="exact", block=4096)
     model_3b(c.synthesizer, c.tokenizer.path)
     c.synthesizer.data.epochs = 1
-    c.synthesize.update(num_docs=1_000_000, temperature=1.0, max_new_tokens=2048, max_seed_chars=16000,
+    c.synthesize.update(num_docs=0, temperature=1.0, max_new_tokens=2048, max_seed_chars=16000,
                         batch_size=256, param_dtype="bfloat16")
     model_3b(c.joint, c.tokenizer.path)
     c.joint.max_steps = 100_000  # the compute budget shared by SBP and the baseline
-    c.real_fraction = 0.5
+    c.real_fraction = 0.625
     c.eval_source = "records:/data/heldout"
     return c

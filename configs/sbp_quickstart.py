@@ -1,10 +1,11 @@
 """SBP in miniature on CPU: every step on the bundled sample corpus in a few minutes.
 
 The baseline repeats the real articles for 60 steps of 8 x 128 tokens; pairs come from the offline
-hashing embedder; the ~1M-parameter synthesizer is that baseline fine-tuned on the pairs; 32
-synthesized documents; then SBP (half synthetic, half real tokens) for the same 60 steps. Both arms
-are scored on the sample text (held-out loss) and its questions (log-likelihood accuracy). The
-corpus is too small for an oracle arm (set `oracle_corpus` to a larger real corpus for one).
+hashing embedder; the ~1M-parameter synthesizer is that baseline fine-tuned on the pairs (a pair per
+row); as many synthesized documents as SBP's synthetic rows need (60 x 8 x 37.5% rows, each seen once);
+then SBP (62.5% real rows, the paper's 200B mix) for the same 60 steps. Both arms are scored on the
+sample text (held-out loss) and its questions (log-likelihood accuracy), and what each trains on is
+measured. The corpus is too small for an oracle arm (set `oracle_corpus` to a larger real corpus for one).
 
     python -m entigraph_jax.sbp run --config configs/sbp_quickstart.py
 """
@@ -30,10 +31,9 @@ def get_config():
     c.mine.update(k=4, min_similarity=0.05, max_similarity=0.9)
     tiny_model(c.synthesizer)
     c.synthesizer.data.epochs = 20
-    c.synthesize.update(num_docs=32, max_new_tokens=96, max_seed_chars=300, batch_size=16)
+    c.synthesize.update(max_new_tokens=96, max_seed_chars=300, batch_size=32)
     tiny_model(c.joint)
     c.joint.max_steps = 60
-    c.real_fraction = 0.5
     c.eval_source = "sample"
     c.downstream_source = "sample"
     return c

@@ -103,6 +103,13 @@ class TrainRun:
         rows = self.rows()
         return {name: next((r[name] for r in reversed(rows) if name in r), None) for name in names}
 
+    def last_matching(self, prefix: str) -> dict[str, float]:
+        """The last logged value of every metric whose name starts with `prefix`."""
+        found = {}
+        for row in self.rows():
+            found.update({k: v for k, v in row.items() if k.startswith(prefix)})
+        return found
+
     @property
     def steps(self) -> int:
         """The last step logged."""

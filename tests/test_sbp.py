@@ -185,6 +185,11 @@ def test_recipe_runs_end_to_end(recipe_run, run_command, monkeypatch):
     assert {r["kind"] for r in synthetic} == {"sbp"} and {r["doc_id"] for r in synthetic} <= corpus_ids
     arms = summary["train"]
     assert set(arms) == {"baseline", "sbp", "oracle"} and {a["steps"] for a in arms.values()} == {12}  # same compute
+    assert {a["tokens"] for a in arms.values()} == {12 * 8 * 128} == {summary["budget"]["tokens_per_arm"]}
+    assert summary["synthetic_tokens"] >= summary["budget"]["synthetic_tokens_needed"]  # no synthetic row twice
+    measures = summary["measures"]
+    assert set(measures) == set(arms) and measures["sbp"]["corpus"]["documents"] == len(synthetic)
+    assert measures["sbp"]["copying"]["copies"] == 0.0  # the copy filter ran on every sample
     for name, arm in arms.items():  # the figures in the summary are the arms' own last logged ones
         run = TrainRun(arm["workdir"])
         assert run.last(EVAL_LOSS, ACCURACY) == {EVAL_LOSS: arm[EVAL_LOSS], ACCURACY: arm[ACCURACY]}, name
@@ -240,9 +245,9 @@ def test_command_errors_are_one_line(tmp_path, run_command):
                         str(tmp_path))
     assert early.returncode == 1 and "no baseline yet; run the baseline step first" in early.stderr
     nothing = sbp_command("run", "--config", str(ROOT / "configs/sbp_quickstart.py"), "--workdir",
-                          str(tmp_path / "none"), "--config.synthesize.num_docs=0")
+                          str(tmp_path / "none"), "--config.real_fraction=1.5")
     assert nothing.returncode == 1 and nothing.stderr.strip().splitlines() == [
-        "sbp run: error: config: synthesize.num_docs=0: must be positive"]
+        "sbp run: error: config: real_fraction=1.5: must be in (0, 1)"]
     assert not (tmp_path / "none").exists()  # refused before any work
 
 

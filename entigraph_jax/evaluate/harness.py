@@ -86,7 +86,10 @@ def harness_samples(results: dict) -> dict[str, list[dict]]:
             for task, samples in results.get("samples", {}).items()}
 
 
+LM_EVAL_PREFIX = "lm_eval/"
+
+
 def hook_metrics(results: dict) -> dict[str, float]:
     """The figures as flat training metrics: `lm_eval/<task>/<metric>`."""
-    return {f"lm_eval/{task}/{metric}": value for task, metrics in task_figures(results).items()
+    return {f"{LM_EVAL_PREFIX}{task}/{metric}": value for task, metrics in task_figures(results).items()
             for metric, value in metrics.items()}

@@ -14,7 +14,7 @@ from entigraph_jax.data import SourceError, load_source, unique_documents
 from entigraph_jax.settings import Settings, at_least, setting
 from entigraph_jax.train.hooks import Hook, RunContext
 
-from .harness import HarnessSettings, harness_model, hook_metrics, require_harness, run_tasks
+from .harness import LM_EVAL_PREFIX, HarnessSettings, harness_model, hook_metrics, require_harness, run_tasks
 from .loglik import log_likelihood
 
 ACCURACY, HARD_ACCURACY = "quality_loglik_acc", "quality_loglik_hard_acc"
@@ -60,4 +60,4 @@ def lm_eval_hook(settings: LmEvalHookSettings, run: RunContext):
     return hook
 
 
-LM_EVAL = Hook("lm_eval", LmEvalHookSettings, ("lm_eval/<task>/<metric>",), lm_eval_hook)
+LM_EVAL = Hook("lm_eval", LmEvalHookSettings, (f"{LM_EVAL_PREFIX}<task>/<metric>",), lm_eval_hook)

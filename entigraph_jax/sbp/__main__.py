@@ -1,4 +1,4 @@
-"""`python -m entigraph_jax.sbp {baseline,mine,synthesizer,synthesize,train,run} --config configs/sbp_quickstart.py`"""
+"""`python -m entigraph_jax.sbp {baseline,mine,synthesizer,synthesize,measure,train,run} --config ...`"""
 
 import sys
 
@@ -12,6 +12,8 @@ PURPOSES = {
     "mine": "Step 1, mine related document pairs with an embedder (exact or faiss nearest neighbours)",
     "synthesizer": "Step 2, fine-tune the baseline into the synthesizer p(d2 | d1) with the loss on d2 only",
     "synthesize": "Step 3, synthesize new documents from corpus seeds, dropping copies of the seed",
+    "measure": "Step 3b, measure every arm's training text: repetition, duplicates, copying of the seed and "
+               "relevance to it",
     "train": "Step 4, SBP joint training (real + synthetic), and the oracle arm, at the baseline's compute",
     "run": "Every step in order; steps whose output exists are skipped, so a rerun continues",
 }

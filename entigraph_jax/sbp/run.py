@@ -8,8 +8,11 @@ scored on the held-out documents (`eval_source`) and, with `downstream_source`, 
     workdir/pairs/       step 1: pair records (kind sbp_pair)
     workdir/synthesizer/ step 2: "d1 <separator> d2" with the loss on d2 only, fine-tuned from the
                          baseline's checkpoint (the paper's synthesizer is the baseline LM, fine-tuned)
-    workdir/synthetic/   step 3: synthesized records (kind sbp, with the seed's doc_id)
-    workdir/joint/       step 4: SBP, synthetic documents with real ones mixed in at real_fraction
+    workdir/synthetic/   step 3: synthesized records (kind sbp, with the seed's doc_id), as many as the
+                         budget needs (`budget.Budget`)
+                         step 3b (measure): repetition, duplicates, copying of the seed and relevance
+                         to it, for every arm's training text (`measure.py`), in the summary
+    workdir/joint/       step 4: SBP, every synthetic row once, real rows mixed in at exactly real_fraction
     workdir/oracle/      step 4, with `oracle_corpus`: more unique real documents at the same budget
     workdir/summary.json
 """
@@ -23,20 +26,22 @@ from pathlib import Path
 
 from entigraph_jax.clients.embedders import make_embedder
 from entigraph_jax.config import ConfigError
-from entigraph_jax.data import Tokenizer, load_source, write_records
-from entigraph_jax.evaluate.hooks import ACCURACY, QUALITY_LOGLIK
+from entigraph_jax.data import Tokenizer, load_source, read_records, write_records
+from entigraph_jax.evaluate.hooks import ACCURACY, LM_EVAL_PREFIX, QUALITY_LOGLIK
 from entigraph_jax.models import load, make_mesh
 from entigraph_jax.models.sampling import Sampler
 from entigraph_jax.outputs import json_text
 from entigraph_jax.runs import TrainRun
 from entigraph_jax.train import TrainSettings, train
-from entigraph_jax.train.hooks import EVAL_LOSS, HELDOUT_LOSS
+from entigraph_jax.train.hooks import EVAL_LOSS, EVAL_PPL, HELDOUT_LOSS
 
+from .budget import Budget, BudgetError
 from .defaults import SBPSettings
+from .measure import first_texts, measure, sample
 from .mine import mine_pairs
 from .synthesize import synthesize
 
-STEPS = ("baseline", "mine", "synthesizer", "synthesize", "train")
+STEPS = ("baseline", "mine", "synthesizer", "synthesize", "measure", "train")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,8 +52,11 @@ class SBPSummary:
     synthesizer_init: str | None = None  # step 2: the checkpoint the synthesizer started from ("": new)
     synthesizer_loss: float | None = None  # step 2: the synthesizer's final training loss
     synthetic: int | None = None  # step 3: documents synthesized and kept
+    synthetic_tokens: int | None = None  # step 3: their training tokens (BOS + text + EOS)
     dropped_copies: int | None = None  # step 3: synthesized documents dropped as copies of their seed
-    train: dict | None = None  # {"baseline", "sbp", "oracle"}: steps, final, held-out loss, downstream accuracy
+    measures: dict | None = None  # step 3b: {"baseline", "sbp", "oracle"}: what each arm trains on, measured
+    budget: dict | None = None  # every arm's training tokens and the SBP arm's synthetic share
+    train: dict | None = None  # {"baseline", "sbp", "oracle"}: steps, tokens, loss, held-out and downstream scores
 
 
 class SBP:
@@ -70,6 +78,11 @@ class SBP:
     def tokenizer(self) -> Tokenizer:
         """The shared vocabulary: the configured one, or one trained on the corpus into workdir/tokenizer."""
         return self.config.tokenizer.prepare(self.root / "tokenizer", (d.text for d in self.docs))
+
+    @property
+    def budget(self) -> Budget:
+        j = self.config.joint
+        return Budget(j.max_steps, j.data.global_batch, j.data.seq_len, self.config.real_fraction)
 
     def save_summary(self) -> None:
         self.summary_path.write_text(json_text(self.summary, indent=2))
@@ -93,7 +106,7 @@ class SBP:
     def train_synthesizer(self) -> None:
         if self.synthesizer.export.is_dir():  # exported at the end of a finished run
             return
-        changes = {"export.hf": True}
+        changes = {"export.hf": True, "data.rows": "whole"}  # every d2 token trained with its d1
         if self.config.synthesizer_init == "baseline":
             if not self.baseline.export.is_dir():
                 raise ConfigError(f"{self.baseline.export}: no baseline yet; run the baseline step first "
@@ -105,34 +118,57 @@ class SBP:
 
     def synthesize(self) -> None:
         if not self.synthetic.is_dir():
-            c = self.config.synthesize
+            c, budget = self.config.synthesize, self.budget
+            if c.num_docs:
+                budget.check_plan(c.num_docs, c.max_new_tokens + 2)
             checkpoint = self.synthesizer.export
             if not checkpoint.is_dir():
                 raise ConfigError(f"{checkpoint}: no synthesizer yet; run the synthesizer step first")
             mesh = make_mesh(1, -1, 1)  # rows over every local device
             sampler = Sampler(load(checkpoint, c.param_dtype, mesh=mesh), self.tokenizer(), mesh=mesh)
-            out = synthesize(self.docs, sampler, c, self.config.separator, synthesizer=str(checkpoint))
+            out = synthesize(self.docs, sampler, c, self.config.separator, str(checkpoint), budget.synthetic_tokens)
             if not out.records:
                 raise ConfigError(f"config: all {c.num_docs} synthesized documents were copies of their seeds")
             write_records(out.records, self.synthetic)
-            self.summary.update(synthetic=len(out.records), dropped_copies=out.dropped)
+            self.summary.update(synthetic=len(out.records), synthetic_tokens=out.tokens, dropped_copies=out.dropped)
 
-    def train_arm(self, name: str, source: str, replay: str = "") -> None:
-        """One arm at the shared budget, scored by the held-out and downstream hooks; kept in the summary."""
+    def measure(self) -> None:
+        if self.summary.get("measures"):
+            return
+        count, embedder, low = self.config.measure_documents, make_embedder(self.config.embedder), \
+            self.config.mine.min_similarity
+        by_id = {d.doc_id: d.text for d in self.docs}
+        mined = sample([(r["text"], by_id[r["doc_id"]]) for r in read_records(self.pairs)], count)
+        synthetic = sample([(r["text"], by_id[r["doc_id"]]) for r in read_records(self.synthetic)], count)
+        measures = {"baseline": measure(sample([d.text for d in self.docs], count), mined, embedder, low),
+                    "sbp": measure([t for t, _ in synthetic], synthetic, embedder, low)}
+        if self.config.oracle_corpus:
+            measures["oracle"] = measure(first_texts(self.config.oracle_corpus, count), [], embedder, low)
+        self.summary["measures"] = measures
+
+    def train_arm(self, name: str, source: str, real: str = "") -> None:
+        """One arm at the shared budget, scored by the held-out and downstream hooks; kept in the summary.
+        With `real`, `source` (synthetic) is seen once and `real` fills real_fraction of the rows."""
         results = self.summary.setdefault("train", {})
         if name in results:
             return
-        budget, folder = self.config.joint.max_steps, TrainRun(self.root / ("joint" if name == "sbp" else name))
-        changes = {"data.epochs": budget, "data.replay_source": replay,
-                   "data.replay_rate": self.config.real_fraction if replay else 0.0,
+        budget, folder = self.budget, TrainRun(self.root / ("joint" if name == "sbp" else name))
+        self.summary["budget"] = {"tokens_per_arm": budget.tokens, "real_fraction": budget.real_fraction,
+                                  "synthetic_tokens_needed": budget.synthetic_tokens}
+        changes = {"data.epochs": 1 if real else budget.steps, "data.mix_source": real,
+                   "data.mix_fraction": budget.real_fraction if real else 0.0,
                    "export.hf": self.config.joint.export.hf or name == "baseline"}  # the synthesizer starts from it
         for hook, hook_source in ((HELDOUT_LOSS, self.config.eval_source),
                                   (QUALITY_LOGLIK, self.config.downstream_source)):
             if hook_source:
-                every = getattr(self.config.joint.hooks, hook.name).every_steps or budget
+                every = getattr(self.config.joint.hooks, hook.name).every_steps or budget.steps
                 changes.update({f"hooks.{hook.name}.source": hook_source, f"hooks.{hook.name}.every_steps": every})
+        if self.config.joint.hooks.lm_eval.tasks:
+            changes["hooks.lm_eval.every_steps"] = self.config.joint.hooks.lm_eval.every_steps or budget.steps
         run = train(self._train_settings(self.config.joint, source, folder, **changes))
-        results[name] = {"final_loss": run.final_loss, "steps": run.steps, **run.last(EVAL_LOSS, ACCURACY),
+        budget.check_arm(name, run.steps)
+        results[name] = {"final_loss": run.final_loss, "steps": run.steps, "tokens": budget.tokens,
+                         **run.last(EVAL_LOSS, EVAL_PPL, ACCURACY), **run.last_matching(LM_EVAL_PREFIX),
                          "workdir": str(run.root)}
         self.save_summary()
 
@@ -140,6 +176,11 @@ class SBP:
         self.train_arm("baseline", self.config.corpus)
 
     def train_joint(self) -> None:
+        if "sbp" not in self.summary.get("train", {}):
+            if self.summary.get("synthetic_tokens") is None:
+                raise BudgetError(f"{self.summary_path}: no synthetic token count (synthesized by an earlier version); "
+                                  "delete the synthetic folder and rerun the synthesize step")
+            self.budget.check_corpus(self.summary["synthetic"], self.summary["synthetic_tokens"])
         self.train_arm("sbp", f"records:{self.synthetic}", self.config.corpus)
         if self.config.oracle_corpus:
             self.train_arm("oracle", self.config.oracle_corpus)
@@ -147,7 +188,7 @@ class SBP:
     def run(self, steps=STEPS) -> SBPSummary:
         self.root.mkdir(parents=True, exist_ok=True)
         actions = {"baseline": self.train_baseline, "mine": self.mine, "synthesizer": self.train_synthesizer,
-                   "synthesize": self.synthesize, "train": self.train_joint}
+                   "synthesize": self.synthesize, "measure": self.measure, "train": self.train_joint}
         for number, step in enumerate(steps, 1):
             print(f"sbp: step {step} ({number} of {len(steps)})", file=sys.stderr)
             actions[step]()

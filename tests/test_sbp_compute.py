@@ -1,0 +1,150 @@
+"""SBP as the paper runs it: whole pairs per row, synthetic rows never repeated, equal budgets, the measures."""
+
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+from test_sbp import ROOT, SEPARATOR, planted_corpus
+
+from entigraph_jax.config import load_config_file
+from entigraph_jax.data import (
+    Document,
+    PackedRows,
+    WholeRows,
+    build_pipeline,
+    build_token_cache,
+    load_tokenizer,
+    train_sentencepiece,
+)
+from entigraph_jax.data.corpus_stats import containment, copy_stats, corpus_stats, longest_common_run, repeated_share
+from entigraph_jax.models import Llama, LlamaConfig
+from entigraph_jax.sbp.budget import Budget, BudgetError
+from entigraph_jax.sbp.defaults import SBPSettings
+from entigraph_jax.train.defaults import OptimSettings
+from entigraph_jax.train.step import learning_rate_schedule
+
+
+def pair_records(tmp_path, seq_len):
+    """Pairs of the planted corpus (each d1 and d2 longer than half a row), tokenized as training reads them."""
+    docs = planted_corpus()
+    pairs = [Document(f"{a.doc_id}>{b.doc_id}", b.text, prompt=a.text + SEPARATOR)
+             for a, b in zip(docs, docs[1:] + docs[:1], strict=True)]
+    train_sentencepiece((d.text for d in docs), tmp_path / "sp", 300)
+    tokenizer = load_tokenizer(tmp_path / "sp.model")
+    cache = build_token_cache(pairs, tokenizer, tmp_path / "cache")
+    assert min(cache.lengths) > seq_len  # every pair is cut to fit a row
+    return cache, tokenizer
+
+
+def per_position_loss(model, row):
+    logits = model(jnp.asarray(row["inputs"])[None], jnp.asarray(row["positions"])[None],
+                   jnp.asarray(row["segment_ids"])[None])[0]
+    return np.asarray(optax.softmax_cross_entropy_with_integer_labels(logits, jnp.asarray(row["targets"])))
+
+
+def test_every_d2_token_is_trained_with_its_d1_in_context(tmp_path):
+    seq_len = 64
+    cache, tokenizer = pair_records(tmp_path, seq_len)
+    order = np.arange(len(cache))
+    model = Llama(LlamaConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, intermediate_size=64, num_layers=2,
+                              num_heads=2, num_kv_heads=1, head_dim=16, dtype="float32"), rngs=nnx.Rngs(0))
+    rng = np.random.default_rng(0)
+    rows = WholeRows(cache, order, seq_len, mask_documents=True)
+    for index in range(len(rows)):
+        row = rows[index]
+        learned = row["loss_mask"] > 0
+        first = int(np.argmax(learned))  # input `first` is the separator's end; d2 is predicted from there on
+        assert 8 < first < seq_len - 8 and learned[first:].all()  # d1 and d2 both in the row, d2 to its end
+        scrambled = dict(row, inputs=row["inputs"].copy())
+        scrambled["inputs"][1:first] = rng.permutation(row["inputs"][1:first])  # d1 shuffled, BOS kept
+        assert (scrambled["inputs"][1:first] != row["inputs"][1:first]).any()
+        moved = np.abs(per_position_loss(model, scrambled) - per_position_loss(model, row))
+        assert (moved[learned] > 1e-6).all(), index  # every d2 position's loss depends on its d1
+        np.testing.assert_array_equal(moved[:1], 0.0)  # BOS predicts from BOS alone
+
+    # packing the same records end to end starts rows inside a d2, with no d1 to read
+    packed = PackedRows(cache, order, seq_len, mask_documents=True)
+    first_fragments = [r["loss_mask"][r["segment_ids"] == 1] for r in (packed[i] for i in range(len(packed)))
+                       if r["inputs"][0] != tokenizer.bos_id]  # rows that begin inside a record
+    assert any(fragment.all() for fragment in first_fragments)  # ... and inside its d2: trained without d1
+
+
+def test_mixed_rows_take_the_exact_share_and_the_main_rows_once(tmp_path):
+    main_docs = [Document(f"s{i}", f"synthetic text number {i} " * 6) for i in range(40)]
+    real_docs = [Document(f"r{i}", f"real words of document {i} " * 6) for i in range(5)]
+    train_sentencepiece((d.text for d in main_docs + real_docs), tmp_path / "sp", 400)
+    tokenizer = load_tokenizer(tmp_path / "sp.model")
+    rows = {}
+    for name, docs in (("main", main_docs), ("real", real_docs)):
+        cache = build_token_cache(docs, tokenizer, tmp_path / name)
+        rows[name] = WholeRows(cache, np.arange(len(cache)), 48)
+    pipeline = build_pipeline(rows["main"], global_batch=8, seed=0, mix=rows["real"], mix_fraction=0.625,
+                              num_threads=1, prefetch=0)
+    batches = list(pipeline.iterator())
+    seen = [tokenizer.decode([t for t in row if t]) for batch in batches for row in batch["inputs"]]
+    synthetic = [t for t in seen if "synthetic" in t]
+    assert len(batches) == pipeline.num_steps == 13  # 40 synthetic rows / 0.375 = 106 rows
+    assert len(synthetic) == len(set(synthetic)) >= 39  # each synthetic row at most once
+    real = len(seen) - len(synthetic)
+    assert abs(real / len(seen) - 0.625) < 0.01 and real > 5 * 12  # the real rows repeat to fill their share
+    again = list(pipeline.iterator())  # deterministic
+    np.testing.assert_array_equal(again[-1]["inputs"], batches[-1]["inputs"])
+
+
+def test_the_synthesis_count_follows_from_the_budget():
+    budget = Budget(steps=100, global_batch=8, seq_len=128, real_fraction=0.625)
+    assert budget.tokens == 100 * 8 * 128
+    assert budget.synthetic_rows == 301 and budget.synthetic_tokens == 301 * 128 + 1  # 300 rows and one to spare
+    budget.check_corpus(documents=400, tokens=budget.synthetic_tokens)  # enough: every synthetic row once
+    with pytest.raises(BudgetError, match=r"repeat synthetic text \(2\.00 passes\).*19,264 tokens \(200 documents, "
+                                          r"96 tokens each\); synthesize about 201 more"):
+        budget.check_corpus(documents=200, tokens=budget.synthetic_tokens // 2)
+    with pytest.raises(BudgetError, match="num_docs=100 documents of at most 98 tokens give at most 9,800 tokens"):
+        budget.check_plan(100, 98)
+    with pytest.raises(BudgetError, match="the oracle arm trained 90 steps of joint.max_steps=100"):
+        budget.check_arm("oracle", 90)
+
+
+@pytest.mark.parametrize("recipe", ["sbp_paper_3b_200b.py", "sbp_paper_3b_1t.py", "sbp_paper_6b_1t.py",
+                                    "sbp_3b_tpu.py", "sbp_quickstart.py"])
+def test_recipes_never_repeat_synthetic_text(recipe):
+    """At each recipe's numbers: the synthesis count is the budget's (or fills it), and the tokens of every arm
+    are the paper's for the paper's recipes."""
+    config = SBPSettings.from_config(load_config_file(ROOT / "configs" / recipe))
+    joint = config.joint
+    budget = Budget(joint.max_steps, joint.data.global_batch, joint.data.seq_len, config.real_fraction)
+    if config.synthesize.num_docs:
+        budget.check_plan(config.synthesize.num_docs, config.synthesize.max_new_tokens + 2)
+    paper = {"sbp_paper_3b_200b.py": (200e9, 0.625), "sbp_paper_3b_1t.py": (1e12, 0.875),
+             "sbp_paper_6b_1t.py": (1e12, 0.75)}
+    if recipe in paper:
+        tokens, real = paper[recipe]
+        assert abs(budget.tokens / tokens - 1) < 0.01 and config.real_fraction == real
+        assert joint.data.global_batch * joint.data.seq_len == 2048 * 4096  # 8M tokens per step
+        assert (joint.optim.lr, joint.optim.warmup_fraction, joint.optim.min_lr) == (1e-2, 0.05, 5e-5)
+
+
+def test_the_cosine_ends_at_min_lr():
+    schedule = learning_rate_schedule(OptimSettings(lr=1e-2, warmup_fraction=0.05, min_lr=5e-5), 1000)
+    assert float(schedule(50)) == pytest.approx(1e-2) and float(schedule(1000)) == pytest.approx(5e-5)
+    assert 5e-5 < float(schedule(500)) < 1e-2
+
+
+def test_corpus_measures_on_texts_of_known_repetition_and_copying():
+    loop = "the cat sat on the mat " * 20
+    fresh = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma"
+    assert repeated_share(fresh) == 0.0
+    assert repeated_share(loop) == pytest.approx(1 - 6 / 118)  # 118 trigrams, 6 distinct
+    stats = corpus_stats([fresh, loop, fresh.upper(), fresh + " tau", "something else entirely here"])
+    assert stats.documents == 5 and stats.repetitive == pytest.approx(1 / 5)
+    assert stats.exact_duplicates == pytest.approx(1 / 5)  # the upper-case copy
+    assert stats.near_duplicates == pytest.approx(2 / 5)  # ... and one word added (Jaccard 14/15)
+
+    seed = " ".join(f"w{i}" for i in range(100))
+    copied = " ".join(f"w{i}" for i in range(20, 60)) + " new words at the end"  # 40 of the seed's words in a row
+    assert longest_common_run(copied, seed) == 40
+    assert containment(copied, seed) == pytest.approx(33 / 38)  # 8-grams: 33 inside the seed, 5 reach the new words
+    assert containment(fresh, seed) == 0.0
+    copying = copy_stats([(copied, seed), (fresh, seed)])
+    assert copying.copies == 0.5 and copying.longest_run == pytest.approx(20.0)
