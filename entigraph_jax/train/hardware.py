@@ -18,6 +18,8 @@ import jax
 
 from entigraph_jax.config import ConfigError
 
+from .metrics import PEAK_FLOPS
+
 GiB = 2**30
 TPU_EXTRA = "pip install -e \".[tpu]\" (libtpu; it installs and compiles on a CPU machine too)"
 
@@ -28,30 +30,37 @@ class Hardware:
     memory: float  # bytes of HBM per device, as the vendor lists it
     topology: str = ""  # a TPU slice: libtpu's topology name ("v5:2x2x1"); "" for GPU machines
     megacore: bool = False  # v4 and v5p: the chip's two cores act as one device
+    kind: str = ""  # the device's name in metrics.PEAK_FLOPS
+
+    @property
+    def peak_flops(self) -> float:
+        """bf16 dense FLOP/s of one device, from the vendor's spec."""
+        return PEAK_FLOPS[self.kind]
 
     @property
     def is_tpu(self) -> bool:
         return bool(self.topology)
 
 
-def _slice(topology: str, memory: float, megacore: bool = False) -> Hardware:
+def _slice(topology: str, memory: float, kind: str, megacore: bool = False) -> Hardware:
     dims = [int(d) for d in topology.split(":")[1].split("x")]
     chips = dims[0] * dims[1] * (dims[2] if len(dims) > 2 else 1)
-    return Hardware(chips, memory, topology, megacore)
+    return Hardware(chips, memory, topology, megacore, kind)
 
 
 HARDWARE = {
-    "v4-8": _slice("v4:2x2x1", 32 * GiB, megacore=True),
-    "v4-32": _slice("v4:2x2x4", 32 * GiB, megacore=True),
-    "v5e-8": _slice("v5e:2x4", 16 * GiB),
-    "v5e-32": _slice("v5e:4x8", 16 * GiB),
-    "v5p-8": _slice("v5:2x2x1", 95 * GiB, megacore=True),
-    "v5p-32": _slice("v5:2x2x4", 95 * GiB, megacore=True),
-    "v6e-8": _slice("v6e:2x4", 32 * GiB),
-    "v6e-32": _slice("v6e:4x8", 32 * GiB),
-    "8xA100-80GB": Hardware(8, 80 * GiB),
-    "8xH100": Hardware(8, 80 * GiB),
-    "8xH200": Hardware(8, 141e9),
+    "v4-8": _slice("v4:2x2x1", 32 * GiB, "TPU v4", megacore=True),
+    "v4-32": _slice("v4:2x2x4", 32 * GiB, "TPU v4", megacore=True),
+    "v5e-8": _slice("v5e:2x4", 16 * GiB, "TPU v5e"),
+    "v5e-32": _slice("v5e:4x8", 16 * GiB, "TPU v5e"),
+    "v5p-8": _slice("v5:2x2x1", 95 * GiB, "TPU v5p", megacore=True),
+    "v5p-32": _slice("v5:2x2x4", 95 * GiB, "TPU v5p", megacore=True),
+    "v6e-8": _slice("v6e:2x4", 32 * GiB, "TPU v6e"),
+    "v6e-32": _slice("v6e:4x8", 32 * GiB, "TPU v6e"),
+    "8xA100-80GB": Hardware(8, 80 * GiB, kind="A100"),
+    "8xH100": Hardware(8, 80 * GiB, kind="H100"),
+    "1xH200": Hardware(1, 141e9, kind="H200"),
+    "8xH200": Hardware(8, 141e9, kind="H200"),
 }
 
 

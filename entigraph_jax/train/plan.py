@@ -20,7 +20,7 @@ from entigraph_jax.models import ShardingRules
 from entigraph_jax.models.attention import choose
 
 from .defaults import TrainSettings
-from .hardware import HARDWARE, TPU_EXTRA, devices_for, lookup
+from .hardware import HARDWARE, TPU_EXTRA, Hardware, devices_for, lookup
 from .memory import ESTIMATE_ERROR, CompiledMemory, GiB, MemoryEstimate, compiled, estimate, fits_by_estimate
 from .setup import model_config, validate
 from .step import Trainer
@@ -37,6 +37,21 @@ class MemoryPlan:
     compiler: str  # which compiler produced `compiled`, for whom
     exact: bool  # `compiled` comes from the hardware's own compiler
     note: str = ""  # how to get an exact figure where it is not
+    duration: str = ""  # the run's tokens and expected hours on the hardware (max_steps and --hardware set)
+
+
+ASSUMED_MFU = 0.4  # for the expected hours: a share of the spec's peak that a well-run step reaches, not measured
+
+
+def duration(config: TrainSettings, cfg, machine: Hardware) -> str:
+    """The run's training tokens and its hours on `machine` at ASSUMED_MFU of the vendor's peak."""
+    seq_len = config.data.seq_len
+    tokens = config.max_steps * config.data.global_batch * seq_len
+    flops = cfg.train_flops_per_token(seq_len) * tokens
+    hours = flops / (machine.devices * machine.peak_flops * ASSUMED_MFU) / 3600
+    return (f"time: {config.max_steps} steps x {config.data.global_batch} x {seq_len} = {tokens / 1e9:.3g}B tokens, "
+            f"{flops:.3g} FLOPs: {hours:.1f} hours at an assumed {ASSUMED_MFU:.0%} MFU of {machine.devices} x "
+            f"{machine.peak_flops / 1e12:.0f} TFLOP/s ({machine.kind} bf16 spec; the MFU is not measured)")
 
 
 def plan(config: TrainSettings, hardware: str | None = None, model: str | None = None,
@@ -71,7 +86,8 @@ def plan(config: TrainSettings, hardware: str | None = None, model: str | None =
              f"{m.remat}, attention {choose(cfg, seq_len, platform)}, logits "
              f"{f'in chunks of {min(cfg.logits_chunk, seq_len)}' if cfg.logits_chunk else 'whole'}, "
              f"params {m.param_dtype}, compute {m.dtype}")
-    return MemoryPlan(setup, device_memory(hardware), est, got, compiler, exact, note)
+    time = duration(config, cfg, machine) if machine and config.max_steps else ""
+    return MemoryPlan(setup, device_memory(hardware), est, got, compiler, exact, note, time)
 
 
 def device_memory(hardware: str | None) -> float | None:
@@ -106,6 +122,5 @@ def report(result: MemoryPlan) -> str:
         at_least = "at least " if result.exact and got.out_of_memory else ""
         lines.append(f"{verdict} ({source}): {at_least}{need / GiB:.2f} of {have / GiB:.1f} GiB per device "
                      f"({100 * need / have:.0f}%), {spare}")
-    if result.note:
-        lines.append(result.note)
+    lines += [line for line in (result.note, result.duration) if line]
     return "\n".join(lines)
