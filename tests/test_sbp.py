@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import moved_train_layout
+from conftest import moved_train_layout, tiny_harness_tasks
 from flax import nnx
 
 from entigraph_jax import cli
@@ -45,13 +45,14 @@ from entigraph_jax.sbp.mine import MineSettings
 from entigraph_jax.sbp.run import SBP
 from entigraph_jax.sbp.synthesize import SynthesizeSettings
 from entigraph_jax.train import TrainSettings
-from entigraph_jax.train.hooks import EVAL_LOSS
+from entigraph_jax.train.hooks import EVAL_LOSS, EVAL_PPL
 from entigraph_jax.train.step import loss_sums
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_faiss = pytest.mark.skipif(importlib.util.find_spec("faiss") is None,
                                  reason="faiss-cpu (the ann extra) is not installed")
 SEPARATOR = "\n\n### Related document:\n\n"
+HARNESS = importlib.util.find_spec("lm_eval") is not None
 
 
 def planted_corpus(topics: int = 6) -> list[Document]:
@@ -167,6 +168,10 @@ def recipe_run(tmp_path_factory):
     args = ["--config", str(ROOT / "configs/sbp_quickstart.py"), f"--config.workdir={workdir}",
             "--config.synthesizer.data.epochs=4", "--config.joint.max_steps=12",
             "--config.synthesize.max_new_tokens=64", f"--config.oracle_corpus=jsonl:{oracle}"]
+    if HARNESS:  # a zero-shot task after each arm's last step, as the paper's recipes run their benchmarks
+        tasks = tiny_harness_tasks(workdir.parent)
+        args += ["--config.joint.hooks.lm_eval.tasks=tiny_mc", f"--config.joint.hooks.lm_eval.include_path={tasks}",
+                 "--config.joint.hooks.lm_eval.limit=4", "--config.joint.hooks.lm_eval.num_fewshot=0"]
     with pytest.MonkeyPatch.context() as monkeypatch:
         moved_train_layout(monkeypatch)
         summary = SBP(cli.resolve(sbp_main.COMMANDS["run"], args)[0]).run()
@@ -194,6 +199,10 @@ def test_recipe_runs_end_to_end(recipe_run, run_command, monkeypatch):
         run = TrainRun(arm["workdir"])
         assert run.last(EVAL_LOSS, ACCURACY) == {EVAL_LOSS: arm[EVAL_LOSS], ACCURACY: arm[ACCURACY]}, name
         assert np.isfinite(arm[EVAL_LOSS]) and arm[ACCURACY] is not None
+        assert arm[EVAL_PPL] == pytest.approx(math.exp(arm[EVAL_LOSS]))
+        if HARNESS:
+            assert {k: arm[k] for k in arm if k.startswith("lm_eval/")} == run.last_matching("lm_eval/")
+            assert 0 <= arm["lm_eval/tiny_mc/acc"] <= 1 and "lm_eval/tiny_mc/acc_norm" in arm
     # the synthesizer is the baseline fine-tuned: its first step starts from the baseline's weights
     baseline, synthesizer = TrainRun(workdir / "baseline"), TrainRun(workdir / "synthesizer")
     assert summary["synthesizer_init"] == str(baseline.export)

@@ -1,5 +1,8 @@
 """SBP as the paper runs it: whole pairs per row, synthetic rows never repeated, equal budgets, the measures."""
 
+import subprocess
+import sys
+
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -7,6 +10,7 @@ import pytest
 from flax import nnx
 from test_sbp import ROOT, SEPARATOR, planted_corpus
 
+from entigraph_jax.clients.embedders import HashingEmbedder
 from entigraph_jax.config import load_config_file
 from entigraph_jax.data import (
     Document,
@@ -16,11 +20,13 @@ from entigraph_jax.data import (
     build_token_cache,
     load_tokenizer,
     train_sentencepiece,
+    write_records,
 )
 from entigraph_jax.data.corpus_stats import containment, copy_stats, corpus_stats, longest_common_run, repeated_share
 from entigraph_jax.models import Llama, LlamaConfig
 from entigraph_jax.sbp.budget import Budget, BudgetError
 from entigraph_jax.sbp.defaults import SBPSettings
+from entigraph_jax.sbp.measure import first_texts, relevance
 from entigraph_jax.train.defaults import OptimSettings
 from entigraph_jax.train.step import learning_rate_schedule
 
@@ -148,3 +154,34 @@ def test_corpus_measures_on_texts_of_known_repetition_and_copying():
     assert containment(fresh, seed) == 0.0
     copying = copy_stats([(copied, seed), (fresh, seed)])
     assert copying.copies == 0.5 and copying.longest_run == pytest.approx(20.0)
+
+
+def test_the_plan_gives_every_arm_s_tokens_and_hours():
+    """The small recipe on one H200: tokens from its numbers, FLOPs counted by hand (PaLM's 6 per matmul weight,
+    tied head included, plus attention), hours at the planner's assumed MFU."""
+    done = subprocess.run([sys.executable, "-m", "entigraph_jax.sbp", "plan", "--config",  # a process: fake devices
+                           str(ROOT / "configs" / "sbp_small_h200.py"), "--hardware=1xH200", "--no_compile",
+                           "--config.tokenizer.train_vocab_size=128256"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    tokens = 3815 * 256 * 2048
+    layer = 2 * 768 * 768 + 2 * 768 * 256 + 3 * 768 * 2048 + 2 * 768
+    weights = 12 * layer + 768 + 128256 * 768
+    flops = (6 * weights + 12 * 12 * 12 * 64 * 2048) * tokens
+    hours = flops / (989e12 * 0.4) / 3600
+    assert f"= {tokens:,} tokens per arm" in text and "3 arms (6B tokens in all)" in text
+    assert f"{flops:.3g} FLOPs: {hours:.1f} hours at an assumed 40% MFU of 1 x 989 TFLOP/s" in text
+    assert text.count("fits (estimate)") == 2  # the arm and the synthesizer
+
+
+def test_relevance_and_the_oracle_read_as_a_stream(tmp_path):
+    seed = "the miller of dunmere grinds barley by the river every morning"
+    pairs = [(seed, seed), ("quantum flux capacitors hum in orbit above saturn", seed)]
+    figures = relevance(HashingEmbedder(), pairs, threshold=0.5)
+    vectors = HashingEmbedder().embed([pairs[1][0], seed])
+    cosine = float(vectors[0] @ vectors[1] / np.linalg.norm(vectors[0]) / np.linalg.norm(vectors[1]))
+    assert cosine < 0.5 and figures["mean_similarity"] == pytest.approx((1 + cosine) / 2, abs=1e-6)
+    assert figures["irrelevant"] == 0.5 and figures["pairs"] == 2
+    write_records([{"kind": "sbp", "doc_id": str(i), "text": f"document {i}"} for i in range(50)], tmp_path / "r")
+    assert first_texts(f"records:{tmp_path / 'r'}", 3) == ["document 0", "document 1", "document 2"]
+    assert len(first_texts(f"records:{tmp_path / 'r'}", 0)) == 50

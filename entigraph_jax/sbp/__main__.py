@@ -3,9 +3,10 @@
 import sys
 
 from entigraph_jax.cli import Command, Flag, main
+from entigraph_jax.train.plan import HARDWARE
 
 from .defaults import SBPSettings
-from .run import SBP, STEPS
+from .run import SBP, STEPS, plan
 
 PURPOSES = {
     "baseline": "Step 0, train the repetition baseline (the real documents repeated) that the synthesizer starts from",
@@ -32,6 +33,16 @@ def command(step: str) -> Command:
 
 
 COMMANDS = {step: command(step) for step in (*STEPS, "run")}
+COMMANDS["plan"] = Command(
+    name="sbp plan",
+    purpose="""Before renting: every arm's training tokens, the synthetic tokens the SBP arm needs, and the memory
+and expected hours of an arm and of the synthesizer on the named hardware (the train planner's).""",
+    settings=SBPSettings,
+    run=lambda config, invocation: plan(config, invocation.options["hardware"], not invocation.options["no_compile"]),
+    show=lambda text: text,
+    flags=(Flag("hardware", f"plan for this machine ({', '.join(HARDWARE)})", metavar="NAME"),
+           Flag("no_compile", "estimates only; do not compile the steps", switch=True)),
+)
 
 if __name__ == "__main__":
     sys.exit(main(COMMANDS))

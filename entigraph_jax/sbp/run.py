@@ -27,6 +27,7 @@ from pathlib import Path
 from entigraph_jax.clients.embedders import make_embedder
 from entigraph_jax.config import ConfigError
 from entigraph_jax.data import Tokenizer, load_source, read_records, write_records
+from entigraph_jax.errors import UserError
 from entigraph_jax.evaluate.hooks import ACCURACY, LM_EVAL_PREFIX, QUALITY_LOGLIK
 from entigraph_jax.models import load, make_mesh
 from entigraph_jax.models.sampling import Sampler
@@ -34,6 +35,8 @@ from entigraph_jax.outputs import json_text
 from entigraph_jax.runs import TrainRun
 from entigraph_jax.train import TrainSettings, train
 from entigraph_jax.train.hooks import EVAL_LOSS, EVAL_PPL, HELDOUT_LOSS
+from entigraph_jax.train.plan import plan as plan_memory
+from entigraph_jax.train.plan import report as plan_report
 
 from .budget import Budget, BudgetError
 from .defaults import SBPSettings
@@ -57,6 +60,24 @@ class SBPSummary:
     measures: dict | None = None  # step 3b: {"baseline", "sbp", "oracle"}: what each arm trains on, measured
     budget: dict | None = None  # every arm's training tokens and the SBP arm's synthetic share
     train: dict | None = None  # {"baseline", "sbp", "oracle"}: steps, tokens, loss, held-out and downstream scores
+
+
+def plan(config: SBPSettings, hardware: str | None, compile_step: bool = True) -> str:
+    """The budget of the arms, and the train planner's memory and hours for an arm and for the synthesizer.
+    The vocabulary is the configured tokenizer's where it loads here, else `tokenizer.train_vocab_size`."""
+    joint = config.joint
+    budget = Budget(joint.max_steps, joint.data.global_batch, joint.data.seq_len, config.real_fraction)
+    arms = 3 if config.oracle_corpus else 2
+    lines = [f"budget: {budget.describe()}; {arms} arms ({arms * budget.tokens / 1e9:.3g}B tokens in all)"]
+    vocabulary = {"tokenizer.train_vocab_size": config.tokenizer.train_vocab_size}
+    try:
+        vocabulary["tokenizer.path"] = str(config.tokenizer.load().path) if config.tokenizer.path else ""
+    except UserError as e:
+        lines.append(f"vocabulary: tokenizer.train_vocab_size={config.tokenizer.train_vocab_size} ({e})")
+    for name, section in (("each arm (joint)", joint), ("synthesizer", config.synthesizer)):
+        result = plan_memory(section.override(vocabulary), hardware, compile_step=compile_step)
+        lines += [f"\n{name}:", plan_report(result)]
+    return "\n".join(lines)
 
 
 class SBP:
