@@ -1,5 +1,6 @@
 """SBP as the paper runs it: whole pairs per row, synthetic rows never repeated, equal budgets, the measures."""
 
+import json
 import subprocess
 import sys
 
@@ -27,6 +28,7 @@ from entigraph_jax.models import Llama, LlamaConfig
 from entigraph_jax.sbp.budget import Budget, BudgetError
 from entigraph_jax.sbp.defaults import SBPSettings
 from entigraph_jax.sbp.measure import first_texts, relevance
+from entigraph_jax.sbp.run import SBP
 from entigraph_jax.train.defaults import OptimSettings
 from entigraph_jax.train.step import learning_rate_schedule
 
@@ -185,3 +187,13 @@ def test_relevance_and_the_oracle_read_as_a_stream(tmp_path):
     write_records([{"kind": "sbp", "doc_id": str(i), "text": f"document {i}"} for i in range(50)], tmp_path / "r")
     assert first_texts(f"records:{tmp_path / 'r'}", 3) == ["document 0", "document 1", "document 2"]
     assert len(first_texts(f"records:{tmp_path / 'r'}", 0)) == 50
+
+
+def test_the_sbp_arm_is_refused_before_training_when_synthetic_text_would_repeat(tmp_path):
+    config = SBPSettings.from_config(load_config_file(ROOT / "configs" / "sbp_quickstart.py")).override(
+        {"workdir": str(tmp_path)})
+    (tmp_path / "summary.json").write_text(json.dumps({"synthetic": 10, "synthetic_tokens": 1000}))
+    with pytest.raises(BudgetError, match=r"repeat synthetic text \(23\.17 passes\).*holds 1,000 tokens \(10 "
+                                          r"documents, 100 tokens each\); synthesize about 222 more"):
+        SBP(config).train_joint()
+    assert not (tmp_path / "joint").exists()  # nothing trained
