@@ -2,6 +2,7 @@
 
 import dataclasses
 import itertools
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from conftest import build_bpe_tokenizer
 from entigraph_jax import cli
 from entigraph_jax.clients.llm import parse_duration
 from entigraph_jax.config import ConfigError, apply_override, load_config_file
-from entigraph_jax.data import Document, SourceError, load_source, load_tokenizer, read_records
+from entigraph_jax.data import Document, SourceError, load_source, load_tokenizer, read_records, write_records
 from entigraph_jax.generate import __main__ as generate_main
 from entigraph_jax.generate.defaults import GenerateSettings
 from entigraph_jax.generate.estimate import estimate
@@ -249,6 +250,25 @@ def test_shards_then_merge_equal_one_run(server, tmp_path):
     assert merged.records == len(records(whole))
     ids = lambda config: sorted(r["request_id"] for r in records(config))  # noqa: E731
     assert ids(config_for(server, tmp_path)) == ids(whole)
+
+
+def test_merge_drops_exact_or_near_duplicates_when_asked(tmp_path):
+    story = "the ferry leaves the harbour at dawn and the crew sings while the gulls circle above the mast"
+    shards = [[story, "bells cast with salt in a town of grey shingle", story + " today"],
+              [story.upper(), "an entirely new text about the mill and its wheel on the river"]]
+    out = CorpusRun(tmp_path / "out")
+    for index, texts in enumerate(shards):
+        shard = out.shard(index, 2)
+        write_records([{"kind": "pair", "doc_id": f"d{index}", "text": t} for t in texts], shard.records)
+        shard.write_summary({"status": "complete"})
+    config = GenerateSettings(source="sample", output_dir=str(out.root), num_shards=2)
+    kept = {}
+    for dedup, dropped in (("none", 0), ("exact", 1), ("near", 2)):  # the upper-cased copy; and one word added
+        shutil.rmtree(out.records, ignore_errors=True)
+        result = merge(dataclasses.replace(config, dedup=dedup))
+        kept[dedup] = [r["text"] for r in read_records(out.records)]
+        assert (result.dropped_duplicates, result.records) == (dropped, 5 - dropped)
+    assert kept["near"] == [story, shards[0][1], shards[1][1]]
 
 
 def test_rephrase_and_budgets(server, tmp_path):

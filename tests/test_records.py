@@ -1,12 +1,16 @@
 """ArrayRecord shards of JSON records, and `python -m entigraph_jax.data inspect`."""
 
+import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from array_record.python.array_record_module import ArrayRecordWriter
 
-from entigraph_jax.data import RecordError, RecordWriter, read_records
+from entigraph_jax.data import RecordError, RecordWriter, read_records, write_records
+from entigraph_jax.data.defaults import InspectSettings
+from entigraph_jax.data.run import inspect
 
 
 def records(n, kind="pair"):
@@ -87,8 +91,40 @@ def test_inspect_counts_by_kind(tmp_path):
                            "--samples", "2"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()[2:5]}
-    assert rows == {"pair": ["3", "120", "40.0"], "triple": ["2", "80", "40.0"], "total": ["5", "200"]}
+    assert rows == {"pair": ["3", "120", "40.0", "0"], "triple": ["2", "80", "40.0", "0"], "total": ["5", "200"]}
     assert done.stdout.count("\n--- ") == 2
+
+
+def test_inspect_measures_an_entigraph_corpus(tmp_path):
+    """Two documents' entities (4 and 2 names), their pair and triple texts with one exact and one near
+    duplicate and a truncated answer: every figure counted by hand."""
+    story = "the ferry leaves the harbour at dawn and the crew sings while the gulls circle above the mast"
+    other = "a wholly different account of bells cast with salt in a town of grey shingle and cold wind"
+    rows = [
+        {"kind": "entities", "doc_id": "d1", "entities": ["A", "B", "C", "D"], "summary": "four names", "text": "{}"},
+        {"kind": "entities", "doc_id": "d2", "entities": ["E", "F"], "summary": "two names", "text": "{}"},
+        {"kind": "pair", "doc_id": "d1", "entities": ["A", "B"], "text": story},
+        {"kind": "pair", "doc_id": "d1", "entities": ["B", "A"], "text": story.upper(), "truncated": True},
+        {"kind": "pair", "doc_id": "d1", "entities": ["A", "C"], "text": story + " today"},
+        {"kind": "triple", "doc_id": "d1", "entities": ["A", "B", "D"], "text": other},
+        {"kind": "pair", "doc_id": "d2", "entities": ["E", "F"], "text": "short words here"},
+    ]
+    write_records(rows, tmp_path / "records")
+    output = tmp_path / "figures.json"
+    result = inspect(InspectSettings(path=str(tmp_path / "records"), samples=0, output=str(output)))
+    assert result.counts == {"entities": 2, "pair": 4, "triple": 1} and result.truncated["pair"] == 1
+    # texts: two summaries, five answers; the upper-cased story is an exact copy, story + " today" a near one
+    assert result.duplicates == {"exact": pytest.approx(1 / 7), "near": pytest.approx(2 / 7)}
+    assert result.coverage == {"pair": {"possible": 6 + 1, "written": 3, "share": pytest.approx(3 / 7)},
+                               "triple": {"possible": 4, "written": 1, "share": 0.25}}
+    n = len(story.split())  # words written about each entity: A in 3 pairs (one longer) and the triple
+    words = {"A": 2 * n + (n + 1) + 18, "B": 2 * n + 18, "C": n + 1, "D": 18, "E": 3, "F": 3}
+    assert result.per_entity == {"entities": 6, "mean": pytest.approx(np.mean(list(words.values()))),
+                                 "median": pytest.approx(np.median(list(words.values()))), "min": 3,
+                                 "max": words["A"]}
+    unigrams = "four names two names short words here today".split() + story.split() * 3 + other.split()
+    assert result.distinct["1"] == pytest.approx(len(set(unigrams)) / len(unigrams))
+    assert json.loads(output.read_text()) == json.loads(json.dumps(result.figures()))
 
 
 def test_inspect_bad_input_is_one_line(tmp_path):

@@ -46,23 +46,46 @@ def longest_common_run(text: str, source: str) -> int:
     return difflib.SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b)).size
 
 
-def duplicate_flags(texts: Sequence[str], threshold: float = 0.8, n: int = 5, num_perm: int = 128,
-                    seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """(exact, near) per text: equal to an earlier text (case and whitespace aside), and an earlier text's
-    word n-gram Jaccard similarity is at least `threshold` (MinHash estimate, exact duplicates included)."""
-    seen, exact, near = set(), np.zeros(len(texts), bool), np.zeros(len(texts), bool)
-    lsh, sketches = MinHashLSH(threshold=threshold, num_perm=num_perm), {}
-    for i, text in enumerate(texts):
+def distinct_n(texts: Sequence[str], n: int) -> float:
+    """Distinct word n-grams over all n-grams of the corpus (distinct-n: 1.0 when none repeats anywhere)."""
+    seen, total = set(), 0
+    for text in texts:
+        grams = ngrams(words(text), n)
+        seen.update(grams)
+        total += len(grams)
+    return len(seen) / total if total else 0.0
+
+
+class Deduplicator:
+    """Texts one at a time: whether each equals an earlier one (case and whitespace aside), and whether an
+    earlier one's word n-gram Jaccard similarity with it is at least `threshold` (MinHash estimate, exact
+    duplicates included); `near=False` skips the MinHash work."""
+
+    def __init__(self, threshold: float = 0.8, n: int = 5, num_perm: int = 128, seed: int = 1, near: bool = True):
+        self.threshold, self.n, self.num_perm, self.seed, self.near = threshold, n, num_perm, seed, near
+        self.keys, self.sketches = set(), []
+        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm) if near else None
+
+    def check(self, text: str) -> tuple[bool, bool]:
         tokens = words(text)
         key = " ".join(tokens)
-        exact[i] = key in seen
-        seen.add(key)
-        sketch = MinHash(num_perm=num_perm, seed=seed)
-        sketch.update_batch([" ".join(g).encode() for g in (ngrams(tokens, n) or [tuple(tokens)])])
-        near[i] = exact[i] or any(sketches[j].jaccard(sketch) >= threshold for j in lsh.query(sketch))
-        lsh.insert(i, sketch)
-        sketches[i] = sketch
-    return exact, near
+        exact = key in self.keys
+        self.keys.add(key)
+        if not self.near:
+            return exact, exact
+        sketch = MinHash(num_perm=self.num_perm, seed=self.seed)
+        sketch.update_batch([" ".join(g).encode() for g in (ngrams(tokens, self.n) or [tuple(tokens)])])
+        near = exact or any(self.sketches[j].jaccard(sketch) >= self.threshold for j in self.lsh.query(sketch))
+        self.lsh.insert(len(self.sketches), sketch)
+        self.sketches.append(sketch)
+        return exact, near
+
+
+def duplicate_flags(texts: Sequence[str], threshold: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+    """(exact, near) per text, as `Deduplicator` says."""
+    dedup = Deduplicator(threshold)
+    flags = np.array([dedup.check(t) for t in texts], bool).reshape(-1, 2)
+    return flags[:, 0], flags[:, 1]
 
 
 @dataclasses.dataclass(frozen=True)

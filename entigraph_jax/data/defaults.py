@@ -14,3 +14,5 @@ class InspectSettings(Settings):
                                            "whitespace-separated words)")
     samples: int = setting(3, "sample records printed", check=at_least(0))
     seed: int = setting(0, "seeds which records are sampled")
+    duplicates: bool = setting(True, "exact and near-duplicate rates (MinHash over word 5-grams, every text once)")
+    output: str = setting("", "also write the figures as JSON to this file")

@@ -19,7 +19,8 @@ COMMAND = Command(
     name="generate",
     purpose="""Synthetic corpus generation (EntiGraph or Rephrase) with any LLM backend. Rerunning the same
 command after a crash or Ctrl-C sends only what is missing. --dry_run prints the plan's requests,
-tokens and cost and sends nothing; --merge joins the records of num_shards shard runs.""",
+tokens and cost and sends nothing; --merge joins the records of num_shards shard runs (dropping
+duplicates with dedup=exact or near).""",
     settings=GenerateSettings,
     run=run,
     flags=(Flag("dry_run", "print what the plan would send and cost; send nothing", switch=True),

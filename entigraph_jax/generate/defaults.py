@@ -128,6 +128,9 @@ class GenerateSettings(Settings):
                                   check=_prompt_version)
     shard_index: int = setting(0, "this machine's share of the documents ...", check=at_least(0))
     num_shards: int = setting(1, "... out of num_shards (then --merge joins the shards' records)", check=positive)
+    dedup: str = setting("none", "at --merge, drop records whose training text repeats an earlier one's: exact (case "
+                         "and whitespace aside) | near (word 5-gram Jaccard >= 0.8, MinHash; exact ones too) | none",
+                         choices=("none", "exact", "near"))
     retry_failed: bool = setting(True, "a rerun retries requests that failed before")
     append: bool = setting(False, "True: add to an output_dir written with another model, method or prompt version")
     llm: GenerateLLMSettings = section(GenerateLLMSettings)

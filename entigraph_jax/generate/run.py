@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import json
 import signal
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from entigraph_jax.clients import Backend, make_client
 from entigraph_jax.clients.prices import price
 from entigraph_jax.config import ConfigError
 from entigraph_jax.data import read_records, write_records
+from entigraph_jax.data.corpus_stats import Deduplicator
+from entigraph_jax.data.records import train_text
 from entigraph_jax.errors import Stopped, UserError
 from entigraph_jax.outputs import hold
 from entigraph_jax.runs import CorpusRun
@@ -57,6 +61,7 @@ class MergeResult:
     records: int
     records_dir: str
     incomplete_shards: list
+    dropped_duplicates: int = 0  # with `dedup`: records left out as (near) copies of an earlier one
 
 
 class GenerationFailed(UserError):
@@ -156,10 +161,23 @@ def merge(config: GenerateSettings) -> MergeResult:
         raise ConfigError(f"{out.root}: shard runs not finished: {', '.join(missing)}")
     incomplete = [s.root.name for s in shards if s.summary()["status"] != "complete"]
     records = (r for s in shards if any(s.records.glob("*.array_record")) for r in read_records(s.records))
+    dropped = collections.Counter()
+    if config.dedup != "none":
+        records = unique(records, Deduplicator(near=config.dedup == "near"), dropped)
     with hold(out.root, "generate output_dir"):
         written = write_records(records, out.records)
         if any(s.questions.is_file() for s in shards):  # the questions method's
             write_quality([json.loads(line) for s in shards if s.questions.is_file()
                            for line in s.questions.read_text(encoding="utf-8").splitlines()], out.questions)
     return MergeResult(shards=len(shards), records=written, records_dir=str(out.records),
-                       incomplete_shards=incomplete)
+                       incomplete_shards=incomplete, dropped_duplicates=dropped["records"])
+
+
+def unique(records: Iterable[dict], dedup: Deduplicator, dropped: collections.Counter) -> Iterator[dict]:
+    """`records` without those whose training text `dedup` has seen (near) before, counted in `dropped`."""
+    for record in records:
+        text = train_text(record)
+        if text and dedup.check(text)[1]:
+            dropped["records"] += 1
+            continue
+        yield record
