@@ -1,7 +1,9 @@
 """Generation against a local fake LLM server, in both wire formats (OpenAI and Gemini)."""
 
 import dataclasses
+import hashlib
 import itertools
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -26,6 +28,8 @@ from entigraph_jax.generate.plan import (
     triple_requests,
     triple_schedule,
 )
+from entigraph_jax.generate.prompts import PROMPTS, template
+from entigraph_jax.generate.prompts import identity as prompt_identity
 from entigraph_jax.generate.run import GenerationFailed, generate, merge
 from entigraph_jax.runs import CorpusRun
 from entigraph_jax.testing import FakeLLMServer, fake_answer
@@ -378,3 +382,36 @@ def test_answers_cut_at_the_output_cap_are_counted(server, tmp_path, backend):
     assert summary.status == "complete" and summary.truncated == {"entities": 1}
     assert CorpusRun(tmp_path / "out").summary()["truncated"] == {"entities": 1}
     assert sum(r.get("truncated", False) for r in records(config_for(server, tmp_path, backend))) == 1
+
+
+def test_a_prompt_folder_of_ones_own(server, tmp_path, run_command):
+    """A folder path as prompt_version: checked for templates and slots in one line; its content hash is in
+    the request ids (an edited prompt is asked again), while a built-in version's ids stay as they were."""
+    mine = tmp_path / "prompts"
+    shutil.copytree(PROMPTS / "v3", mine)
+    (mine / "triple.txt").unlink()
+    (mine / "pair.txt").write_text("Write about {entity_1} in {document}")
+    done = run_command(generate_main.COMMAND, ["--config", str(ROOT / "configs/entigraph_sample.py"),
+                                                f"--config.prompt_version={mine}",
+                                                f"--config.output_dir={tmp_path / 'out'}"])
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+        f"generate: error: prompt_version={str(mine)!r}: no triple template(s); pair lacks {{entity_2}}, "
+        "which method 'entigraph' needs"]
+    assert not (tmp_path / "out").exists()
+    shutil.copy(PROMPTS / "v3" / "triple.txt", mine)
+    shutil.copy(PROMPTS / "v3" / "pair.txt", mine)
+    template.cache_clear()  # a run reads its prompts once; this test edits them between "runs" in one process
+    docs = load_source("sample")[:2]
+
+    def ids(version):
+        return [r.request_id for r in entity_requests(docs, config_for(server, tmp_path, prompt_version=version))]
+
+    before = ids(str(mine))
+    (mine / "entities.txt").write_text((mine / "entities.txt").read_text() + "\nList them in the order they appear.")
+    prompt_identity.cache_clear()
+    template.cache_clear()
+    assert ids(str(mine)) != before and ids("v3") != before  # edited: asked again; not v3's answers either
+    key = json.dumps([docs[0].text, "entities", [], "v3", "fake-model", 0, ""], ensure_ascii=False)
+    assert ids("v3")[0] == hashlib.sha256(key.encode()).hexdigest()[:32]  # built-in ids as before: journals resume
+    summary = generate(config_for(server, tmp_path, prompt_version=str(mine)))
+    assert summary.status == "complete" and summary.prompt_version == str(mine)

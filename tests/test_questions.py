@@ -197,7 +197,7 @@ def test_generated_questions_score_under_every_evaluation(quickstart_run, tmp_pa
 
 def test_a_prompt_version_without_the_methods_templates_is_one_line(tmp_path, corpus):
     server = FakeLLMServer().start()
-    with pytest.raises(SettingError, match="'paper' has no question, answer_with_document, answer_closed_book "
-                                           "template"):
+    with pytest.raises(SettingError, match=r"prompt_version='paper': no question, answer_with_document, "
+                                           r"answer_closed_book template\(s\), which method 'questions' needs"):
         generate(settings(server, tmp_path / "out", corpus, prompt_version="paper"))
     assert not server.requests and not (tmp_path / "out").exists()

@@ -7,6 +7,7 @@ GEMINI_API_KEY / GOOGLE_API_KEY / OPENAI_API_KEY or `llm.api_key_file`.
 """
 
 import dataclasses
+from pathlib import Path
 
 import ml_collections
 
@@ -15,7 +16,7 @@ from entigraph_jax.data import TokenizerSettings
 from entigraph_jax.runs import CorpusRun
 from entigraph_jax.settings import SettingError, Settings, at_least, between, positive, section, setting
 
-from .prompts import PROMPTS, REPHRASE_STYLES
+from .prompts import PROMPTS, REPHRASE_STYLES, built_in, missing
 
 METHODS = ("entigraph", "rephrase", "questions")
 METHOD_TEMPLATES = {"entigraph": ("system", "entities", "pair", "triple"),
@@ -44,9 +45,10 @@ class GenerateLLMSettings(LLMSettings):
 
 
 def _prompt_version(version: str) -> str | None:
-    if (PROMPTS / version).is_dir():
+    if built_in(version) or Path(version).expanduser().is_dir():
         return None
-    return f"no such prompt version (known: {', '.join(sorted(p.name for p in PROMPTS.iterdir() if p.is_dir()))})"
+    known = ", ".join(sorted(p.name for p in PROMPTS.iterdir() if p.is_dir()))
+    return f"no such prompt version or folder (built in: {known})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,7 +126,8 @@ class GenerateSettings(Settings):
     output_dir: str = setting("", "records/, journal.sqlite and summary.json go here; a rerun resumes from the "
                               "journal")
     seed: int = setting(0, "seeds the share of entity triples asked for")
-    prompt_version: str = setting("v3", "a folder of entigraph_jax/generate/prompts/; part of every request id",
+    prompt_version: str = setting("v3", "a folder of entigraph_jax/generate/prompts/, or a path to a folder of your "
+                                  "own templates (its content hash goes into request ids); part of every request id",
                                   check=_prompt_version)
     shard_index: int = setting(0, "this machine's share of the documents ...", check=at_least(0))
     num_shards: int = setting(1, "... out of num_shards (then --merge joins the shards' records)", check=positive)
@@ -148,10 +151,10 @@ class GenerateSettings(Settings):
         """The prompt version has every template the method asks with (checked by the generate command:
         other stages ask their own templates through these settings)."""
         needed = METHOD_TEMPLATES.get(self.method, ("system", *(f"rephrase_{s}" for s in self.rephrase.styles)))
-        missing = [name for name in needed if not (PROMPTS / self.prompt_version / f"{name}.txt").is_file()]
-        if missing:
-            raise SettingError("prompt_version", f"{self.prompt_version!r} has no {', '.join(missing)} template(s), "
-                               f"which method {self.method!r} needs")
+        lacking = missing(self.prompt_version, needed)
+        if lacking:
+            raise SettingError("prompt_version", f"prompt_version={self.prompt_version!r}: {lacking}, which method "
+                               f"{self.method!r} needs")
 
     def corpus(self) -> CorpusRun:
         """This machine's folder: output_dir, or its shard's folder in it."""

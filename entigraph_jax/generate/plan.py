@@ -22,6 +22,7 @@ from entigraph_jax.config import ConfigError
 from entigraph_jax.data import Document, load_source, unique_documents
 
 from .defaults import GenerateSettings
+from .prompts import identity as prompt_identity
 from .prompts import render, template
 
 
@@ -49,7 +50,7 @@ class Request:
 
 def request_id(doc: Document, kind: str, entities, settings: GenerateSettings, sample_index: int = 0,
                style: str = "") -> str:
-    key = json.dumps([doc.text, kind, list(entities), settings.prompt_version, settings.llm.model,
+    key = json.dumps([doc.text, kind, list(entities), prompt_identity(settings.prompt_version), settings.llm.model,
                       sample_index, style], ensure_ascii=False)
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 

@@ -1,11 +1,15 @@
 """Versioned prompt templates: `prompts/<version>/<name>.txt`, with `{document}`, `{title}` and
-`{entity_N}` slots. The version goes into every record and every request id, so changing a prompt means a new
-version folder, never an edit in place. From v3 on every prompt begins with its document, so the requests
-about one document share a prefix that a server's prefix cache (vLLM's, OpenAI's) computes once."""
+`{entity_N}` slots. The version goes into every record and every request id, so changing a built-in prompt
+means a new version folder, never an edit in place. A version may also be a folder of the user's own
+templates (another language, another domain's wording): its content hash goes into request ids, so an
+edited prompt is asked again rather than answered from the journal. A run reads its prompts once, at start.
+From v3 on every prompt begins with its document, so the requests about one document share a prefix that a
+server's prefix cache (vLLM's, OpenAI's) computes once."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from pathlib import Path
 
@@ -19,16 +23,60 @@ class PromptError(UserError):
     """An unknown prompt version or template."""
 
 
+# the slots a template must use to do its job (a pair prompt that never names its second entity is a mistake)
+NEEDED_SLOTS = {"entities": ("document",), "pair": ("document", "entity_1", "entity_2"),
+                "triple": ("document", "entity_1", "entity_2", "entity_3"), "question": ("document",),
+                "answer_with_document": ("document", "entity_1"), "answer_closed_book": ("entity_1",),
+                **{f"rephrase_{style}": ("document",) for style in REPHRASE_STYLES}}
+
+
+def built_in(version: str) -> bool:
+    return "/" not in version and (PROMPTS / version).is_dir()
+
+
+def folder(version: str) -> Path:
+    """A built-in version's folder, or the user's folder of templates."""
+    if built_in(version):
+        return PROMPTS / version
+    if Path(version).expanduser().is_dir():
+        return Path(version).expanduser()
+    known = sorted(p.name for p in PROMPTS.iterdir() if p.is_dir())
+    raise PromptError(f"prompt_version={version!r}: no such prompt version or folder (built in: {', '.join(known)})")
+
+
+@functools.cache
+def identity(version: str) -> str:
+    """What request ids know a prompt version by: a built-in version's name, or a folder's content hash."""
+    if built_in(version):
+        return version
+    digest = hashlib.sha256()
+    for path in sorted(folder(version).glob("*.txt")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return f"folder:{digest.hexdigest()[:16]}"
+
+
 @functools.cache
 def template(version: str, name: str) -> str:
-    path = PROMPTS / version / f"{name}.txt"
+    path = folder(version) / f"{name}.txt"
     if not path.is_file():
-        known = sorted(p.name for p in PROMPTS.iterdir() if p.is_dir())
-        raise PromptError(f"{path}: no such prompt (prompt versions: {', '.join(known)})")
+        raise PromptError(f"{path}: no such prompt")
     return path.read_text(encoding="utf-8").strip()
 
 
 SLOT = re.compile(r"\{(document|title|entity_\d+)\}")
+
+
+def missing(version: str, names) -> str:
+    """What the templates `names` of `version` lack, in one line ("" when nothing)."""
+    where, problems = folder(version), []
+    absent = [n for n in names if not (where / f"{n}.txt").is_file()]
+    if absent:
+        problems.append(f"no {', '.join(absent)} template(s)")
+    for name in (n for n in names if n not in absent):
+        lacking = [f"{{{slot}}}" for slot in NEEDED_SLOTS.get(name, ()) if f"{{{slot}}}" not in template(version, name)]
+        if lacking:
+            problems.append(f"{name} lacks {', '.join(lacking)}")
+    return "; ".join(problems)
 
 
 def render(version: str, name: str, document: str, entities: tuple[str, ...] = (), title: str = "") -> str:
