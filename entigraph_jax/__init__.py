@@ -14,8 +14,9 @@ Layers, lowest first; a module imports only from its own layer and the layers li
   sweep    - scaling sweeps
   sbp      - Synthetic Bootstrapped Pretraining (pair mining, synthesizer, synthesis, joint training)
   testing  - a fake LLM server for tests and offline tries (no stage imports it)
-Every stage folder is its command, `python -m entigraph_jax.<stage>`: data (inspect), models
-(convert, chat), generate, train (and train plan), evaluate, sweep, sbp; each answers --help.
+  console  - the `entigraph-jax` console script: every stage's commands as subcommands
+Every stage folder is its command, `python -m entigraph_jax.<stage>` or `entigraph-jax <stage>`: data
+(inspect), models (convert, chat), generate, train (and train plan), evaluate, sweep, sbp; each answers --help.
 """
 
 __version__ = "0.1.0"

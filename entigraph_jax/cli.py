@@ -198,7 +198,7 @@ def no_tpu_probe() -> None:
         sys.modules["jax"].config.update("jax_platforms", "cpu")
 
 
-def _say(text: str) -> int:
+def say(text: str) -> int:
     """Print to stdout; a reader that left (`... | head`) ends the command quietly, as `cat` does."""
     try:
         print(text, flush=True)
@@ -227,18 +227,18 @@ def main(commands: Command | dict[str, Command], argv: list[str] | None = None, 
     else:
         stage = next(iter(subcommands.values())).name.split()[0]
         if argv and argv[0] in ("-h", "--help"):
-            return _say(f"usage: python -m entigraph_jax.{stage} {{{','.join(subcommands)}}} ...\n\n"
+            return say(f"usage: python -m entigraph_jax.{stage} {{{','.join(subcommands)}}} ...\n\n"
                         + "\n".join(f"  {name:<14}{c.summary}" for name, c in subcommands.items()))
         print(f"{stage}: error: the first argument must be one of {', '.join(subcommands)} (see --help)",
               file=sys.stderr)
         return UsageError.exit_code
     if "-h" in argv or "--help" in argv:
-        return _say(help_text(command, subcommands if default and command.name == subcommands[default].name
+        return say(help_text(command, subcommands if default and command.name == subcommands[default].name
                               else None))
     try:
         settings, invocation = resolve(command, argv)
         if "--print_config" in argv:
-            return _say(config_text(settings))
+            return say(config_text(settings))
         result = command.run(settings, invocation)
     except Stopped as e:
         print(f"{command.name}: {redact(str(e))}", file=sys.stderr)
@@ -259,4 +259,4 @@ def main(commands: Command | dict[str, Command], argv: list[str] | None = None, 
         return INTERRUPTED_EXIT_CODE
     if result is None:
         return 0
-    return _say(command.show(result) if command.show else result_text(result))
+    return say(command.show(result) if command.show else result_text(result))

@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 import entigraph_jax
-from entigraph_jax import cli
-from entigraph_jax.errors import UserError
+from entigraph_jax import cli, console
+from entigraph_jax.data import __main__ as data_main
+from entigraph_jax.data import write_records
+from entigraph_jax.errors import UsageError, UserError
 from entigraph_jax.sbp import __main__ as sbp_main
 from entigraph_jax.train import __main__ as train_main
 from entigraph_jax.train import hooks
@@ -187,3 +189,19 @@ def test_help_into_a_pipe_that_closes_early_is_quiet():
     done = subprocess.run(f"{shlex.quote(sys.executable)} -m entigraph_jax.models chat --help | head -5",
                           shell=True, capture_output=True, text=True)
     assert done.stdout.startswith("usage: python -m entigraph_jax.models chat") and done.stderr == ""
+
+
+def test_the_console_script_has_every_stage_and_runs_it_as_python_m_does(capsys, tmp_path):
+    assert set(console.STAGES) == {p.parent.name for p in PACKAGE.glob("*/__main__.py")}
+    write_records([{"kind": "pair", "text": f"text {i}"} for i in range(3)], tmp_path / "r")
+    assert console.main(["data", "inspect", str(tmp_path / "r"), "--samples", "0"]) == 0
+    through_console = capsys.readouterr().out
+    assert cli.main(data_main.COMMANDS, ["inspect", str(tmp_path / "r"), "--samples", "0"]) == 0
+    assert through_console == capsys.readouterr().out and "pair" in through_console
+    assert console.main(["bogus"]) == UsageError.exit_code
+    assert "the first argument must be one of data, models" in capsys.readouterr().err
+    script = Path(sys.executable).parent / "entigraph-jax"  # installed by pip from [project.scripts]
+    if script.exists():
+        both = [subprocess.run([*start, "plan", "--help"], capture_output=True, text=True)
+                for start in ([str(script), "train"], [sys.executable, "-m", "entigraph_jax.train"])]
+        assert both[0].returncode == 0 and both[0].stdout == both[1].stdout

@@ -32,6 +32,7 @@ scores only what has no report yet.""",
 )
 
 COMMANDS = {"evaluate": COMMAND, "report": REPORT}
+DEFAULT = "evaluate"  # the command without a subcommand name
 
 if __name__ == "__main__":
-    sys.exit(main(COMMANDS, default="evaluate"))
+    sys.exit(main(COMMANDS, default=DEFAULT))

@@ -19,6 +19,7 @@ def run_plan(config, hardware, model, no_compile, search):
     return plan(config, hardware, model, not no_compile)
 
 
+DEFAULT = "train"  # the command without a subcommand name
 COMMANDS = {
     "train": Command(
         name="train",
@@ -50,4 +51,4 @@ the train step on abstract inputs, against the named hardware's memory.""",
 }
 
 if __name__ == "__main__":
-    sys.exit(main(COMMANDS, default="train"))
+    sys.exit(main(COMMANDS, default=DEFAULT))
