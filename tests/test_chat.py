@@ -17,7 +17,7 @@ from entigraph_jax import cli
 from entigraph_jax.config import load_config_file
 from entigraph_jax.data import PackedRows, build_token_cache, load_source, load_tokenizer, subsample
 from entigraph_jax.data.chat import ChatError, chat_template
-from entigraph_jax.models import Llama, LlamaConfig
+from entigraph_jax.models import Llama, LlamaConfig, save_pretrained_hf
 from entigraph_jax.models import __main__ as models_main
 from entigraph_jax.train import TrainSettings, train
 from entigraph_jax.train.step import loss_sums
@@ -214,7 +214,10 @@ def test_chat_command(tmp_path, capsys, monkeypatch):
         assert out.endswith("\n\n") and out.count("\n\n") >= 2, out  # a blank line after each answer
         return out, err.splitlines()[0]
 
-    assert answers()[1] == "temperature 0.7, top_p 0.9 (the settings)"  # the export has no generation_config.json
+    own = run.export / "generation_config.json"  # the export's: our chat's defaults, its turns' stop tokens
+    assert answers()[1] == f"temperature 0.7, top_p 0.9 ({own} where not set)"
+    own.unlink()
+    assert answers()[1] == "temperature 0.7, top_p 0.9 (the settings)"
     (run.export / "generation_config.json").write_text(json.dumps({"do_sample": False, "bos_token_id": 1}))
     greedy = answers()
     assert greedy[1] == f"temperature 0 (greedy), top_p 1 ({run.export / 'generation_config.json'} where not set)"
@@ -240,3 +243,20 @@ def test_the_local_backend_folds_a_system_text_into_the_user_turn_where_the_temp
     expected = reference.apply_chat_template([{"role": "user", "content": "Be brief.\n\nWhich bell?"}],
                                              tokenize=True, add_generation_prompt=True, return_dict=False)
     assert backend.prompt("Be brief.", "Which bell?") == expected
+
+
+@pytest.mark.torch
+def test_an_export_stops_where_its_chat_template_ends_a_turn(tmp_path):
+    """generation_config.json as transformers reads it: EOS is the template's end of turn and EOS itself."""
+    import transformers
+
+    specials, add_bos, template_text, _, _ = FAMILIES["llama3.1"]
+    (tmp_path / "tok").mkdir()
+    build_bpe_tokenizer(tmp_path / "tok", specials, 500, add_bos=add_bos, chat_template=template_text)
+    tok = load_tokenizer(tmp_path / "tok")
+    model = Llama(LlamaConfig(vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64, num_layers=1,
+                              num_heads=2, num_kv_heads=1, head_dim=16, dtype="float32"), rngs=nnx.Rngs(0))
+    save_pretrained_hf(model, tmp_path / "export", tokenizer=tmp_path / "tok")
+    config = transformers.GenerationConfig.from_pretrained(tmp_path / "export")
+    assert config.eos_token_id == [tok.token_id("<|eot_id|>"), tok.token_id("<|end_of_text|>")]
+    assert config.bos_token_id == tok.token_id("<|begin_of_text|>") and config.do_sample

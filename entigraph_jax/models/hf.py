@@ -22,6 +22,8 @@ from jax.sharding import Mesh, SingleDeviceSharding
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
+from entigraph_jax.data import Tokenizer, load_tokenizer
+from entigraph_jax.data.chat import ChatError, chat_template
 from entigraph_jax.outputs import staged
 
 from .hub import CheckpointError, resolve
@@ -377,12 +379,29 @@ def copy_tokenizer(source: str | os.PathLike, folder: Path) -> None:
         shutil.copy(source, folder / "tokenizer.json")
 
 
+def generation_config(tokenizer: Tokenizer) -> dict:
+    """generation_config.json for an export: its BOS, and as EOS every token that ends an assistant turn
+    under the tokenizer's chat template (`<|eot_id|>`, `<|im_end|>`, ...) besides EOS, so vLLM and
+    transformers' `generate` stop where our sampler does; sampling at our chat's defaults (0.7, 0.9)."""
+    try:
+        stops = list(chat_template(tokenizer).stop()[0])
+    except ChatError:  # no chat tokens and no EOS: nothing to stop on
+        stops = []
+    config = {"do_sample": True, "temperature": 0.7, "top_p": 0.9}
+    if tokenizer.bos_id is not None:
+        config["bos_token_id"] = tokenizer.bos_id
+    if stops:
+        config["eos_token_id"] = stops if len(stops) > 1 else stops[0]
+    return config
+
+
 def save_pretrained_hf(
     model: Llama, path: str | os.PathLike, *, dtype: str | None = None, max_shard_bytes: int = 5 << 30,
     tokenizer: str | os.PathLike | None = None,
 ) -> Path:
     """Write `config.json` and safetensors (sharded with an index past `max_shard_bytes`), and the
-    files of `tokenizer` (a tokenizer file or folder) beside them.
+    files of `tokenizer` (a tokenizer file or folder) beside them with a generation_config.json that
+    stops at the chat template's end of turn.
 
     The folder must not exist or be empty: nothing already there is overwritten. Files are written
     to a temporary folder beside it and moved into place at the end. With several processes every
@@ -418,4 +437,5 @@ def save_pretrained_hf(
             (tmp / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
         if tokenizer is not None:
             copy_tokenizer(tokenizer, tmp)
+            (tmp / "generation_config.json").write_text(json.dumps(generation_config(load_tokenizer(tmp)), indent=2))
     return path
