@@ -135,13 +135,17 @@ def test_dry_run_prices_batch_mode_at_half(server, tmp_path):
     online = estimate(config_for(server, tmp_path / "a"))
     batch = estimate(config_for(server, tmp_path / "b", **{"llm.mode": "batch"}))
     assert batch.cost_usd == pytest.approx(online.cost_usd / 2, abs=0.01) and online.cost_usd > 0
-    assert "price table (gpt-4o-mini)" in online.price
+    assert "gpt-4o-mini" in online.price  # genai-prices' figure where installed, else the table's
 
 
-def test_price_table_longest_prefix_and_overrides():
-    def llm(model, given_in=-1.0, given_out=-1.0):
-        return type("LLM", (), dict(model=model, price_per_million_input=given_in,
-                                     price_per_million_output=given_out, batch_discount=0.5))
+def llm_settings(model, given_in=-1.0, given_out=-1.0, backend="openai"):
+    return type("LLM", (), dict(model=model, backend=backend, price_per_million_input=given_in,
+                                 price_per_million_output=given_out, batch_discount=0.5))
+
+
+def test_price_table_longest_prefix_and_overrides(monkeypatch):
+    monkeypatch.setitem(sys.modules, "genai_prices", None)  # the offline fallback: the table
+    llm = llm_settings
 
     assert (price(llm("gpt-4o-mini-2024-07-18")).input, price(llm("gpt-4o-2024-08-06")).input) == (0.15, 2.5)
     assert price(llm("models/gemini-2.5-flash-lite")).output == 0.4
@@ -149,6 +153,20 @@ def test_price_table_longest_prefix_and_overrides():
     assert unknown.cost(10**6, 10**6) == 0 and "not priced" in unknown.source
     given = price(llm("gpt-4o", 1.0, 2.0))
     assert given.cost(10**6, 10**6) == 3.0 and given.cost(10**6, 10**6, batch=True) == 1.5
+    assert "the price table (gpt-4o-mini" in price(llm("gpt-4o-mini")).source
+
+
+def test_prices_from_genai_prices_where_installed():
+    genai_prices = pytest.importorskip("genai_prices", reason="the prices extra (genai-prices) is not installed")
+    usage = genai_prices.Usage(input_tokens=10**6, output_tokens=10**6)
+    for model, backend, provider in (("gpt-4o-2024-08-06", "openai", "openai"),
+                                     ("models/gemini-2.5-flash", "gemini", "google")):
+        reference = genai_prices.calc_price(usage, model_ref=model.removeprefix("models/"), provider_id=provider)
+        got = price(llm_settings(model, backend=backend))
+        assert (got.input, got.output) == (float(reference.input_price), float(reference.output_price))
+        assert got.source.startswith("genai-prices ") and reference.model.id in got.source
+    assert "not priced" in price(llm_settings("meta-llama/Llama-3.1-8B-Instruct")).source
+    assert price(llm_settings("gpt-4o", 1.0, 2.0)).source == "llm.price_per_million_*"
 
 
 def test_entities_are_asked_with_a_schema_and_fall_back_to_json_mode(server, tmp_path):

@@ -1,14 +1,17 @@
 """What generation costs: USD per million input and output tokens by model, and the batch discount.
 
-The table holds providers' list prices as published in 2025 for the models people use for EntiGraph
-(the paper used gpt-4-turbo); prices change, so `llm.price_per_million_input` / `_output` override
-it (>= 0), and a model it does not know (a self-hosted one) costs nothing unless they are set. Batch
-APIs bill half (`llm.batch_discount`).
+Where it is installed (the `prices` extra), `genai-prices` (Pydantic's maintained price data, read from
+its bundled snapshot: nothing is fetched) prices the model; otherwise, or for a model it does not know,
+the table below: providers' list prices as published in 2025 for the models people use for EntiGraph
+(the paper used gpt-4-turbo). `llm.price_per_million_input` / `_output` override both (>= 0), and a
+model neither knows (a self-hosted one) costs nothing unless they are set. Which source priced a run
+is in its summary. Batch APIs bill half (`llm.batch_discount`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 
 PRICES = {  # model name prefix -> (USD per million input tokens, per million output tokens)
     "gpt-4-turbo": (10.00, 30.00),
@@ -36,14 +39,36 @@ class Price:
         return usd * self.batch_discount if batch else usd
 
 
+PROVIDERS = {"openai": "openai", "gemini": "google"}  # our backend -> genai-prices' provider id
+
+
+def library_price(model: str, backend: str) -> tuple[tuple[float, float], str] | None:
+    """(USD per million input and output tokens, the source) from genai-prices, or None where it is not
+    installed or does not know the model."""
+    try:
+        from genai_prices import Usage, calc_price  # noqa: PLC0415 - optional: the prices extra
+    except ImportError:
+        return None
+    try:
+        calc = calc_price(Usage(input_tokens=1_000_000, output_tokens=1_000_000), model_ref=model,
+                          provider_id=PROVIDERS.get(backend))
+    except LookupError:
+        return None
+    source = f"genai-prices {importlib.metadata.version('genai-prices')} ({calc.provider.id}/{calc.model.id})"
+    return (float(calc.input_price), float(calc.output_price)), source
+
+
 def price(llm) -> Price:
-    """The price of `llm.model`: the config's figures where set (>= 0), else the table's (the longest
-    prefix of the model name that it knows), else zero."""
+    """The price of `llm.model`: the config's figures where set (>= 0), else genai-prices' where it is
+    installed and knows the model, else the table's (the longest prefix of the model name that it
+    knows), else zero."""
     name = llm.model.removeprefix("models/")
     known = max((prefix for prefix in PRICES if name.startswith(prefix)), key=len, default=None)
-    table = PRICES.get(known, (0.0, 0.0))
+    library = library_price(name, llm.backend)
+    table, source = library or (PRICES.get(known, (0.0, 0.0)), f"the price table ({known}; genai-prices not "
+                                "installed or not knowing it)" if known else "")
     given = (llm.price_per_million_input, llm.price_per_million_output)
     figures = tuple(g if g >= 0 else t for g, t in zip(given, table, strict=True))
-    source = ("llm.price_per_million_*" if min(given) >= 0 else f"the price table ({known})" if known
-              else "not priced (a model the price table does not know; set llm.price_per_million_*)")
+    source = ("llm.price_per_million_*" if min(given) >= 0 else source
+              or "not priced (a model no price source knows; set llm.price_per_million_*)")
     return Price(*figures, batch_discount=llm.batch_discount, source=source)
