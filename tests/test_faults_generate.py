@@ -108,6 +108,7 @@ def wait_for_lock(out: Path, process) -> dict:
     return json.loads((out / ".lock").read_text())
 
 
+@pytest.mark.slow  # real processes, one killed
 def test_one_generate_per_output_dir(tmp_path, generate_here):
     slow = FakeLLMServer(latency_s=2.0).start()  # slow enough that the first run is still working when killed
     out = tmp_path / "out"

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from entigraph_jax.data import read_records
 from entigraph_jax.runs import CorpusRun
 from entigraph_jax.testing import FakeLLMServer
@@ -37,6 +39,7 @@ def record_set(out: Path):
     return sorted((r["request_id"], r["kind"], r["text"]) for r in records)
 
 
+@pytest.mark.slow  # real processes killed with SIGKILL
 def test_killed_runs_resume_to_the_planned_set(tmp_path):
     server = FakeLLMServer(latency_s=0.02).start()
     reference = subprocess.run(command(server, tmp_path / "reference"), capture_output=True, text=True)
