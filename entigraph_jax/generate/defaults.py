@@ -7,7 +7,6 @@ GEMINI_API_KEY / GOOGLE_API_KEY / OPENAI_API_KEY or `llm.api_key_file`.
 """
 
 import dataclasses
-from pathlib import Path
 
 import ml_collections
 
@@ -16,7 +15,7 @@ from entigraph_jax.data import TokenizerSettings
 from entigraph_jax.runs import CorpusRun
 from entigraph_jax.settings import SettingError, Settings, at_least, between, positive, section, setting
 
-from .prompts import PROMPTS, REPHRASE_STYLES, built_in, missing
+from .prompts import REPHRASE_STYLES, missing, unknown
 
 METHODS = ("entigraph", "rephrase", "questions")
 METHOD_TEMPLATES = {"entigraph": ("system", "entities", "pair", "triple"),
@@ -42,13 +41,6 @@ class GenerateLLMSettings(LLMSettings):
         if self.mode == "batch" and self.backend not in BATCH_BACKENDS:
             raise SettingError("mode", f"batch needs a provider's batch API (llm.backend openai or gemini), not "
                                f"llm.backend={self.backend!r}")
-
-
-def _prompt_version(version: str) -> str | None:
-    if built_in(version) or Path(version).expanduser().is_dir():
-        return None
-    known = ", ".join(sorted(p.name for p in PROMPTS.iterdir() if p.is_dir()))
-    return f"no such prompt version or folder (built in: {known})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,7 +120,7 @@ class GenerateSettings(Settings):
     seed: int = setting(0, "seeds the share of entity triples asked for")
     prompt_version: str = setting("v3", "a folder of entigraph_jax/generate/prompts/, or a path to a folder of your "
                                   "own templates (its content hash goes into request ids); part of every request id",
-                                  check=_prompt_version)
+                                  check=unknown)
     shard_index: int = setting(0, "this machine's share of the documents ...", check=at_least(0))
     num_shards: int = setting(1, "... out of num_shards (then --merge joins the shards' records)", check=positive)
     dedup: str = setting("none", "at --merge, drop records whose training text repeats an earlier one's: exact (case "

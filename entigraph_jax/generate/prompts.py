@@ -34,14 +34,19 @@ def built_in(version: str) -> bool:
     return "/" not in version and (PROMPTS / version).is_dir()
 
 
+def unknown(version: str) -> str | None:
+    """Why `version` names no folder of templates (None: it names one); the settings' check."""
+    if built_in(version) or Path(version).expanduser().is_dir():
+        return None
+    known = ", ".join(sorted(p.name for p in PROMPTS.iterdir() if p.is_dir()))
+    return f"no such prompt version or folder (built in: {known})"
+
+
 def folder(version: str) -> Path:
     """A built-in version's folder, or the user's folder of templates."""
-    if built_in(version):
-        return PROMPTS / version
-    if Path(version).expanduser().is_dir():
-        return Path(version).expanduser()
-    known = sorted(p.name for p in PROMPTS.iterdir() if p.is_dir())
-    raise PromptError(f"prompt_version={version!r}: no such prompt version or folder (built in: {', '.join(known)})")
+    if problem := unknown(version):
+        raise PromptError(f"prompt_version={version!r}: {problem}")
+    return PROMPTS / version if built_in(version) else Path(version).expanduser()
 
 
 @functools.cache
