@@ -15,6 +15,7 @@ from entigraph_jax.clients.embedders import HashingEmbedder
 from entigraph_jax.config import load_config_file
 from entigraph_jax.data import (
     Document,
+    Mixture,
     PackedRows,
     WholeRows,
     build_pipeline,
@@ -87,8 +88,8 @@ def test_mixed_rows_take_the_exact_share_and_the_main_rows_once(tmp_path):
     for name, docs in (("main", main_docs), ("real", real_docs)):
         cache = build_token_cache(docs, tokenizer, tmp_path / name)
         rows[name] = WholeRows(cache, np.arange(len(cache)), 48)
-    pipeline = build_pipeline(rows["main"], global_batch=8, seed=0, mix=rows["real"], mix_fraction=0.625,
-                              num_threads=1, prefetch=0)
+    pipeline = build_pipeline(rows["main"], global_batch=8, seed=0, num_threads=1, prefetch=0,
+                              mixture=Mixture((rows["real"],), ((0, (0.625,)),)))
     batches = list(pipeline.iterator())
     seen = [tokenizer.decode([t for t in row if t]) for batch in batches for row in batch["inputs"]]
     synthetic = [t for t in seen if "synthetic" in t]

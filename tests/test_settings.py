@@ -26,6 +26,9 @@ def test_a_config_round_trips_through_settings():
     ({"model": {"remat": "most"}}, "config: model.remat='most': expected one of none, full, save_dots"),
     ({"optim": {"global_batch": 8}}, "config: unknown key optim.global_batch"),
     ({"data": {"replay_rate": 0.1}}, "config: data.replay_rate=0.1: set together with data.replay_source"),
+    ({"data": {"sources": [["a", 0.6], ["b", 0.4]]}}, "config: data.sources=(('a', 0.6), ('b', 0.4)): the shares must "
+                                                      "sum to less than 1"),
+    ({"data": {"sources": ["text:x"]}}, "config: data.sources=('text:x',): expected (spec, share) pairs"),
     ({"mesh": {"data": -1, "fsdp": -1}}, "config: mesh.fsdp=-1: at most one of mesh.data, mesh.fsdp and mesh.tensor"),
     ({"hooks": {"heldout_loss": {"every_steps": -1}}}, "config: hooks.heldout_loss.every_steps=-1: must be >= 0"),
 ])

@@ -17,7 +17,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from entigraph_jax import cli
-from entigraph_jax.config import load_config_file
+from entigraph_jax.config import ConfigError, load_config_file
 from entigraph_jax.data import load_tokenizer
 from entigraph_jax.models import ShardingRules, make_mesh
 from entigraph_jax.runs import TrainRun
@@ -181,6 +181,33 @@ def test_non_finite_loss_stops_without_checkpointing_it(tmp_path):
         train_in(config, tmp_path / "run")
     params = final_params(tmp_path / "run")  # the latest checkpoint on disk is a good one
     assert all(np.isfinite(np.asarray(p)).all() for p in jax.tree.leaves(params))
+
+
+def stored_phases(workdir):
+    with ocp.CheckpointManager(TrainRun(workdir).checkpoints) as manager:
+        config = manager.restore(manager.latest_step(), args=ocp.args.Composite(config=ocp.args.JsonRestore())).config
+    return config["mixture"]
+
+
+def test_mixture_shares_change_on_resume_from_the_resumed_step(tmp_path, capsys):
+    """A run resumed with new shares of data.sources says so once, keeps its steps so far, and stores
+    the phases with its checkpoints so later resumes rebuild the same rows; other sources are refused."""
+    (tmp_path / "extra.jsonl").write_text("".join(json.dumps({"text": f"Extra text {i}. " * 40}) + "\n"
+                                                  for i in range(6)))
+    spec = f"jsonl:{tmp_path / 'extra.jsonl'}"
+    workdir = tmp_path / "run"
+    settings = {"checkpoint.every_steps": 3, "data.sources": ((spec, 0.25),)}
+    assert train_in(quickstart(max_steps=6, **settings), workdir).steps == 6
+    first = losses(workdir)
+    assert "shares of data.sources change" not in capsys.readouterr().err
+    resumed = train_in(quickstart(max_steps=9, **{**settings, "data.sources": ((spec, 0.5),)}), workdir)
+    err = capsys.readouterr().err
+    assert resumed.steps == 9 and f"from step 6 the shares of data.sources change: {spec} 0.25 -> 0.5" in err
+    assert losses(workdir)[:6] == first and stored_phases(workdir) == [[0, [0.25]], [6, [0.5]]]
+    train_in(quickstart(max_steps=12, **{**settings, "data.sources": ((spec, 0.5),)}), workdir)
+    assert "change" not in capsys.readouterr().err and stored_phases(workdir) == [[0, [0.25]], [6, [0.5]]]
+    with pytest.raises(ConfigError, match=r"written with data.sources \[.*extra.jsonl'\]; on resume only their"):
+        train_in(quickstart(max_steps=15, **{"data.sources": (("sample", 0.5),)}), workdir)
 
 
 @pytest.mark.parametrize("override, message, code", [

@@ -9,7 +9,7 @@ of the project only the base layer (`errors`, `config`, `settings`, `outputs`); 
 from .cache import TokenCache, build_token_cache
 from .hub import HubDataset
 from .hub_cache import build_source_cache
-from .pipeline import PackedRows, Pipeline, PipelineError, Rows, WholeRows, build_pipeline, subsample
+from .pipeline import Mixture, PackedRows, Pipeline, PipelineError, Rows, WholeRows, build_pipeline, subsample
 from .records import RecordError, RecordWriter, read_records, write_records
 from .sources import Document, Question, SourceError, load_source, unique_documents
 from .tokenizers import (
@@ -23,9 +23,9 @@ from .tokenizers import (
 )
 
 __all__ = [
-    "Document", "HubDataset", "PackedRows", "Pipeline", "PipelineError", "Question", "RecordError", "RecordWriter",
-    "Rows", "SourceError", "TokenCache", "Tokenizer", "TokenizerError", "TokenizerSettings", "TrainedTokenizerSettings",
-    "WholeRows",
+    "Document", "HubDataset", "Mixture", "PackedRows", "Pipeline", "PipelineError", "Question", "RecordError",
+    "RecordWriter", "Rows", "SourceError", "TokenCache", "Tokenizer", "TokenizerError", "TokenizerSettings",
+    "TrainedTokenizerSettings", "WholeRows",
     "build_pipeline", "build_source_cache", "build_token_cache", "check_vocabulary", "load_source", "load_tokenizer",
     "read_records", "subsample", "train_sentencepiece", "unique_documents", "write_records",
 ]

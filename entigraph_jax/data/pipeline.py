@@ -1,5 +1,5 @@
-"""The Grain pipeline: token cache -> rows (packed or whole) -> shuffle -> epochs -> mix -> replay -> host
-slice -> batch.
+"""The Grain pipeline: token cache -> rows (packed or whole) -> shuffle -> epochs -> mixture -> replay ->
+host slice -> batch.
 
 Everything before batching is a random-access `grain.MapDataset`, so the number of steps is known
 before training starts and the iterator state is a position: saving it (through Orbax, with
@@ -9,6 +9,7 @@ before training starts and the iterator state is a position: saving it (through 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import grain
@@ -183,14 +184,77 @@ class PaddedRows:
         return dict(first, loss_mask=np.zeros_like(first["loss_mask"]))
 
 
+@dataclasses.dataclass(frozen=True)
+class Mixture:
+    """Sources mixed into the main corpus, each at a share of the rows (the main corpus has the rest).
+    The shares may change between phases (a resumed run given new weights): each phase holds from its
+    first step, and every source goes on where the earlier phases left it, so no row of any source is
+    skipped or seen twice on account of the change."""
+
+    sources: tuple[Rows, ...]
+    phases: tuple[tuple[int, tuple[float, ...]], ...]  # (first step, each source's share), from step 0
+
+    def __post_init__(self):
+        firsts = [first for first, _ in self.phases]
+        if not firsts or firsts[0] != 0 or firsts != sorted(set(firsts)):
+            raise PipelineError(f"mixture phases must start at step 0 in increasing order: {self.phases}")
+        for _, shares in self.phases:
+            if len(shares) != len(self.sources) or any(not 0 <= s < 1 for s in shares) or sum(shares) >= 1:
+                raise PipelineError(f"mixture shares {shares} must be one per source, each in [0, 1), "
+                                    "together below 1")
+        if any(len(source) == 0 for source in self.sources):
+            raise PipelineError("a mixed source is shorter than one row")
+
+    def most(self, source: int | None = None) -> float:
+        """The largest share, of one source or of all together, in any phase."""
+        return max(sum(shares) if source is None else shares[source] for _, shares in self.phases)
+
+
+def taken(weights: list[float], rows: int) -> list[int]:
+    """How many rows of each part Grain's `MapDataset.mix` with these weights takes in its first
+    `rows`: read off the mix itself (over endless index ranges), the next index it takes of each part."""
+    tags = [grain.MapDataset.range(2**62).map(functools.partial(lambda part, i: (part, i), part))
+            for part in range(len(weights))]
+    mixed, found, row = grain.MapDataset.mix(tags, weights), {}, rows
+    while len(found) < len(weights):
+        part, index = mixed[row]
+        found.setdefault(part, index)
+        row += 1
+    return [found[part] for part in range(len(weights))]
+
+
+def mix(main: grain.MapDataset, mixture: Mixture, seed: int, global_batch: int) -> grain.MapDataset:
+    """`main`'s rows, each once, with the mixture's sources at their shares, phase by phase."""
+    rows_at_most = len(main) / (1 - mixture.most()) + len(mixture.phases)
+    extras = [grain.MapDataset.source(source).shuffle(seed=seed + 2 + i)
+              .repeat(math.ceil((rows_at_most * mixture.most(i) + 1) / len(source)) + 1)
+              for i, source in enumerate(mixture.sources)]
+    offsets, pieces = [0] * (1 + len(extras)), []
+    for phase, (first_step, shares) in enumerate(mixture.phases):
+        used = [0] + [i + 1 for i, share in enumerate(shares) if share > 0]
+        parts = [(main, *extras)[i] for i in used]
+        parts = [part[offsets[i]:] if offsets[i] else part for part, i in zip(parts, used, strict=True)]
+        weights = [1 - sum(shares)] + [shares[i - 1] for i in used[1:]]
+        rows = grain.MapDataset.mix(parts, weights) if len(parts) > 1 else parts[0]
+        if phase + 1 < len(mixture.phases):
+            length = (mixture.phases[phase + 1][0] - first_step) * global_batch
+            if len(rows) < length:
+                raise PipelineError(f"the mixture's phase from step {first_step} needs {length} rows; the main "
+                                    f"corpus leaves {len(rows)}")
+            rows = rows[:length]
+            for i, count in zip(used, taken(weights, length), strict=True):
+                offsets[i] += count
+        pieces.append(rows)
+    return pieces[0] if len(pieces) == 1 else grain.MapDataset.concatenate(pieces)
+
+
 def build_pipeline(
     train: Rows,
     *,
     global_batch: int,
     seed: int,
     epochs: int = 1,
-    mix: Rows | None = None,
-    mix_fraction: float = 0.0,
+    mixture: Mixture | None = None,
     replay: Rows | None = None,
     replay_rate: float = 0.0,
     process_index: int | None = None,
@@ -199,9 +263,9 @@ def build_pipeline(
     prefetch: int = 16,
     pad_last: bool = False,
 ) -> Pipeline:
-    """Shuffle the rows globally, repeat for `epochs` (reshuffled each epoch), interleave rows of `mix`
-    at exactly `mix_fraction` of every stretch (shuffled, repeated as often as needed: `train`'s rows
-    are seen `epochs` times, never more), replace each row with
+    """Shuffle the rows globally, repeat for `epochs` (reshuffled each epoch), interleave the rows of
+    the `mixture`'s sources at exactly their shares of every stretch (each shuffled and repeated as
+    often as needed: `train`'s rows are seen `epochs` times, never more), replace each row with
     probability `replay_rate` by a row of `replay` drawn at random (the paper's rehearsal: the run
     keeps its step count, and about `replay_rate` of its rows, and so of its tokens, are replay),
     give this host its share of every global batch, and batch. The draws are seeded by the row's
@@ -221,12 +285,8 @@ def build_pipeline(
     if steps_per_epoch < 1:
         raise PipelineError(f"one epoch has {len(rows)} rows, fewer than the global batch {global_batch}")
     rows = rows.repeat(epochs)
-    if mix is not None and mix_fraction > 0:
-        if not 0 < mix_fraction < 1 or len(mix) == 0:
-            raise PipelineError(f"mix_fraction {mix_fraction} must be in (0, 1) with a non-empty mixed corpus")
-        needed = math.ceil(len(rows) * mix_fraction / (1 - mix_fraction)) + 1
-        mixed = grain.MapDataset.source(mix).shuffle(seed=seed + 2).repeat(-(-needed // len(mix)))
-        rows = grain.MapDataset.mix([rows, mixed], [1 - mix_fraction, mix_fraction])
+    if mixture is not None and mixture.sources:
+        rows = mix(rows, mixture, seed, global_batch)
         steps_per_epoch = len(rows) / epochs / global_batch
     if replay is not None and replay_rate > 0:
         if not 0 < replay_rate < 1 or len(replay) == 0:

@@ -176,8 +176,8 @@ class SBP:
         budget, folder = self.budget, TrainRun(self.root / ("joint" if name == "sbp" else name))
         self.summary["budget"] = {"tokens_per_arm": budget.tokens, "real_fraction": budget.real_fraction,
                                   "synthetic_tokens_needed": budget.synthetic_tokens}
-        changes = {"data.epochs": 1 if real else budget.steps, "data.mix_source": real,
-                   "data.mix_fraction": budget.real_fraction if real else 0.0,
+        changes = {"data.epochs": 1 if real else budget.steps,
+                   "data.sources": ((real, budget.real_fraction),) if real else (),
                    "export.hf": self.config.joint.export.hf or name == "baseline"}  # the synthesizer starts from it
         for hook, hook_source in ((HELDOUT_LOSS, self.config.eval_source),
                                   (QUALITY_LOGLIK, self.config.downstream_source)):

@@ -18,6 +18,14 @@ ROWS = ("packed", "whole")
 DTYPES = ("float32", "bfloat16", "float16")
 
 
+def _shares(value) -> str | None:
+    pairs = all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) and p[0]
+                and isinstance(p[1], int | float) and not isinstance(p[1], bool) and 0 <= p[1] < 1 for p in value)
+    if not pairs:
+        return "expected (spec, share) pairs, each share in [0, 1)"
+    return None if sum(p[1] for p in value) < 1 else "the shares must sum to less than 1 (data.source has the rest)"
+
+
 @dataclasses.dataclass(frozen=True)
 class DataSettings(Settings):
     source: str = setting("", "any load_source spec: quality:..., jsonl:..., records:..., text:..., tfds:..., sample")
@@ -30,10 +38,10 @@ class DataSettings(Settings):
     rows: str = setting("packed", "packed: records end to end, cut into rows (the paper's CPT) | whole: one record "
                         "per row, cut to fit (its prompt keeps BOS and its end, its text is cut at the end) and "
                         "padded: a prompt is never split from its text (SBP's synthesizer)", choices=ROWS)
-    mix_source: str = setting("", "a second source interleaved at exactly data.mix_fraction of the rows, repeated "
-                              "as often as needed, while data.source is seen data.epochs times (SBP's real share)")
-    mix_fraction: float = setting(0.0, "share of rows from data.mix_source; set together with it",
-                                  check=between(0, 1, high_open=True))
+    sources: tuple = setting((), "more sources mixed in as (spec, share) pairs, e.g. ((\"quality:articles\", 0.1),): "
+                             "each interleaved at exactly its share of the rows (data.source has the rest and is "
+                             "seen data.epochs times; the others repeat as often as needed); shares may change "
+                             "on resume, from the resumed step on", check=_shares)
     replay_source: str = setting("", "generic text mixed in against forgetting (the paper: RedPajama)")
     replay_rate: float = setting(0.0, "each row replaced by a random replay row with this probability (the "
                                  "paper: 0.1); set together with replay_source", check=between(0, 1, high_open=True))
@@ -47,8 +55,6 @@ class DataSettings(Settings):
     def validate(self):
         if (self.replay_rate > 0) != bool(self.replay_source):
             raise SettingError("replay_rate", "set together with data.replay_source (both or neither)")
-        if (self.mix_fraction > 0) != bool(self.mix_source):
-            raise SettingError("mix_fraction", "set together with data.mix_source (both or neither)")
 
 
 @dataclasses.dataclass(frozen=True)

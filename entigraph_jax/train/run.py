@@ -93,14 +93,16 @@ def _train(config: TrainSettings, run: TrainRun, local: TrainRun) -> None:
     """`run` is the workdir (checkpoints go there); `local` holds the files written as training goes
     (the same folder unless the workdir is remote or log.local_dir is set)."""
     mesh, rules = setup.validate(config), ShardingRules()
-    config_json = config.to_dict()
     checkpoints = RunCheckpoints(run.checkpoints, config.checkpoint.keep, config.checkpoint.async_save)
-    setup.check_resume(config, checkpoints.stored_config(), run.root)
+    stored = checkpoints.stored_config()
+    setup.check_resume(config, stored, run.root)
+    phases = setup.mixture_phases(config, stored, checkpoints.latest_step(), run.root)
+    config_json = {**config.to_dict(), setup.MIXTURE: phases}
     is_main = jax.process_index() == 0
     mirror = Mirror(run, local)
     if is_main:
         mirror.pull()
-    data = setup.build_data(config, local)
+    data = setup.build_data(config, local, phases)
     model_config = setup.model_config(config, data.tokenizer)
     num_steps = min(config.max_steps or data.train.num_steps, data.train.num_steps)
     trainer = Trainer(model_config, config.optim, num_steps, mesh, rules)

@@ -20,6 +20,7 @@ from entigraph_jax.config import ConfigError, flatten
 from entigraph_jax.data import (
     Document,
     HubDataset,
+    Mixture,
     PackedRows,
     Pipeline,
     Rows,
@@ -121,7 +122,34 @@ def scoring_pipeline(config: TrainSettings, run: TrainRun, tokenizer: Tokenizer,
     return batches(config, packed_rows(config, run, tokenizer, docs, seed), seed, pad_last=True)
 
 
-def build_data(config: TrainSettings, run: TrainRun) -> Data:
+MIXTURE = "mixture"  # the key of the mixture's phases in the config stored with each checkpoint
+
+
+def mixture_phases(config: TrainSettings, stored: dict | None, step: int | None, workdir) -> tuple:
+    """The shares of `data.sources` by phase: those stored with the checkpoint the run resumes from
+    (`step`) and, where this run's shares differ from the last of them, a new phase from that step
+    (the change said once). The sources themselves must be those the checkpoints were written with."""
+    shares = tuple(share for _, share in config.data.sources)
+    if stored is None or step is None:
+        return ((0, shares),)
+    before = [tuple(pair) for pair in stored.get("data", {}).get("sources", [])]
+    if [spec for spec, _ in before] != [spec for spec, _ in config.data.sources]:
+        raise ConfigError(f"{workdir}: its checkpoints were written with data.sources "
+                          f"{[spec for spec, _ in before]}; on resume only their shares may change")
+    phases = tuple((first, tuple(s)) for first, s in stored.get(MIXTURE, [(0, [s for _, s in before])]))
+    phases = tuple(phase for phase in phases if phase[0] <= step)
+    if phases[-1][1] == shares:
+        return phases
+    changes = ", ".join(f"{spec} {old:g} -> {new:g}" for (spec, new), old in zip(config.data.sources, phases[-1][1],
+                                                                                strict=True) if old != new)
+    print(f"train: from step {step} the shares of data.sources change: {changes}; the main corpus has the "
+          "rest, and the number of steps (the schedule's length, unless max_steps is set) follows", file=sys.stderr)
+    return tuple(phase for phase in phases if phase[0] < step) + ((step, shares),)
+
+
+def build_data(config: TrainSettings, run: TrainRun, phases: tuple | None = None) -> Data:
+    """The tokenizer and the training batches; `phases` (from `mixture_phases`, default: the shares
+    as set, from step 0) says when the shares of `data.sources` changed."""
     data, seed = config.data, config.seed
     streamed = data.source.startswith("hf:")  # never one list: read again where a vocabulary is trained on it
     source = data.source if streamed else load_source(data.source)
@@ -130,10 +158,12 @@ def build_data(config: TrainSettings, run: TrainRun) -> Data:
     whole = data.rows == "whole"
     train_rows = packed_rows(config, run, tokenizer, source, seed, data.subsample_fraction, data.subsample_tokens,
                              whole)
-    mix = packed_rows(config, run, tokenizer, data.mix_source, seed + 2, whole=whole) if data.mix_source else None
+    mixture = Mixture(tuple(packed_rows(config, run, tokenizer, spec, seed + 2 + i, whole=whole)
+                            for i, (spec, _) in enumerate(data.sources)),
+                      phases or ((0, tuple(share for _, share in data.sources)),)) if data.sources else None
     replay = packed_rows(config, run, tokenizer, data.replay_source, seed + 1) if data.replay_source else None
-    train = batches(config, train_rows, seed, epochs=data.epochs, mix=mix, mix_fraction=data.mix_fraction,
-                    replay=replay, replay_rate=data.replay_rate)
+    train = batches(config, train_rows, seed, epochs=data.epochs, mixture=mixture, replay=replay,
+                    replay_rate=data.replay_rate)
     return Data(tokenizer, train, train_rows.num_tokens)
 
 
@@ -169,7 +199,8 @@ def model_config(config: TrainSettings, tokenizer: Tokenizer | None = None, plat
 
 # Keys a rerun may change and still resume its checkpoints (a prefix ending in "." covers a section);
 # any other difference from the settings stored in the checkpoint is refused by name.
-SAFE_ON_RESUME = ("workdir", "max_steps", "log.", "hooks.", "checkpoint.", "export.", "distributed.",
+SAFE_ON_RESUME = ("workdir", "max_steps", "log.", "hooks.", "checkpoint.", "export.", "distributed.", MIXTURE,
+                  "data.sources",  # its shares: mixture_phases checks that its specs stay
                   "data.num_threads", "data.prefetch", "data.cache_dir", "model.attention", "model.logits_chunk")
 
 
