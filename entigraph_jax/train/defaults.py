@@ -8,6 +8,7 @@ import ml_collections
 
 from entigraph_jax.data import TrainedTokenizerSettings
 from entigraph_jax.models.attention import IMPLEMENTATIONS
+from entigraph_jax.models.hub import HUB_NAME
 from entigraph_jax.models.llama import REMAT_POLICIES
 from entigraph_jax.settings import SettingError, Settings, at_least, between, positive, section, setting
 
@@ -133,6 +134,16 @@ class LogSettings(Settings):
 class ExportSettings(Settings):
     hf: bool = setting(False, "write Hugging Face safetensors to workdir/hf at the end (for vLLM, evaluate)")
     dtype: str = setting("bfloat16", "dtype of the exported weights", choices=DTYPES)
+    hub_repo: str = setting("", "org/name: upload the export (with its model card) to this Hugging Face Hub "
+                            "repository at the end of the run, needs export.hf (\"\": none)")
+    hub_private: bool = setting(True, "a repository the upload creates is private (an existing one keeps its "
+                                "visibility)")
+
+    def validate(self):
+        if self.hub_repo and not self.hf:
+            raise SettingError("hub_repo", "needs export.hf=True: the Hub gets the Hugging Face export")
+        if self.hub_repo and not HUB_NAME.match(self.hub_repo):
+            raise SettingError("hub_repo", "expected a repository name org/name")
 
 
 @dataclasses.dataclass(frozen=True)

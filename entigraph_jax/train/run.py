@@ -23,9 +23,11 @@ from tqdm import tqdm
 from entigraph_jax.errors import Stopped, UserError
 from entigraph_jax.models import ShardingRules, load, save_pretrained_hf
 from entigraph_jax.outputs import hold, prepare
+from entigraph_jax.publish import push
 from entigraph_jax.runs import TrainRun
 
 from . import setup
+from .card import write_card
 from .checkpoints import RunCheckpoints
 from .defaults import TrainSettings
 from .hooks import RunContext, active_hooks
@@ -176,5 +178,11 @@ def _train(config: TrainSettings, run: TrainRun, local: TrainRun) -> None:
     if config.export.hf and not local.export.exists():
         save_pretrained_hf(trainer.model(state["params"]), local.export, dtype=config.export.dtype or None,
                            tokenizer=data.tokenizer.path)
+    if config.export.hf and is_main:
+        write_card(config, local, local.export, data.num_tokens, local.steps)
     if is_main:
         mirror.push()
+    if config.export.hub_repo and is_main:
+        url = push(local.export, config.export.hub_repo, repo_type="model", private=config.export.hub_private,
+                   message=f"entigraph-jax: {local.steps} steps of {run.root}")
+        print(f"train: uploaded {local.export} to {url}")
