@@ -304,6 +304,8 @@ def test_rephrase_repeats_to_a_token_budget(server, tmp_path):
     ("--config.llm.backend=claude", "generate: error: config: llm.backend='claude': expected one of openai"),
     ("--config.source=jsonl:/nonexistent.jsonl", "generate: error: /nonexistent.jsonl: no such file or folder"),
     ("--config.llm.base_url=http://127.0.0.1:9/v1", "generate: error: cannot reach http://127.0.0.1:9/v1"),
+    ("--cancel", "generate: error: --cancel stops provider batches: it needs llm.mode=batch"),
+    ("--push_to_hub=me/corpus", "generate: error: nothing to publish: "),  # nothing generated there yet
 ])
 def test_command_line_errors_are_one_line(tmp_path, capsys, override, message):
     argv = ["--config", str(ROOT / "configs" / "entigraph_sample.py"), f"--config.output_dir={tmp_path}",

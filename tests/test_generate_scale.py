@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from entigraph_jax import cli
 from entigraph_jax.clients.prices import price
 from entigraph_jax.config import apply_override, load_config_file
 from entigraph_jax.data import read_records
+from entigraph_jax.generate import __main__ as generate_main
 from entigraph_jax.generate.defaults import GenerateSettings
 from entigraph_jax.generate.estimate import estimate
 from entigraph_jax.generate.run import GenerationFailed, generate
@@ -97,6 +99,39 @@ def test_a_killed_run_polls_its_batches_instead_of_resubmitting(server, tmp_path
     entities = [b for b in journal_batches(out) if b[2] == "entities"]
     assert len(entities) == 1 and before == 1  # the second run polled the first run's batch
     assert Counter(server.batches.submitted()) == Counter(list(texts(out)))  # no request sent twice
+
+
+@pytest.mark.parametrize("backend", ["openai", "gemini"])
+def test_cancel_stops_open_batches_keeps_their_answers_and_a_rerun_sends_the_rest(server, tmp_path, backend, capsys):
+    """A batch-mode run killed with its entity batch open; `--cancel` cancels that batch at the provider
+    (which ends it with half its requests answered), keeps those answers as records and returns the rest
+    to pending; the next run sends only those."""
+    out = tmp_path / "out"
+    server.batches.polls = 10**9
+    typed = ["--config", str(ROOT / "configs/entigraph_sample.py"), "--config.llm.mode=batch"] + [
+        f"--config.{k}={v}" for k, v in settings(server, out, backend).items()]
+    first = subprocess.Popen([sys.executable, "-m", "entigraph_jax.generate", *typed], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    while not (server.batches.batches and any(b[1] for b in journal_batches(out))):
+        assert first.poll() is None, first.stderr.read()
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    [(_, batch_id, kind, requests, state)] = journal_batches(out)
+    assert (kind, requests, state) == ("entities", 10, "open")
+    assert cli.main(generate_main.COMMAND, [*typed, "--cancel"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result == {"open_batches": 1, "cancelled": 1, "answers_kept": 5, "back_to_pending": 5}
+    assert server.batches.cancelled == [batch_id.removeprefix("batches/")]
+    assert journal_batches(out)[0][4] == "expired" and len(texts(out)) == 5
+    kept = set(texts(out))
+    assert cli.main(generate_main.COMMAND, [*typed, "--cancel"]) == 0  # nothing open any more
+    assert json.loads(capsys.readouterr().out)["open_batches"] == 0
+    server.batches.polls = 1
+    assert cli.main(generate_main.COMMAND, typed) == 0
+    assert CorpusRun(out).summary()["status"] == "complete" and kept < set(texts(out))
+    sent = Counter(server.batches.submitted())
+    assert all(sent[request_id] == 1 for request_id in kept)  # what the cancelled batch answered is not sent again
 
 
 @pytest.mark.parametrize("backend", ["openai", "gemini"])

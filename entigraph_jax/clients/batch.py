@@ -38,7 +38,7 @@ class BatchBackend:
     """`submit` a list of items (within `max_requests` and `max_bytes`), `find` a batch by our key,
     `status`, then `results`: (custom_id, Completion or the exception that request got: `Retryable`
     for one to send again, `Rejected` for one that cannot succeed). Requests of an ended batch that
-    `results` does not name were never answered (expired, cancelled)."""
+    `results` does not name were never answered (expired, cancelled). `cancel` stops a running batch."""
 
     name: str
     max_requests: int
@@ -58,6 +58,10 @@ class BatchBackend:
         raise NotImplementedError
 
     def results(self, batch_id: str) -> AsyncIterator[tuple[str, Completion | Exception]]:
+        raise NotImplementedError
+
+    async def cancel(self, batch_id: str) -> None:
+        """Ask the provider to stop a running batch; it ends (cancelled) with what it had answered."""
         raise NotImplementedError
 
     async def aclose(self) -> None:

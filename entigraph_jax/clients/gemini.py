@@ -123,6 +123,9 @@ class GeminiBatchBackend(GeminiBackend, BatchBackend):
         state = GEMINI_STATES.get(job.state.name if job.state else "", RUNNING)
         return BatchStatus(state, str(job.error.message) if job.error else job.state.name)
 
+    async def cancel(self, batch_id):
+        await self._call(self.client.aio.batches.cancel(name=batch_id))
+
     async def results(self, batch_id):
         job = await self._call(self.client.aio.batches.get(name=batch_id))
         for answer in (job.dest.inlined_responses if job.dest else None) or []:

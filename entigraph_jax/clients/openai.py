@@ -190,6 +190,9 @@ class OpenAIBatchBackend(OpenAIBackend, BatchBackend):
         errors = (batch.get("errors") or {}).get("data") or []
         return BatchStatus(state, "; ".join(e.get("message", str(e)) for e in errors[:3]) or batch.get("status"))
 
+    async def cancel(self, batch_id: str) -> None:
+        await self._json("POST", f"/batches/{batch_id}/cancel")
+
     async def results(self, batch_id: str):
         batch = await self._json("GET", f"/batches/{batch_id}")
         for file_id in (batch.get("output_file_id"), batch.get("error_file_id")):

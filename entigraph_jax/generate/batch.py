@@ -109,6 +109,25 @@ class BatchEngine(Engine):
             keys.append(key)
         return keys
 
+    async def cancel(self) -> dict:
+        """`generate --cancel`: stop at the provider every batch a previous run left open, then take in
+        what each had answered (paid for, so kept); its other requests go back to pending, for a later
+        run to send. A batch whose create call never reached the provider is closed here."""
+        keys, cancelled, returned = [], 0, 0
+        for key, batch_id in self.journal.open_batches():
+            batch_id = batch_id or await self.backend.find(key)
+            if batch_id is None:
+                returned += self.journal.batch_ended(key, "cancelled")
+                continue
+            self.journal.batch_created(key, batch_id)
+            if (await self.backend.status(batch_id)).state == RUNNING:
+                await self.backend.cancel(batch_id)
+                cancelled += 1
+            keys.append(key)
+        await self._wait(keys)
+        return {"open_batches": len(keys), "cancelled": cancelled, "answers_kept": self.stats.done,
+                "back_to_pending": returned + self.stats.retried}
+
     async def _wait(self, keys: list[str]) -> None:
         """Poll the batches until each has ended, taking in each one's answers as it ends."""
         waiting = dict(self.journal.batch_ids(keys))

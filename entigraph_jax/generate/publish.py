@@ -77,7 +77,7 @@ def push_corpus(config: GenerateSettings, repo: str, private: bool = True, api=N
     out: CorpusRun = config.corpus()
     summary = out.summary()
     if summary is None or not out.records.is_dir():
-        raise ConfigError(f"{out.root}: no finished generate run to publish; run generate first")
+        raise ConfigError(f"nothing to publish: {out.root} holds no finished generate run; run generate first")
     runs = json.loads(out.manifest.read_text())["runs"] if out.manifest.is_file() else []
     folder = out.root / "hub"
     with hold(out.root, "generate output_dir"):

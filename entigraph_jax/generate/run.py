@@ -21,6 +21,7 @@ from entigraph_jax.errors import Stopped, UserError
 from entigraph_jax.outputs import hold
 from entigraph_jax.runs import CorpusRun
 
+from .batch import BatchEngine
 from .defaults import GenerateSettings
 from .journal import Journal
 from .plan import entity_requests, load_documents, rephrase_requests
@@ -98,6 +99,34 @@ def required(config: GenerateSettings) -> None:
         if not value:
             raise ConfigError(f"config: {key} is empty")
     config.check_templates()
+
+
+def cancel(config: GenerateSettings) -> dict:
+    """`--cancel`: the provider batches output_dir's journal holds open, cancelled (`BatchEngine.cancel`);
+    the records are written again with the answers they had."""
+    required(config)
+    out = config.corpus()
+    if config.llm.mode != "batch":
+        raise ConfigError("--cancel stops provider batches: it needs llm.mode=batch, the mode that sent them")
+    if not out.journal.is_file():
+        raise ConfigError(f"{out.root}: no journal, so no batch to cancel")
+    docs = load_documents(config)
+    with hold(out.root, "generate output_dir"):
+        journal = Journal(out.journal)
+        try:
+            engine = BatchEngine(make_backend(config, out.root), journal, {d.doc_id: d for d in docs}, config)
+            result = asyncio.run(_cancel(engine))
+            write_records(journal.records(), out.records)
+        finally:
+            journal.close()
+    return result
+
+
+async def _cancel(engine: BatchEngine) -> dict:
+    try:
+        return await engine.cancel()
+    finally:
+        await engine.backend.aclose()
 
 
 def generate(config: GenerateSettings) -> GenerateResult:

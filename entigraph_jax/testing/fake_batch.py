@@ -5,6 +5,9 @@ A batch answers like the online endpoints, after `polls` status requests. Faults
 batch with `inject_batch(...)`: "expired" (the second half of its requests never answered), "partial"
 (every third request a 500, every fifth a 400), "failed" (the batch fails validation), "lost_create"
 (the batch is created but the create call gets a 500, as when its answer is lost on the way).
+A running batch can be cancelled (OpenAI's `POST batches/ID/cancel`, Gemini's `batches/ID:cancel`): at
+its next status request it ends cancelled with the first half of its requests answered, as a real one
+keeps what it finished before the cancel; cancelling an ended batch is refused with a 400.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ class FakeBatches:
         self.batches: dict[str, dict] = {}  # id -> batch (OpenAI's fields, plus our own under "_")
         self.faults: collections.deque[str] = collections.deque()
         self.created = 0  # batches created, whatever the create call's answer
+        self.cancelled: list[str] = []  # ids of the batches cancelled, in order
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -39,6 +43,8 @@ class FakeBatches:
 
     def respond(self, method: str, path: str, query: dict, body) -> tuple[int, dict | bytes] | None:
         """(status, JSON or raw bytes) for a batch endpoint; None for any other path."""
+        if method == "POST" and "/batches/" in path and path.endswith(("/cancel", ":cancel")):
+            return self._cancel(path.split("/batches/")[1][: -len("/cancel")], gemini=path.endswith(":cancel"))
         gemini_batch = self.batches.get(path.split("/batches/")[-1], {}).get("display_name") is not None
         if ":batchGenerateContent" in path or "pageSize" in query or gemini_batch:
             return self._gemini(method, path, body)
@@ -90,11 +96,23 @@ class FakeBatches:
             return 500, _error(500, "the create call's answer was lost")
         return 200, _public(batch)
 
+    def _cancel(self, batch_id: str, gemini: bool):
+        batch = self.batches.get(batch_id)
+        if batch is None:
+            return 404, _error(404, "no such batch")
+        if batch["status"] not in ("validating", "in_progress"):
+            return 400, _error(400, f"Cannot cancel a batch with status {batch['status']}")
+        batch["status"], batch["_"]["fault"] = "cancelling", "cancelled"
+        self.cancelled.append(batch_id)
+        return 200, {} if gemini else _public(batch)
+
     def _ends_now(self, batch: dict) -> bool:
         """Count a status request; True if the batch ends now with answers (at `polls`, unless its
-        fault fails it)."""
+        fault fails it; at once when cancelled)."""
         own = batch["_"]
         own["polls"] += 1
+        if batch["status"] == "cancelling":
+            return True
         if batch["status"] not in ("validating", "in_progress"):
             return False
         if own["polls"] < self.polls:
@@ -115,7 +133,7 @@ class FakeBatches:
         for i, line in enumerate(own["lines"]):
             result = self._answer_line(line, i, own["fault"], len(own["lines"]))
             (outputs if (result.get("response") or {}).get("status_code") == 200 else errors).append(result)
-        batch["status"] = "expired" if own["fault"] == "expired" else "completed"
+        batch["status"] = own["fault"] if own["fault"] in ("expired", "cancelled") else "completed"
         batch["request_counts"].update(completed=len(outputs), failed=len(errors))
         for name, rows in (("output_file_id", outputs), ("error_file_id", errors)):
             if rows:
@@ -125,7 +143,7 @@ class FakeBatches:
 
     def _answer_line(self, line: dict, i: int, fault: str | None, count: int) -> dict:
         custom_id = line["custom_id"]
-        if fault == "expired" and i >= count // 2:
+        if fault in ("expired", "cancelled") and i >= count // 2:
             return {"id": f"req-{i}", "custom_id": custom_id, "response": None,
                     "error": {"code": "batch_expired", "message": "this request could not be executed in time"}}
         if fault == "partial" and i % 3 == 2:
@@ -172,7 +190,7 @@ class FakeBatches:
         answers = []
         for i, line in enumerate(own["lines"]):
             metadata = {"key": line["custom_id"]}
-            if own["fault"] == "expired" and i >= len(own["lines"]) // 2:
+            if own["fault"] in ("expired", "cancelled") and i >= len(own["lines"]) // 2:
                 continue
             if own["fault"] == "partial" and i % 3 == 2:
                 answers.append({"error": {"code": 500, "message": "server error"}, "metadata": metadata})
@@ -184,12 +202,13 @@ class FakeBatches:
             answers.append({"metadata": metadata, "response": {
                 "candidates": [{"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": "STOP"}],
                 "usageMetadata": {"promptTokenCount": len(prompt) // 4, "candidatesTokenCount": len(text) // 4}}})
-        batch["status"] = "expired" if own["fault"] == "expired" else "completed"
+        batch["status"] = own["fault"] if own["fault"] in ("expired", "cancelled") else "completed"
         batch["_"]["answers"] = answers
 
 
 GEMINI_STATES = {"validating": "BATCH_STATE_PENDING", "in_progress": "BATCH_STATE_RUNNING",
-                 "completed": "BATCH_STATE_SUCCEEDED", "failed": "BATCH_STATE_FAILED", "expired": "BATCH_STATE_EXPIRED"}
+                 "completed": "BATCH_STATE_SUCCEEDED", "failed": "BATCH_STATE_FAILED", "expired": "BATCH_STATE_EXPIRED",
+                 "cancelling": "BATCH_STATE_RUNNING", "cancelled": "BATCH_STATE_CANCELLED"}
 
 
 def _public(batch: dict) -> dict:
