@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import moved_train_layout
+from test_figure_logs import tensorboard_scalars
 
 from entigraph_jax import cli
 from entigraph_jax.config import load_config_file
@@ -58,7 +59,7 @@ def test_sweep_runs_evaluates_fits_and_skips_finished_runs(tmp_path, monkeypatch
     moved_train_layout(monkeypatch)
     config = SweepSettings.from_config(load_config_file(ROOT / "configs" / "scaling_quickstart.py"))
     config = config.override({"workdir": str(tmp_path), "train.data.epochs": 4, "token_budgets": (500, 1500, 3900),
-                              "fit_components": 1})
+                              "fit_components": 1, "log.tensorboard": str(tmp_path / "tb")})
     result = sweep(config.override({"references.base_model": 0.25}))
     rows = json.loads((tmp_path / "results.json").read_text())
     assert result.runs == 3 and [r["tokens"] for r in rows] == [500, 1500, 3900]
@@ -75,6 +76,8 @@ def test_sweep_runs_evaluates_fits_and_skips_finished_runs(tmp_path, monkeypatch
     assert (tmp_path / "scaling.png").is_file() and fit == result.fit and len(fit["B"]) == 1
     np.testing.assert_allclose(fitted(fit, [r["tokens"] for r in rows]), [r["accuracy"] for r in rows],
                                atol=3 * fit["rmse"] + 1e-9)
+    logged = tensorboard_scalars(tmp_path / "tb")  # each budget's figures at its token count
+    assert logged["sweep/accuracy"] == [(r["tokens"], pytest.approx(r["accuracy"])) for r in rows]
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("tokens_*/result.json")}
     assert sweep(config).runs == 3
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # nothing rerun

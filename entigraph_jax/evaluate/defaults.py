@@ -8,6 +8,7 @@ import ml_collections
 from entigraph_jax.clients import EmbedderSettings, RerankerSettings
 from entigraph_jax.data import TokenizerSettings
 from entigraph_jax.runs import SPLITS
+from entigraph_jax.scalars import FigureLogSettings
 from entigraph_jax.settings import Settings, at_least, positive, section, setting
 
 from .contamination import ContaminationSettings
@@ -75,6 +76,8 @@ class EvaluateSettings(Settings):
                                                    "questions against training text")
     output: str = setting("", "the report (\"\": <checkpoint>.quality_<mode>.json next to the checkpoint; "
                           "mode=contamination needs one)")
+    log: FigureLogSettings = section(FigureLogSettings, "the headline figures (eval/<mode>/...) to TensorBoard and "
+                                     "W&B too, at the step a train run's export was trained to")
 
 
 def base_config() -> ml_collections.ConfigDict:

@@ -11,7 +11,8 @@ from entigraph_jax.config import ConfigError
 from entigraph_jax.data import SourceError, check_vocabulary, load_source, unique_documents
 from entigraph_jax.models import load
 from entigraph_jax.models.sampling import Sampler
-from entigraph_jax.runs import EvalReport
+from entigraph_jax.runs import EvalReport, TrainRun
+from entigraph_jax.scalars import log_figures, numbers
 
 from .contamination import contamination
 from .defaults import EvaluateSettings
@@ -35,9 +36,19 @@ def report_path(config: EvaluateSettings) -> Path:
 
 
 def evaluate(config: EvaluateSettings) -> EvalReport:
-    """Score the checkpoint as the settings say; the report is written to `report_path(config)`."""
-    if config.mode == "contamination":
-        return contamination_report(config)
+    """Score the checkpoint as the settings say; the report is written to `report_path(config)`, and
+    its headline figures to TensorBoard and W&B where `log.*` asks (at the step the checkpoint was
+    trained to, when it is a train run's export)."""
+    report = contamination_report(config) if config.mode == "contamination" else score(config)
+    trained = TrainRun(Path(config.model.path).parent) if config.model.path else None
+    step = trained.steps if trained and Path(trained.metrics).is_file() else 0
+    log_figures(config.log, [(step, numbers(headline(config, report), f"eval/{config.mode}/"))], config.to_dict(),
+                report_path(config).parent, job="evaluate")
+    return report
+
+
+def score(config: EvaluateSettings) -> EvalReport:
+    """The report of every mode but contamination, written beside the checkpoint or to `output`."""
     if not config.model.path:
         raise ConfigError("config: model.path is required")
     checkpoint, output = Path(config.model.path), report_path(config)

@@ -7,6 +7,7 @@ import dataclasses
 import ml_collections
 
 from entigraph_jax.evaluate.defaults import EvaluateSettings
+from entigraph_jax.scalars import FigureLogSettings
 from entigraph_jax.settings import SettingError, Settings, positive, section, setting
 from entigraph_jax.train.defaults import TrainSettings
 
@@ -33,6 +34,8 @@ class SweepSettings(Settings):
     label: str = setting("", "what the plot calls the runs (\"\": CPT on <train.data.source>)")
     fit_components: int = setting(3, "exponentials in the mixture fitted to accuracy against tokens (the paper, "
                                   "Appendix G.1: 3; K terms need 2K + 1 runs)", check=positive)
+    log: FigureLogSettings = section(FigureLogSettings, "each budget's figures (sweep/...) to TensorBoard and W&B "
+                                     "too, the step being the budget in tokens")
     launch: str = setting("sequential", "sequential (run here) | print (one command per missing run, for a "
                           "cluster)", choices=LAUNCH)
 

@@ -19,6 +19,7 @@ from entigraph_jax.evaluate.defaults import EvaluateSettings
 from entigraph_jax.evaluate.run import evaluate
 from entigraph_jax.outputs import json_text
 from entigraph_jax.runs import TrainRun
+from entigraph_jax.scalars import log_figures, numbers
 from entigraph_jax.train import TrainSettings, train
 
 from .defaults import SweepSettings
@@ -82,6 +83,8 @@ def sweep(config: SweepSettings, config_path: str = "", overrides: tuple[tuple[s
     if not rows:
         return SweepResult(0, str(root / "results.csv"), None, None)
     write_table(rows, root)
+    log_figures(config.log, [(row["tokens"], numbers(row, "sweep/")) for row in rows], config.to_dict(), root,
+                job="sweep")
     fit = None
     scored = [r for r in rows if r["accuracy"] is not None]
     if len(scored) >= 2 * config.fit_components + 1:  # as many runs as free parameters: A, K drops, K rates

@@ -124,7 +124,7 @@ class CheckpointSettings(Settings):
 class LogSettings(Settings):
     every_steps: int = setting(10, "metrics to metrics.jsonl, TensorBoard and W&B this often", check=positive)
     tensorboard: bool = setting(True, "write tb/ event files")
-    wandb_project: str = setting("", "a W&B project to log to (\"\": none; needs pip install wandb)")
+    wandb_project: str = setting("", "a W&B project to log to (\"\": none; needs pip install 'entigraph-jax[wandb]')")
     local_dir: str = setting("", "local folder for metrics, TensorBoard, tokenizer and export, copied into the "
                              "workdir at each checkpoint (\"\": the workdir itself when local; a temp folder for a "
                              "gs:// workdir)")

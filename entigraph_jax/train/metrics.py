@@ -18,9 +18,9 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from entigraph_jax.config import ConfigError
 from entigraph_jax.outputs import json_text
 from entigraph_jax.runs import TrainRun
+from entigraph_jax.scalars import ScalarLog
 
 from .hooks import EVAL_LOSS
 
@@ -118,33 +118,15 @@ class MetricWriter:
     def __init__(self, run: TrainRun, tensorboard: bool, wandb_project: str, config_json: dict):
         self.enabled = jax.process_index() == 0
         self.run, self.path = run, Path(run.metrics)
-        self._tb = self._wandb = None
-        if not self.enabled:
-            return
-        if tensorboard:
-            from tensorboardX import SummaryWriter
-
-            self._tb = SummaryWriter(str(run.tensorboard))
-        if wandb_project:
-            try:
-                import wandb
-            except ImportError as e:
-                raise ConfigError("config: log.wandb_project is set but wandb is not installed "
-                                  "(pip install wandb)") from e
-            self._wandb = wandb.init(project=wandb_project, config=config_json, dir=str(run.root),
-                                     resume="allow")
+        self._log = ScalarLog(run.tensorboard if tensorboard else None, wandb_project, config_json, run.root,
+                              resume="allow") if self.enabled else None
 
     def write(self, step: int, scalars: dict[str, float]) -> None:
         if not self.enabled:
             return
         with self.path.open("a") as f:
             f.write(json_text({"step": step, **scalars}) + "\n")
-        if self._tb:
-            for name, value in scalars.items():
-                self._tb.add_scalar(name, value, step)
-            self._tb.flush()
-        if self._wandb:
-            self._wandb.log(scalars, step=step)
+        self._log.write(step, scalars)
 
     def truncate_after(self, step: int) -> None:
         """Drop rows past `step`: a resumed run rewrites the steps it repeats."""
@@ -177,7 +159,5 @@ class MetricWriter:
         return out
 
     def close(self) -> None:
-        if self._tb:
-            self._tb.close()
-        if self._wandb:
-            self._wandb.finish()
+        if self._log:
+            self._log.close()
