@@ -19,6 +19,7 @@ from entigraph_jax.clients.prices import price
 from entigraph_jax.config import apply_override, load_config_file
 from entigraph_jax.data import read_records
 from entigraph_jax.generate import __main__ as generate_main
+from entigraph_jax.generate import estimate as estimate_module
 from entigraph_jax.generate.defaults import GenerateSettings
 from entigraph_jax.generate.estimate import estimate
 from entigraph_jax.generate.run import GenerationFailed, generate
@@ -173,9 +174,10 @@ def test_dry_run_prices_batch_mode_at_half(server, tmp_path):
     assert "gpt-4o-mini" in online.price  # genai-prices' figure where installed, else the table's
 
 
-def llm_settings(model, given_in=-1.0, given_out=-1.0, backend="openai"):
+def llm_settings(model, given_in=-1.0, given_out=-1.0, backend="openai", given_cached=-1.0):
     return type("LLM", (), dict(model=model, backend=backend, price_per_million_input=given_in,
-                                 price_per_million_output=given_out, batch_discount=0.5))
+                                 price_per_million_output=given_out, price_per_million_cached_input=given_cached,
+                                 batch_discount=0.5))
 
 
 def test_price_table_longest_prefix_and_overrides(monkeypatch):
@@ -188,7 +190,11 @@ def test_price_table_longest_prefix_and_overrides(monkeypatch):
     assert unknown.cost(10**6, 10**6) == 0 and "not priced" in unknown.source
     given = price(llm("gpt-4o", 1.0, 2.0))
     assert given.cost(10**6, 10**6) == 3.0 and given.cost(10**6, 10**6, batch=True) == 1.5
-    assert "the price table (gpt-4o-mini" in price(llm("gpt-4o-mini")).source
+    assert given.cost(10**6, 0, 10**6) == 1.0  # a hand-set input price is paid in full for cached tokens too
+    assert price(llm("gpt-4o", 1.0, 2.0, given_cached=0.25)).cost(10**6, 0, 10**6) == 0.25
+    mini = price(llm("gpt-4o-mini"))  # half of the input served from the cache, at OpenAI's cached rate
+    assert mini.cost(2 * 10**6, 0, 10**6) == pytest.approx(0.15 + 0.075)
+    assert "the price table (gpt-4o-mini" in mini.source
 
 
 def test_prices_from_genai_prices_where_installed():
@@ -199,9 +205,34 @@ def test_prices_from_genai_prices_where_installed():
         reference = genai_prices.calc_price(usage, model_ref=model.removeprefix("models/"), provider_id=provider)
         got = price(llm_settings(model, backend=backend))
         assert (got.input, got.output) == (float(reference.input_price), float(reference.output_price))
+        cached = genai_prices.calc_price(genai_prices.Usage(input_tokens=10**6, cache_read_tokens=10**6),
+                                         model_ref=model.removeprefix("models/"), provider_id=provider)
+        assert got.cached_input == float(cached.input_price) < got.input
         assert got.source.startswith("genai-prices ") and reference.model.id in got.source
     assert "not priced" in price(llm_settings("meta-llama/Llama-3.1-8B-Instruct")).source
     assert price(llm_settings("gpt-4o", 1.0, 2.0)).source == "llm.price_per_million_*"
+
+
+@pytest.mark.parametrize("backend", ["openai", "gemini"])
+def test_cached_input_tokens_are_priced_at_the_cached_rate_and_the_dry_run_guesses_them(server, tmp_path, backend,
+                                                                                       monkeypatch):
+    """A server whose prompt cache reports the prefix a prompt shares with earlier ones (here from 64
+    tokens in steps of 16): every request is priced from the usage it reported, the summary counts the
+    cached tokens, and the dry run, with the same cache rule, guesses them from the prompt layout."""
+    server.prompt_cache(minimum=64, step=16)
+    config = config_for(server, tmp_path / "out", backend, **{"llm.max_concurrency": 1})
+    result = generate(config)
+    assert result.cached_input_tokens == server.cached_reported > 0.2 * result.input_tokens
+    rate = price(config.llm)
+    with sqlite3.connect(CorpusRun(tmp_path / "out").journal) as db:
+        rows = db.execute("SELECT input_tokens, output_tokens, cached_input_tokens, cost FROM requests").fetchall()
+    assert all(cost == pytest.approx(rate.cost(i, o, c), abs=1e-12) for i, o, c, cost in rows)
+    assert result.cost_usd == pytest.approx(sum(r[3] for r in rows), abs=1e-6)
+    assert result.cost_usd < rate.cost(result.input_tokens, result.output_tokens) - 1e-9  # cheaper than full rate
+    monkeypatch.setattr(estimate_module, "CACHE_MIN_TOKENS", 64)
+    monkeypatch.setattr(estimate_module, "CACHE_STEP_TOKENS", 16)
+    guess = estimate(config)  # the journal's entities: the plan the run sent
+    assert guess.cached_input_tokens == pytest.approx(result.cached_input_tokens, rel=0.01)
 
 
 def test_entities_are_asked_with_a_schema_and_fall_back_to_json_mode(server, tmp_path):

@@ -91,7 +91,8 @@ def completion(response: types.GenerateContentResponse) -> Completion:
     usage = response.usage_metadata
     return Completion(text.strip(), int(usage.prompt_token_count or 0) if usage else 0,
                       int(usage.candidates_token_count or 0) if usage else 0,
-                      truncated=candidate.finish_reason == types.FinishReason.MAX_TOKENS)
+                      truncated=candidate.finish_reason == types.FinishReason.MAX_TOKENS,
+                      cached_input_tokens=int(usage.cached_content_token_count or 0) if usage else 0)
 
 class GeminiBatchBackend(GeminiBackend, BatchBackend):
     """Gemini batch mode with inline requests (up to 20 MB a batch; our key is its display name)."""

@@ -25,6 +25,7 @@ class Completion:
     output_tokens: int
     truncated: bool = False  # the answer stopped at the output-token cap
     wait_s: float = 0.0  # the server's rate-limit headers say no request should go out for this long
+    cached_input_tokens: int = 0  # of input_tokens, those the provider served from its prompt cache
 
 
 class Retryable(Exception):

@@ -130,8 +130,9 @@ def completion(payload) -> Completion:
     if not text.strip():
         raise Rejected(f"empty answer (finish_reason={choice.get('finish_reason')!r})")
     usage = payload.get("usage") or {}
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
     return Completion(text.strip(), int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)),
-                      truncated=choice.get("finish_reason") == "length")
+                      truncated=choice.get("finish_reason") == "length", cached_input_tokens=int(cached))
 
 
 class OpenAIBatchBackend(OpenAIBackend, BatchBackend):

@@ -55,6 +55,9 @@ class LLMSettings(Settings):
     max_output_tokens: int = setting(2048, "per request", check=positive)
     price_per_million_input: float = setting(-1.0, "USD; < 0: the price table's for llm.model (clients/prices.py)")
     price_per_million_output: float = setting(-1.0, "USD; < 0: the price table's")
+    price_per_million_cached_input: float = setting(-1.0, "USD per million input tokens the provider served from "
+                                                    "its prompt cache; < 0: the price source's cached rate (the "
+                                                    "full input price where llm.price_per_million_input is set)")
     batch_discount: float = setting(0.5, "the share of the price a batch request pays", check=between(0, 1))
     vllm: VLLMSettings = section(VLLMSettings, "backend=vllm: starting a server if none answers at base_url")
 

@@ -173,9 +173,7 @@ class BatchEngine(Engine):
                 if isinstance(answer, Exception):
                     self._answer_failed(request, answer, attempts)
                     continue
-                self.stats.input_tokens += answer.input_tokens
-                self.stats.output_tokens += answer.output_tokens
-                spent = (answer.input_tokens, answer.output_tokens)
+                spent = self._count(answer)
                 try:
                     record = self._record(request, answer)
                 except InvalidAnswer as e:
@@ -186,7 +184,7 @@ class BatchEngine(Engine):
                 self.on_progress(self.stats)
 
     def _answer_failed(self, request: Request, error: Exception, attempts: int, answer: str | None = None,
-                       allowed: int | None = None, spent=(0, 0)) -> None:
+                       allowed: int | None = None, spent=(0, 0, 0)) -> None:
         """A failed answer: sent again in the next round while attempts remain, else a failure."""
         message = self.count_error(error)
         allowed = allowed if allowed is not None else self.llm.max_retries + 1

@@ -42,6 +42,7 @@ class Stats:
     retried: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_input_tokens: int = 0  # of input_tokens, served from the provider's prompt cache
     train_tokens: int = 0  # of the records done, in the training tokenizer (budget.tokenizer)
     cost_usd: float = 0.0
     budget_reached: bool = False
@@ -199,14 +200,12 @@ class Engine:
 
     async def _execute(self, request: Request) -> None:
         system, prompt = messages(request, self.docs[request.doc_id], self.prompt_version)
-        attempts, record, answer, spent = 0, None, None, [0, 0]  # spent: tokens of every answer, re-asks too
+        attempts, record, answer, spent = 0, None, None, (0, 0, 0)  # tokens of every answer, re-asks too
         try:
             for _ in range(self.attempts.get(request.kind, 1)):
                 completion, used = await self._complete(request, system, prompt)
                 attempts += used
-                self.stats.input_tokens += completion.input_tokens
-                self.stats.output_tokens += completion.output_tokens
-                spent = [spent[0] + completion.input_tokens, spent[1] + completion.output_tokens]
+                spent = tuple(a + b for a, b in zip(spent, self._count(completion), strict=True))
                 try:
                     record = self._record(request, completion)
                     break
@@ -224,8 +223,15 @@ class Engine:
         else:
             self._done(request, record, attempts, spent)
 
+    def _count(self, completion: Completion) -> tuple[int, int, int]:
+        """An answer's (input, output, cached input) tokens, added to the run's."""
+        self.stats.input_tokens += completion.input_tokens
+        self.stats.output_tokens += completion.output_tokens
+        self.stats.cached_input_tokens += completion.cached_input_tokens
+        return completion.input_tokens, completion.output_tokens, completion.cached_input_tokens
+
     def _cost(self, spent) -> float:
-        cost = self.price.cost(*spent, self.batch)
+        cost = self.price.cost(*spent, batch=self.batch)
         self.stats.cost_usd += cost
         return cost
 
@@ -235,14 +241,14 @@ class Engine:
         return len(self.train_tokenizer.bos()) + len(self.train_tokenizer.encode(text)) + 1 if text else 0
 
     def _done(self, request: Request, record: dict, attempts: int, spent) -> None:
-        """Record an answer; `spent` (input, output tokens) counts every answer the request got."""
+        """Record an answer; `spent` (input, output, cached input tokens) counts every answer the request got."""
         if self.train_tokenizer:
             record["train_tokens"] = self._train_tokens(record)
             self.stats.train_tokens += record["train_tokens"]
         self.journal.done(request, record, attempts, *spent, self._cost(spent))
         self.stats.done += 1
 
-    def _fail(self, request: Request, error: str, attempts: int, answer: str | None = None, spent=(0, 0)) -> None:
+    def _fail(self, request: Request, error: str, attempts: int, answer: str | None = None, spent=(0, 0, 0)) -> None:
         """Record a failure (its message redacted and bounded), and what its answers (if any) cost."""
         self.journal.failed(request, redact(error), attempts, answer, *spent, self._cost(spent))
         self.stats.failed += 1

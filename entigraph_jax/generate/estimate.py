@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from entigraph_jax.clients.prices import price
 
@@ -21,6 +22,16 @@ from .questions import answer_requests, question_requests
 
 KINDS_IN_ORDER = ("entities", "pair", "triple", "rephrase", "question", "answer")  # the order they are sent in
 ANSWER_TOKENS = 2  # an answer to a question: its letter
+# Providers cache a prompt prefix seen before (OpenAI: from 1024 tokens, in steps of 128; Gemini's implicit
+# caching from 1024 or more): what a request shares with an earlier one of its document is billed as cached.
+CACHE_MIN_TOKENS, CACHE_STEP_TOKENS = 1024, 128
+
+
+def cached_tokens(text: str, earlier: list[str]) -> int:
+    """The tokens of `text` a provider's prompt cache would serve: its longest common prefix with an
+    earlier prompt, at 4 characters a token, in whole cache steps, nothing below the minimum."""
+    shared = max((len(os.path.commonprefix([text, e])) for e in earlier), default=0) // 4
+    return shared // CACHE_STEP_TOKENS * CACHE_STEP_TOKENS if shared >= CACHE_MIN_TOKENS else 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,9 +39,10 @@ class Estimate:
     """The dry run: the plan's size and cost before anything is sent."""
 
     documents: int
-    by_kind: dict  # kind -> {requests, input_tokens, output_tokens}
+    by_kind: dict  # kind -> {requests, input_tokens, cached_input_tokens, output_tokens, train_tokens}
     requests: int
     input_tokens: int
+    cached_input_tokens: int  # of input_tokens, guessed from the prompt layout (`cached_tokens`)
     output_tokens: int
     train_tokens: int  # what training would read (answers and summaries, BOS and EOS), guessed like output_tokens
     cost_usd: float
@@ -51,18 +63,23 @@ def estimate(config: GenerateSettings) -> Estimate:
         journal = Journal(corpus.journal)
         entities = journal.entities()
         journal.close()
-    rows: dict[str, list[float]] = {}
+    rows: dict[str, list[float]] = {}  # kind -> [requests, input, output, train, cached input] tokens
+    firsts: dict[str, dict[str, str]] = {}  # doc_id -> kind -> the text of its first request of that kind
 
     def add(kind, request, doc, output_tokens, count=1):
-        """`count` requests like `request` (of one document, so of one prompt length)."""
+        """`count` requests like `request` (of one document, so of one prompt length and layout)."""
         system, prompt = messages(request, doc, config.prompt_version)
-        row = rows.setdefault(kind, [0, 0, 0, 0])
+        text, earlier = system + "\n" + prompt, firsts.setdefault(doc.doc_id, {})
+        row = rows.setdefault(kind, [0, 0, 0, 0, 0])
         row[0] += count
-        row[1] += count * (len(system) + len(prompt)) / 4
+        row[1] += count * len(text) / 4
         row[2] += count * output_tokens
         trained = 0 if kind in ("question", "answer") else (
             config.dry_run.summary_tokens if kind == "entities" else output_tokens) + 2
         row[3] += count * trained
+        # the `count` requests share with the document's earlier ones what this one does (its document part)
+        row[4] += count * cached_tokens(text, list(earlier.values()))
+        earlier.setdefault(kind, text)
 
     guess, out_tokens = config.dry_run.entities_per_doc, config.dry_run.output_tokens
     rephrase = config.rephrase
@@ -85,19 +102,17 @@ def estimate(config: GenerateSettings) -> Estimate:
             add("triple", triple_requests(doc, names, schedule[:1], config)[0], doc, out_tokens, len(schedule))
     cost = price(config.llm)
     batch = config.llm.mode == "batch"
-    scale = cost.batch_discount if batch else 1.0
-    per_token = (cost.input / 1e6 * scale, cost.output / 1e6 * scale)
-    total = [sum(r[i] for r in rows.values()) for i in range(4)]
+    total = [sum(r[i] for r in rows.values()) for i in range(5)]
     return Estimate(documents=len(docs), by_kind={k: {"requests": int(v[0]), "input_tokens": int(v[1]),
-                                                      "output_tokens": int(v[2]), "train_tokens": int(v[3])}
-                                                  for k, v in rows.items()},
-                    requests=int(total[0]), input_tokens=int(total[1]), output_tokens=int(total[2]),
-                    train_tokens=int(total[3]),
-                    cost_usd=round(total[1] * per_token[0] + total[2] * per_token[1], 2),
+                                                      "cached_input_tokens": int(v[4]), "output_tokens": int(v[2]),
+                                                      "train_tokens": int(v[3])} for k, v in rows.items()},
+                    requests=int(total[0]), input_tokens=int(total[1]), cached_input_tokens=int(total[4]),
+                    output_tokens=int(total[2]), train_tokens=int(total[3]),
+                    cost_usd=round(cost.cost(total[1], total[2], total[4], batch=batch), 2),
                     price=cost.source + (f", batch x{cost.batch_discount}" if batch else ""),
                     entity_counts="" if config.method != "entigraph" else "from the journal" if entities
                     else f"guessed: {guess} per document",
-                    within_budget=budgeted(rows, config.budget, per_token))
+                    within_budget=budgeted(rows, config.budget, lambda r: cost.cost(r[1], r[2], r[4], batch=batch)))
 
 
 def add_questions(add, doc, config: GenerateSettings) -> None:
@@ -110,7 +125,7 @@ def add_questions(add, doc, config: GenerateSettings) -> None:
         add("answer", request, doc, ANSWER_TOKENS, per_doc)
 
 
-def budgeted(rows: dict[str, list[float]], budget, price: tuple[float, float]) -> dict | None:
+def budgeted(rows: dict[str, list[float]], budget, price) -> dict | None:
     """Requests, tokens and cost sent before a token budget (output or training tokens, whichever
     comes first) stops the run: the kinds in the order they are sent (entities, pairs, then triples or
     rephrases), the last one cut where it ends."""
@@ -118,12 +133,12 @@ def budgeted(rows: dict[str, list[float]], budget, price: tuple[float, float]) -
     left = {column: float(cap) for column, cap in caps if cap}
     if not left:
         return None
-    sent = [0.0, 0.0, 0.0, 0.0]
+    sent = [0.0] * 5
     for kind in KINDS_IN_ORDER:
         if kind in rows and min(left.values()) > 0:
             row = rows[kind]
             share = min([1.0] + [left[c] / row[c] for c in left if row[c]])
             sent = [s + share * r for s, r in zip(sent, row, strict=True)]
             left = {c: v - share * row[c] for c, v in left.items()}
-    return {"requests": int(sent[0]), "input_tokens": int(sent[1]), "output_tokens": int(sent[2]),
-            "train_tokens": int(sent[3]), "cost_usd": round(sent[1] * price[0] + sent[2] * price[1], 2)}
+    return {"requests": int(sent[0]), "input_tokens": int(sent[1]), "cached_input_tokens": int(sent[4]),
+            "output_tokens": int(sent[2]), "train_tokens": int(sent[3]), "cost_usd": round(price(sent), 2)}

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS requests (
     record TEXT,
     input_tokens INTEGER NOT NULL DEFAULT 0,
     output_tokens INTEGER NOT NULL DEFAULT 0,
+    cached_input_tokens INTEGER NOT NULL DEFAULT 0,  -- of input_tokens, served from the provider's prompt cache
     error TEXT,
     answer TEXT,                              -- a failed request's last answer, to see why it failed
     batch_key TEXT,                           -- the batch it was last submitted in
@@ -45,7 +46,8 @@ CREATE TABLE IF NOT EXISTS batches (
     state TEXT NOT NULL DEFAULT 'open'        -- open | completed | expired | failed
 );
 """
-COLUMNS = {"answer": "TEXT", "batch_key": "TEXT", "cost": "REAL NOT NULL DEFAULT 0"}  # added after the first release
+COLUMNS = {"answer": "TEXT", "batch_key": "TEXT", "cost": "REAL NOT NULL DEFAULT 0",
+           "cached_input_tokens": "INTEGER NOT NULL DEFAULT 0"}  # added after the first release
 
 
 class JournalError(UserError):
@@ -106,19 +108,22 @@ class Journal:
         return self.db.execute(query, (*statuses, *kinds)).fetchone()[0]
 
     def done(self, request: Request, record: dict, attempts: int, input_tokens: int = 0, output_tokens: int = 0,
-             cost: float = 0.0) -> None:
+             cached_input_tokens: int = 0, cost: float = 0.0) -> None:
         """Record the answer; the tokens and cost of this run's answers to it are added to any earlier ones."""
         self.db.execute(
             "UPDATE requests SET status='done', record=?, attempts=attempts+?, input_tokens=input_tokens+?, "
-            "output_tokens=output_tokens+?, error=NULL, cost=cost+? WHERE request_id=?",
-            (json.dumps(record, ensure_ascii=False), attempts, input_tokens, output_tokens, cost, request.request_id))
+            "output_tokens=output_tokens+?, cached_input_tokens=cached_input_tokens+?, error=NULL, cost=cost+? "
+            "WHERE request_id=?", (json.dumps(record, ensure_ascii=False), attempts, input_tokens, output_tokens,
+                                   cached_input_tokens, cost, request.request_id))
 
     def failed(self, request: Request, error: str, attempts: int, answer: str | None = None, input_tokens: int = 0,
-               output_tokens: int = 0, cost: float = 0.0) -> None:
+               output_tokens: int = 0, cached_input_tokens: int = 0, cost: float = 0.0) -> None:
         """Record the failure; answers it got (an invalid entity list) still count as spent."""
         self.db.execute("UPDATE requests SET status='failed', error=?, attempts=attempts+?, answer=?, "
-                        "input_tokens=input_tokens+?, output_tokens=output_tokens+?, cost=cost+? WHERE request_id=?",
-                        (error, attempts, answer, input_tokens, output_tokens, cost, request.request_id))
+                        "input_tokens=input_tokens+?, output_tokens=output_tokens+?, "
+                        "cached_input_tokens=cached_input_tokens+?, cost=cost+? WHERE request_id=?",
+                        (error, attempts, answer, input_tokens, output_tokens, cached_input_tokens, cost,
+                         request.request_id))
 
     def assign(self, key: str, kind: str, requests: list[Request]) -> None:
         """Mark `requests` as submitted in the batch `key` (before it is created: a kill in between
@@ -153,11 +158,12 @@ class Journal:
         return (Request.from_json(row[0]), int(row[1])) if row else None
 
     def resend(self, request: Request, attempts: int, input_tokens: int = 0, output_tokens: int = 0,
-               cost: float = 0.0) -> None:
+               cached_input_tokens: int = 0, cost: float = 0.0) -> None:
         """Back to pending after a failed attempt (what its answer cost counted), to be sent again."""
         self.db.execute("UPDATE requests SET status='planned', attempts=attempts+?, input_tokens=input_tokens+?, "
-                        "output_tokens=output_tokens+?, cost=cost+? WHERE request_id=?",
-                        (attempts, input_tokens, output_tokens, cost, request.request_id))
+                        "output_tokens=output_tokens+?, cached_input_tokens=cached_input_tokens+?, cost=cost+? "
+                        "WHERE request_id=?",
+                        (attempts, input_tokens, output_tokens, cached_input_tokens, cost, request.request_id))
 
     def batch_ended(self, key: str, state: str) -> int:
         """Close batch `key`; its requests still unanswered go back to pending. Returns how many."""
@@ -236,9 +242,11 @@ class Journal:
                                "WHERE status='done' GROUP BY 1")
         return {model: int(n) for model, n in rows}
 
-    def tokens(self) -> tuple[int, int]:
-        row = self.db.execute("SELECT SUM(input_tokens), SUM(output_tokens) FROM requests").fetchone()
-        return int(row[0] or 0), int(row[1] or 0)
+    def tokens(self) -> tuple[int, int, int]:
+        """(input, output, cached input) tokens of every answer so far."""
+        row = self.db.execute("SELECT SUM(input_tokens), SUM(output_tokens), SUM(cached_input_tokens) "
+                              "FROM requests").fetchone()
+        return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
 
     def cost(self) -> float:
         """USD spent on the requests done, from the price table in force when each was answered."""

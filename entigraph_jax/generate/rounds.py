@@ -68,8 +68,10 @@ class Rounds:
 
     def show(self, stats) -> None:
         self.progress.update(1)
+        cached = stats.cached_input_tokens / stats.input_tokens if stats.input_tokens else 0.0
         self.progress.set_postfix(done=stats.done, failed=stats.failed, retried=stats.retried,
-                                  tokens=stats.output_tokens, usd=f"{stats.cost_usd:.2f}", refresh=False)
+                                  tokens=stats.output_tokens, cached=f"{cached:.0%}", usd=f"{stats.cost_usd:.2f}",
+                                  refresh=False)
 
     async def send_kind(self, kind: str, next_round) -> None:
         """Send what is pending of `kind`, then plan and send round after round (`next_round()` -> new

@@ -43,6 +43,7 @@ class GenerateResult:
     records: int
     records_by_model: dict  # model -> records (more than one with append=true)
     input_tokens: int
+    cached_input_tokens: int  # of input_tokens, those the provider served from its prompt cache (its cheaper rate)
     output_tokens: int  # the generator's, every answer counted (entity JSON, re-asks and failed answers too)
     train_tokens: int | None  # what training reads of the records, in budget.tokenizer (None: no tokenizer given)
     cost_usd: float  # all runs into this output_dir, at the price in force when each answer came
@@ -145,7 +146,7 @@ def generate(config: GenerateSettings) -> GenerateResult:
             sent = asyncio.run(send(config, docs, journal, make_backend(config, out.root)))
         finally:
             written = write_records(journal.records(), out.records)
-        counts, (input_tokens, output_tokens), spent = journal.counts(), journal.tokens(), journal.cost()
+        counts, (input_tokens, output_tokens, cached), spent = journal.counts(), journal.tokens(), journal.cost()
         truncated, errors, by_model = journal.truncated(), journal.errors(3), journal.by_model()
         dropped = journal.dropped_entities()
         questions = None
@@ -162,7 +163,8 @@ def generate(config: GenerateSettings) -> GenerateResult:
         summary = GenerateResult(
             status=status, method=config.method, mode=config.llm.mode, model=config.llm.model,
             prompt_version=config.prompt_version, documents=len(docs), requests=counts, records=written,
-            records_by_model=by_model, input_tokens=input_tokens, output_tokens=output_tokens,
+            records_by_model=by_model, input_tokens=input_tokens, cached_input_tokens=cached,
+            output_tokens=output_tokens,
             train_tokens=train_tokens, cost_usd=round(spent, 6), price=price(config.llm).source,
             retried_this_run=sent.retried,
             seconds_this_run=round(time.time() - start, 1), truncated=truncated, dropped_entities=dropped,

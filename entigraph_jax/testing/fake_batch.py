@@ -156,7 +156,8 @@ class FakeBatches:
         prompt = body["messages"][-1]["content"]
         json_mode = (body.get("response_format") or {}).get("type") in ("json_object", "json_schema")
         text = self.answer(prompt, json_mode)
-        usage = {"prompt_tokens": len(prompt) // 4, "completion_tokens": len(text) // 4}
+        whole = "\n".join(m["content"] for m in body["messages"])  # the system message counts, as online
+        usage = {"prompt_tokens": len(whole) // 4, "completion_tokens": len(text) // 4}
         return {"id": f"req-{i}", "custom_id": custom_id, "error": None, "response": {"status_code": 200, "body": {
             "id": f"chatcmpl-{i}", "object": "chat.completion", "model": body.get("model"), "usage": usage,
             "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}]}}}
@@ -197,11 +198,13 @@ class FakeBatches:
                 continue
             request = line["request"]
             prompt = request["contents"][0]["parts"][0]["text"]
+            system = [p["text"] for p in (request.get("systemInstruction") or {}).get("parts", [])]
+            whole = "\n".join([*system, prompt])
             json_mode = (request.get("generationConfig") or {}).get("responseMimeType") == "application/json"
             text = self.answer(prompt, json_mode)
             answers.append({"metadata": metadata, "response": {
                 "candidates": [{"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": "STOP"}],
-                "usageMetadata": {"promptTokenCount": len(prompt) // 4, "candidatesTokenCount": len(text) // 4}}})
+                "usageMetadata": {"promptTokenCount": len(whole) // 4, "candidatesTokenCount": len(text) // 4}}})
         batch["status"] = own["fault"] if own["fault"] in ("expired", "cancelled") else "completed"
         batch["_"]["answers"] = answers
 

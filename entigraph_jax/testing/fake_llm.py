@@ -15,7 +15,9 @@ repeats the request's headers, key included, as some proxies do), "garbage200" /
 "garbage500" (1 MB of invalid UTF-8 with that status); `fail_always(fault)` serves one to every request
 ("per_token": embeddings come one vector per token, as llama.cpp's server sends them without pooling).
 `rate_limit(n, window_s)` makes it an OpenAI-style rate-limited server: `x-ratelimit-*-requests`
-headers on every chat answer, and a 429 for a request beyond n in the window. The batch APIs are
+headers on every chat answer, and a 429 for a request beyond n in the window. `prompt_cache(minimum,
+step)` reports cached input tokens in the usage of online answers as a provider's prompt cache would
+(a prefix seen before). The batch APIs are
 `fake_batch.FakeBatches`, at `server.batches`. `GET /fake/stats` counts the requests served by
 method and path (ids folded), for a benchmark whose server runs in another process.
 
@@ -146,6 +148,25 @@ class FakeLLMServer:
         self.limit: tuple[int, float] | None = None  # (requests, per seconds) with rate-limit headers
         self.window: tuple[float, int] = (0.0, 0)  # (start, requests) of the current rate-limit window
         self.rate_limited = 0  # 429s served for the rate limit
+        self.cache: tuple[int, int] | None = None  # (minimum, step) in tokens of a provider's prompt cache
+        self.cached_reported = 0  # cached input tokens reported in the answers' usage, all together
+        self._prefixes: set[str] = set()
+
+    def prompt_cache(self, minimum: int = 1024, step: int = 128) -> None:
+        """Report cached input tokens as a provider's prompt cache would: a prompt's longest prefix, in
+        whole steps of `step` tokens (4 characters each) and at least `minimum`, seen in an earlier prompt."""
+        self.cache = (minimum, step)
+
+    def _cached(self, prompt: str) -> int:
+        if self.cache is None:
+            return 0
+        minimum, step = self.cache
+        steps = range(len(prompt) // (4 * step), 0, -1)
+        with self._lock:
+            hit = next((n * step for n in steps if n * step >= minimum and prompt[: 4 * n * step] in self._prefixes), 0)
+            self._prefixes.update(prompt[: 4 * n * step] for n in steps)
+            self.cached_reported += hit
+        return hit
 
     def rate_limit(self, requests: int, window_s: float) -> None:
         self.limit = (requests, window_s)
@@ -253,15 +274,18 @@ class FakeLLMServer:
         if gemini:
             prompt = body["contents"][0]["parts"][0]["text"]
             json_mode = body.get("generationConfig", {}).get("responseMimeType") == "application/json"
+            system = [p["text"] for p in (body.get("systemInstruction") or {}).get("parts", [])]
         else:
             prompt = body["messages"][-1]["content"]
             json_mode = body.get("response_format", {}).get("type") in ("json_object", "json_schema")
+            system = [m["content"] for m in body["messages"][:-1]]
+        whole = "\n".join([*system, prompt])  # what a provider counts and caches: the system message too
         text = self.answer(prompt, json_mode)
         if fault == "malformed":
             text = text[: len(text) // 2]
         if fault == "empty":
             text = ""
-        usage = (len(prompt) // 4, len(text) // 4)
+        usage, cached = (len(whole) // 4, len(text) // 4), self._cached(whole)
         if gemini:
             if fault == "blocked":
                 return 200, [], {"promptFeedback": {"blockReason": "SAFETY"},
@@ -270,13 +294,13 @@ class FakeLLMServer:
             return 200, [], {"candidates": [{"content": {"parts": [{"text": text}], "role": "model"},
                                              "finishReason": reason, "index": 0}],
                              "usageMetadata": {"promptTokenCount": usage[0], "candidatesTokenCount": usage[1],
-                                               "totalTokenCount": sum(usage)}}
+                                               "totalTokenCount": sum(usage), "cachedContentTokenCount": cached}}
         finish = {"blocked": "content_filter", "length": "length"}.get(fault, "stop")
         return 200, limit_headers, {"id": "fake", "object": "chat.completion", "model": body.get("model"),
                          "choices": [{"index": 0, "finish_reason": finish,
                                       "message": {"role": "assistant", "content": "" if fault == "blocked" else text}}],
                          "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1],
-                                   "total_tokens": sum(usage)}}
+                                   "total_tokens": sum(usage), "prompt_tokens_details": {"cached_tokens": cached}}}
 
     def stats(self) -> dict[str, int]:
         """{"METHOD path": requests served}, batch and file ids folded into one path each."""
