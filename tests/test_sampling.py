@@ -111,3 +111,24 @@ def test_sharded_decoding_matches_one_device(hf_llama):
     single = Sampler(from_pretrained_hf(path), tokenizer)
     got, expected = sharded.generate(prompts, params), single.generate(prompts, params)
     assert [r[0].tokens for r in got] == [r[0].tokens for r in expected]
+
+
+def test_a_shared_prefix_is_prefilled_once_and_changes_no_answer(model):
+    """Prompts that begin with one long block (an evaluation's few shots): the block is prefilled once,
+    kept for later calls (cut where they share less of it), and every answer, greedy or sampled, is the
+    one the whole-prompt path gives."""
+    block = "Question: which ferry leaves first? Answer: the one at dawn. " * 3  # 186 tokens, shared
+    batches = [[block + s for s in ("hello world", "a", "the quick brown fox")],
+               [block + s for s in ("jumps over", "the lazy dog again")],
+               [block[:100] + s for s in ("x" * 20, "yz" * 15)]]
+    shared, whole = Sampler(model, CharTokenizer(), chunk=8), Sampler(model, CharTokenizer(), chunk=8,
+                                                                      share_prefix=False)
+    kept = []
+    for prompts in batches:
+        for params in (SamplingParams(max_new_tokens=20, temperature=0),
+                       SamplingParams(max_new_tokens=20, temperature=1.0, n=3, seed=7)):
+            got, want = shared.generate(prompts, params), whole.generate(prompts, params)
+            assert [[s.tokens for s in row] for row in got] == [[s.tokens for s in row] for row in want]
+        kept.append(shared._shared)
+    assert [len(tokens) for tokens, _ in kept] == [1 + len(block), 1 + len(block), 1 + 100]
+    assert kept[1][1] is kept[0][1] and whole._shared is None  # the second batch prefilled only its own part

@@ -94,10 +94,13 @@ def window_mask(query_slots: jax.Array, key_slots: jax.Array, window: int) -> ja
     return (query_slots[:, None] - key_slots[None, :]) < window
 
 
-def cached_attention(q, k, v, k_cache, v_cache, old_mask, new_mask, cfg):
+def cached_attention(q, k, v, k_cache, v_cache, old_mask, new_mask, cfg, shared_k=None, shared_v=None):
     """Softmax attention of q [b, t, heads, d] over cached keys [b, s, kv_heads, d] (allowed where
     old_mask [b, t, s]) and the step's own keys [b, t, kv_heads, d] (allowed where new_mask [b, t, t]),
-    with the config's query scale and score soft-cap. With an empty cache it is plain attention."""
+    with the config's query scale and score soft-cap. With an empty cache it is plain attention.
+
+    `shared_k`, `shared_v` [p, kv_heads, d]: a prefix every row has (a few-shot block), attended by all
+    and held once rather than per row, so a step reads it once for the whole batch."""
     b, t, heads, d = q.shape
     kv_heads = k.shape[2]
     q = q.reshape(b, t, kv_heads, heads // kv_heads, d) * query_scale(cfg)
@@ -107,10 +110,17 @@ def cached_attention(q, k, v, k_cache, v_cache, old_mask, new_mask, cfg):
     # NaN reaches the cache, where 0 * NaN would poison the rows that do attend to it
     old = jnp.where(old_mask[:, None, None, :, :], old, -1e30)
     own = jnp.where(new_mask[:, None, None, :, :], own, -1e30)
-    probs = jax.nn.softmax(jnp.concatenate([old, own], axis=-1), axis=-1).astype(q.dtype)
+    parts = [old, own]
+    if shared_k is not None:
+        parts.insert(0, softcap(jnp.einsum("btkgd,pkd->bkgtp", q, shared_k.astype(q.dtype)).astype(jnp.float32),
+                                cfg.attn_softcap))
+    probs = jax.nn.softmax(jnp.concatenate(parts, axis=-1), axis=-1).astype(q.dtype)
+    p = 0 if shared_k is None else shared_k.shape[0]
     s = k_cache.shape[1]
-    out = (jnp.einsum("bkgts,bskd->btkgd", probs[..., :s], v_cache.astype(q.dtype))
-           + jnp.einsum("bkgts,bskd->btkgd", probs[..., s:], v))
+    out = (jnp.einsum("bkgts,bskd->btkgd", probs[..., p:p + s], v_cache.astype(q.dtype))
+           + jnp.einsum("bkgts,bskd->btkgd", probs[..., p + s:], v))
+    if shared_k is not None:
+        out = out + jnp.einsum("bkgtp,pkd->btkgd", probs[..., :p], shared_v.astype(q.dtype))
     return out.reshape(b, t, heads, d)
 
 

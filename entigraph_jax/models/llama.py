@@ -217,6 +217,14 @@ def decoder_layer(x, w, *, cfg: LlamaConfig, rope, attend):
     return x + (rms_norm(mlp, w["post_mlp_norm"], eps, gemma) if gemma else mlp), carried
 
 
+class SharedPrefix(NamedTuple):
+    """Keys and values [layers, prefix, kv_heads, head_dim] of a prefix every row of a batch shares,
+    held once for all rows (`Llama.decode`)."""
+
+    k: jax.Array
+    v: jax.Array
+
+
 class KVCache(NamedTuple):
     """Keys and values of every layer [layers, batch, max_len, kv_heads, head_dim], which slots hold a
     real token [batch, max_len], and the next slot to write."""
@@ -319,14 +327,19 @@ class Llama(nnx.Module):
         x, _ = jax.lax.scan(lambda h, w: (layer(h, w), None), self._embed(tokens), self.layers.stacked())
         return self.final_hidden(constrain_batch(x))
 
-    def decode(self, tokens, positions, valid, cache: KVCache) -> tuple[jax.Array, KVCache]:
+    def decode(self, tokens, positions, valid, cache: KVCache, shared: SharedPrefix | None = None,
+               last: bool = False) -> tuple[jax.Array, KVCache]:
         """Run `tokens` [batch, T] at cache slots index..index+T-1 (T = prompt length to prefill, 1 to
-        decode); `valid` marks real tokens (False for left padding). Returns logits and the cache.
+        decode); `valid` marks real tokens (False for left padding). Returns logits (`last`: of the last
+        position only) and the cache. With `shared`, every row continues that prefix (held once for
+        all rows, before the cache's own slots; not for sliding-window models).
 
         Layers read the cache without writing it: each attends over (cached keys, its new keys) with
         one softmax, and the new keys and values of all layers are written once at the end, so a
         step moves only what it adds rather than copying the cache."""
         cfg = self.config
+        if shared is not None and cfg.sliding_window:
+            raise ValueError("a shared prefix is not supported with sliding-window attention")
         rope = rope_tables(positions, cfg)
         length, new = cache.valid.shape[1], tokens.shape[1]
         old_mask = (jnp.arange(length)[None, :] < cache.index) & cache.valid  # [batch, cached slots]
@@ -335,19 +348,20 @@ class Llama(nnx.Module):
         query_slots = cache.index + jnp.arange(new)
 
         def layer(h, xs):
-            w, k_cache, v_cache = xs
+            w, k_cache, v_cache, *prefix = xs
 
             def attend(q, k, v, sliding):
                 old, own, window = old_mask, new_mask, cfg.sliding_window
                 if window:
                     old = old & jnp.where(sliding, window_mask(query_slots, jnp.arange(length), window), True)
                     own = own & jnp.where(sliding, window_mask(query_slots, query_slots, window), True)
-                return cached_attention(q, k, v, k_cache, v_cache, old, own, cfg), (k, v)
+                return cached_attention(q, k, v, k_cache, v_cache, old, own, cfg, *prefix), (k, v)
 
             return decoder_layer(h, w, cfg=cfg, rope=rope, attend=attend)
 
-        x, (k, v) = jax.lax.scan(layer, self._embed(tokens), (self.layers.stacked(), cache.k, cache.v))
-        return self._logits(x), self._written(cache, k, v, valid)
+        xs = (self.layers.stacked(), cache.k, cache.v, *(() if shared is None else (shared.k, shared.v)))
+        x, (k, v) = jax.lax.scan(layer, self._embed(tokens), xs)
+        return self._logits(x[:, -1:] if last else x), self._written(cache, k, v, valid)
 
     def prefill(self, tokens, positions, valid, cache: KVCache) -> tuple[jax.Array, KVCache]:
         """`decode` of a left-padded prompt into an empty cache, returning only the last position's

@@ -4,6 +4,10 @@ Prompts are left-padded to a bucketed length so a handful of shapes cover every 
 can be sampled `n` times; temperature (0: greedy), top-p and top-k; stop strings and EOS end a
 sample. Decoding runs on the device in chunks of steps; between chunks the host checks whether
 every row has stopped. Parameters sharded over a mesh decode sharded: jit follows their shardings.
+
+A prefix the prompts share (an evaluation's few-shot block) is prefilled once and kept: later calls
+whose prompts start with it prefill only the rest, and every row attends to the prefix's keys and
+values held once for the whole batch (not on a mesh, nor for sliding-window models).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import dataclasses
 import functools
 import json
 import math
+import os
 
 import jax
 import jax.numpy as jnp
@@ -23,10 +28,11 @@ from entigraph_jax.data import check_vocabulary
 from entigraph_jax.errors import UserError
 
 from .constrained import JsonPrefix, TokenTexts
-from .llama import KVCache, Llama
+from .llama import KVCache, Llama, SharedPrefix
 from .sharding import ShardingRules
 
 JSON_CANDIDATES = 64  # tokens per row and step tried against the JSON automaton before the whole vocabulary
+MIN_SHARED = 64  # tokens: a shorter prefix common to the prompts is prefilled with each of them
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +93,13 @@ def candidates(logits: jax.Array, key: jax.Array, params: SamplingParams, count:
     return order, jnp.take_along_axis(inside, order, axis=-1)
 
 
+def _common(a: np.ndarray, b: list[int]) -> int:
+    """The length of the prefix `a` and `b` share."""
+    n = min(len(a), len(b))
+    differ = np.flatnonzero(a[:n] != np.asarray(b[:n]))
+    return int(differ[0]) if len(differ) else n
+
+
 def _bucket(length: int) -> int:
     """Powers of two up to 256, then multiples of 256: few distinct shapes are ever compiled."""
     return max(16, 1 << (max(length, 1) - 1).bit_length()) if length <= 256 else -(-length // 256) * 256
@@ -96,14 +109,17 @@ class Sampler:
     """`Sampler(model, tokenizer).generate(prompts, SamplingParams(...))` -> n `Sample`s per prompt."""
 
     def __init__(self, model: Llama, tokenizer, chunk: int = 32, mesh: Mesh | None = None,
-                 rules: ShardingRules = ShardingRules()):
+                 rules: ShardingRules = ShardingRules(), share_prefix: bool = True):
         """With a `mesh` (the model's parameters already placed on it, e.g. by `from_pretrained_hf(...,
-        mesh=mesh)`), rows are spread over the batch axes and the KV cache over batch and kv_heads."""
+        mesh=mesh)`), rows are spread over the batch axes and the KV cache over batch and kv_heads.
+        `share_prefix=False` prefills every prompt whole (what the shared prefix is compared against)."""
         check_vocabulary(tokenizer, model.config.vocab_size)
         self.graphdef, self.state = nnx.split(model)
         self.config, self.tokenizer, self.chunk, self.mesh = model.config, tokenizer, chunk, mesh
+        self.share_prefix = share_prefix and mesh is None and not model.config.sliding_window
         self.pad_id = tokenizer.pad_id if tokenizer.pad_id is not None else 0
         self._texts: TokenTexts | None = None  # each token's text, built on the first JSON request
+        self._shared: tuple[np.ndarray, SharedPrefix] | None = None  # the last shared prefix: tokens, keys/values
         self.row_multiple = 1
         if mesh is not None:
             batch_axes = rules.spec(("batch",), (0,), mesh)[0] or ()
@@ -119,6 +135,27 @@ class Sampler:
         prefilled once however many samples it gets."""
         cache = KVCache.empty(self.config, tokens.shape[0], max_len)
         logits, cache = nnx.merge(self.graphdef, state).prefill(tokens, positions[:, :-1], valid, cache)
+        return self._repeat(logits, cache, n)
+
+    @functools.partial(jax.jit, static_argnums=(0, 5))
+    def _prefill_after(self, state, tokens, positions, valid, n: int, cache: KVCache, shared: SharedPrefix):
+        """`_prefill` of what follows the `shared` prefix in each prompt, into the empty `cache` (an
+        argument: made inside, XLA would spend seconds constant-folding attention over its zeros)."""
+        logits, cache = nnx.merge(self.graphdef, state).decode(tokens, positions[:, :-1], valid, cache, shared,
+                                                                last=True)
+        return self._repeat(logits[:, -1], cache, n)
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def _prefill_shared(self, state, tokens) -> SharedPrefix:
+        """The keys and values of one prefix [1, p], to be held once for every row that continues it."""
+        length = tokens.shape[1]
+        cache = KVCache.empty(self.config, 1, length)
+        _, cache = nnx.merge(self.graphdef, state).prefill(tokens, jnp.arange(length, dtype=jnp.int32)[None],
+                                                           jnp.ones((1, length), bool), cache)
+        return SharedPrefix(cache.k[:, 0], cache.v[:, 0])
+
+    def _repeat(self, logits, cache: KVCache, n: int):
+        """Each row of the prefilled logits and cache `n` times (a prompt's samples), placed on the mesh."""
         logits = jnp.repeat(logits, n, axis=0)
         cache = KVCache(jnp.repeat(cache.k, n, axis=1), jnp.repeat(cache.v, n, axis=1),
                         jnp.repeat(cache.valid, n, axis=0), cache.index)
@@ -128,7 +165,7 @@ class Sampler:
         return logits, cache
 
     @functools.partial(jax.jit, static_argnums=(0, 2), donate_argnums=4)
-    def _decode(self, state, params: SamplingParams, limit: jax.Array, carry):
+    def _decode(self, state, params: SamplingParams, limit: jax.Array, carry, shared: SharedPrefix | None):
         """Decode until step `limit` or until every row has ended (a while loop: it exits early)."""
         model = nnx.merge(self.graphdef, state)
         enders = jnp.asarray(self._enders(params), jnp.int32)
@@ -140,7 +177,7 @@ class Sampler:
             out = jax.lax.dynamic_update_slice(out, token[:, None], (0, count))
             ends = jnp.isin(token, enders)
             done = done | ends
-            logits, cache = model.decode(token[:, None], positions[:, None], (~done | ends)[:, None], cache)
+            logits, cache = model.decode(token[:, None], positions[:, None], (~done | ends)[:, None], cache, shared)
             return logits[:, -1], cache, positions + 1, out, done, count + 1
 
         return jax.lax.while_loop(lambda c: (c[5] < limit) & ~jnp.all(c[4]), step, carry)
@@ -150,12 +187,12 @@ class Sampler:
         return candidates(logits, key, params, count)
 
     @functools.partial(jax.jit, static_argnums=0, donate_argnums=5)
-    def _advance(self, state, tokens, positions, valid, cache):
+    def _advance(self, state, tokens, positions, valid, cache, shared: SharedPrefix | None):
         logits, cache = nnx.merge(self.graphdef, state).decode(tokens[:, None], positions[:, None], valid[:, None],
-                                                               cache)
+                                                               cache, shared)
         return logits[:, -1], cache
 
-    def _decode_json(self, logits, cache, positions, params: SamplingParams) -> list[Sample]:
+    def _decode_json(self, logits, cache, positions, params: SamplingParams, shared) -> list[Sample]:
         """Step by step, each row's token the first of its candidates that keeps it a JSON prefix."""
         if self._texts is None:
             self._texts = TokenTexts(self.tokenizer, self.config.vocab_size)
@@ -180,7 +217,7 @@ class Sampler:
             if done.all():
                 break
             logits, cache = self._advance(self.state, jnp.asarray(chosen), jnp.asarray(positions + step),
-                                          jnp.asarray(produced), cache)
+                                          jnp.asarray(produced), cache, shared)
         return [Sample(self.tokenizer.decode(t), t, "eos" if s.complete else "length")
                 for t, s in zip(tokens, states, strict=True)]
 
@@ -214,21 +251,27 @@ class Sampler:
                              f"exceeds max_position_embeddings={limit}")
         # room for whole chunks of new tokens (few shapes to compile) where the positions allow it
         new = min(-(-params.max_new_tokens // self.chunk) * self.chunk, limit - longest)
-        width = min(_bucket(longest), limit - new)
+        start, shared = self._shared_prefix(ids)
+        rest = [row[start:] for row in ids]
+        width = min(_bucket(max(map(len, rest))), limit - new - start)
         tokens = np.full((len(ids), width), self.pad_id, np.int32)
         valid = np.zeros((len(ids), width), bool)
-        for i, row in enumerate(ids):  # left padding: every prompt ends at the same column
+        for i, row in enumerate(rest):  # left padding: every prompt ends at the same column
             tokens[i, width - len(row):], valid[i, width - len(row):] = row, True
-        # each row's positions, and one more column: where its first new token goes
-        positions = np.cumsum(np.concatenate([valid, np.ones((len(ids), 1), bool)], axis=1), axis=1) - 1
+        # each row's positions (after the shared prefix), and one more column: where its first new token goes
+        positions = np.cumsum(np.concatenate([valid, np.ones((len(ids), 1), bool)], axis=1), axis=1) - 1 + start
         positions = np.maximum(positions, 0).astype(np.int32)
         if self.mesh is not None:
             tokens, positions, valid = (jax.device_put(a, self.rows_sharding) for a in (tokens, positions, valid))
-        logits, cache = self._prefill(self.state, tokens, positions, valid, params.n, width + new)
+        if shared is None:
+            logits, cache = self._prefill(self.state, tokens, positions, valid, params.n, width + new)
+        else:
+            empty = KVCache.empty(self.config, len(ids), width + new)
+            logits, cache = self._prefill_after(self.state, tokens, positions, valid, params.n, empty, shared)
         rows = len(ids) * params.n
         following = np.repeat(np.asarray(positions[:, -1]), params.n)
         if params.json:
-            samples = self._decode_json(logits, cache, following, params)[:wanted]
+            samples = self._decode_json(logits, cache, following, params, shared)[:wanted]
             return [samples[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]
         carry = (logits, cache, jnp.asarray(following), jnp.zeros((rows, new), jnp.int32),
                  jnp.zeros(rows, bool), jnp.zeros((), jnp.int32))
@@ -236,13 +279,36 @@ class Sampler:
         # `chunk` steps so the host can look for them in the text so far
         step = self.chunk if params.stop else new
         for limit in (*range(step, new, step), new):
-            carry = self._decode(self.state, params, jnp.int32(limit), carry)
+            carry = self._decode(self.state, params, jnp.int32(limit), carry, shared)
             out, done = np.asarray(carry[3]), np.asarray(carry[4])
             if all(d or self._stop_index(out[i, :limit], params) is not None for i, d in enumerate(done)):
                 break
         out = np.asarray(carry[3])
         samples = [self._finish(out[i, : params.max_new_tokens], params) for i in range(wanted)]
         return [samples[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]
+
+    def _shared_prefix(self, ids: list[list[int]]) -> tuple[int, SharedPrefix | None]:
+        """(its length, its keys and values) of a prefix every prompt starts with, or (0, None): the one
+        kept from an earlier call as far as these prompts share it, else the prefix these prompts have
+        in common (then kept), when at least `MIN_SHARED` tokens long; each prompt keeps one token of
+        its own to prefill, whose logits start its decoding."""
+        if not self.share_prefix:
+            return 0, None
+        room = min(map(len, ids)) - 1
+        if self._shared is not None:
+            kept, kv = self._shared
+            length = min(room, *(_common(kept, row) for row in ids))
+            if length >= MIN_SHARED:
+                if length < len(kept):  # keys and values of a prefix do not depend on what follows it
+                    kv = SharedPrefix(kv.k[:, :length], kv.v[:, :length])
+                    self._shared = (kept[:length], kv)
+                return length, kv
+        length = min(room, len(os.path.commonprefix(ids))) if len(ids) > 1 else 0
+        if length < MIN_SHARED:
+            return 0, None
+        kept = np.asarray(ids[0][:length], np.int32)
+        self._shared = (kept, self._prefill_shared(self.state, jnp.asarray(kept)[None]))
+        return length, self._shared[1]
 
     def _stop_index(self, tokens: np.ndarray, params: SamplingParams) -> tuple[int, str] | None:
         """(where the first stop string starts in the decoded text, which one), or None."""

@@ -1,0 +1,49 @@
+"""Closed-book QuALITY evaluation, questions per second, with and without the shared-prefix cache, in
+one run on the same machine: the evaluation's own `closed_book` (the released code's 8 samples of up
+to 300 tokens at temperature 0.1, 8 questions at a time, the paper's 5-shot prompt) on the sample
+corpus's questions, with SmolLM2-135M-Instruct or any Hugging Face folder. Each path first answers one
+batch to compile (not timed). Target: with the cache >= 3x without.
+
+    python -m entigraph_jax.models convert .../SmolLM2-135M-Instruct.Q4_1.gguf /tmp/smollm2
+    python benchmarks/closed_book.py --model /tmp/smollm2 [--questions 16 --samples 8 --new 300]
+"""
+
+import argparse
+import time
+
+from entigraph_jax.data import load_source, load_tokenizer
+from entigraph_jax.evaluate.quality import SamplingSettings, closed_book
+from entigraph_jax.models import load
+from entigraph_jax.models.sampling import Sampler
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="a Hugging Face folder (SmolLM2 from `models convert`)")
+    parser.add_argument("--questions", type=int, default=16)
+    parser.add_argument("--samples", type=int, default=8)
+    parser.add_argument("--new", type=int, default=300)
+    args = parser.parse_args()
+    tokenizer, model = load_tokenizer(args.model), load(args.model, "float32")
+    docs = [d for d in load_source("sample") if d.questions]
+    settings = SamplingSettings(samples=args.samples, max_new_tokens=args.new)
+    seconds, answers = {}, {}
+    for name, share in (("whole prompts", False), ("shared prefix", True)):
+        sampler = Sampler(model, tokenizer, share_prefix=share)
+        closed_book(sampler, docs, settings, settings.batch_questions)  # compile
+        sampler._shared = None  # the timed evaluation prefills its few-shot block itself, once
+        start = time.perf_counter()
+        report = closed_book(sampler, docs, settings, args.questions)
+        seconds[name] = time.perf_counter() - start
+        answers[name] = [(r["samples"], r["selected"]) for r in report.details["results"]]
+    print(f"{args.model}: {args.questions} closed-book questions x {args.samples} samples of <= {args.new} tokens, "
+          f"{settings.batch_questions} questions at a time, fp32, this CPU")
+    for name, value in seconds.items():
+        print(f"{name:>14}: {value:7.1f} s, {args.questions / value:.3f} questions/s")
+    speedup = seconds["whole prompts"] / seconds["shared prefix"]
+    print(f"speed-up: {speedup:.2f}x (target >= 3x); same samples and answers: "
+          f"{answers['whole prompts'] == answers['shared prefix']}")
+
+
+if __name__ == "__main__":
+    main()
