@@ -4,6 +4,7 @@ provenance: the generator, the method, the prompt version, the counts and the co
 
 from __future__ import annotations
 
+import collections
 import json
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def rows(records) -> list[dict]:
 
 
 def dataset_card(summary: dict, runs: list[dict], table: pa.Table, repo: str) -> DatasetCard:
-    kinds = {kind: table["kind"].to_pylist().count(kind) for kind in sorted(set(table["kind"].to_pylist()))}
+    kinds = sorted(collections.Counter(table["kind"].to_pylist()).items())
     size = next(c for limit, c in ((1e3, "n<1K"), (1e4, "1K<n<10K"), (1e5, "10K<n<100K"), (1e6, "100K<n<1M"),
                                    (float("inf"), "n>1M")) if table.num_rows < limit)
     meta = DatasetCardData(task_categories=["text-generation"], tags=["synthetic", "entigraph-jax",
@@ -56,7 +57,7 @@ def dataset_card(summary: dict, runs: list[dict], table: pa.Table, repo: str) ->
              f"{summary['documents']} source documents.", "", "## Contents", "",
              f"{table.num_rows} rows in `{DATA_FILE}`, one per record that training reads (an entity record "
              "contributes its summary); columns: " + ", ".join(f"`{name}`" for name in SCHEMA.names) + ".", "",
-             "| kind | rows |", "| --- | --- |", *[f"| {kind} | {n} |" for kind, n in kinds.items()], "",
+             "| kind | rows |", "| --- | --- |", *[f"| {kind} | {n} |" for kind, n in kinds], "",
              "## How it was made", "", "| | |", "| --- | --- |",
              f"| generator | `{summary['model']}` ({summary['mode']}) |",
              f"| method, prompt version | `{summary['method']}`, `{summary['prompt_version']}` |",

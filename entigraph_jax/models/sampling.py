@@ -93,13 +93,6 @@ def candidates(logits: jax.Array, key: jax.Array, params: SamplingParams, count:
     return order, jnp.take_along_axis(inside, order, axis=-1)
 
 
-def _common(a: np.ndarray, b: list[int]) -> int:
-    """The length of the prefix `a` and `b` share."""
-    n = min(len(a), len(b))
-    differ = np.flatnonzero(a[:n] != np.asarray(b[:n]))
-    return int(differ[0]) if len(differ) else n
-
-
 def _bucket(length: int) -> int:
     """Powers of two up to 256, then multiples of 256: few distinct shapes are ever compiled."""
     return max(16, 1 << (max(length, 1) - 1).bit_length()) if length <= 256 else -(-length // 256) * 256
@@ -119,7 +112,7 @@ class Sampler:
         self.share_prefix = share_prefix and mesh is None and not model.config.sliding_window
         self.pad_id = tokenizer.pad_id if tokenizer.pad_id is not None else 0
         self._texts: TokenTexts | None = None  # each token's text, built on the first JSON request
-        self._shared: tuple[np.ndarray, SharedPrefix] | None = None  # the last shared prefix: tokens, keys/values
+        self._shared: tuple[list[int], SharedPrefix] | None = None  # the last shared prefix: tokens, keys/values
         self.row_multiple = 1
         if mesh is not None:
             batch_axes = rules.spec(("batch",), (0,), mesh)[0] or ()
@@ -297,7 +290,7 @@ class Sampler:
         room = min(map(len, ids)) - 1
         if self._shared is not None:
             kept, kv = self._shared
-            length = min(room, *(_common(kept, row) for row in ids))
+            length = min(room, len(os.path.commonprefix([kept, *ids])))
             if length >= MIN_SHARED:
                 if length < len(kept):  # keys and values of a prefix do not depend on what follows it
                     kv = SharedPrefix(kv.k[:, :length], kv.v[:, :length])
@@ -306,8 +299,8 @@ class Sampler:
         length = min(room, len(os.path.commonprefix(ids))) if len(ids) > 1 else 0
         if length < MIN_SHARED:
             return 0, None
-        kept = np.asarray(ids[0][:length], np.int32)
-        self._shared = (kept, self._prefill_shared(self.state, jnp.asarray(kept)[None]))
+        kept = ids[0][:length]
+        self._shared = (kept, self._prefill_shared(self.state, jnp.asarray([kept], jnp.int32)))
         return length, self._shared[1]
 
     def _stop_index(self, tokens: np.ndarray, params: SamplingParams) -> tuple[int, str] | None:
