@@ -107,6 +107,17 @@ class OpenAIBackend(Backend):
             raise Retryable(f"malformed response body ({redact(repr(e), 200)})") from e
         return dataclasses.replace(completion(payload), wait_s=wait)
 
+    async def text_completion(self, body: dict) -> dict:
+        """POST `/completions`, the text (not chat) endpoint, with `body` and this client's model: the
+        parsed answer. `Retryable` as every call, `Rejected` for another refusal."""
+        status, raw, _ = await self._send("POST", f"{self.base_url}/completions", json={"model": self.model, **body})
+        if status >= 400:
+            raise Rejected(f"{self.base_url}/completions: HTTP {status} ({_message(raw)})")
+        try:
+            return json.loads(raw)
+        except ValueError as e:
+            raise Retryable(f"malformed response body ({redact(repr(e), 200)})") from e
+
     def _drop_schema(self, why: str):
         """A server without structured outputs: JSON mode (and re-asks) from now on."""
         self.use_schema = False

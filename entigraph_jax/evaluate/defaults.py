@@ -14,8 +14,10 @@ from entigraph_jax.settings import Settings, at_least, positive, section, settin
 from .contamination import ContaminationSettings
 from .harness import HarnessSettings
 from .quality import SamplingSettings
+from .served import ServedSettings
 from .summary import SummarySettings
 
+SAMPLED = ("closed_book", "open_book", "summary")  # the modes that sample answers: ours or a served model's
 MODES = ("closed_book", "open_book", "loglik", "perplexity", "summary", "harness", "contamination")
 RERANKERS = ("none", "http", "query_likelihood")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -67,6 +69,8 @@ class EvaluateSettings(Settings):
                          "tune | all", choices=SPLITS)
     max_questions: int = setting(0, "0: every question", check=at_least(0))
     sampling: SamplingSettings = section(SamplingSettings)
+    served: ServedSettings = section(ServedSettings, "sampling through a served model (closed_book, open_book, "
+                                     "summary): an OpenAI-compatible server or vLLM started for the run")
     rag: RagSettings = section(RagSettings)
     loglik_batch: int = setting(16, "rows per forward pass in loglik mode", check=positive)
     perplexity: PerplexitySettings = section(PerplexitySettings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 
@@ -15,12 +16,13 @@ from entigraph_jax.runs import EvalReport, TrainRun
 from entigraph_jax.scalars import log_figures, numbers
 
 from .contamination import contamination
-from .defaults import EvaluateSettings
+from .defaults import SAMPLED, EvaluateSettings
 from .harness import harness_model, harness_samples, run_tasks, task_figures
 from .loglik import log_likelihood
 from .perplexity import perplexity
 from .quality import closed_book
 from .rag import QueryLikelihoodReranker, open_book
+from .served import ServedSampler
 from .summary import summary_articles, summary_eval
 
 
@@ -47,6 +49,23 @@ def evaluate(config: EvaluateSettings) -> EvalReport:
     return report
 
 
+def check_served(config: EvaluateSettings) -> None:
+    """A served model samples; scoring with the model's own likelihoods needs it here."""
+    if config.mode not in SAMPLED:
+        raise ConfigError(f"config: served.backend={config.served.backend} samples answers ({', '.join(SAMPLED)}); "
+                          f"mode={config.mode} scores with the model itself (served.backend=\"\")")
+    if config.mode == "open_book" and config.rag.rerank == "query_likelihood":
+        raise ConfigError("config: rag.rerank=query_likelihood scores with the model itself; with served.backend "
+                          "set, rerank with none or http")
+
+
+def make_sampler(config: EvaluateSettings, model, tokenizer, log_dir: Path):
+    """Our own sampler, or the served model's (which stops a server it started on leaving the `with`)."""
+    if config.served.backend:
+        return ServedSampler(config.served, config.model.path, tokenizer, log_dir)
+    return contextlib.nullcontext(Sampler(model, tokenizer))
+
+
 def score(config: EvaluateSettings) -> EvalReport:
     """The report of every mode but contamination, written beside the checkpoint or to `output`."""
     if not config.model.path:
@@ -61,18 +80,24 @@ def score(config: EvaluateSettings) -> EvalReport:
             raise SourceError(f"{config.source}: no documents with questions (not a QuALITY source?)")
     if config.mode == "summary":
         articles = summary_articles(docs, config.split, config.summary)
-    tokenizer = config.tokenizer.load(checkpoint)
-    model = load(checkpoint, config.model.param_dtype, compute_dtype=config.model.dtype or None)
-    check_vocabulary(tokenizer, model.config.vocab_size)
-    if config.mode == "closed_book":
-        report = closed_book(Sampler(model, tokenizer), docs, config.sampling, config.max_questions)
-    elif config.mode == "open_book":
-        rag = config.rag
-        embedder = make_embedder(rag.embedder, str(checkpoint.absolute()) + ".embeddings")
-        report = open_book(Sampler(model, tokenizer), docs, embedder, config.sampling, rag.top_k, rag.chunk_size,
-                           config.max_questions, make_reranker(config, model, tokenizer), rag.retrieval_max_k)
-    elif config.mode == "summary":
-        report = summary_eval(Sampler(model, tokenizer), str(checkpoint), *articles, config.summary, output)
+    served = config.served.backend
+    if served:
+        check_served(config)
+    tokenizer = config.tokenizer.load(checkpoint) if not served or config.mode == "summary" else None
+    model = None if served else load(checkpoint, config.model.param_dtype, compute_dtype=config.model.dtype or None)
+    if model is not None:
+        check_vocabulary(tokenizer, model.config.vocab_size)
+    if config.mode in SAMPLED:
+        with make_sampler(config, model, tokenizer, output.parent) as sampler:
+            if config.mode == "closed_book":
+                report = closed_book(sampler, docs, config.sampling, config.max_questions)
+            elif config.mode == "open_book":
+                rag = config.rag
+                embedder = make_embedder(rag.embedder, str(checkpoint.absolute()) + ".embeddings")
+                report = open_book(sampler, docs, embedder, config.sampling, rag.top_k, rag.chunk_size,
+                                   config.max_questions, make_reranker(config, model, tokenizer), rag.retrieval_max_k)
+            else:
+                report = summary_eval(sampler, str(checkpoint), *articles, config.summary, output)
     elif config.mode == "harness":
         lm = harness_model(model, tokenizer, config.harness.batch)
         results = run_tasks(lm, config.harness, log_samples=True)

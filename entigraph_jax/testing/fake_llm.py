@@ -136,9 +136,10 @@ class FakeLLMServer:
     """Start with `start()` (a background thread) or `serve()` (in a running event loop)."""
 
     def __init__(self, latency_s: float = 0.0, hang_s: float = 5.0, retry_after_s: float = 0.05, batch_polls: int = 1,
-                 answer=fake_answer):
+                 answer=fake_answer, completions=None):
         self.latency_s, self.hang_s, self.retry_after_s = latency_s, hang_s, retry_after_s
         self.answer = answer  # (prompt, json_mode) -> the answer's text: a test may script its own
+        self.completions = completions  # (request body) -> the text /completions choices (None: HTTP 404)
         self.faults: collections.deque[str] = collections.deque()
         self.always: str | None = None  # a fault served to every request while set (`fail_always`)
         self.requests: list[dict] = []  # (path, json body) of every request, for assertions
@@ -258,6 +259,11 @@ class FakeLLMServer:
             return 429, [f"Retry-After: {self.retry_after_s}"], _error(429, "RESOURCE_EXHAUSTED", "slow down")
         if fault == "500":
             return 500, [], _error(500, "INTERNAL", "server error")
+        if path.endswith("/completions") and not path.endswith("/chat/completions"):
+            if self.completions is None:
+                return 404, [], _error(404, "NOT_FOUND", "this server has no text completions")
+            return 200, [], {"id": "fake", "object": "text_completion", "model": body.get("model"),
+                             "choices": self.completions(body)}
         if fault in ("echo401", "echo400", "echo500"):
             code = int(fault[4:])
             return code, [], _error(code, "ERROR", f"request refused; it had the headers {json.dumps(headers)}")
