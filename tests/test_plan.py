@@ -236,3 +236,31 @@ def test_an_estimate_within_its_error_of_the_memory_is_not_called_a_fit():
     assert verdict(14.0).startswith("fits (estimate): 14.00 of 16.0 GiB")
     assert verdict(15.0, exact=True).startswith("fits (compiled): 15.00 of 16.0 GiB")
     assert verdict(16.5).startswith("does NOT fit (estimate)")
+
+
+@pytest.mark.slow
+@needs_libtpu
+def test_each_layers_weights_are_cast_to_bfloat16_inside_the_scan_on_a_tpu(monkeypatch):
+    """Left to its bf16 propagation the TPU compiler casts the whole stack of float32 layer shards to
+    bfloat16 before the layer loop and holds the copy through forward and backward; the trainer turns
+    that off, and the chip's temporaries fall by that copy (the layers' bfloat16 bytes per chip)."""
+    from entigraph_jax.train import step
+
+    cfg = LlamaConfig(vocab_size=8000, hidden_size=512, intermediate_size=2048, num_layers=8, num_heads=8,
+                      num_kv_heads=4, head_dim=64, param_dtype="float32", dtype="bfloat16", remat="full",
+                      attention="splash", logits_chunk=256)
+    optim = OptimSettings(1e-3, 0.05, 0.01, 0.9, 0.95, 1e-8, 1.0, 0.0, 1)
+    mesh = make_mesh(1, 8, 1, devices=tpu_devices(HARDWARE["v5e-8"]))
+    figures, texts = {}, {}
+    for name, options in (("propagated", None), ("in the scan", step.TPU_COMPILER_OPTIONS)):
+        monkeypatch.setattr(step, "TPU_COMPILER_OPTIONS", options)
+        trainer = Trainer(cfg, optim, 100, mesh, ShardingRules())
+        done = trainer.step.lower(trainer.abstract_state, abstract_batch(trainer, 16, 1024)).compile()
+        figures[name], texts[name] = done.memory_analysis().temp_size_in_bytes, done.as_text()
+    layer_params = 2 * 512 * 512 + 2 * 512 * 256 + 3 * 512 * 2048
+    stack_bf16_per_chip = 8 * layer_params * 2 / 8
+    assert figures["propagated"] - figures["in the scan"] >= 0.9 * stack_bf16_per_chip, figures
+    whole_stack_cast = re.compile(r"= bf16\[8(,\d+){2,}\]\S* convert\(")  # a layer matrix for each of the 8
+    for name, text in texts.items():
+        entry = text[text.index("\nENTRY"):]
+        assert bool(whole_stack_cast.search(entry)) == (name == "propagated"), name

@@ -23,6 +23,13 @@ from .defaults import OptimSettings
 
 BATCH_KEYS = ("inputs", "targets", "segment_ids", "positions", "loss_mask")
 
+# The TPU compiler's bf16 propagation sees that the layer scan only ever reads its float32 weight
+# shards cast to bfloat16, and casts the whole stack of shards before the loop: a bfloat16 copy of
+# every layer's weights held through forward and backward (3.3 GiB per chip on the 8B recipe over a
+# v5p-8). Off, each layer's shard is cast inside the scan, when its layer runs. The propagation does
+# not change results (it only removes precision that every reader drops), so neither does turning it off.
+TPU_COMPILER_OPTIONS = {"xla_jf_bf16_propagation": False}
+
 
 def learning_rate_schedule(cfg: OptimSettings, num_steps: int) -> optax.Schedule:
     """Linear warmup over `warmup_fraction` of the run, then cosine to `min_lr` (the paper's: zero)."""
@@ -89,8 +96,9 @@ class Trainer:
             {"params": abstract_params, "opt_state": abstract_opt,
              "step": jax.ShapeDtypeStruct((), jnp.int32)},
             self.state_shardings)
+        options = TPU_COMPILER_OPTIONS if self.mesh.devices.flat[0].platform == "tpu" else None
         self.step = jax.jit(self._step, in_shardings=(self.state_shardings, self.batch_sharding),
-                            out_shardings=(self.state_shardings, None), donate_argnums=0)
+                            out_shardings=(self.state_shardings, None), donate_argnums=0, compiler_options=options)
         self.eval_loss = jax.jit(self._eval_loss, in_shardings=(self.param_shardings, self.batch_sharding))
 
     def init_state(self, seed: int) -> dict:
