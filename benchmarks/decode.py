@@ -21,6 +21,7 @@ from entigraph_jax.models.sampling import Sampler, SamplingParams
 
 class IdTokenizer:
     bos_id, eos_id, pad_id = None, None, 0
+    vocab_size = 0  # ids only: any model's embeddings hold them
 
     def decode(self, ids):
         return ""

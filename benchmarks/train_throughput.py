@@ -5,7 +5,7 @@ all devices: the vendor's dense bf16 figure on TPUs/GPUs, a float32 matmul measu
 CPU. Models: the quickstart's, a ~100M one and, on an accelerator, a 1B-class (Llama 3.2 1B shape)
 in bf16.
 
-    python benchmarks/train_throughput.py [--steps 5] [--models quickstart,100m,1b]
+    python benchmarks/train_throughput.py [--steps 5] [--models quickstart,100m,1b] [--attention cudnn]
 """
 
 import argparse
@@ -29,9 +29,9 @@ MODELS = {  # name: (architecture, batch, seq, compute dtype)
 }
 
 
-def measure(name: str, steps: int, peak: float) -> None:
+def measure(name: str, steps: int, peak: float, attention: str) -> None:
     arch, batch, seq, dtype = MODELS[name]
-    cfg = LlamaConfig(**arch, dtype=dtype, max_position_embeddings=seq,
+    cfg = LlamaConfig(**arch, dtype=dtype, max_position_embeddings=seq, attention=attention,
                       remat="full" if name == "1b" else "none")
     optim = OptimSettings(lr=1e-4, warmup_fraction=0.05, weight_decay=0.01, b1=0.9, b2=0.95, eps=1e-8,
                         clip_norm=1.0, z_loss=0.0, microbatches=1)
@@ -57,7 +57,7 @@ def measure(name: str, steps: int, peak: float) -> None:
     flops = cfg.train_flops_per_token(seq) * batch * seq / step_time
     print(f"{name:>10}: {cfg.num_params() / 1e6:7.1f}M params, batch {batch} x {seq}, {dtype}: "
           f"{step_time * 1e3:8.1f} ms/step, {batch * seq / step_time:9.0f} tokens/s, "
-          f"{flops / 1e12:6.3f} TFLOP/s, MFU {flops / (peak * mesh.devices.size):6.1%}")
+          f"{flops / 1e12:6.3f} TFLOP/s, MFU {flops / (peak * mesh.devices.size):6.1%}, attention {attention}")
 
 
 def main():
@@ -65,6 +65,8 @@ def main():
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--models", default=None, help="comma-separated; default: quickstart,100m "
                                                        "(and 1b on an accelerator)")
+    parser.add_argument("--attention", default="auto", help="model.attention: auto (by platform) | xla | splash | "
+                                                            "cudnn (asked by name, it fails rather than falls back)")
     args = parser.parse_args()
     accelerator = jax.devices()[0].platform != "cpu"
     names = args.models.split(",") if args.models else ["quickstart", "100m"] + (["1b"] if accelerator else [])
@@ -72,7 +74,7 @@ def main():
     print(f"{jax.device_count()} x {jax.devices()[0].device_kind}; peak {peak / 1e12:.3f} TFLOP/s/device "
           f"({source})")
     for name in names:
-        measure(name, args.steps, peak)
+        measure(name, args.steps, peak, args.attention)
 
 
 if __name__ == "__main__":
