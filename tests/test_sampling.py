@@ -132,3 +132,20 @@ def test_a_shared_prefix_is_prefilled_once_and_changes_no_answer(model):
         kept.append(shared._shared)
     assert [len(tokens) for tokens, _ in kept] == [1 + len(block), 1 + len(block), 1 + 100]
     assert kept[1][1] is kept[0][1] and whole._shared is None  # the second batch prefilled only its own part
+
+
+def test_rows_that_finish_leave_the_batch_and_change_no_sample(model):
+    """Once at most half the rows are still going, only they decode on (a smaller batch): every
+    sample, greedy or seeded, is the one the whole batch gives when decoded in one piece."""
+    prompts = [p * k for p in PROMPTS for k in (1, 2, 3)]
+    compacted, whole = Sampler(model, CharTokenizer(), chunk=4), Sampler(model, CharTokenizer(), chunk=4,
+                                                                          drop_finished=False)
+    sizes = []
+    gather = compacted._gather
+    compacted._gather = lambda carry, keep: sizes.append(len(keep)) or gather(carry, keep)
+    for params in (SamplingParams(max_new_tokens=40, temperature=0, stop=("B", "K", "Q")),
+                   SamplingParams(max_new_tokens=40, temperature=1.0, n=4, seed=3, stop=("B", "K", "Q"))):
+        got, want = compacted.generate(prompts, params), whole.generate(prompts, params)
+        assert [[(s.text, s.tokens, s.finish_reason) for s in row] for row in got] == \
+               [[(s.text, s.tokens, s.finish_reason) for s in row] for row in want]
+    assert sizes and all(size & (size - 1) == 0 for size in sizes)  # batches of powers of two

@@ -3,7 +3,9 @@
 Prompts are left-padded to a bucketed length so a handful of shapes cover every batch; each prompt
 can be sampled `n` times; temperature (0: greedy), top-p and top-k; stop strings and EOS end a
 sample. Decoding runs on the device in chunks of steps; between chunks the host checks whether
-every row has stopped. Parameters sharded over a mesh decode sharded: jit follows their shardings.
+every row has stopped, and once at most half the rows are still going only they decode on, in a
+smaller batch (each row draws from its own random stream, so which rows share a batch changes no
+sample). Parameters sharded over a mesh decode sharded: jit follows their shardings.
 
 A prefix the prompts share (an evaluation's few-shot block) is prefilled once and kept: later calls
 whose prompts start with it prefill only the rest, and every row attends to the prefix's keys and
@@ -12,6 +14,7 @@ values held once for the whole batch (not on a mesh, nor for sliding-window mode
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import json
@@ -102,14 +105,16 @@ class Sampler:
     """`Sampler(model, tokenizer).generate(prompts, SamplingParams(...))` -> n `Sample`s per prompt."""
 
     def __init__(self, model: Llama, tokenizer, chunk: int = 32, mesh: Mesh | None = None,
-                 rules: ShardingRules = ShardingRules(), share_prefix: bool = True):
+                 rules: ShardingRules = ShardingRules(), share_prefix: bool = True, drop_finished: bool = True):
         """With a `mesh` (the model's parameters already placed on it, e.g. by `from_pretrained_hf(...,
         mesh=mesh)`), rows are spread over the batch axes and the KV cache over batch and kv_heads.
-        `share_prefix=False` prefills every prompt whole (what the shared prefix is compared against)."""
+        `share_prefix=False` prefills every prompt whole, `drop_finished=False` decodes every row to the
+        batch's end (what the shared prefix and the smaller batches are compared against)."""
         check_vocabulary(tokenizer, model.config.vocab_size)
         self.graphdef, self.state = nnx.split(model)
         self.config, self.tokenizer, self.chunk, self.mesh = model.config, tokenizer, chunk, mesh
         self.share_prefix = share_prefix and mesh is None and not model.config.sliding_window
+        self.drop_finished = drop_finished and mesh is None  # a mesh's rows are spread over its devices
         self.pad_id = tokenizer.pad_id if tokenizer.pad_id is not None else 0
         self._texts: TokenTexts | None = None  # each token's text, built on the first JSON request
         self._shared: tuple[list[int], SharedPrefix] | None = None  # the last shared prefix: tokens, keys/values
@@ -164,16 +169,27 @@ class Sampler:
         enders = jnp.asarray(self._enders(params), jnp.int32)
 
         def step(carry):
-            logits, cache, positions, out, done, count = carry
-            key = jax.random.fold_in(jax.random.key(params.seed), count)
-            token = jnp.where(done, self.pad_id, next_token(logits, key, params))
+            logits, cache, positions, out, done, count, rows = carry
+            # each row's own random stream (its sample's number in the call, the step): the same
+            # draws whichever rows share the batch, so finished rows can be dropped between chunks
+            keys = jax.vmap(lambda row: jax.random.fold_in(jax.random.fold_in(jax.random.key(params.seed), row),
+                                                           count))(rows)
+            drawn = jax.vmap(lambda row_logits, key: next_token(row_logits[None], key, params)[0])(logits, keys)
+            token = jnp.where(done, self.pad_id, drawn)
             out = jax.lax.dynamic_update_slice(out, token[:, None], (0, count))
             ends = jnp.isin(token, enders)
             done = done | ends
             logits, cache = model.decode(token[:, None], positions[:, None], (~done | ends)[:, None], cache, shared)
-            return logits[:, -1], cache, positions + 1, out, done, count + 1
+            return logits[:, -1], cache, positions + 1, out, done, count + 1, rows
 
         return jax.lax.while_loop(lambda c: (c[5] < limit) & ~jnp.all(c[4]), step, carry)
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def _gather(self, carry, keep):
+        """The decoding state of the rows `keep` only (a smaller batch to decode)."""
+        logits, cache, positions, out, done, count, rows = carry
+        cache = KVCache(cache.k[:, keep], cache.v[:, keep], cache.valid[keep], cache.index)
+        return logits[keep], cache, positions[keep], out[keep], done[keep], count, rows[keep]
 
     @functools.partial(jax.jit, static_argnums=(0, 3, 4))
     def _candidates(self, logits, key, params: SamplingParams, count: int):
@@ -267,18 +283,34 @@ class Sampler:
             samples = self._decode_json(logits, cache, following, params, shared)[:wanted]
             return [samples[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]
         carry = (logits, cache, jnp.asarray(following), jnp.zeros((rows, new), jnp.int32),
-                 jnp.zeros(rows, bool), jnp.zeros((), jnp.int32))
-        # without stop strings the device decodes to the end in one call; with them it stops every
-        # `chunk` steps so the host can look for them in the text so far
+                 jnp.zeros(rows, bool), jnp.zeros((), jnp.int32), jnp.arange(rows, dtype=jnp.int32))
+        out = self._decode_rows(carry, params, new, shared)
+        samples = [self._finish(out[i, : params.max_new_tokens], params) for i in range(wanted)]
+        return [samples[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]
+
+    def _decode_rows(self, carry, params: SamplingParams, new: int, shared) -> np.ndarray:
+        """Every row's new tokens [rows, new]. Without stop strings the device decodes to the end in
+        one call; with them it stops every `chunk` steps so the host can look for them in the text so
+        far, and once at most half the rows are still going, only those decode on (in a batch of the
+        next power of two) where `drop_finished`."""
+        out = np.zeros(carry[3].shape, np.int32)
+        live = len(out)  # the batch's first rows are samples; any after them pad it to its size
         step = self.chunk if params.stop else new
         for limit in (*range(step, new, step), new):
             carry = self._decode(self.state, params, jnp.int32(limit), carry, shared)
-            out, done = np.asarray(carry[3]), np.asarray(carry[4])
-            if all(d or self._stop_index(out[i, :limit], params) is not None for i, d in enumerate(done)):
+            rows, done = np.asarray(carry[6])[:live], np.asarray(carry[4])[:live]
+            out[rows] = np.asarray(carry[3])[:live]
+            going = [i for i, (row, d) in enumerate(zip(rows, done, strict=True))
+                     if not d and self._stop_index(out[row, :limit], params) is None]
+            if not going:
                 break
-        out = np.asarray(carry[3])
-        samples = [self._finish(out[i, : params.max_new_tokens], params) for i in range(wanted)]
-        return [samples[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]
+            size = 1 << (len(going) - 1).bit_length()
+            if self.drop_finished and size <= carry[4].shape[0] // 2:
+                # padding rows copy the first kept one, marked done: they only repeat the pad token
+                keep = jnp.asarray(going + going[:1] * (size - len(going)), jnp.int32)
+                carry = self._gather(carry, keep)
+                live, carry = len(going), (*carry[:4], jnp.arange(size) >= len(going), *carry[5:])
+        return out
 
     def _shared_prefix(self, ids: list[list[int]]) -> tuple[int, SharedPrefix | None]:
         """(its length, its keys and values) of a prefix every prompt starts with, or (0, None): the one
@@ -323,6 +355,8 @@ class Sampler:
             tokens, reason = tokens[: ends[0]], "eos"
         text = self.tokenizer.decode(tokens)
         stop = self._stop_index(np.asarray(tokens, np.int32), params)
-        if stop is not None:
-            return Sample(text[: stop[0]], tokens, "stop", stop[1])
+        if stop is not None:  # the tokens up to the one that completes the stop string
+            ends = bisect.bisect_left(range(len(tokens) + 1), True, key=lambda k: stop[1] in self.tokenizer.decode(
+                tokens[:k]))
+            return Sample(text[: stop[0]], tokens[:ends], "stop", stop[1])
         return Sample(text, tokens, reason)
