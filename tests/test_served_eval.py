@@ -56,6 +56,7 @@ def replay(answers: dict[str, list[dict]], per_request: int):
     return complete
 
 
+@pytest.mark.torch
 def test_a_served_closed_book_equals_our_samplers_report(tmp_path):
     tokenizer, _, folder = tiny_reference(tmp_path)
     settings = SamplingSettings(samples=3, max_new_tokens=40, temperature=1.0, batch_questions=4, shots=1, seed=1)
@@ -76,6 +77,7 @@ def test_a_served_closed_book_equals_our_samplers_report(tmp_path):
     assert len({r["seed"] for r in requests}) == 12  # every request its own seed, the same on a rerun
 
 
+@pytest.mark.torch
 def test_served_summaries_equal_our_samplers(tmp_path):
     """Summaries go as the chat template's token ids, with its stop tokens as vLLM's stop_token_ids."""
     tokenizer, _, folder = tiny_reference(tmp_path)
