@@ -27,8 +27,8 @@ import urllib.request
 from pathlib import Path
 
 from entigraph_jax.config import apply_override
-from entigraph_jax.generate.defaults import GenerateSettings, base_config
 from entigraph_jax.generate.run import generate
+from entigraph_jax.generate.settings import GenerateSettings, base_config
 
 
 def rss_mb() -> float:

@@ -129,7 +129,8 @@ def main():
         copying, relevance = m.get("copying", {}), m.get("relevance", {})
         cell = (lambda d, k: f"{d[k]:.3f}" if k in d else "-")  # noqa: E731
         print(f"| {arm} | {figures['steps']} | {figures['tokens']:,} | {figures['final_loss']:.3f} | "
-              f"{figures['eval_loss']:.3f} | {figures['eval_ppl']:.1f} | {m['corpus']['repeated_ngrams']:.3f} | "
+              f"{figures['perplexity/loss']:.3f} | {figures['perplexity/perplexity']:.1f} | "
+              f"{m['corpus']['repeated_ngrams']:.3f} | "
               f"{m['corpus']['near_duplicates']:.3f} | {cell(copying, 'copies')} | {cell(relevance, 'irrelevant')} |")
 
 

@@ -7,7 +7,7 @@ suits the smaller model, and `save_dots` remat trades a little memory for speed.
         --config.model.path=/ckpt/Llama-3.2-1B --config.tokenizer.path=/ckpt/Llama-3.2-1B
 """
 
-from entigraph_jax.train.defaults import base_config
+from entigraph_jax.train.settings import base_config
 
 # the paper's replay corpus: the RedPajama 1T sample (1.14B Llama 3 tokens), from the Hugging Face cache
 REPLAY = "hf:togethercomputer/RedPajama-Data-1T-Sample"

@@ -14,7 +14,7 @@ The other two arms of the paper: `cpt_llama3_8b_raw.py` and `cpt_llama3_8b_rephr
         --config.model.path=/ckpt/Meta-Llama-3-8B --config.tokenizer.path=/ckpt/Meta-Llama-3-8B
 """
 
-from entigraph_jax.train.defaults import base_config
+from entigraph_jax.train.settings import base_config
 
 # the paper's replay corpus: the RedPajama 1T sample (1.14B Llama 3 tokens), from the Hugging Face cache
 REPLAY = "hf:togethercomputer/RedPajama-Data-1T-Sample"

@@ -11,7 +11,7 @@ real base and add replay of general text, as the paper does (`configs/cpt_llama3
         --config.data.replay_source=hf:togethercomputer/RedPajama-Data-1T-Sample --config.data.replay_rate=0.1
 """
 
-from entigraph_jax.train.defaults import base_config
+from entigraph_jax.train.settings import base_config
 
 
 def get_config():

@@ -21,7 +21,7 @@ prices below are OpenAI's list prices for gpt-4-turbo when this recipe was writt
 run prices it so); answers then come within 24 hours per batch instead of at once.
 """
 
-from entigraph_jax.generate.defaults import base_config
+from entigraph_jax.generate.settings import base_config
 
 
 def get_config():

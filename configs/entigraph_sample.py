@@ -9,7 +9,7 @@ with GEMINI_API_KEY set. Pairs are capped and a tenth of the triples kept, so a 
 hundred requests.
 """
 
-from entigraph_jax.generate.defaults import base_config
+from entigraph_jax.generate.settings import base_config
 
 
 def get_config():

@@ -9,13 +9,13 @@ The tasks' datasets come from the Hugging Face Hub through `datasets` (the user'
 speeds our sampler does not serve, run the harness's own backends on the export (README).
 """
 
-from entigraph_jax.evaluate.defaults import base_config
+from entigraph_jax.evaluate.settings import base_config
 
 
 def get_config():
     c = base_config()
-    c.mode = "harness"
-    c.harness.tasks = ("arc_easy", "arc_challenge", "hellaswag", "piqa", "winogrande", "boolq")
-    c.harness.num_fewshot = 0
-    c.harness.batch = 16
+    c.task = "harness"
+    c.tasks.harness.tasks = ("arc_easy", "arc_challenge", "hellaswag", "piqa", "winogrande", "boolq")
+    c.tasks.harness.num_fewshot = 0
+    c.tasks.harness.batch = 16
     return c

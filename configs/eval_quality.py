@@ -9,14 +9,14 @@ samples, the first valid answer) is `eval_quality_released.py`.
         --config.source=quality:QuALITY.v1.0.1.htmlstripped.train,QuALITY.v1.0.1.htmlstripped.dev
 """
 
-from entigraph_jax.evaluate.defaults import base_config
+from entigraph_jax.evaluate.settings import base_config
 
 
 def get_config():
     c = base_config()
     c.model.update(path="workdir/quickstart/hf", param_dtype="float32")  # the export carries its tokenizer
     c.source = "sample"
-    c.mode = "closed_book"
+    c.task = "closed_book"
     c.split = "test"
-    c.sampling.update(samples=64, selection="random_valid", temperature=0.1, max_new_tokens=300)
+    c.tasks.closed_book.sampling.update(samples=64, selection="random_valid", temperature=0.1, max_new_tokens=300)
     return c

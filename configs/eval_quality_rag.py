@@ -10,16 +10,17 @@ Needs OPENAI_API_KEY and COHERE_API_KEY (or any OpenAI-compatible /embeddings an
         --config.model.path=/ckpt/Meta-Llama-3-8B --config.tokenizer.path=/ckpt/Meta-Llama-3-8B
 """
 
-from entigraph_jax.evaluate.defaults import base_config
+from entigraph_jax.evaluate.settings import base_config
 
 
 def get_config():
     c = base_config()
     c.model.update(path="/ckpt/Meta-Llama-3-8B", param_dtype="bfloat16")
     c.source = "quality:QuALITY.v1.0.1.htmlstripped.train,QuALITY.v1.0.1.htmlstripped.dev"
-    c.mode = "open_book"
-    c.sampling.update(samples=64, selection="random_valid", temperature=0.1, max_new_tokens=300)  # Appendix F.2
-    c.rag.embedder.update(backend="openai", model="text-embedding-3-large", base_url="https://api.openai.com/v1")
-    c.rag.update(chunk_size=1024, retrieval_max_k=128, rerank="http", top_k=16)
-    c.rag.reranker.update(model="rerank-english-v3.0", base_url="https://api.cohere.com/v2")
+    c.task = "open_book"
+    rag = c.tasks.open_book
+    rag.sampling.update(samples=64, selection="random_valid", temperature=0.1, max_new_tokens=300)  # Appendix F.2
+    rag.embedder.update(backend="openai", model="text-embedding-3-large", base_url="https://api.openai.com/v1")
+    rag.update(chunk_size=1024, retrieval_max_k=128, rerank="http", top_k=16)
+    rag.reranker.update(model="rerank-english-v3.0", base_url="https://api.cohere.com/v2")
     return c

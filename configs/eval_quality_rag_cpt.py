@@ -13,6 +13,6 @@ from entigraph_jax.config import load_config_file
 def get_config():
     c = load_config_file(Path(__file__).parent / "eval_quality_rag.py")
     c.model.path = "workdir/cpt_llama3_8b_quality/hf"
-    c.sampling.temperature = 0.3
-    c.rag.top_k = 8
+    c.tasks.open_book.sampling.temperature = 0.3
+    c.tasks.open_book.top_k = 8
     return c

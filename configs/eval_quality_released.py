@@ -14,5 +14,5 @@ from entigraph_jax.config import load_config_file
 
 def get_config():
     c = load_config_file(Path(__file__).parent / "eval_quality.py")
-    c.sampling.update(samples=8, selection="first_valid")
+    c.tasks.closed_book.sampling.update(samples=8, selection="first_valid")
     return c

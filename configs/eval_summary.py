@@ -18,19 +18,19 @@ instruction tuning (`instruct_llama3_8b_ultrachat_paper.py`) in its own workdir,
           --config.model.path=workdir/instruct_$arm/hf --config.output=workdir/eval_summary/$arm.json
     done
 
-OPENAI_API_KEY must be set for the judge (or summary.judge.* pointed at another server).
+OPENAI_API_KEY must be set for the judge (or tasks.summary.judge.* pointed at another server).
 """
 
-from entigraph_jax.evaluate.defaults import base_config
+from entigraph_jax.evaluate.settings import base_config
 
 
 def get_config():
     c = base_config()
     c.model.update(path="workdir/instruct_llama3_8b_ultrachat_paper/hf", param_dtype="bfloat16")
     c.source = "quality:QuALITY.v1.0.1.htmlstripped.train,QuALITY.v1.0.1.htmlstripped.dev"
-    c.mode = "summary"
+    c.task = "summary"
     c.split = "all"
-    c.summary.update(human="SQuALITY/data/v1-3/txt", prompts=("short", "long"), max_new_tokens=2048)
-    c.summary.judge.update(backend="openai", model="gpt-4-turbo", base_url="https://api.openai.com/v1",
+    c.tasks.summary.update(human="SQuALITY/data/v1-3/txt", prompts=("short", "long"), max_new_tokens=2048)
+    c.tasks.summary.judge.update(backend="openai", model="gpt-4-turbo", base_url="https://api.openai.com/v1",
                            temperature=0.0)
     return c

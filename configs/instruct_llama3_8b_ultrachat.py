@@ -12,7 +12,7 @@ UltraChat 200k release's parquet files are read as they are.
         --tokenizer /ckpt/Meta-Llama-3.1-8B-Instruct
 """
 
-from entigraph_jax.train.defaults import base_config
+from entigraph_jax.train.settings import base_config
 
 
 def get_config():

@@ -1,6 +1,6 @@
 """Evaluation questions from your own documents (`method="questions"`): multiple-choice questions with a
 supporting quote, checked by the generator with and without the document, written as QuALITY JSONL to
-`output_dir/questions.jsonl` for every evaluate mode.
+`output_dir/questions.jsonl` for every evaluation task.
 
     python -m entigraph_jax.generate --config configs/questions_own_corpus.py \
         --config.source=text:my_docs --config.llm.backend=gemini --config.llm.model=gemini-2.5-flash \
@@ -10,7 +10,7 @@ Any OpenAI-compatible server works too (`--config.llm.base_url=http://localhost:
 the generator writes questions and answers them as a careful reader, not a creative writer.
 """
 
-from entigraph_jax.generate.defaults import base_config
+from entigraph_jax.generate.settings import base_config
 
 
 def get_config():

@@ -6,7 +6,7 @@ Trains a 1000-token SentencePiece vocabulary and a ~1M-parameter Llama on the bu
     python -m entigraph_jax.train --config configs/quickstart.py
 """
 
-from entigraph_jax.train.defaults import base_config
+from entigraph_jax.train.settings import base_config
 
 
 def get_config():

@@ -9,10 +9,13 @@ one worked example, no harness tasks: their datasets come from the Hub). At real
         --config.models=/ckpt/Llama-3.2-1B,workdir/own/cpt/hf --config.labels=base,cpt \
         --config.corpus=text:YOUR_FOLDER \
         --config.heldout=hf:Salesforce/wikitext:config=wikitext-103-raw-v1,split=test,max_documents=200 \
-        --config.evaluate.sampling.samples=8 --config.evaluate.sampling.max_new_tokens=300 \
-        --config.evaluate.sampling.shots=5 --config.evaluate.rag.top_k=8 --config.evaluate.rag.chunk_size=1024 \
-        --config.evaluate.rag.embedder.backend=openai \
-        --config.evaluate.harness.tasks=arc_easy,hellaswag,piqa,winogrande --config.evaluate.harness.limit=500
+        --config.evaluate.tasks.closed_book.sampling.samples=8 \
+        --config.evaluate.tasks.closed_book.sampling.max_new_tokens=300 \
+        --config.evaluate.tasks.closed_book.sampling.shots=5 --config.evaluate.tasks.open_book.top_k=8 \
+        --config.evaluate.tasks.open_book.chunk_size=1024 --config.evaluate.tasks.open_book.embedder.backend=openai \
+        --config.tasks=closed_book,open_book,loglik,perplexity,harness \
+        --config.evaluate.tasks.harness.tasks=arc_easy,hellaswag,piqa,winogrande \
+        --config.evaluate.tasks.harness.limit=500
 
 (closed-book as the paper's protocol: temperature 0.1, up to 300 new tokens, 8 samples as the released code,
 64 in the paper's text; the OpenAI embedder reads OPENAI_API_KEY).
@@ -29,8 +32,8 @@ def get_config():
     c.corpus = "text:examples/own_corpus"
     c.heldout = "sample"  # text the try-out's CPT never saw (the quickstart base did: set your own held-out text)
     c.output_dir = "workdir/own/report"
-    c.evaluate.sampling.update(samples=2, max_new_tokens=32, shots=1)  # the tiny model's 2048 positions
-    c.evaluate.rag.update(top_k=2, chunk_size=512)
-    c.evaluate.rag.embedder.backend = "hashing"
-    c.evaluate.harness.tasks = ()
+    for sampled in ("closed_book", "open_book"):  # the tiny model's 2048 positions
+        c.evaluate.tasks[sampled].sampling.update(samples=2, max_new_tokens=32, shots=1)
+    c.evaluate.tasks.open_book.update(top_k=2, chunk_size=512)
+    c.evaluate.tasks.open_book.embedder.backend = "hashing"
     return c

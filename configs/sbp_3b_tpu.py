@@ -14,7 +14,7 @@ are starting points to tune; `sbp_paper_*.py` have the paper's. The SBP arm take
         --config.tokenizer.path=/ckpt/Meta-Llama-3-8B --config.corpus=records:/data/dclm_shard0
 """
 
-from entigraph_jax.sbp.defaults import base_config
+from entigraph_jax.sbp.settings import base_config
 
 
 def model_3b(c, tokenizer_path: str):

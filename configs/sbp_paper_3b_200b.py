@@ -16,7 +16,7 @@ temperature 1 with a 2048-token cap, the synthesizer's schedule, and the scores'
         --config.corpus=records:/data/dclm_10b --config.oracle_corpus=records:/data/dclm_200b
 """
 
-from entigraph_jax.sbp.defaults import base_config
+from entigraph_jax.sbp.settings import base_config
 
 TOKENS_PER_STEP = 2048 * 4096  # the paper's batch: 8M tokens per step
 BENCHMARKS = ("arc_easy", "arc_challenge", "sciq", "winogrande", "piqa", "openbookqa", "triviaqa", "webqs")
@@ -52,5 +52,5 @@ def get_config():
                         param_dtype="bfloat16")
     c.real_fraction = 0.625
     c.eval_source = "records:/data/heldout"
-    c.joint.hooks.lm_eval.update(tasks=BENCHMARKS, num_fewshot=0, limit=0)
+    c.joint.hooks.harness.update(tasks=BENCHMARKS, num_fewshot=0, limit=0)
     return c

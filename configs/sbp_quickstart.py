@@ -10,7 +10,7 @@ measured. The corpus is too small for an oracle arm (set `oracle_corpus` to a la
     python -m entigraph_jax.sbp run --config configs/sbp_quickstart.py
 """
 
-from entigraph_jax.sbp.defaults import base_config
+from entigraph_jax.sbp.settings import base_config
 
 
 def tiny_model(c):

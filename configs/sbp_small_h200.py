@@ -42,5 +42,5 @@ def get_config():
     c.synthesizer.optim.update(lr=3e-4)
     c.joint.max_steps = round(TOKENS / (256 * 2048))
     c.synthesize.update(max_new_tokens=1024, max_seed_chars=8000, batch_size=256)
-    c.joint.hooks.lm_eval.limit = 1000
+    c.joint.hooks.harness.limit = 1000
     return c

@@ -8,14 +8,14 @@ per run for a cluster. Fill `references` with your measured base / Raw CPT / Rep
 from pathlib import Path
 
 from entigraph_jax.config import load_config_file
-from entigraph_jax.sweep.defaults import base_config
+from entigraph_jax.sweep.settings import base_config
 
 
 def get_config():
     c = base_config()
     c.train = load_config_file(Path(__file__).parent / "cpt_llama3_8b_quality.py")
     c.evaluate.update(source="quality:QuALITY.v1.0.1.htmlstripped.train,QuALITY.v1.0.1.htmlstripped.dev",
-                      mode="closed_book")
+                      task="closed_book")
     c.workdir = "workdir/scaling_quality"
     c.label = "EntiGraph CPT"
     # eight budgets for the paper's 3-term fit (7 parameters), from 0.2M to the whole 455M corpus

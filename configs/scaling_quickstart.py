@@ -7,7 +7,7 @@ the sample corpus, each scored with QuALITY log-likelihood.
 from pathlib import Path
 
 from entigraph_jax.config import load_config_file
-from entigraph_jax.sweep.defaults import base_config
+from entigraph_jax.sweep.settings import base_config
 
 
 def get_config():
@@ -16,7 +16,7 @@ def get_config():
     c.train.data.update(epochs=10, seq_len=32, global_batch=8)
     c.train.checkpoint.every_steps = 1000
     c.train.log.tensorboard = False
-    c.evaluate.update(source="sample", mode="loglik")
+    c.evaluate.update(source="sample", task="loglik")
     c.workdir = "workdir/scaling_quickstart"
     c.token_budgets = (500, 1000, 1500, 2500, 3900)
     c.fit_components = 2  # five runs: enough for two terms (the paper's three need seven)

@@ -10,8 +10,9 @@ Layers, lowest first; a module imports only from its own layer and the layers li
   data     - sources, tokenizers, chat records, records and the Grain pipeline
   models   - the Llama-family LM, sharding rules, presets, checkpoint I/O, the sampler
   generate - synthetic corpus generation (EntiGraph, Rephrase) with any LLM backend
-  train    - the training loop, its hooks and the memory planner
-  evaluate - QuALITY closed/open book, log-likelihood, perplexity, judged summaries; the quality_loglik hook
+  evaluate - scoring a model: a registry of tasks (QuALITY closed/open book, log-likelihood, perplexity,
+             judged summaries, lm-evaluation-harness, contamination) and the before/after report
+  train    - the training loop, its hooks (the evaluation tasks among them) and the memory planner
   sweep    - scaling sweeps
   sbp      - Synthetic Bootstrapped Pretraining (pair mining, synthesizer, synthesis, joint training)
   testing  - a fake LLM server for tests and offline tries (no stage imports it)

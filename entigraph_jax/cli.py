@@ -3,7 +3,7 @@
     python -m entigraph_jax.<stage> [SUBCOMMAND] [--config FILE] [--config.KEY=VALUE ...] [FLAGS]
                                     [--print_config] [--help]
 
-A command is a `Command`: its purpose, its settings (a stage's `defaults.py`), its flags and the
+A command is a `Command`: its purpose, its settings (a stage's `settings.py`), its flags and the
 function that does the work. `--help` prints the purpose, the flags and every config key with its
 default and meaning; `--print_config` prints the config after the file and overrides and exits.
 A `UserError` is printed as one line: usage errors exit 2, bad input and failed work exit 1; a run

@@ -2,7 +2,7 @@
 ml_collections ConfigDict, big_vision style) plus `--config.a.b=value` overrides.
 
 Every command has a schema, the ConfigDict of its settings' defaults (`Settings.to_config()`, which
-the `base_config()` of its stage's `defaults.py` returns). A config file must have exactly the
+the `base_config()` of its stage's `settings.py` returns). A config file must have exactly the
 schema's keys; an override must name one of them and parse as its type. The result becomes typed
 settings once, at the command boundary (`settings.py`).
 """

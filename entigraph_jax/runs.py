@@ -1,14 +1,13 @@
-"""The folders and files stages hand each other, each with a type that names its files and reads them
-back: a training run (`TrainRun`), a generated corpus (`CorpusRun`) and an evaluation report
-(`EvalReport`). The stage that writes one writes through its type; every other stage, the notebook
-and the tests read through it, so a file name or a metric key is spelled once, here or by its owner.
+"""The folders stages hand each other, each with a type that names its files and reads them back: a
+training run (`TrainRun`) and a generated corpus (`CorpusRun`). The stage that writes one writes through
+its type; every other stage, the notebook and the tests read through it, so a file name or a metric key
+is spelled once, here or by its owner (an evaluation's result is its task's type: `evaluate.task`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 from pathlib import Path
 
@@ -182,85 +181,3 @@ class CorpusRun:
     def source(self) -> str:
         """The `load_source` spec of its records."""
         return f"records:{self.records}"
-
-
-def _json_number(value: float | None) -> float | None:
-    """NaN has no JSON form: a figure over nothing is null."""
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
-
-
-@dataclasses.dataclass(frozen=True)
-class Score:
-    correct: int
-    total: int
-    accuracy: float | None  # correct / total: a question without a parsed answer is wrong (None: no questions)
-    answered: int  # questions with at least one parsed answer
-    accuracy_answered: float | None  # correct / answered: the released code's accuracy
-    attempt_rate: float | None  # share of samples with a parsed answer
-
-    def __post_init__(self):
-        for name in ("accuracy", "accuracy_answered", "attempt_rate"):
-            object.__setattr__(self, name, _json_number(getattr(self, name)))
-
-
-@dataclasses.dataclass(frozen=True)
-class SplitScores:
-    overall: Score
-    hard: Score  # the questions marked difficult
-    non_hard: Score
-
-    @classmethod
-    def from_dict(cls, d: dict) -> SplitScores:
-        return cls(**{k: Score(**v) for k, v in d.items()})
-
-
-SPLITS = ("test", "tune", "all")  # the paper's test split (its headline), the tuning split, every article
-
-
-@dataclasses.dataclass(frozen=True)
-class SummaryScore:
-    """Closed-book summaries by one writer (a prompt, or sQuALITY's humans), split into atomic claims
-    and judged against their article (the paper's Appendix I.2); counts are means per article."""
-
-    articles: int
-    claims: float
-    false: float  # claims the article does not support
-    salient: float  # supported claims the judge calls salient (the rest: cosmetic)
-    false_normalized: float | None  # false / the human summaries' false, over the same articles
-    salient_normalized: float | None  # salient / the human summaries' salient
-    unjudged: int  # claims the judge gave no verdict for (neither false nor salient)
-
-    def __post_init__(self):
-        for name in ("false_normalized", "salient_normalized"):
-            object.__setattr__(self, name, _json_number(getattr(self, name)))
-
-
-@dataclasses.dataclass(frozen=True)
-class EvalReport:
-    """An evaluation's figures and everything behind them (every prompt, sample and answer in
-    `details`), as written to its JSON file."""
-
-    mode: str  # closed_book | open_book | loglik | perplexity | summary | harness | contamination
-    checkpoint: str = ""
-    source: str = ""
-    splits: dict[str, SplitScores] = dataclasses.field(default_factory=dict)  # QuALITY modes, by SPLITS
-    per_article: dict[str, Score] = dataclasses.field(default_factory=dict)  # QuALITY modes, by title
-    perplexity: float | None = None  # perplexity mode
-    loss: float | None = None  # perplexity mode: nats per token
-    tokens: int | None = None  # perplexity mode: tokens scored
-    summaries: dict[str, SummaryScore] = dataclasses.field(default_factory=dict)  # summary mode, by writer
-    harness: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)  # harness mode: task -> metric
-    contamination: dict[str, dict] = dataclasses.field(default_factory=dict)  # contamination mode: by source
-    details: dict = dataclasses.field(default_factory=dict)  # settings, results, embedder, ...
-
-    def write(self, path: str | os.PathLike) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json_text(dataclasses.asdict(self), indent=1, ensure_ascii=False))
-
-    @classmethod
-    def read(cls, path: str | os.PathLike) -> EvalReport:
-        d = json.loads(Path(path).read_text())
-        return cls(**{**d, "splits": {k: SplitScores.from_dict(v) for k, v in d["splits"].items()},
-                      "per_article": {k: Score(**v) for k, v in d["per_article"].items()},
-                      "summaries": {k: SummaryScore(**v) for k, v in d.get("summaries", {}).items()}})

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import ml_collections
 
@@ -87,6 +87,9 @@ def _coerce(key: str, value, default):
 class Settings:
     """The base of every settings class: the conversion from a config, checks, help and the schema."""
 
+    # keys an earlier version had, and where their values go now: a config that sets one is told so in one line
+    renamed: ClassVar[dict[str, str]] = {}
+
     def __post_init__(self):
         for field in dataclasses.fields(self):
             value, meta = getattr(self, field.name), field.metadata
@@ -111,6 +114,8 @@ class Settings:
         given = dict(config.items())
         names = [f.name for f in dataclasses.fields(self)]
         unknown = sorted(set(given) - set(names))
+        if unknown and unknown[0] in self.renamed:
+            raise ConfigError(f"config: {prefix}{unknown[0]} is now {prefix}{self.renamed[unknown[0]]}")
         if unknown:
             raise ConfigError(f"config: unknown key {prefix}{unknown[0]}")
         values = {}

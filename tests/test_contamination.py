@@ -1,11 +1,11 @@
-"""`evaluate mode=contamination`: questions whose 13-grams (question and gold answer) occur in training text,
+"""The contamination task: questions whose 13-grams (question and gold answer) occur in training text,
 counted by hand on texts built to sit on either side of the threshold."""
 
 import json
 from pathlib import Path
 
 from entigraph_jax.evaluate import __main__ as evaluate_main
-from entigraph_jax.runs import EvalReport
+from entigraph_jax.evaluate.task import read_result
 
 ROOT = Path(__file__).parent.parent
 QUESTIONS = [  # (question, gold answer, difficult)
@@ -29,11 +29,11 @@ def test_contamination_counts_each_source_apart(tmp_path, run_command):
     (tmp_path / "near.jsonl").write_text(json.dumps({"text": NEAR}) + "\n")
     output = tmp_path / "contamination.json"
     done = run_command(evaluate_main.COMMAND, [
-        "--config", ROOT / "configs/eval_quality.py", "--config.mode=contamination",
+        "--config", ROOT / "configs/eval_quality.py", "--config.task=contamination",
         f"--config.source={tmp_path / 'questions.jsonl'}", f"--config.output={output}",
-        f"--config.contamination.sources={tmp_path / 'synthetic.jsonl'},{tmp_path / 'near.jsonl'}"])
+        f"--config.tasks.contamination.sources={tmp_path / 'synthetic.jsonl'},{tmp_path / 'near.jsonl'}"])
     assert done.returncode == 0, done.stderr
-    found = EvalReport.read(output).contamination
+    found = read_result(output).contamination
     synthetic, near = found[str(tmp_path / "synthetic.jsonl")], found[str(tmp_path / "near.jsonl")]
     assert (synthetic["questions"], synthetic["contaminated"], synthetic["hard_questions"],
             synthetic["hard_contaminated"]) == (3, 2, 2, 1)
@@ -43,8 +43,8 @@ def test_contamination_counts_each_source_apart(tmp_path, run_command):
 
 
 def test_contamination_needs_an_output_and_sources(tmp_path, run_command):
-    for args, message in ((["--config.contamination.sources=sample"], "needs output"),
+    for args, message in ((["--config.tasks.contamination.sources=sample"], "needs output"),
                           ([f"--config.output={tmp_path / 'c.json'}"], "contamination.sources is empty")):
         done = run_command(evaluate_main.COMMAND, ["--config", ROOT / "configs/eval_quality.py",
-                                                   "--config.mode=contamination", *args])
+                                                   "--config.task=contamination", *args])
         assert done.returncode == 1 and message in done.stderr

@@ -16,9 +16,9 @@ from entigraph_jax.clients.embedders import EmbedderError, OpenAIEmbedder
 from entigraph_jax.config import ConfigError, apply_override, load_config_file
 from entigraph_jax.data import load_source, read_records
 from entigraph_jax.generate import __main__ as generate_main
-from entigraph_jax.generate.defaults import GenerateSettings
 from entigraph_jax.generate.plan import InvalidEntities, parse_entities
 from entigraph_jax.generate.run import GenerationFailed, generate
+from entigraph_jax.generate.settings import GenerateSettings
 from entigraph_jax.runs import CorpusRun
 from entigraph_jax.testing import FakeLLMServer
 

@@ -93,7 +93,7 @@ def test_resuming_with_another_config_names_the_keys(short_run, tmp_path, run_he
                                                    "another config: data.epochs (4 -> 10), model.num_layers (4 -> 2)")
     assert "--workdir" in lines[0]
     safe = run_here(workdir, *SHORT, "--config.max_steps=12", "--config.log.every_steps=3",
-                    "--config.hooks.heldout_loss.batches=2")
+                    "--config.hooks.perplexity.max_batches=2")
     assert safe.returncode == 0, safe.stderr  # keys safe on resume
 
 
@@ -309,14 +309,15 @@ def test_inspect_into_head_ends_quietly(tmp_path):
 def test_a_heldout_source_smaller_than_one_batch_is_scored_and_the_export_carries_the_tokenizer(short_run, tmp_path,
                                                                                                run_here):
     from entigraph_jax.data import load_source
-    from entigraph_jax.train.hooks import EVAL_LOSS
+    from entigraph_jax.evaluate.task import metric
 
     heldout = tmp_path / "heldout.jsonl"  # one article: a few rows of 128 tokens, fewer than the batch of 8
     heldout.write_text(json.dumps({"text": load_source("sample")[0].text[:2000]}) + "\n")
     workdir = tmp_path / "run"
-    done = run_here(workdir, "--config.max_steps=2", "--config.hooks.heldout_loss.every_steps=2",
-                    f"--config.hooks.heldout_loss.source=jsonl:{heldout}")
+    done = run_here(workdir, "--config.max_steps=2", "--config.hooks.perplexity.every_steps=2",
+                    f"--config.hooks.perplexity.source=jsonl:{heldout}")
     assert done.returncode == 0, done.stderr
-    scored = [r for r in TrainRun(workdir).rows() if EVAL_LOSS in r]
-    assert [r["step"] for r in scored] == [2] and np.isfinite(scored[0][EVAL_LOSS]) and scored[0][EVAL_LOSS] > 0
+    loss = metric("perplexity", "loss")
+    scored = [r for r in TrainRun(workdir).rows() if loss in r]
+    assert [r["step"] for r in scored] == [2] and np.isfinite(scored[0][loss]) and scored[0][loss] > 0
     assert (short_run.export / "tokenizer.model").is_file()  # the export loads alone

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from tensorboardX.proto.event_pb2 import Event
 
-from entigraph_jax.evaluate.defaults import EvaluateSettings
 from entigraph_jax.evaluate.run import evaluate
-from entigraph_jax.runs import EvalReport
+from entigraph_jax.evaluate.settings import EvaluateSettings
+from entigraph_jax.evaluate.task import read_result
 from entigraph_jax.scalars import numbers
 
 
@@ -28,7 +28,7 @@ def tensorboard_scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 def test_numbers_keeps_the_finite_figures_by_path():
-    figures = {"mode": "loglik", "output": "x.json", "overall": {"accuracy": 0.5, "attempted": 12,
+    figures = {"task": "loglik", "output": "x.json", "overall": {"accuracy": 0.5, "attempted": 12,
                                                                 "gone": None, "nan": float("nan")}, "ok": True}
     assert numbers(figures, "eval/") == {"eval/overall/accuracy": 0.5, "eval/overall/attempted": 12.0}
 
@@ -39,11 +39,11 @@ def test_evaluate_logs_its_headline_at_the_runs_step(quickstart_run, tmp_path, m
     monkeypatch.setenv("WANDB_SILENT", "true")
     run = quickstart_run.run
     config = EvaluateSettings.from_config({
-        "model": {"path": str(run.export)}, "tokenizer": run.tokenizer.to_dict(), "mode": "perplexity",
-        "source": "sample", "perplexity": {"seq_len": 64}, "output": str(tmp_path / "ppl.json"),
+        "model": {"path": str(run.export)}, "tokenizer": run.tokenizer.to_dict(), "task": "perplexity",
+        "source": "sample", "tasks": {"perplexity": {"seq_len": 64}}, "output": str(tmp_path / "ppl.json"),
         "log": {"tensorboard": str(tmp_path / "tb"), "wandb_project": "entigraph-tests"}})
     evaluate(config)
-    report = EvalReport.read(tmp_path / "ppl.json")
+    report = read_result(tmp_path / "ppl.json")
     scalars = tensorboard_scalars(tmp_path / "tb")
     assert scalars["eval/perplexity/perplexity"] == [(run.steps, pytest.approx(report.perplexity, rel=1e-6))]
     assert scalars["eval/perplexity/tokens"] == [(run.steps, report.tokens)]

@@ -16,7 +16,6 @@ from entigraph_jax.clients.llm import parse_duration
 from entigraph_jax.config import ConfigError, apply_override, load_config_file
 from entigraph_jax.data import Document, SourceError, load_source, load_tokenizer, read_records, write_records
 from entigraph_jax.generate import __main__ as generate_main
-from entigraph_jax.generate.defaults import GenerateSettings
 from entigraph_jax.generate.estimate import estimate
 from entigraph_jax.generate.plan import (
     Request,
@@ -31,6 +30,7 @@ from entigraph_jax.generate.plan import (
 from entigraph_jax.generate.prompts import PROMPTS, template
 from entigraph_jax.generate.prompts import identity as prompt_identity
 from entigraph_jax.generate.run import GenerationFailed, generate, merge
+from entigraph_jax.generate.settings import GenerateSettings
 from entigraph_jax.runs import CorpusRun
 from entigraph_jax.testing import FakeLLMServer, fake_answer
 from entigraph_jax.testing.fake_llm import CONCEPT

@@ -20,9 +20,9 @@ from entigraph_jax.config import apply_override, load_config_file
 from entigraph_jax.data import read_records
 from entigraph_jax.generate import __main__ as generate_main
 from entigraph_jax.generate import estimate as estimate_module
-from entigraph_jax.generate.defaults import GenerateSettings
 from entigraph_jax.generate.estimate import estimate
 from entigraph_jax.generate.run import GenerationFailed, generate
+from entigraph_jax.generate.settings import GenerateSettings
 from entigraph_jax.runs import CorpusRun
 from entigraph_jax.testing import FakeLLMServer
 

@@ -1,6 +1,6 @@
 """lm-evaluation-harness through our model: tasks defined here over a small local dataset (every request
 kind: multiple choice, rolling log-likelihood, generation); our figures against the harness's own `hf`
-backend on the same checkpoint; `evaluate mode=harness`; the `lm_eval` training hook."""
+backend on the same checkpoint; the harness task of `evaluate`; the same task as a training hook."""
 
 import json
 from pathlib import Path
@@ -12,9 +12,9 @@ from conftest import tiny_harness_tasks
 from entigraph_jax.data import load_tokenizer
 from entigraph_jax.errors import UserError
 from entigraph_jax.evaluate import __main__ as evaluate_main
-from entigraph_jax.evaluate.harness import HarnessSettings, harness_model, run_tasks, task_figures
+from entigraph_jax.evaluate.task import read_result
+from entigraph_jax.evaluate.tasks.harness import HarnessSettings, harness_model, run_tasks, task_figures
 from entigraph_jax.models import from_pretrained_hf
-from entigraph_jax.runs import EvalReport
 
 pytest.importorskip("lm_eval", reason="the harness extra (lm-eval) is not installed")
 
@@ -64,15 +64,15 @@ def test_our_figures_equal_the_harness_hf_backend_on_the_same_checkpoint(tmp_pat
             assert figures[task][metric] == pytest.approx(value, rel=1e-4), (task, metric)
 
 
-def test_evaluate_mode_harness_on_the_quickstart_model(quickstart_run, tmp_path, tasks, run_command):
+def test_the_harness_task_on_the_quickstart_model(quickstart_run, tmp_path, tasks, run_command):
     output = tmp_path / "harness.json"
     done = run_command(evaluate_main.COMMAND, [
         "--config", ROOT / "configs/eval_harness.py", f"--config.model.path={quickstart_run.run.export}",
-        f"--config.harness.include_path={tasks}", "--config.harness.tasks=tiny_mc,tiny_gen",
-        "--config.harness.limit=4", f"--config.output={output}"])
+        f"--config.tasks.harness.include_path={tasks}", "--config.tasks.harness.tasks=tiny_mc,tiny_gen",
+        "--config.tasks.harness.limit=4", f"--config.output={output}"])
     assert done.returncode == 0, done.stderr
-    report = EvalReport.read(output)
-    assert report.mode == "harness" and set(report.harness) == {"tiny_mc", "tiny_gen"}
+    report = read_result(output)
+    assert report.task == "harness" and set(report.harness) == {"tiny_mc", "tiny_gen"}
     assert 0 <= report.harness["tiny_mc"]["acc"] <= 1 and set(report.harness["tiny_gen"]) == {"exact_match"}
     assert [len(report.details["samples"][t]) for t in ("tiny_mc", "tiny_gen")] == [4, 4]
     assert json.loads(done.stdout)["tiny_mc"] == report.harness["tiny_mc"]
@@ -81,14 +81,14 @@ def test_evaluate_mode_harness_on_the_quickstart_model(quickstart_run, tmp_path,
 
 
 @pytest.mark.parametrize(("override", "message"), [
-    pytest.param("--config.harness.tasks=no_such_task", "harness.tasks: unknown task(s) no_such_task",
+    pytest.param("--config.tasks.harness.tasks=no_such_task", "harness tasks: unknown task(s) no_such_task",
                  marks=pytest.mark.slow),  # the harness indexes its ~15k tasks first
-    ("--config.harness.tasks=()", "config: harness.tasks is empty"),
+    ("--config.tasks.harness.tasks=()", "config: tasks.harness.tasks is empty"),
 ])
 def test_harness_mistakes_are_one_line(quickstart_run, tmp_path, tasks, run_command, override, message):
     done = run_command(evaluate_main.COMMAND, [
         "--config", ROOT / "configs/eval_harness.py", f"--config.model.path={quickstart_run.run.export}",
-        f"--config.harness.include_path={tasks}", override, f"--config.output={tmp_path / 'h.json'}"])
+        f"--config.tasks.harness.include_path={tasks}", override, f"--config.output={tmp_path / 'h.json'}"])
     assert done.returncode == 1 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "h.json").exists()
 
@@ -103,17 +103,17 @@ def test_without_the_harness_installed_it_is_one_line(monkeypatch):
 
 
 @pytest.mark.slow
-def test_the_lm_eval_hook_writes_its_metrics(tmp_path, tasks):
+def test_the_harness_hook_writes_its_metrics(tmp_path, tasks):
     from test_train import quickstart, train_in
 
     """Every 2 steps and after the last; the last figures equal the harness run on the exported weights."""
 
-    config = quickstart(**{"max_steps": 4, "hooks.lm_eval.every_steps": 2, "hooks.lm_eval.tasks": ("tiny_mc",),
-                           "hooks.lm_eval.include_path": str(tasks), "hooks.lm_eval.limit": 5, "export.hf": True})
+    config = quickstart(**{"max_steps": 4, "hooks.harness.every_steps": 2, "hooks.harness.tasks": ("tiny_mc",),
+                           "hooks.harness.include_path": str(tasks), "hooks.harness.limit": 5, "export.hf": True})
     run = train_in(config, tmp_path / "run")
-    scored = [r for r in run.rows() if "lm_eval/tiny_mc/acc" in r]
+    scored = [r for r in run.rows() if "harness/tiny_mc/acc" in r]
     assert [r["step"] for r in scored] == [2, 4]
     settings = HarnessSettings(tasks=("tiny_mc",), include_path=str(tasks), limit=5)
     final = task_figures(run_tasks(harness_model(from_pretrained_hf(run.export), load_tokenizer(run.export)), settings))
-    assert scored[-1]["lm_eval/tiny_mc/acc"] == pytest.approx(final["tiny_mc"]["acc"])
-    assert scored[-1]["lm_eval/tiny_mc/acc_norm"] == pytest.approx(final["tiny_mc"]["acc_norm"])
+    assert scored[-1]["harness/tiny_mc/acc"] == pytest.approx(final["tiny_mc"]["acc"])
+    assert scored[-1]["harness/tiny_mc/acc_norm"] == pytest.approx(final["tiny_mc"]["acc_norm"])

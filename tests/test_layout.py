@@ -4,6 +4,7 @@ same way, and no module imports a layer above its own (the order the package doc
 import ast
 import graphlib
 import importlib
+import importlib.metadata
 import re
 import shlex
 import subprocess
@@ -17,6 +18,7 @@ from entigraph_jax import cli, console
 from entigraph_jax.data import __main__ as data_main
 from entigraph_jax.data import write_records
 from entigraph_jax.errors import UsageError, UserError
+from entigraph_jax.evaluate import task
 from entigraph_jax.sbp import __main__ as sbp_main
 from entigraph_jax.train import __main__ as train_main
 from entigraph_jax.train import hooks
@@ -122,16 +124,18 @@ def test_help_prints_every_key_with_its_whole_meaning(prefix, command, target, c
 
 
 def test_hooks_are_known_from_a_checkout_that_was_never_installed(monkeypatch, capsys):
-    """No entry points at all (a bare checkout on PYTHONPATH): the project's own hooks are still
-    settings of every command that trains."""
-    monkeypatch.setattr(hooks.importlib.metadata, "entry_points", lambda group: [])
+    """No entry points at all (a bare checkout on PYTHONPATH): the evaluation tasks are still hooks, settings
+    of every command that trains."""
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [])
+    monkeypatch.setattr(task, "tasks", task.tasks.__wrapped__)
+    monkeypatch.setattr(hooks, "tasks", task.tasks)
     monkeypatch.setattr(hooks, "registered", hooks.registered.__wrapped__)
     monkeypatch.setattr(hooks, "settings_type", hooks.settings_type.__wrapped__)
     for argv in (["train", "--help"], ["run", "--help"]):
         module = train_main if argv[0] == "train" else sbp_main
         assert cli.main(module.COMMANDS, argv) == 0
         out = capsys.readouterr().out
-        assert re.search(r"^  (joint\.)?hooks\.quality_loglik\.source = ''", out, re.M), out
+        assert re.search(r"^  (joint\.)?hooks\.loglik\.source = ''", out, re.M), out
 
 
 def free_text_key(settings) -> str:
@@ -163,8 +167,7 @@ def test_usage_errors_exit_2_with_one_line(prefix, command, target, capsys):
 
 
 # File names and metric keys one stage writes and others read: spelled only by the module that owns them.
-OWNED = {"metrics.jsonl": "runs", "sp.model": "data.tokenizers", "journal.sqlite": "runs", "loss.png": "runs",
-         "quality_loglik_acc": "evaluate.hooks", "eval_loss": "train.hooks"}
+OWNED = {"metrics.jsonl": "runs", "sp.model": "data.tokenizers", "journal.sqlite": "runs", "loss.png": "runs"}
 
 
 def string_literals(path: Path) -> set[str]:
@@ -180,8 +183,11 @@ def test_no_module_spells_another_stages_files_or_metric_keys():
 
 
 def test_a_new_user_asks_for_help():
+    """The evaluate command lists its tasks, each with its own keys."""
     done = subprocess.run([sys.executable, "-m", "entigraph_jax.evaluate", "--help"], capture_output=True, text=True)
-    assert done.returncode == 0 and "mode = 'closed_book'" in done.stdout, done.stderr
+    assert done.returncode == 0 and "task = 'closed_book'" in done.stdout, done.stderr
+    for name in task.tasks():
+        assert f"  {name}: " in done.stdout and f"  tasks.{name}." in done.stdout
 
 
 def test_help_into_a_pipe_that_closes_early_is_quiet():

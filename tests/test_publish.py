@@ -40,8 +40,8 @@ def front_matter(card: bytes) -> tuple[dict, str]:
 
 def test_a_finished_run_uploads_its_export_with_a_model_card(hub, tmp_path):
     config = quickstart(max_steps=6, **{"export.hf": True, "export.hub_repo": "me/tiny-cpt",
-                                        "hooks.heldout_loss.every_steps": 3, "hooks.heldout_loss.source": "sample",
-                                        "hooks.heldout_loss.batches": 1})
+                                        "hooks.perplexity.every_steps": 3, "hooks.perplexity.source": "sample",
+                                        "hooks.perplexity.max_batches": 1})
     run = train_in(config, tmp_path / "run")
     assert hub.repos == {"me/tiny-cpt": {"type": "model", "private": True}}
     uploaded = hub.files["me/tiny-cpt"]
@@ -52,8 +52,8 @@ def test_a_finished_run_uploads_its_export_with_a_model_card(hub, tmp_path):
     meta, body = front_matter(uploaded["README.md"])
     assert meta["library_name"] == "transformers" and "continued-pretraining" in meta["tags"]
     assert "base_model" not in meta and "from a new model" in body  # the quickstart starts from nothing
-    eval_loss = TrainRun(run.root).last("eval_loss")["eval_loss"]
-    assert f"| eval_loss | {eval_loss:.4g} | 6 |" in body
+    heldout = TrainRun(run.root).last("perplexity/loss")["perplexity/loss"]
+    assert f"| perplexity/loss | {heldout:.4g} | 6 |" in body
     assert f"| tokens trained | {6 * 8 * 128:,} (6 x 8 rows x 128 tokens) |" in body
     assert "- `sample`: 100% of the rows" in body
     assert json.loads(uploaded["entigraph_jax_config.json"])["export"]["hub_repo"] == "me/tiny-cpt"

@@ -14,28 +14,26 @@ from entigraph_jax import cli
 from entigraph_jax.data import Document, Question, load_source
 from entigraph_jax.data.sources import author_first_last
 from entigraph_jax.evaluate import __main__ as evaluate_main
-from entigraph_jax.evaluate.loglik import log_likelihood, loglik_prompt
 from entigraph_jax.evaluate.quality import (
     ANSWER_LINES,
     SELECTIONS,
     SamplingSettings,
-    closed_book,
     closed_book_prompt,
     few_shot_prefix,
-    items,
-    paper_split,
     parse_answer,
     select_answer,
-    summarize,
 )
+from entigraph_jax.evaluate.scores import items, paper_split, summarize
+from entigraph_jax.evaluate.task import Context, read_result
+from entigraph_jax.evaluate.tasks.closed_book import ClosedBookSettings, closed_book
+from entigraph_jax.evaluate.tasks.loglik import log_likelihood, loglik_prompt
 from entigraph_jax.models import from_pretrained_hf
 from entigraph_jax.models.sampling import Sample
-from entigraph_jax.runs import EvalReport
 
 ROOT = Path(__file__).parent.parent
 DOC = Document("d1", "body", title="The Salt Bells of Quarrowmere", author="Vantablane, Idris", year=1958,
                questions=[Question("Where did Hesper Dunmoyle come from?", ("Carrowby", "Orlenby", "the pans",
-                                                                            "a ship"), 1, True)])
+                                                                            "a ship"), 1, difficult=True)])
 
 
 def test_prompt_is_the_papers_layout():
@@ -138,7 +136,8 @@ def test_scoring_counts_attempts_and_unanswered_questions_as_wrong():
                                    1: [f"x\nAnswer: {wrong}.\n", f"y\nAnswer: {wrong}.\n"],
                                    2: ["no answer line", "Answer: maybe"]}[case]
             expected.append((doc.title, case, q.difficult))
-    report = closed_book(ScriptedSampler(answers), docs, SamplingSettings(samples=2, batch_questions=3))
+    report = closed_book(ClosedBookSettings(sampling=SamplingSettings(samples=2, batch_questions=3)),
+                         Context(load_documents=lambda: docs, load_sampler=lambda: ScriptedSampler(answers)))
     overall = report.splits["all"].overall
     assert overall.correct == sum(c == 0 for _, c, _ in expected) and overall.total == len(expected)
     assert overall.answered == sum(c != 2 for _, c, _ in expected)
@@ -159,18 +158,20 @@ def test_the_papers_split_sorts_titles_and_keeps_the_last_80_percent():
     titles = [f"Article {i:02d}" for i in range(25)]
     rng.shuffle(titles)
     docs = [Document(f"id{t}", t, title=t, author="A", year=2000,
-                     questions=[Question(f"What is in {t}?", ("a", "b", "c", "d"), 1, False)]) for t in titles]
+                     questions=[Question(f"What is in {t}?", ("a", "b", "c", "d"), 1, difficult=False)])
+            for t in titles]
     split = paper_split(docs)
     assert [d.title for d in split["tune"]] == [f"Article {i:02d}" for i in range(5)]  # int(0.2 * 25) = 5
     assert [d.title for d in split["test"]] == [f"Article {i:02d}" for i in range(5, 25)]
     answers = {d.questions[0].question: ["\nAnswer: A.\n"] for d in docs}
-    report = closed_book(ScriptedSampler(answers), docs, SamplingSettings(samples=1))
+    report = closed_book(ClosedBookSettings(sampling=SamplingSettings(samples=1)),
+                         Context(load_documents=lambda: docs, load_sampler=lambda: ScriptedSampler(answers)))
     assert (report.splits["tune"].overall.total, report.splits["test"].overall.total) == (5, 20)
     assert report.splits["all"].overall.total == 25 and report.splits["test"].overall.accuracy == 1.0
 
 
 @pytest.mark.torch
-def test_loglik_mode_matches_transformers(tmp_path):
+def test_loglik_task_matches_transformers(tmp_path):
     import torch
 
     docs = load_source("sample")[:2]
@@ -197,15 +198,18 @@ def evaluate_command(run_command):
 def test_closed_book_command_on_the_sample_corpus(quickstart_run, tmp_path, evaluate_command):
     output = tmp_path / "closed_book.json"
     args = [f"--config.model.path={quickstart_run.run.export}", f"--config.output={output}",
-            "--config.sampling.samples=2", "--config.sampling.max_new_tokens=16"]  # the export's own tokenizer
+            "--config.tasks.closed_book.sampling.samples=2",  # the export's own tokenizer
+            "--config.tasks.closed_book.sampling.max_new_tokens=16"]
     done = evaluate_command(*args)
     assert done.returncode == 0, done.stderr
-    report = EvalReport.read(output)
+    report = read_result(output)
     test_articles = paper_split(load_source("sample"))["test"]
     assert report.splits["all"].overall.total == 45 and len(report.per_article) == 10
     assert report.splits["test"].overall.total == sum(len(d.questions) for d in test_articles) < 45
     printed = json.loads(done.stdout)
-    assert printed["split"] == "test" and printed["overall"] == dataclasses.asdict(report.splits["test"].overall)
+    assert printed["task"] == "closed_book" and printed["split"] == "test"
+    assert {k: printed[k] for k in dataclasses.asdict(report.splits["test"].overall)} == dataclasses.asdict(
+        report.splits["test"].overall) and printed["hard_total"] == report.splits["test"].hard.total
     assert "45 questions x 2 samples of at most 16 new tokens" in done.stderr  # how much work, first
     results = report.details["results"]
     assert len(results) == 45 and all(len(r["samples"]) == 2 and r["prompt"].endswith("Thought process:")
@@ -222,11 +226,11 @@ def test_perplexity_is_lower_on_trained_text(quickstart_run, tmp_path, evaluate_
         "Seven lanterns swing above the ferry at Doskin, and nobody remembers who lit the first of them. " * 6]))
 
     def ppl(source, name):
-        done = evaluate_command(f"--config.model.path={run.export}", "--config.mode=perplexity",
+        done = evaluate_command(f"--config.model.path={run.export}", "--config.task=perplexity",
                                 f"--config.tokenizer.path={run.tokenizer.path}", f"--config.source={source}",
-                                "--config.perplexity.seq_len=64", f"--config.output={tmp_path / name}")
+                                "--config.tasks.perplexity.seq_len=64", f"--config.output={tmp_path / name}")
         assert done.returncode == 0, done.stderr
-        return EvalReport.read(tmp_path / name).perplexity
+        return read_result(tmp_path / name).perplexity
 
     seen, fresh = ppl("sample", "seen.json"), ppl(f"jsonl:{unseen}", "unseen.json")
     assert seen < fresh / 2, (seen, fresh)
@@ -241,7 +245,8 @@ def test_figures_over_nothing_are_null_in_the_report_and_on_stdout(tmp_path, cap
     """One article, all in the test split: the tune split is empty; no sample parsed: no answered accuracy."""
     doc = paper_split(load_source("sample"))["test"][0]
     results = [{"title": doc.title, "doc_id": doc.doc_id, "question": q.question, "selected": None, "correct": False,
-                "difficult": q.difficult, "answers": [None, None], "loss": float("nan")} for q in doc.questions]
+                "difficult": q.difficult, "guessable": None, "answers": [None, None], "loss": float("nan")}
+               for q in doc.questions]
     report = summarize("closed_book", results, [doc])
     report.write(tmp_path / "report.json")
     written = strict_json((tmp_path / "report.json").read_text())
@@ -256,7 +261,7 @@ def test_a_tokenizer_larger_than_the_checkpoints_vocabulary_is_one_line(quicksta
     (tmp_path / "big").mkdir()
     big = build_bpe_tokenizer(tmp_path / "big", ["<s>", "</s>"], 2000)  # the quickstart model has 1000 embeddings
     done = evaluate_command(f"--config.model.path={quickstart_run.run.export}", f"--config.tokenizer.path={big}",
-                            "--config.mode=loglik", f"--config.output={tmp_path / 'loglik.json'}")
+                            "--config.task=loglik", f"--config.output={tmp_path / 'loglik.json'}")
     assert done.returncode == 1 and done.stderr.strip().splitlines()[-1] == (
         f"evaluate: error: {big}: the tokenizer has 2000 tokens but the model only 1000 embeddings; use the "
         "checkpoint's own tokenizer (tokenizer.path=\"\")")

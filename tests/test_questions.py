@@ -1,6 +1,6 @@
 """Evaluation questions from the user's own documents (`generate` with method `questions`): a fake server
 scripted question by question decides what is kept, dropped and flagged; the output is read by the
-QuALITY loader and scored by every evaluate mode and the trainer's log-likelihood hook."""
+QuALITY loader and scored by every evaluation task that reads questions and by the trainer's hook."""
 
 import json
 import re
@@ -11,17 +11,17 @@ import pytest
 from entigraph_jax.config import apply_override, load_config_file
 from entigraph_jax.data import Document, Question, load_source, load_tokenizer
 from entigraph_jax.evaluate import __main__ as evaluate_main
-from entigraph_jax.evaluate.hooks import ACCURACY, QualityLoglikSettings, quality_loglik
 from entigraph_jax.evaluate.quality import closed_book_prompt
-from entigraph_jax.generate.defaults import GenerateSettings
+from entigraph_jax.evaluate.task import metric, read_result
 from entigraph_jax.generate.estimate import estimate
 from entigraph_jax.generate.questions import answer_letter, quote_found
 from entigraph_jax.generate.run import generate
+from entigraph_jax.generate.settings import GenerateSettings
 from entigraph_jax.models import from_pretrained_hf
-from entigraph_jax.runs import CorpusRun, EvalReport
+from entigraph_jax.runs import CorpusRun
 from entigraph_jax.settings import SettingError
 from entigraph_jax.testing import FakeLLMServer
-from entigraph_jax.train.hooks import RunContext
+from entigraph_jax.train import hooks
 
 ROOT = Path(__file__).parent.parent
 GUILD = ("Mara Quill founded the lantern guild of Ostrava in the spring of her twentieth year. The guild met every "
@@ -106,10 +106,10 @@ def test_questions_are_kept_dropped_and_flagged_as_scripted(tmp_path, corpus, mo
     assert summary.requests["answer"] == {"done": 2 * 5}
     docs = {d.doc_id: d for d in load_source(CorpusRun(tmp_path / "out").questions)}
     guild, ferry = docs["guild"], docs["ferry"]
-    assert [(q.question, q.gold_label, q.difficult) for q in guild.questions] == [
-        ("Who founded the lantern guild of Ostrava?", 2, True), ("What was Tobin Reyes's trade?", 1, False)]
-    assert [(q.question, q.options, q.gold_label, q.difficult) for q in ferry.questions] == [
-        ("Who captains the ferry to Doskin?", tuple(FERRY_QUESTION["options"]), 1, True)]
+    assert [(q.question, q.gold_label, q.guessable, q.difficult) for q in guild.questions] == [
+        ("Who founded the lantern guild of Ostrava?", 2, False, None), ("What was Tobin Reyes's trade?", 1, True, None)]
+    assert [(q.question, q.options, q.gold_label, q.guessable) for q in ferry.questions] == [
+        ("Who captains the ferry to Doskin?", tuple(FERRY_QUESTION["options"]), 1, False)]
     assert guild.text == f'"The Lantern Guild".\n{GUILD}' and guild.author == "" and guild.year is None
     assert ferry.title == "ferry"  # a document without a title is named by its id
     line = json.loads(CorpusRun(tmp_path / "out").questions.read_text().splitlines()[0])
@@ -130,7 +130,7 @@ def test_a_rerun_asks_nothing_and_the_records_are_not_training_text(tmp_path, co
 
 def test_prompts_without_author_or_year():
     doc = Document("d", '"The Lantern Guild".\nbody', title="The Lantern Guild")
-    q = Question("Who founded the guild?", ("a", "b", "c", "d"), 1, False)
+    q = Question("Who founded the guild?", ("a", "b", "c", "d"), 1)
     prompt = closed_book_prompt(doc, q)
     assert 'In the context of "The Lantern Guild", who founded' in prompt and "None" not in prompt
     dated = Document("d", "body", title="T", author="Quill, Mara", year=1931)
@@ -176,23 +176,26 @@ def test_generated_questions_score_under_every_evaluation(quickstart_run, tmp_pa
     assert summary.questions["kept"] == 20 and summary.questions["guessable"] == 10  # gold at A then B; closed: A
     export = quickstart_run.run.export
     reports = {}
-    for mode, extra in (("closed_book", ["--config.sampling.samples=1", "--config.sampling.max_new_tokens=8"]),
-                        ("open_book", ["--config.sampling.samples=1", "--config.sampling.max_new_tokens=8",
-                                       "--config.sampling.shots=1", "--config.rag.embedder.backend=hashing",
-                                       f"--config.rag.embedder.cache_dir={tmp_path / 'cache'}",
-                                       "--config.rag.rerank=none", "--config.rag.top_k=2"]),
+    short = ["sampling.samples=1", "sampling.max_new_tokens=8"]
+    for task, extra in (("closed_book", short),
+                        ("open_book", [*short, "sampling.shots=1", "embedder.backend=hashing",
+                                       f"embedder.cache_dir={tmp_path / 'cache'}", "rerank=none", "top_k=2"]),
                         ("loglik", [])):
         done = run_command(evaluate_main.COMMAND, [
-            "--config", ROOT / "configs/eval_quality.py", f"--config.model.path={export}", f"--config.mode={mode}",
-            f"--config.source={questions}", f"--config.output={tmp_path / mode}.json", *extra])
+            "--config", ROOT / "configs/eval_quality.py", f"--config.model.path={export}", f"--config.task={task}",
+            f"--config.source={questions}", f"--config.output={tmp_path / task}.json",
+            *(f"--config.tasks.{task}.{key}" for key in extra)])
         assert done.returncode == 0, done.stderr
-        reports[mode] = EvalReport.read(tmp_path / f"{mode}.json")
-        assert reports[mode].splits["all"].overall.total == 20 and reports[mode].splits["all"].hard.total == 10
+        reports[task] = read_result(tmp_path / f"{task}.json")
+        scores = reports[task].splits["all"]
+        assert scores.overall.total == 20 and scores.not_guessable.total == scores.guessable.total == 10
+        assert scores.hard.total == 0  # QuALITY's own flag: these questions do not have it
     model = from_pretrained_hf(export)
-    context = RunContext(config=None, tokenizer=load_tokenizer(export), model=lambda params: model,
-                         eval_loss=None, pipeline=None)
-    hook = quality_loglik(QualityLoglikSettings(every_steps=1, source=str(questions)), context)
-    assert hook(1, {})[ACCURACY] == pytest.approx(reports["loglik"].splits["all"].overall.accuracy)
+    context = hooks.RunContext(config=None, tokenizer=load_tokenizer(export), model=lambda params: model,
+                               eval_loss=None, pipeline=None)
+    loglik = hooks.registered()["loglik"]
+    hook = loglik.make(loglik.settings(every_steps=1, source=str(questions)), context)
+    assert hook(1, {})[metric("loglik", "accuracy")] == pytest.approx(reports["loglik"].splits["all"].overall.accuracy)
 
 
 def test_a_prompt_version_without_the_methods_templates_is_one_line(tmp_path, corpus):

@@ -23,8 +23,8 @@ from entigraph_jax.evaluate.rag import (
     rerank,
     split_recursive,
 )
+from entigraph_jax.evaluate.task import read_result
 from entigraph_jax.models import from_pretrained_hf
-from entigraph_jax.runs import EvalReport
 from entigraph_jax.testing import FakeLLMServer
 
 ROOT = Path(__file__).parent.parent
@@ -141,17 +141,21 @@ def test_open_book_command(quickstart_run, tmp_path, capsys):
     server = FakeLLMServer().start()
     output = tmp_path / "open_book.json"
     argv = ["--config", str(ROOT / "configs/eval_quality.py"), f"--config.model.path={quickstart_run.run.export}",
-            "--config.mode=open_book", "--config.rag.top_k=2", "--config.rag.embedder.backend=hashing",
-            f"--config.rag.embedder.cache_dir={tmp_path / 'cache'}", "--config.rag.chunk_size=256",
-            "--config.rag.retrieval_max_k=4", "--config.rag.rerank=http",
-            f"--config.rag.reranker.base_url={server.base_url}/v1", "--config.sampling.samples=1",
-            "--config.sampling.max_new_tokens=8", "--config.max_questions=6",
-            "--config.sampling.shots=1",  # the tiny model's 2048 positions
+            "--config.task=open_book", "--config.tasks.open_book.top_k=2",
+            "--config.tasks.open_book.embedder.backend=hashing",
+            f"--config.tasks.open_book.embedder.cache_dir={tmp_path / 'cache'}",
+            "--config.tasks.open_book.chunk_size=256",
+            "--config.tasks.open_book.retrieval_max_k=4", "--config.tasks.open_book.rerank=http",
+            f"--config.tasks.open_book.reranker.base_url={server.base_url}/v1",
+            "--config.tasks.open_book.sampling.samples=1", "--config.tasks.open_book.sampling.max_new_tokens=8",
+            "--config.tasks.open_book.max_questions=6",
+            "--config.tasks.open_book.sampling.shots=1",  # the tiny model's 2048 positions
             f"--config.output={output}"]
     assert cli.main(evaluate_main.COMMAND, argv) == 0, capsys.readouterr().err
-    report = EvalReport.read(output)
+    report = read_result(output)
     assert report.splits["all"].overall.total == 6 and report.details["article_recall"] >= 0.5
-    assert report.details["reranker"] == "rerank:rerank-english-v3.0" and report.details["retrieval_max_k"] == 4
+    assert report.details["reranker"] == "rerank:rerank-english-v3.0"
+    assert report.details["settings"]["retrieval_max_k"] == 4
     assert sum(r["path"] == "/v1/rerank" for r in server.requests) == 6
     first = report.details["results"][0]
     final = first["prompt"][first["prompt"].rindex("## Example 2"):]

@@ -14,7 +14,8 @@ import pytest
 from entigraph_jax.config import load_config_file
 from entigraph_jax.data import Document, load_source, load_tokenizer
 from entigraph_jax.data.chat import chat_template
-from entigraph_jax.evaluate.perplexity import perplexity
+from entigraph_jax.evaluate.task import Context
+from entigraph_jax.evaluate.tasks.perplexity import PerplexitySettings, perplexity
 from entigraph_jax.models import from_pretrained_hf, save_pretrained_hf
 from entigraph_jax.models.sampling import Sampler, SamplingParams
 from entigraph_jax.runs import CorpusRun
@@ -102,8 +103,8 @@ def test_json_constrained_entities_parse(smol, model):
     """The entity prompts of the sample corpus through the local backend's path (its chat template,
     the JSON constraint with the entity schema, temperature 1 as the recipes sample): every answer
     that ends is JSON of the asked shape; one cut by the token limit is still a valid prefix."""
-    from entigraph_jax.generate.defaults import GenerateSettings
     from entigraph_jax.generate.plan import ENTITY_SCHEMA, entity_requests, messages
+    from entigraph_jax.generate.settings import GenerateSettings
     from entigraph_jax.models.constrained import JsonPrefix
 
     _, tok, _ = smol
@@ -135,9 +136,14 @@ def test_short_cpt_lowers_perplexity_more_on_what_it_trained_on(smol, tmp_path):
         "data.source": f"jsonl:{corpus}", "model.path": str(folder), "model.dtype": "float32", "data.seq_len": 64,
         "data.global_batch": 8, "data.epochs": 2, "optim.lr": 1e-4, "optim.warmup_fraction": 0.1,
         "log.tensorboard": False, "export.hf": True, "export.dtype": "float32", "workdir": str(tmp_path / "run")})
-    before = [perplexity(from_pretrained_hf(folder), tok, part, 64, 8).perplexity for part in (trained, held_out)]
+    def scored(checkpoint, docs):
+        model = from_pretrained_hf(checkpoint)
+        context = Context(load_documents=lambda: docs, load_model=lambda: model, load_tokenizer=lambda: tok)
+        return perplexity(PerplexitySettings(seq_len=64, batch=8), context).perplexity
+
+    before = [scored(folder, part) for part in (trained, held_out)]
     exported = Path(train(config).export)
-    after = [perplexity(from_pretrained_hf(exported), tok, part, 64, 8).perplexity for part in (trained, held_out)]
+    after = [scored(exported, part) for part in (trained, held_out)]
     assert after[0] < before[0] and after[0] / before[0] < after[1] / before[1], (before, after)
     print(f"perplexity trained {before[0]:.1f} -> {after[0]:.1f}, held out {before[1]:.1f} -> {after[1]:.1f}")
     assert transformers.AutoTokenizer.from_pretrained(exported).chat_template == tok.chat_template

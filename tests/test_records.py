@@ -9,8 +9,8 @@ import pytest
 from array_record.python.array_record_module import ArrayRecordWriter
 
 from entigraph_jax.data import RecordError, RecordWriter, read_records, write_records
-from entigraph_jax.data.defaults import InspectSettings
 from entigraph_jax.data.run import inspect
+from entigraph_jax.data.settings import InspectSettings
 
 
 def records(n, kind="pair"):

@@ -11,11 +11,12 @@ from flax import nnx
 
 from entigraph_jax.config import apply_override, load_config_file
 from entigraph_jax.evaluate import __main__ as evaluate_main
-from entigraph_jax.generate.defaults import GenerateSettings
+from entigraph_jax.evaluate.task import read_result
 from entigraph_jax.generate.run import generate
+from entigraph_jax.generate.settings import GenerateSettings
 from entigraph_jax.models import from_pretrained_hf, save_pretrained_hf
 from entigraph_jax.models.llama import Llama
-from entigraph_jax.runs import CorpusRun, EvalReport
+from entigraph_jax.runs import CorpusRun
 from entigraph_jax.testing import FakeLLMServer
 
 ROOT = Path(__file__).parent.parent
@@ -45,17 +46,18 @@ def test_the_trained_model_is_ahead_and_the_table_says_what_the_reports_say(chec
     argv = ["report", "--config", ROOT / "configs/report_own_corpus.py", f"--config.models={untrained},{trained}",
             "--config.labels=base,cpt", f"--config.questions={questions}", "--config.corpus=sample",
             f"--config.heldout=jsonl:{tmp_path / 'unseen.jsonl'}", f"--config.output_dir={out}",
-            "--config.measures=loglik,perplexity_corpus,perplexity_heldout", "--config.evaluate.perplexity.seq_len=64"]
+            "--config.tasks=loglik,perplexity", "--config.evaluate.tasks.perplexity.seq_len=64"]
     done = run_command(evaluate_main.COMMANDS, argv, default="evaluate")
     assert done.returncode == 0, done.stderr
     table = json.loads((out / "table.json").read_text())
     rows = table["rows"]
     assert table["labels"] == ["base", "cpt"]
     for label, column in (("base", 0), ("cpt", 1)):
-        loglik = EvalReport.read(out / label / "loglik.json").splits["all"]
+        loglik = read_result(out / label / "loglik.json").splits["all"]
         assert rows["loglik accuracy"][column] == loglik.overall.accuracy
-        assert rows["loglik accuracy, not guessable"][column] == loglik.hard.accuracy
-        assert rows["perplexity corpus"][column] == EvalReport.read(out / label / "perplexity_corpus.json").perplexity
+        assert rows["loglik accuracy, not guessable"][column] == loglik.not_guessable.accuracy
+        assert rows["perplexity corpus"][column] == read_result(out / label / "perplexity_corpus.json").perplexity
+    assert not any("hard" in name for name in rows)  # the user's questions say nothing of QuALITY's hard subset
     assert rows["loglik accuracy"][1] > rows["loglik accuracy"][0]  # the trained model knows its corpus better
     assert rows["perplexity corpus"][1] < rows["perplexity corpus"][0] / 10
     assert rows["perplexity corpus"][1] < rows["perplexity heldout"][1]  # and it knows it better than new text

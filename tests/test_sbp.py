@@ -27,7 +27,7 @@ from entigraph_jax.data import (
     subsample,
     train_sentencepiece,
 )
-from entigraph_jax.evaluate.hooks import ACCURACY
+from entigraph_jax.evaluate.task import metric
 from entigraph_jax.models import Llama, LlamaConfig, from_pretrained_hf
 from entigraph_jax.models.sampling import Sampler
 from entigraph_jax.runs import TrainRun
@@ -40,12 +40,11 @@ from entigraph_jax.sbp import (
     synthesize,
 )
 from entigraph_jax.sbp import __main__ as sbp_main
-from entigraph_jax.sbp.defaults import SBPSettings
 from entigraph_jax.sbp.mine import MineSettings
 from entigraph_jax.sbp.run import SBP
+from entigraph_jax.sbp.settings import SBPSettings
 from entigraph_jax.sbp.synthesize import SynthesizeSettings
 from entigraph_jax.train import TrainSettings
-from entigraph_jax.train.hooks import EVAL_LOSS, EVAL_PPL
 from entigraph_jax.train.step import loss_sums
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,8 +169,8 @@ def recipe_run(tmp_path_factory):
             "--config.synthesize.max_new_tokens=64", f"--config.oracle_corpus=jsonl:{oracle}"]
     if HARNESS:  # a zero-shot task after each arm's last step, as the paper's recipes run their benchmarks
         tasks = tiny_harness_tasks(workdir.parent)
-        args += ["--config.joint.hooks.lm_eval.tasks=tiny_mc", f"--config.joint.hooks.lm_eval.include_path={tasks}",
-                 "--config.joint.hooks.lm_eval.limit=4", "--config.joint.hooks.lm_eval.num_fewshot=0"]
+        args += ["--config.joint.hooks.harness.tasks=tiny_mc", f"--config.joint.hooks.harness.include_path={tasks}",
+                 "--config.joint.hooks.harness.limit=4", "--config.joint.hooks.harness.num_fewshot=0"]
     with pytest.MonkeyPatch.context() as monkeypatch:
         moved_train_layout(monkeypatch)
         summary = SBP(cli.resolve(sbp_main.COMMANDS["run"], args)[0]).run()
@@ -195,14 +194,15 @@ def test_recipe_runs_end_to_end(recipe_run, run_command, monkeypatch):
     measures = summary["measures"]
     assert set(measures) == set(arms) and measures["sbp"]["corpus"]["documents"] == len(synthetic)
     assert measures["sbp"]["copying"]["copies"] == 0.0  # the copy filter ran on every sample
+    loss, ppl, accuracy = metric("perplexity", "loss"), metric("perplexity", "perplexity"), metric("loglik", "accuracy")
     for name, arm in arms.items():  # the figures in the summary are the arms' own last logged ones
         run = TrainRun(arm["workdir"])
-        assert run.last(EVAL_LOSS, ACCURACY) == {EVAL_LOSS: arm[EVAL_LOSS], ACCURACY: arm[ACCURACY]}, name
-        assert np.isfinite(arm[EVAL_LOSS]) and arm[ACCURACY] is not None
-        assert arm[EVAL_PPL] == pytest.approx(math.exp(arm[EVAL_LOSS]))
+        assert run.last(loss, accuracy) == {loss: arm[loss], accuracy: arm[accuracy]}, name
+        assert np.isfinite(arm[loss]) and arm[accuracy] is not None
+        assert arm[ppl] == pytest.approx(math.exp(arm[loss]))
         if HARNESS:
-            assert {k: arm[k] for k in arm if k.startswith("lm_eval/")} == run.last_matching("lm_eval/")
-            assert 0 <= arm["lm_eval/tiny_mc/acc"] <= 1 and "lm_eval/tiny_mc/acc_norm" in arm
+            assert {k: arm[k] for k in arm if k.startswith("harness/")} == run.last_matching("harness/")
+            assert 0 <= arm["harness/tiny_mc/acc"] <= 1 and "harness/tiny_mc/acc_norm" in arm
     # the synthesizer is the baseline fine-tuned: its first step starts from the baseline's weights
     baseline, synthesizer = TrainRun(workdir / "baseline"), TrainRun(workdir / "synthesizer")
     assert summary["synthesizer_init"] == str(baseline.export)

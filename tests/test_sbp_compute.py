@@ -27,10 +27,10 @@ from entigraph_jax.data import (
 from entigraph_jax.data.corpus_stats import containment, copy_stats, corpus_stats, longest_common_run, repeated_share
 from entigraph_jax.models import Llama, LlamaConfig
 from entigraph_jax.sbp.budget import Budget, BudgetError
-from entigraph_jax.sbp.defaults import SBPSettings
 from entigraph_jax.sbp.measure import first_texts, relevance
 from entigraph_jax.sbp.run import SBP
-from entigraph_jax.train.defaults import OptimSettings
+from entigraph_jax.sbp.settings import SBPSettings
+from entigraph_jax.train.settings import OptimSettings
 from entigraph_jax.train.step import learning_rate_schedule
 
 

@@ -12,16 +12,24 @@ from conftest import tiny_reference
 
 from entigraph_jax.data import load_source
 from entigraph_jax.evaluate import __main__ as evaluate_main
-from entigraph_jax.evaluate.quality import SamplingSettings, closed_book, items
+from entigraph_jax.evaluate.quality import SamplingSettings
+from entigraph_jax.evaluate.scores import items
 from entigraph_jax.evaluate.served import ServedSampler, ServedSettings
 from entigraph_jax.evaluate.summary import SummarySettings, write_summaries
+from entigraph_jax.evaluate.task import Context, read_result
+from entigraph_jax.evaluate.tasks.closed_book import ClosedBookSettings
+from entigraph_jax.evaluate.tasks.closed_book import closed_book as closed_book_task
 from entigraph_jax.models import load
 from entigraph_jax.models.sampling import Sampler, SamplingParams
-from entigraph_jax.runs import EvalReport
 from entigraph_jax.testing import FakeLLMServer
 
 ROOT = Path(__file__).parent.parent
 QUALITY = [d for d in load_source("sample") if d.questions]
+
+
+def closed_book(sampler, docs, sampling: SamplingSettings, max_questions: int = 0):
+    return closed_book_task(ClosedBookSettings(sampling=sampling, max_questions=max_questions),
+                            Context(load_documents=lambda: docs, load_sampler=lambda: sampler))
 
 
 class Recorder(Sampler):
@@ -84,11 +92,11 @@ def test_served_summaries_equal_our_samplers(tmp_path):
     settings = SummarySettings(max_new_tokens=24, temperature=1.0, batch=2)
     docs = QUALITY[:3]
     recorder = Recorder(load(folder, "float32"), tokenizer)
-    ours = write_summaries(recorder, str(folder), docs, settings)
+    ours = write_summaries(recorder, tokenizer, str(folder), docs, settings)
     server = FakeLLMServer(completions=replay(recorder.answers, per_request=1)).start()
     with ServedSampler(ServedSettings(backend="openai", base_url=server.base_url + "/v1"), str(folder), tokenizer,
                        tmp_path) as sampler:
-        assert write_summaries(sampler, str(folder), docs, settings) == ours
+        assert write_summaries(sampler, tokenizer, str(folder), docs, settings) == ours
     first = next(r["body"] for r in server.requests if r["path"] == "/v1/completions")
     assert isinstance(first["prompt"], list) and first["stop_token_ids"] == [tokenizer.eos_id]
 
@@ -146,11 +154,11 @@ def test_the_vllm_backend_serves_the_checkpoint_for_the_evaluation_and_stops_it(
     done = evaluate_command("--config.model.path=/models/cpt-8b", f"--config.output={output}",
                             "--config.served.backend=vllm", f"--config.served.base_url=http://127.0.0.1:{port}/v1",
                             f"--config.served.vllm.command={stand_in}", "--config.served.vllm.startup_s=60",
-                            "--config.sampling.samples=2")
+                            "--config.tasks.closed_book.sampling.samples=2")
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "argv.json").read_text()) == ["serve", "/models/cpt-8b", "--port", str(port),
                                                                "--enable-prefix-caching"]
-    report = EvalReport.read(output)
+    report = read_result(output)
     gold = [r["gold"] for r in report.details["results"]]
     assert all(r["selected"] == "B" and r["answers"] == ["B", "B"] for r in report.details["results"])
     overall = report.splits["all"].overall
@@ -161,7 +169,8 @@ def test_the_vllm_backend_serves_the_checkpoint_for_the_evaluation_and_stops_it(
 
 def test_served_failures_are_one_line(tmp_path, evaluate_command):
     silent = FakeLLMServer(completions=lambda body: [{"index": 0, "text": " B", "finish_reason": "stop"}]).start()
-    common = ["--config.model.path=m", "--config.served.backend=openai", "--config.sampling.samples=1"]
+    common = ["--config.model.path=m", "--config.served.backend=openai",
+              "--config.tasks.closed_book.sampling.samples=1"]
     done = evaluate_command(*common, f"--config.served.base_url={silent.base_url}/v1",
                             f"--config.output={tmp_path / 'a.json'}")
     assert done.returncode == 1 and "does not say which stop string ended a sample" in done.stderr
@@ -172,8 +181,8 @@ def test_served_failures_are_one_line(tmp_path, evaluate_command):
     done = evaluate_command(*common, f"--config.served.base_url={chat_only.base_url}/v1",
                             f"--config.output={tmp_path / 'c.json'}")
     assert done.returncode == 1 and "HTTP 404 (this server has no text completions)" in done.stderr
-    done = evaluate_command(*common, "--config.mode=loglik", f"--config.output={tmp_path / 'd.json'}")
-    assert done.returncode == 1 and "mode=loglik scores with the model itself" in done.stderr
+    done = evaluate_command(*common, "--config.task=loglik", f"--config.output={tmp_path / 'd.json'}")
+    assert done.returncode == 1 and "task=loglik scores with the model itself" in done.stderr
     assert not any((tmp_path / name).exists() for name in ("a.json", "b.json", "c.json", "d.json"))
 
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from entigraph_jax.config import ConfigError
-from entigraph_jax.sweep.defaults import SweepSettings
+from entigraph_jax.sweep.settings import SweepSettings
 from entigraph_jax.train import TrainSettings
 
 
@@ -13,8 +13,8 @@ def test_a_config_round_trips_through_settings():
     settings = TrainSettings()
     assert TrainSettings.from_config(settings.to_config()) == settings
     assert TrainSettings.from_config(json.loads(json.dumps(settings.to_dict()))) == settings  # as checkpoints store it
-    changed = settings.override({"data.seq_len": 256, "model.remat": "full", "hooks.heldout_loss.every_steps": 5})
-    assert (changed.data.seq_len, changed.model.remat, changed.hooks.heldout_loss.every_steps) == (256, "full", 5)
+    changed = settings.override({"data.seq_len": 256, "model.remat": "full", "hooks.perplexity.every_steps": 5})
+    assert (changed.data.seq_len, changed.model.remat, changed.hooks.perplexity.every_steps) == (256, "full", 5)
     assert changed.data.global_batch == settings.data.global_batch and settings.data.seq_len == 2048  # a copy
 
 
@@ -30,7 +30,9 @@ def test_a_config_round_trips_through_settings():
                                                       "sum to less than 1"),
     ({"data": {"sources": ["text:x"]}}, "config: data.sources=('text:x',): expected (spec, share) pairs"),
     ({"mesh": {"data": -1, "fsdp": -1}}, "config: mesh.fsdp=-1: at most one of mesh.data, mesh.fsdp and mesh.tensor"),
-    ({"hooks": {"heldout_loss": {"every_steps": -1}}}, "config: hooks.heldout_loss.every_steps=-1: must be >= 0"),
+    ({"hooks": {"perplexity": {"every_steps": -1}}}, "config: hooks.perplexity.every_steps=-1: must be >= 0"),
+    ({"hooks": {"heldout_loss": {"every_steps": 5}}}, "config: hooks.heldout_loss is now hooks.perplexity (batches "
+                                                      "is now max_batches"),
 ])
 def test_each_bad_value_is_named_by_its_whole_key(given, message):
     with pytest.raises(ConfigError) as error:

@@ -10,9 +10,17 @@ import pytest
 from entigraph_jax.data import Document, load_source
 from entigraph_jax.errors import UserError
 from entigraph_jax.evaluate import __main__ as evaluate_main
-from entigraph_jax.evaluate.summary import SummarySettings, judge, parse_claims, parse_verdicts, prompt_text, scores
-from entigraph_jax.generate.defaults import GenerateLLMSettings
-from entigraph_jax.runs import EvalReport, SummaryScore
+from entigraph_jax.evaluate.summary import (
+    SummaryScore,
+    SummarySettings,
+    judge,
+    parse_claims,
+    parse_verdicts,
+    prompt_text,
+    scores,
+)
+from entigraph_jax.evaluate.task import read_result
+from entigraph_jax.generate.settings import GenerateLLMSettings
 from entigraph_jax.testing.fake_llm import FakeLLMServer
 
 ROOT = Path(__file__).parent.parent
@@ -119,13 +127,13 @@ def test_summary_command_on_the_quickstart_model(quickstart_run, server, tmp_pat
         "s009": [first["s009"]], "g123": ["A story the corpus does not have."]})
     output = tmp_path / "summary.json"
     args = ["--config", ROOT / "configs/eval_quality.py", f"--config.model.path={quickstart_run.run.export}",
-            "--config.mode=summary", "--config.split=all", f"--config.summary.human={human}",
-            "--config.summary.max_new_tokens=12", "--config.summary.temperature=0",
-            f"--config.summary.judge.base_url={server.base_url}/v1", "--config.summary.judge.model=judge",
+            "--config.task=summary", "--config.split=all", f"--config.tasks.summary.human={human}",
+            "--config.tasks.summary.max_new_tokens=12", "--config.tasks.summary.temperature=0",
+            f"--config.tasks.summary.judge.base_url={server.base_url}/v1", "--config.tasks.summary.judge.model=judge",
             f"--config.output={output}"]
     done = run_command(evaluate_main.COMMAND, args)
     assert done.returncode == 0, done.stderr
-    report = EvalReport.read(output)
+    report = read_result(output)
     # humans: s004 (claims 1.5, false 0.5, salient 1), s009 (1, 0, 1)
     assert report.summaries["human"] == SummaryScore(articles=2, claims=1.25, false=0.25, salient=1.0,
                                                      false_normalized=1.0, salient_normalized=1.0, unjudged=0)
@@ -142,23 +150,23 @@ def test_summary_command_on_the_quickstart_model(quickstart_run, server, tmp_pat
         assert report.summaries[writer].claims == sum(c["claims"] for c in rows) / 2
         assert report.summaries[writer].false_normalized == sum(c["false"] for c in rows) / 0.5
     printed = json.loads(done.stdout)
-    assert printed["mode"] == "summary" and printed["human"]["salient"] == 1.0
+    assert printed["task"] == "summary" and printed["human"]["salient"] == 1.0
     asked = chats(server)
     output.unlink()
     again = run_command(evaluate_main.COMMAND, args)  # the same summaries: the judge's answers are reused
     assert again.returncode == 0 and chats(server) == asked
-    assert EvalReport.read(output).summaries == report.summaries
+    assert read_result(output).summaries == report.summaries
     missing = run_command(evaluate_main.COMMAND, [*args[:-1], f"--config.output={tmp_path / 'other.json'}",
-                                                  f"--config.summary.human={tmp_path / 'nope.jsonl'}"])
+                                                  f"--config.tasks.summary.human={tmp_path / 'nope.jsonl'}"])
     assert missing.returncode == 1 and "nope.jsonl: no sQuALITY .jsonl file" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
 
 
 def test_the_recipe_is_the_papers():
     from entigraph_jax.config import load_config_file
-    from entigraph_jax.evaluate.defaults import EvaluateSettings
+    from entigraph_jax.evaluate.settings import EvaluateSettings
 
     recipe = EvaluateSettings.from_config(load_config_file(ROOT / "configs" / "eval_summary.py"))
-    assert (recipe.mode, recipe.split, recipe.summary.prompts) == ("summary", "all", ("short", "long"))
-    assert (recipe.summary.judge.model, recipe.summary.judge.temperature) == ("gpt-4-turbo", 0.0)
+    assert (recipe.task, recipe.split, recipe.tasks.summary.prompts) == ("summary", "all", ("short", "long"))
+    assert (recipe.tasks.summary.judge.model, recipe.tasks.summary.judge.temperature) == ("gpt-4-turbo", 0.0)
     assert recipe.source == "quality:QuALITY.v1.0.1.htmlstripped.train,QuALITY.v1.0.1.htmlstripped.dev"

@@ -11,12 +11,13 @@ from test_figure_logs import tensorboard_scalars
 
 from entigraph_jax import cli
 from entigraph_jax.config import load_config_file
-from entigraph_jax.evaluate.defaults import EvaluateSettings
-from entigraph_jax.runs import EvalReport, TrainRun
+from entigraph_jax.evaluate.settings import EvaluateSettings
+from entigraph_jax.evaluate.task import read_result
+from entigraph_jax.runs import TrainRun
 from entigraph_jax.sweep import __main__ as sweep_main
-from entigraph_jax.sweep.defaults import SweepSettings
 from entigraph_jax.sweep.run import sweep
 from entigraph_jax.sweep.scaling import fit_scaling, fitted, scaling_curve, scaling_figure, short_count
+from entigraph_jax.sweep.settings import SweepSettings
 from entigraph_jax.train import TrainSettings
 
 ROOT = Path(__file__).parent.parent
@@ -66,7 +67,7 @@ def test_sweep_runs_evaluates_fits_and_skips_finished_runs(tmp_path, monkeypatch
     for row in rows:  # each run's own evaluation report, read back, is the figure in the table
         run = TrainRun(row["run_dir"])
         assert (run.export / "model.safetensors").is_file() and not (run.root / "hf").exists()
-        report = EvalReport.read(run.root / "evaluation.json")
+        report = read_result(run.root / "evaluation.json")
         test = report.splits["test"]
         assert report.checkpoint == str(run.export) and test.overall.accuracy_answered == row["accuracy"]
         assert (test.overall.accuracy, test.hard.accuracy_answered) == (row["accuracy_all"], row["hard_accuracy"])

@@ -7,18 +7,18 @@ from test_train import ROOT, quickstart, train_in
 from entigraph_jax.cli import main
 from entigraph_jax.config import flatten, load_config_file
 from entigraph_jax.data import load_source, load_tokenizer
-from entigraph_jax.evaluate.defaults import EvaluateSettings
-from entigraph_jax.evaluate.hooks import ACCURACY
-from entigraph_jax.evaluate.loglik import log_likelihood
 from entigraph_jax.evaluate.report import ReportSettings
-from entigraph_jax.generate.defaults import GenerateSettings
+from entigraph_jax.evaluate.run import evaluate
+from entigraph_jax.evaluate.settings import EvaluateSettings
+from entigraph_jax.evaluate.task import metric
+from entigraph_jax.evaluate.tasks.loglik import log_likelihood
+from entigraph_jax.generate.settings import GenerateSettings
 from entigraph_jax.models import from_pretrained_hf
 from entigraph_jax.models.__main__ import COMMANDS as MODELS
 from entigraph_jax.runs import TrainRun
-from entigraph_jax.sbp.defaults import SBPSettings
-from entigraph_jax.sweep.defaults import SweepSettings
+from entigraph_jax.sbp.settings import SBPSettings
+from entigraph_jax.sweep.settings import SweepSettings
 from entigraph_jax.train import TrainSettings
-from entigraph_jax.train.hooks import EVAL_LOSS, EVAL_PPL
 from entigraph_jax.train.setup import build_data
 
 
@@ -87,19 +87,25 @@ def test_first_loss_from_hf_weights_equals_transformers(tmp_path):
     assert trajectory("from_orbax") == trajectory("run")
 
 
-def test_held_out_perplexity_is_logged(tmp_path):
-    """Both hooks: the trainer's own held-out loss and the evaluate stage's QuALITY log-likelihood,
-    which the trainer finds by name; the latter equals the evaluator run on the final weights."""
-    config = quickstart(**{"max_steps": 6, "hooks.heldout_loss.source": "sample",
-                           "hooks.heldout_loss.every_steps": 3, "hooks.heldout_loss.batches": 2,
-                           "hooks.quality_loglik.source": "sample", "hooks.quality_loglik.every_steps": 6,
-                           "hooks.quality_loglik.questions": 12, "export.hf": True})
+def test_evaluation_tasks_run_as_hooks_and_equal_the_command_on_the_final_weights(tmp_path):
+    """The perplexity task (the held-out loss: the run's own packed batches and sharded loss) and the loglik
+    task, each named as a hook; at the last step each equals the evaluate command's on the exported weights."""
+    config = quickstart(**{"max_steps": 6, "hooks.perplexity.source": "sample", "hooks.perplexity.every_steps": 3,
+                           "hooks.loglik.source": "sample", "hooks.loglik.every_steps": 6,
+                           "hooks.loglik.max_questions": 12, "export.hf": True})
     run = train_in(config, tmp_path / "run")
-    evaluated = [r for r in run.rows() if EVAL_LOSS in r]
+    loss, ppl, accuracy = metric("perplexity", "loss"), metric("perplexity", "perplexity"), metric("loglik", "accuracy")
+    evaluated = [r for r in run.rows() if loss in r]
     assert [r["step"] for r in evaluated] == [3, 6]
-    assert evaluated[1][EVAL_LOSS] < evaluated[0][EVAL_LOSS]  # it trains on the same text
-    assert np.isclose(evaluated[1][EVAL_PPL], np.exp(evaluated[1][EVAL_LOSS]))
-    assert [r["step"] for r in run.rows() if ACCURACY in r] == [6]  # the evaluator, called in training
+    assert evaluated[1][loss] < evaluated[0][loss]  # it trains on the same text
+    assert np.isclose(evaluated[1][ppl], np.exp(evaluated[1][loss]))
+    assert [r["step"] for r in run.rows() if accuracy in r] == [6]  # the task, called in training
     docs = [d for d in load_source("sample") if d.questions]
     final = log_likelihood(from_pretrained_hf(run.export), load_tokenizer(run.tokenizer.path), docs, 12)
-    assert run.last(ACCURACY)[ACCURACY] == final.splits["all"].overall.accuracy
+    assert run.last(accuracy)[accuracy] == final.splits["all"].overall.accuracy
+    command = evaluate(EvaluateSettings().override({
+        "model.path": str(run.export), "tokenizer": run.tokenizer.to_dict(), "task": "perplexity", "source": "sample",
+        "tasks.perplexity.seq_len": config.data.seq_len, "tasks.perplexity.batch": config.data.global_batch,
+        "output": str(tmp_path / "perplexity.json")}))
+    assert (command.loss, command.tokens) == (pytest.approx(evaluated[1][loss], rel=1e-5),
+                                              evaluated[1][metric("perplexity", "tokens")])

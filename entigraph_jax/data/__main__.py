@@ -4,8 +4,8 @@ import sys
 
 from entigraph_jax.cli import Command, Flag, main, required
 
-from .defaults import InspectSettings
 from .run import inspect, show
+from .settings import InspectSettings
 
 
 def _inspect(config, invocation):

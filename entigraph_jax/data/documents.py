@@ -13,10 +13,13 @@ class SourceError(UserError):
 
 @dataclasses.dataclass(frozen=True)
 class Question:
+    """A multiple-choice question about a document (QuALITY's, or one generated from a user's document)."""
+
     question: str
     options: tuple[str, str, str, str]
     gold_label: int  # 1-based, as in the QuALITY release
-    difficult: bool
+    difficult: bool | None = None  # QuALITY's hard subset (None: the source does not say)
+    guessable: bool | None = None  # the generator answered it right without its document (None: not asked)
 
 
 @dataclasses.dataclass

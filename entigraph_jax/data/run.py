@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from .corpus_stats import distinct_n, duplicate_flags
-from .defaults import InspectSettings
 from .records import RecordError, read_records, train_text
+from .settings import InspectSettings
 
 WRITTEN = {"pair": 2, "triple": 3}  # the kinds that write about a set of a document's entities, and its size
 

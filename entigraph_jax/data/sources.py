@@ -80,7 +80,8 @@ def load_quality(paths: list[Path]) -> list[Document]:
                 title, author, body = line["title"], line["author"], line["article"]
                 questions = [
                     Question(q["question"], tuple(q["options"]), int(q["gold_label"]),
-                             bool(q.get("difficult", 0)))
+                             bool(q["difficult"]) if q.get("difficult") is not None else None,
+                             bool(q["guessable"]) if q.get("guessable") is not None else None)
                     for q in line.get("questions", [])
                 ]
             except (KeyError, TypeError, ValueError) as e:

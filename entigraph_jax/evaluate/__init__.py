@@ -1,8 +1,9 @@
-"""evaluate: QuALITY closed-book QA as the paper did it, open-book (RAG), its log-likelihood
-variant, perplexity, and closed-book summaries judged claim by claim; `python -m entigraph_jax.evaluate
---config ...`.
+"""evaluate: scoring a model, one task at a time; `python -m entigraph_jax.evaluate --config ...` and the
+before/after report (`evaluate report`).
 
-Owns prompts, answer parsing, voting, retrieval and scoring, and the `quality_loglik` training hook
-(named by its import path in `train.hooks`, so the trainer never imports this stage). May import clients, data,
-models, generate (its engine and journal ask the summary judge) and train; never imports sweep or sbp.
+Owns the task registry (`task.py`: a task is one file of `tasks/`), the QuALITY protocol (prompts, answer
+parsing, selection: `quality.py`; retrieval: `rag.py`; scores by split and group: `scores.py`), the summary
+judge and sampling through a served model. Training runs the same tasks as hooks, so this stage sits below
+train: it may import clients, data, models and generate (whose engine asks the summary judge); never train,
+sweep or sbp.
 """

@@ -5,27 +5,28 @@ import sys
 
 from entigraph_jax.cli import Command, main
 
-from .defaults import EvaluateSettings
 from .report import ReportSettings, build_report, markdown
 from .run import evaluate, headline
+from .settings import EvaluateSettings
+from .task import tasks
 
 COMMAND = Command(
     name="evaluate",
-    purpose="""Loads a checkpoint and a tokenizer and runs QuALITY closed-book as the paper did (or open-book
-RAG, or log-likelihood) on the configured source; prints the accuracies and writes every prompt,
-sample and parsed answer to a JSON file next to the checkpoint. mode=perplexity scores any source;
-mode=summary writes closed-book summaries and has a judge LLM check them claim by claim;
-mode=harness runs lm-evaluation-harness tasks; mode=contamination counts questions found in training text.""",
+    purpose="""Scores a checkpoint with one task (`task`, its settings `tasks.<name>.*`) on the configured
+source; prints the headline figures and writes the result, with every prompt, sample and answer behind
+it, to a JSON file next to the checkpoint. The tasks:
+""" + "\n".join(f"  {name}: {t.purpose}" for name, t in tasks().items()),
     settings=EvaluateSettings,
     run=lambda config, invocation: headline(config, evaluate(config)),
 )
 
 REPORT = Command(
     name="evaluate report",
-    purpose="""The before/after report: the base model and trained checkpoints scored on your own questions
-(closed-book, guessable questions apart; open-book; log-likelihood), lm-evaluation-harness tasks and
-perplexity on the corpus and held-out text; a table (CSV, JSON, markdown) and a plot. A rerun
-scores only what has no report yet.""",
+    purpose="""The before/after report: the base model and trained checkpoints scored with the same tasks
+(`tasks`): those reading questions on your own questions (closed-book, open-book, log-likelihood; the
+questions the generator could guess apart), those reading text on the corpus and on held-out text
+(perplexity), the others on their own inputs (lm-evaluation-harness tasks); a table (CSV, JSON,
+markdown) and a plot. A rerun scores only what has no result yet.""",
     settings=ReportSettings,
     run=lambda config, invocation: build_report(config),
     show=lambda table: markdown(table) + f"\n(table.csv, table.json, table.md and report.png in {table.output_dir})",

@@ -15,7 +15,7 @@ from lm_eval.api.model import TemplateLM
 
 from entigraph_jax.models.sampling import Sampler, SamplingParams
 
-from .loglik import continuation_logprobs
+from .likelihood import continuation_logprobs
 
 MAX_GEN_TOKS = 256  # the harness's default for generation tasks that name none (as HFLM)
 

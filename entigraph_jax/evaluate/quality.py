@@ -16,8 +16,8 @@ not attempted (wrong in correct / all). Of the parsed samples one answer is sele
 samples, the first parsed one); `majority`, the most frequent letter (a tie goes to the letter
 sampled first).
 
-Split: the articles sorted by title, the first 20% for tuning, the remaining 80% the test part the
-paper reports.
+The split (articles by title, the last 80% the test part the paper reports) and the scores are
+`scores.py`'s; the closed-book and open-book tasks are `tasks/`.
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ from tqdm import tqdm
 from entigraph_jax.data import Document, Question
 from entigraph_jax.data.sources import article_context
 from entigraph_jax.models.sampling import Sampler, SamplingParams
-from entigraph_jax.runs import EvalReport, Score, SplitScores
 from entigraph_jax.settings import Settings, at_least, between, positive, setting
 
+from .scores import result_row
+
 LETTERS = "ABCD"
-TUNE_FRACTION = 0.2
 
 FEW_SHOT = [
     ("Pride and Prejudice", "Jane Austen", 1813,
@@ -151,45 +151,6 @@ class SamplingSettings(Settings):
     batch_questions: int = setting(8, "questions decoded together", check=positive)
 
 
-def paper_split(docs: list[Document]) -> dict[str, list[Document]]:
-    """The articles sorted by title (ties keep the source's order): the first 20% `tune`, the rest `test`."""
-    ordered = sorted(docs, key=lambda d: d.title)
-    cut = int(TUNE_FRACTION * len(ordered))
-    return {"tune": ordered[:cut], "test": ordered[cut:], "all": ordered}
-
-
-def items(docs: list[Document], max_questions: int = 0) -> list[tuple[Document, Question]]:
-    """(article, question) in the paper's order: articles by title, questions by their text."""
-    pairs = [(doc, q) for doc in paper_split(docs)["all"] for q in sorted(doc.questions, key=lambda q: q.question)]
-    return pairs[:max_questions] if max_questions else pairs
-
-
-def score(rows: list[dict]) -> Score:
-    """Accuracy over all questions (unanswered ones wrong), the paper's accuracy over answered ones,
-    and the attempt rate (share of samples with a parsed answer); None where there is nothing to count."""
-    total, correct = len(rows), sum(r["correct"] for r in rows)
-    answered = sum(r["selected"] is not None for r in rows)
-    samples = [a for r in rows for a in r["answers"]]
-    return Score(correct=correct, total=total, accuracy=correct / total if total else None, answered=answered,
-                 accuracy_answered=correct / answered if answered else None,
-                 attempt_rate=sum(a is not None for a in samples) / len(samples) if samples else None)
-
-
-def summarize(mode: str, results: list[dict], docs: list[Document], **details) -> EvalReport:
-    """The report of `results`: scores of each split (overall, hard, non-hard) and per article."""
-    splits = {}
-    for split, members in paper_split(docs).items():
-        titles = {d.doc_id for d in members}
-        rows = [r for r in results if r["doc_id"] in titles]
-        splits[split] = SplitScores(overall=score(rows), hard=score([r for r in rows if r["difficult"]]),
-                                    non_hard=score([r for r in rows if not r["difficult"]]))
-    by_article = collections.defaultdict(list)
-    for r in results:
-        by_article[r["title"]].append(r)
-    return EvalReport(mode, splits=splits, per_article={title: score(rows) for title, rows in by_article.items()},
-                      details={**details, "results": results})
-
-
 def answer_questions(sampler: Sampler, todo, prompt_of, settings: SamplingSettings) -> list[dict]:
     """Sample `settings.samples` answers per question (prompt_of(i, doc, question) builds each
     prompt), each stopped at its answer line; parse them and select one answer."""
@@ -209,19 +170,9 @@ def answer_questions(sampler: Sampler, todo, prompt_of, settings: SamplingSettin
             texts = [s.text + (s.stop_string or "") for s in samples]
             answers = [parse_answer(t) if s.stop_string else None for s, t in zip(samples, texts, strict=True)]
             selected = select_answer(answers, settings.selection, settings.seed, i)
-            results.append({"title": doc.title, "doc_id": doc.doc_id, "question": q.question,
-                            "gold": LETTERS[q.gold_label - 1], "selected": selected,
-                            "correct": selected == LETTERS[q.gold_label - 1], "difficult": q.difficult,
-                            "samples": texts, "answers": answers, "prompt": prompt})
+            results.append(result_row(doc, q, LETTERS, selected, samples=texts, answers=answers, prompt=prompt))
         progress.update(len(batch))
         rate = progress.format_dict["rate"] or 0.0  # questions per second
         progress.set_postfix(samples_per_s=f"{rate * settings.samples:.2f}")
     progress.close()
     return results
-
-
-def closed_book(sampler: Sampler, docs: list[Document], settings: SamplingSettings,
-                max_questions: int = 0) -> EvalReport:
-    results = answer_questions(sampler, items(docs, max_questions),
-                               lambda i, doc, q: closed_book_prompt(doc, q, settings.shots), settings)
-    return summarize("closed_book", results, docs, settings=settings.to_dict())

@@ -7,32 +7,20 @@ reranker scores them (the paper: Cohere `rerank-english-v3.0`; here any Cohere-c
 server, or the evaluated model's own query likelihood) and the best `top_k` go into the prompt,
 best last. The prompt is a five-shot block in which each worked example shows its own supporting
 contexts (ours, invented), then the question with its retrieved chunks; sampling, parsing and the
-answer selection are the closed-book protocol's (`quality.py`).
+answer selection are the closed-book protocol's (`quality.py`); the task is `tasks/open_book.py`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 import numpy as np
-from tqdm import tqdm
 
 from entigraph_jax.data import Document
 from entigraph_jax.data.sources import article_body, author_first_last
-from entigraph_jax.runs import EvalReport
 
-from .loglik import continuation_scores
-from .quality import (
-    FEW_SHOT,
-    THOUGHT,
-    SamplingSettings,
-    answer_questions,
-    document_question,
-    items,
-    question_block,
-    summarize,
-)
+from .likelihood import continuation_scores
+from .quality import FEW_SHOT, THOUGHT, document_question, question_block
 
 SEPARATORS = ("\n\n", "\n", " ", "")
 
@@ -179,30 +167,3 @@ def open_book_prompt(doc: Document, question, chunks: list[str], shots: int = 5)
     ordered = chunks[::-1]
     return (retrieval_few_shot(shots) + instructions(len(ordered)) + contexts_block(ordered)
             + document_question(doc, question, sep="\n\n") + THOUGHT)
-
-
-def open_book(sampler, docs: list[Document], embedder, settings: SamplingSettings, top_k: int = 8,
-              chunk_size: int = 1024, max_questions: int = 0, reranker=None,
-              retrieval_max_k: int = 128) -> EvalReport:
-    """Retrieve `retrieval_max_k` chunks per question, rerank them (with `reranker`; else keep the
-    similarity order) and prompt with the best `top_k`."""
-    todo = items(docs, max_questions)
-    print(f"embedding the {len(docs)} articles' chunks ({chunk_size} characters) and {len(todo)} questions "
-          f"with {embedder.name}", file=sys.stderr)
-    index = ChunkIndex.build(docs, embedder, chunk_size)
-    queries = [document_question(doc, q, sep="\n\n") for doc, q in todo]
-    hits = index.search(embedder.embed(queries), max(retrieval_max_k, top_k))
-    pairs = zip(queries, hits, strict=True)
-    if reranker:
-        pairs = tqdm(pairs, total=len(queries), desc=f"rerank ({reranker.name})", unit="question", dynamic_ncols=True)
-    chosen = [rerank(found, reranker.scores(query, [index.chunks[j] for j in found]), top_k) if reranker
-              else found[:top_k] for query, found in pairs]
-    prompt_of = lambda i, doc, q: open_book_prompt(doc, q, [index.chunks[j] for j in chosen[i]],  # noqa: E731
-                                                   settings.shots)
-    results = answer_questions(sampler, todo, prompt_of, settings)
-    for i, result in enumerate(results):
-        result["retrieved_from"] = [index.doc_ids[j] for j in chosen[i]]
-    recall = float(np.mean([r["doc_id"] in r["retrieved_from"] for r in results])) if results else None
-    return summarize("open_book", results, docs, embedder=embedder.name,
-                     reranker=reranker.name if reranker else None, retrieval_max_k=retrieval_max_k, top_k=top_k,
-                     chunk_size=chunk_size, settings=settings.to_dict(), article_recall=recall)

@@ -1,10 +1,11 @@
 """One before/after report (`python -m entigraph_jax.evaluate report`): the base model and one or more
-trained checkpoints, each scored on the user's own questions (closed-book, with the questions the
-generator could answer without the document apart; open-book; log-likelihood), on lm-evaluation-harness
-tasks (the forgetting check) and by perplexity on the corpus and on held-out text; a table (CSV, JSON,
-markdown, each change against the first model) and a plot. Every score is an evaluate run whose report is
-kept in `output_dir/<label>/<measure>.json`: a rerun (after a crash, or with another checkpoint added)
-scores only what has no report yet.
+trained checkpoints, each scored with the same evaluation tasks — those reading questions on the user's own
+questions (closed-book, with the questions the generator could answer without the document apart;
+open-book; log-likelihood), those reading text on the corpus and on held-out text (perplexity), the others
+on their own inputs (lm-evaluation-harness tasks: the forgetting check); a table (CSV, JSON, markdown, each
+change against the first model) and a plot. Every score is an evaluate run whose result is kept in
+`output_dir/<label>/<task>[_<corpus|heldout>].json`: a rerun (after a crash, or with another checkpoint
+added) scores only what has no result yet.
 """
 
 from __future__ import annotations
@@ -16,36 +17,41 @@ from pathlib import Path
 
 from entigraph_jax.config import ConfigError
 from entigraph_jax.outputs import json_text
-from entigraph_jax.runs import EvalReport
 from entigraph_jax.settings import SettingError, Settings, section, setting
 
-from .defaults import EvaluateSettings
 from .run import evaluate
+from .settings import EvaluateSettings
+from .task import Result, read_result, tasks
 
-MEASURES = ("closed_book", "open_book", "loglik", "harness", "perplexity_corpus", "perplexity_heldout")
+TASKS = ("closed_book", "open_book", "loglik", "perplexity")
 
 
 @dataclasses.dataclass(frozen=True)
 class ReportSettings(Settings):
+    renamed = {"measures": "tasks (perplexity_corpus and perplexity_heldout are now perplexity, scored on corpus "
+                           "and heldout)"}
+
     models: tuple = setting((), "the checkpoints, the base model first (Hugging Face folders, train's exports)")
     labels: tuple = setting((), "a name per model for the table (default: each folder's name, or its parent's "
                             "for a training run's export)")
-    questions: str = setting("", "the user's questions (QuALITY JSONL: generate's questions.jsonl)")
-    corpus: str = setting("", "the training corpus, for perplexity on it (\"\": skipped)")
-    heldout: str = setting("", "text the models never trained on, for perplexity (\"\": skipped)")
-    measures: tuple = setting(MEASURES, "what to score: " + ", ".join(MEASURES) + " (a measure without its input "
-                              "(questions, corpus, heldout, harness.tasks) is skipped)")
-    output_dir: str = setting("", "per-model reports, table.csv / .json / .md and report.png go here")
-    evaluate: EvaluateSettings = section(EvaluateSettings, "the settings of every evaluation (sampling, rag, "
-                                         "harness, perplexity, ...); mode, source, model.path and output are set "
-                                         "per measure")
+    questions: str = setting("", "the user's questions (QuALITY JSONL: generate's questions.jsonl): what the tasks "
+                             "reading questions score")
+    corpus: str = setting("", "the training corpus: the tasks reading text score it (\"\": skipped)")
+    heldout: str = setting("", "text the models never trained on: the tasks reading text score it (\"\": skipped)")
+    tasks: tuple = setting(TASKS, "the evaluation tasks to score each model with (any task that uses the model: "
+                           "harness for the forgetting check, with evaluate.tasks.harness.tasks); a task without its "
+                           "input (questions, corpus, heldout) is skipped")
+    output_dir: str = setting("", "per-model results, table.csv / .json / .md and report.png go here")
+    evaluate: EvaluateSettings = section(EvaluateSettings, "the settings of every evaluation (tasks.*, served, ...); "
+                                         "task, source, model.path and output are set per result")
 
     def validate(self):
         if self.labels and len(self.labels) != len(self.models):
             raise SettingError("labels", f"{len(self.labels)} labels for {len(self.models)} models")
-        unknown = sorted(set(self.measures) - set(MEASURES))
+        usable = [name for name, t in tasks().items() if t.needs != "nothing"]
+        unknown = sorted(set(self.tasks) - set(usable))
         if unknown:
-            raise SettingError("measures", f"unknown {unknown}; known: {', '.join(MEASURES)}")
+            raise SettingError("tasks", f"{unknown} score no model here; known: {', '.join(usable)}")
 
 
 def model_labels(settings: ReportSettings) -> list[str]:
@@ -55,44 +61,33 @@ def model_labels(settings: ReportSettings) -> list[str]:
     return [n if names.count(n) == 1 else f"{n}-{i}" for i, n in enumerate(names)]
 
 
-def planned(settings: ReportSettings) -> list[tuple[str, dict]]:
-    """(measure, the evaluate keys it sets) for each measure that has its input."""
-    inputs = {"closed_book": settings.questions, "open_book": settings.questions, "loglik": settings.questions,
-              "harness": settings.evaluate.harness.tasks, "perplexity_corpus": settings.corpus,
-              "perplexity_heldout": settings.heldout}
-    sources = {"perplexity_corpus": settings.corpus, "perplexity_heldout": settings.heldout}
-    return [(m, {"mode": m.partition("_")[0] if m.startswith("perplexity") else m,
-                 "source": sources.get(m, settings.questions)})
-            for m in settings.measures if inputs[m]]
+def planned(settings: ReportSettings) -> list[tuple[str, str, dict]]:
+    """(result name, the suffix of its rows, the evaluate keys it sets) for each task and input it has: a
+    task reading questions once on `questions`, a task reading text on `corpus` and on `heldout`, a task
+    reading neither once."""
+    inputs = {"questions": [("", settings.questions)], "text": [("corpus", settings.corpus),
+                                                                  ("heldout", settings.heldout)], "nothing": [("", "")]}
+    out = []
+    for name in settings.tasks:
+        for role, source in inputs[tasks()[name].reads]:
+            if source or tasks()[name].reads == "nothing":
+                keys = {"task": name, **({"source": source} if source else {})}
+                out.append((f"{name}_{role}" if role else name, role, keys))
+    return out
 
 
-def score(settings: ReportSettings, model: str, folder: Path, measure: str, keys: dict) -> EvalReport:
-    """The measure's report for one model: read if a run wrote it before, else evaluated now."""
-    path = folder / f"{measure}.json"
+def score(settings: ReportSettings, model: str, path: Path, keys: dict) -> Result:
+    """One result of one model: read if a run wrote it before, else evaluated now."""
     if path.is_file():
-        return EvalReport.read(path)
-    config = settings.evaluate.override({**keys, "model.path": model, "output": str(path)})
-    return evaluate(config)
-
-
-def figures(measure: str, report: EvalReport) -> dict[str, float | None]:
-    """The rows a measure adds to the table."""
-    if measure.startswith("perplexity"):
-        return {f"{measure.replace('_', ' ')}": report.perplexity}
-    if measure == "harness":
-        return {f"harness {task} {metric}": value for task, metrics in report.harness.items()
-                for metric, value in metrics.items()}
-    scores = report.splits["all"]
-    name = measure.replace("_", "-")
-    return {f"{name} accuracy": scores.overall.accuracy, f"{name} accuracy, not guessable": scores.hard.accuracy,
-            f"{name} accuracy, guessable": scores.non_hard.accuracy}
+        return read_result(path)
+    return evaluate(settings.evaluate.override({**keys, "model.path": model, "output": str(path)}))
 
 
 @dataclasses.dataclass(frozen=True)
 class ReportTable:
     labels: list[str]
     rows: dict[str, list[float | None]]  # figure -> value per model
-    reports: dict[str, dict[str, str]]  # label -> measure -> report path
+    reports: dict[str, dict[str, str]]  # label -> result name -> its file
     output_dir: str
 
 
@@ -101,18 +96,19 @@ def build_report(settings: ReportSettings) -> ReportTable:
         raise ConfigError("config: models and output_dir are required")
     labels, measures = model_labels(settings), planned(settings)
     if not measures:
-        raise ConfigError("config: nothing to score; set questions, corpus, heldout or evaluate.harness.tasks")
+        raise ConfigError("config: nothing to score; set questions, corpus or heldout for the tasks named")
     out = Path(settings.output_dir)
     rows: dict[str, list[float | None]] = {}
     reports: dict[str, dict[str, str]] = {}
     for number, (model, label) in enumerate(zip(settings.models, labels, strict=True)):
         folder = out / label
         folder.mkdir(parents=True, exist_ok=True)
-        for measure, keys in measures:
-            report = score(settings, model, folder, measure, keys)
-            reports.setdefault(label, {})[measure] = str(folder / f"{measure}.json")
-            for name, value in figures(measure, report).items():
-                rows.setdefault(name, [None] * len(labels))[number] = value
+        for result_name, role, keys in measures:
+            path = folder / f"{result_name}.json"
+            result = score(settings, model, path, keys)
+            reports.setdefault(label, {})[result_name] = str(path)
+            for name, value in result.rows().items():
+                rows.setdefault(f"{name} {role}".strip(), [None] * len(labels))[number] = value
     table = ReportTable(labels, rows, reports, str(out))
     write_table(table, out)
     plot(table, out / "report.png")
@@ -144,15 +140,18 @@ def write_table(table: ReportTable, out: Path) -> None:
 
 
 def plot(table: ReportTable, path: Path) -> None:
-    """Accuracies (bars per model) beside perplexities (log scale)."""
+    """Figures between 0 and 1 (accuracies; bars per model) beside the others (perplexities: log scale)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    groups = [("accuracy", [n for n in table.rows if not n.startswith("perplexity")], False),
-              ("perplexity", [n for n in table.rows if n.startswith("perplexity")], True)]
+    def share(name):
+        return all(v is None or 0 <= v <= 1 for v in table.rows[name])
+
+    groups = [("accuracy", [n for n in table.rows if share(n)], False),
+              ("other figures", [n for n in table.rows if not share(n)], True)]
     groups = [g for g in groups if g[1]]
     fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups) + 2, 5), squeeze=False)
     width = 0.8 / len(table.labels)

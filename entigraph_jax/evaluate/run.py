@@ -1,4 +1,5 @@
-"""Run an evaluation from its settings: load the checkpoint and tokenizer, score, write the report."""
+"""Run one task from the evaluate command's settings: a context that loads what the task uses (documents,
+tokenizer, model, our sampler or a served one) on first use, the task, its result written to a file."""
 
 from __future__ import annotations
 
@@ -6,142 +7,83 @@ import contextlib
 import dataclasses
 from pathlib import Path
 
-from entigraph_jax.clients.embedders import make_embedder
-from entigraph_jax.clients.rerank import HTTPReranker
 from entigraph_jax.config import ConfigError
-from entigraph_jax.data import SourceError, check_vocabulary, load_source, unique_documents
+from entigraph_jax.data import check_vocabulary, load_source, unique_documents
 from entigraph_jax.models import load
 from entigraph_jax.models.sampling import Sampler
-from entigraph_jax.runs import EvalReport, TrainRun
+from entigraph_jax.runs import TrainRun
 from entigraph_jax.scalars import log_figures, numbers
 
-from .contamination import contamination
-from .defaults import SAMPLED, EvaluateSettings
-from .harness import harness_model, harness_samples, run_tasks, task_figures
-from .loglik import log_likelihood
-from .perplexity import perplexity
-from .quality import closed_book
-from .rag import QueryLikelihoodReranker, open_book
 from .served import ServedSampler
-from .summary import summary_articles, summary_eval
+from .settings import EvaluateSettings
+from .task import Context, Result, Task, task, tasks
 
 
-def make_reranker(config: EvaluateSettings, model, tokenizer):
-    if config.rag.rerank == "http":
-        return HTTPReranker(config.rag.reranker)
-    return QueryLikelihoodReranker(model, tokenizer) if config.rag.rerank == "query_likelihood" else None
+def result_path(config: EvaluateSettings) -> Path:
+    """Where the result goes: `output`, else beside the checkpoint it scores."""
+    if config.output:
+        return Path(config.output)
+    if not config.model.path or task(config.task).needs == "nothing":
+        raise ConfigError(f"config: task={config.task} needs output (there is no checkpoint it scores to write "
+                          "beside)")
+    return Path(f"{Path(config.model.path).absolute()}.{config.task}.json")
 
 
-def report_path(config: EvaluateSettings) -> Path:
-    """Where the report goes: `output`, else beside the checkpoint."""
-    return Path(config.output or f"{Path(config.model.path).absolute()}.quality_{config.mode}.json")
+def check(config: EvaluateSettings, chosen: Task) -> Path:
+    """What can be known wrong before any work; the result's path."""
+    output = result_path(config)
+    if output.exists():
+        raise ConfigError(f"{output}: exists; refusing to overwrite it (set --config.output)")
+    if chosen.needs != "nothing" and not config.model.path:
+        raise ConfigError("config: model.path is required")
+    if config.served.backend and chosen.needs != "sampler":
+        sampling = ", ".join(n for n, t in tasks().items() if t.needs == "sampler")
+        raise ConfigError(f"config: served.backend={config.served.backend} samples answers ({sampling}); "
+                          f"task={chosen.name} scores with the model itself (served.backend=\"\")")
+    chosen.check(getattr(config.tasks, chosen.name))
+    return output
 
 
-def evaluate(config: EvaluateSettings) -> EvalReport:
-    """Score the checkpoint as the settings say; the report is written to `report_path(config)`, and
-    its headline figures to TensorBoard and W&B where `log.*` asks (at the step the checkpoint was
-    trained to, when it is a train run's export)."""
-    report = contamination_report(config) if config.mode == "contamination" else score(config)
+def command_context(config: EvaluateSettings, output: Path, stack: contextlib.ExitStack) -> Context:
+    """The context of a command's task: each part loaded when the task first asks for it; a served model's
+    sampler is closed (a server it started stopped) when `stack` closes."""
+    checkpoint, served = Path(config.model.path), config.served.backend
+
+    def model():
+        loaded = load(checkpoint, config.model.param_dtype, compute_dtype=config.model.dtype or None)
+        check_vocabulary(context.tokenizer, loaded.config.vocab_size)
+        return loaded
+
+    def sampler():
+        if served:
+            return stack.enter_context(ServedSampler(config.served, config.model.path, None, output.parent))
+        return Sampler(context.model, context.tokenizer)
+
+    context = Context(source=config.source, split=config.split, checkpoint=config.model.path, output=output,
+                      served=bool(served), load_documents=lambda: unique_documents(load_source(config.source),
+                                                                                   config.source),
+                      load_model=model, load_tokenizer=lambda: config.tokenizer.load(checkpoint),
+                      load_sampler=sampler)
+    return context
+
+
+def evaluate(config: EvaluateSettings) -> Result:
+    """Run the configured task; its result is written to `result_path(config)`, and its headline figures to
+    TensorBoard and W&B where `log.*` asks (at the step the checkpoint was trained to, when it is a train
+    run's export)."""
+    chosen = task(config.task)
+    output = check(config, chosen)
+    with contextlib.ExitStack() as stack:
+        result = chosen.run(getattr(config.tasks, chosen.name), command_context(config, output, stack))
+    result = dataclasses.replace(result, checkpoint=config.model.path, source=config.source)
+    result.write(output)
     trained = TrainRun(Path(config.model.path).parent) if config.model.path else None
     step = trained.steps if trained and Path(trained.metrics).is_file() else 0
-    log_figures(config.log, [(step, numbers(headline(config, report), f"eval/{config.mode}/"))], config.to_dict(),
-                report_path(config).parent, job="evaluate")
-    return report
+    log_figures(config.log, [(step, numbers(result.figures(config.split), f"eval/{config.task}/"))],
+                config.to_dict(), output.parent, job="evaluate")
+    return result
 
 
-def check_served(config: EvaluateSettings) -> None:
-    """A served model samples; scoring with the model's own likelihoods needs it here."""
-    if config.mode not in SAMPLED:
-        raise ConfigError(f"config: served.backend={config.served.backend} samples answers ({', '.join(SAMPLED)}); "
-                          f"mode={config.mode} scores with the model itself (served.backend=\"\")")
-    if config.mode == "open_book" and config.rag.rerank == "query_likelihood":
-        raise ConfigError("config: rag.rerank=query_likelihood scores with the model itself; with served.backend "
-                          "set, rerank with none or http")
-
-
-def make_sampler(config: EvaluateSettings, model, tokenizer, log_dir: Path):
-    """Our own sampler, or the served model's (which stops a server it started on leaving the `with`)."""
-    if config.served.backend:
-        return ServedSampler(config.served, config.model.path, tokenizer, log_dir)
-    return contextlib.nullcontext(Sampler(model, tokenizer))
-
-
-def score(config: EvaluateSettings) -> EvalReport:
-    """The report of every mode but contamination, written beside the checkpoint or to `output`."""
-    if not config.model.path:
-        raise ConfigError("config: model.path is required")
-    checkpoint, output = Path(config.model.path), report_path(config)
-    if output.exists():
-        raise ConfigError(f"{output}: exists; refusing to overwrite it (set --config.output)")
-    docs = [] if config.mode == "harness" else unique_documents(load_source(config.source), config.source)
-    if config.mode in ("closed_book", "open_book", "loglik"):
-        docs = [d for d in docs if d.questions]
-        if not docs:
-            raise SourceError(f"{config.source}: no documents with questions (not a QuALITY source?)")
-    if config.mode == "summary":
-        articles = summary_articles(docs, config.split, config.summary)
-    served = config.served.backend
-    if served:
-        check_served(config)
-    tokenizer = config.tokenizer.load(checkpoint) if not served or config.mode == "summary" else None
-    model = None if served else load(checkpoint, config.model.param_dtype, compute_dtype=config.model.dtype or None)
-    if model is not None:
-        check_vocabulary(tokenizer, model.config.vocab_size)
-    if config.mode in SAMPLED:
-        with make_sampler(config, model, tokenizer, output.parent) as sampler:
-            if config.mode == "closed_book":
-                report = closed_book(sampler, docs, config.sampling, config.max_questions)
-            elif config.mode == "open_book":
-                rag = config.rag
-                embedder = make_embedder(rag.embedder, str(checkpoint.absolute()) + ".embeddings")
-                report = open_book(sampler, docs, embedder, config.sampling, rag.top_k, rag.chunk_size,
-                                   config.max_questions, make_reranker(config, model, tokenizer), rag.retrieval_max_k)
-            else:
-                report = summary_eval(sampler, str(checkpoint), *articles, config.summary, output)
-    elif config.mode == "harness":
-        lm = harness_model(model, tokenizer, config.harness.batch)
-        results = run_tasks(lm, config.harness, log_samples=True)
-        report = EvalReport("harness", harness=task_figures(results),
-                            details={"settings": dataclasses.asdict(config.harness),
-                                     "samples": harness_samples(results)})
-    elif config.mode == "loglik":
-        report = log_likelihood(model, tokenizer, docs, config.max_questions, config.loglik_batch, progress=True)
-    else:
-        report = perplexity(model, tokenizer, docs, config.perplexity.seq_len, config.perplexity.batch)
-    report = dataclasses.replace(report, checkpoint=str(checkpoint), source=config.source)
-    report.write(output)
-    return report
-
-
-def contamination_report(config: EvaluateSettings) -> EvalReport:
-    """The source's questions against the training sources: no model."""
-    if not config.output:
-        raise ConfigError("config: mode=contamination needs output (there is no checkpoint to write beside)")
-    if not config.contamination.sources:
-        raise ConfigError("config: contamination.sources is empty; name the training sources to check")
-    output = Path(config.output)
-    if output.exists():
-        raise ConfigError(f"{output}: exists; refusing to overwrite it (set --config.output)")
-    docs = [d for d in unique_documents(load_source(config.source), config.source) if d.questions]
-    if not docs:
-        raise SourceError(f"{config.source}: no documents with questions (not a QuALITY source?)")
-    report = EvalReport("contamination", source=config.source, contamination=contamination(docs, config.contamination),
-                        details={"settings": dataclasses.asdict(config.contamination)})
-    report.write(output)
-    return report
-
-
-def headline(config: EvaluateSettings, report: EvalReport) -> dict:
-    """What the command prints: the configured split's scores (or the perplexity) and the report's path."""
-    if report.mode == "perplexity":
-        figures = {"perplexity": report.perplexity, "loss": report.loss, "tokens": report.tokens}
-    elif report.mode == "summary":
-        figures = {"split": config.split, **{k: dataclasses.asdict(v) for k, v in report.summaries.items()}}
-    elif report.mode == "harness":
-        figures = report.harness
-    elif report.mode == "contamination":
-        figures = {source: {k: v for k, v in found.items() if k != "examples"}
-                   for source, found in report.contamination.items()}
-    else:
-        figures = {"split": config.split, **dataclasses.asdict(report.splits[config.split])}
-    return {"mode": report.mode, "output": str(report_path(config)), **figures}
+def headline(config: EvaluateSettings, result: Result) -> dict:
+    """What the command prints: the task, the result's path and its figures for the configured split."""
+    return {"task": result.task, "output": str(result_path(config)), **result.figures(config.split)}

@@ -19,13 +19,14 @@ from entigraph_jax.data.chat import chat_template
 from entigraph_jax.data.sources import author_first_last
 from entigraph_jax.errors import UserError
 from entigraph_jax.generate.ask import Question, ask
-from entigraph_jax.generate.defaults import GenerateLLMSettings, GenerateSettings
+from entigraph_jax.generate.settings import GenerateLLMSettings, GenerateSettings
 from entigraph_jax.models.run import sampling_defaults
 from entigraph_jax.models.sampling import Sampler, SamplingParams
-from entigraph_jax.runs import CorpusRun, EvalReport, SummaryScore
+from entigraph_jax.runs import CorpusRun
 from entigraph_jax.settings import Settings, at_least, positive, section, setting
 
-from .quality import paper_split
+from .scores import paper_split
+from .task import Result
 
 PROMPTS = {  # Appendix I.2, word for word
     "short": "Summarize the article {title}{by} for me.",
@@ -93,9 +94,9 @@ def prompt_text(name: str, doc: Document) -> str:
     return PROMPTS[name].format(title=doc.title, by=f" by {author_first_last(doc.author)}" if doc.author else "")
 
 
-def write_summaries(sampler: Sampler, checkpoint: str, docs: list[Document], settings: SummarySettings):
+def write_summaries(sampler: Sampler, tokenizer, checkpoint: str, docs: list[Document], settings: SummarySettings):
     """{prompt name: [summary of each document]}, sampled through the tokenizer's chat template."""
-    template = chat_template(sampler.tokenizer)
+    template = chat_template(tokenizer)
     stop_tokens, stop_strings = template.stop()
     temperature, top_p, where = sampling_defaults(checkpoint, settings.temperature, settings.top_p)
     print(f"summaries: {len(docs)} articles x {len(settings.prompts)} prompts, at most {settings.max_new_tokens} "
@@ -165,6 +166,36 @@ def judge(entries: list[dict], docs: dict[str, Document], settings: SummarySetti
     return answers.cost_usd
 
 
+@dataclasses.dataclass(frozen=True)
+class SummaryScore:
+    """Closed-book summaries by one writer (a prompt, or sQuALITY's humans), split into atomic claims
+    and judged against their article (the paper's Appendix I.2); counts are means per article."""
+
+    articles: int
+    claims: float
+    false: float  # claims the article does not support
+    salient: float  # supported claims the judge calls salient (the rest: cosmetic)
+    false_normalized: float | None  # false / the human summaries' false, over the same articles
+    salient_normalized: float | None  # salient / the human summaries' salient
+    unjudged: int  # claims the judge gave no verdict for (neither false nor salient)
+
+
+@dataclasses.dataclass(frozen=True)
+class SummaryScores(Result):
+    summaries: dict[str, SummaryScore] = dataclasses.field(default_factory=dict)  # by writer
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SummaryScores:
+        return super().from_dict({**d, "summaries": {k: SummaryScore(**v) for k, v in d["summaries"].items()}})
+
+    def figures(self, split: str = "all") -> dict:
+        return {"split": split, **{k: dataclasses.asdict(v) for k, v in self.summaries.items()}}
+
+    def rows(self) -> dict[str, float | None]:
+        return {f"summary {writer} {figure}": getattr(score, figure) for writer, score in self.summaries.items()
+                for figure in ("false", "salient", "false_normalized", "salient_normalized")}
+
+
 def counts(entry: dict) -> dict[str, int] | None:
     verdicts = entry["verdicts"]
     if verdicts is None:
@@ -213,10 +244,10 @@ def summary_articles(docs: list[Document], split: str, settings: SummarySettings
     return matched, {d.doc_id: humans[d.doc_id] for d in matched}
 
 
-def summary_eval(sampler: Sampler, checkpoint: str, matched: list[Document], humans: dict[str, list[str]],
-                 settings: SummarySettings, output: Path) -> EvalReport:
+def summary_eval(sampler: Sampler, tokenizer, checkpoint: str, matched: list[Document], humans: dict[str, list[str]],
+                 settings: SummarySettings, output: Path) -> SummaryScores:
     """Write, judge and score the summaries of `summary_articles`' articles."""
-    written = write_summaries(sampler, checkpoint, matched, settings)
+    written = write_summaries(sampler, tokenizer, checkpoint, matched, settings)
     entries = [{"doc_id": d.doc_id, "title": d.title, "writer": name, "summary": written[name][i],
                 "prompt": prompt_text(name, d)} for name in settings.prompts for i, d in enumerate(matched)]
     for d in matched:
@@ -226,5 +257,5 @@ def summary_eval(sampler: Sampler, checkpoint: str, matched: list[Document], hum
     cost = judge(entries, {d.doc_id: d for d in matched}, settings, CorpusRun(f"{output}.judge").journal)
     for e in entries:
         e["counts"] = counts(e)
-    return EvalReport("summary", summaries=scores(entries, settings.prompts),
+    return SummaryScores("summary", summaries=scores(entries, settings.prompts),
                       details={"settings": settings.to_dict(), "judge_cost_usd": cost, "results": entries})

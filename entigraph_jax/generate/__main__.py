@@ -5,10 +5,10 @@ import sys
 
 from entigraph_jax.cli import Command, Flag, main
 
-from .defaults import GenerateSettings
 from .estimate import estimate
 from .publish import push_corpus
 from .run import cancel, generate, merge
+from .settings import GenerateSettings
 
 
 def run(config: GenerateSettings, invocation):

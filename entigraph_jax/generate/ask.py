@@ -10,11 +10,11 @@ from pathlib import Path
 
 from entigraph_jax.data import Document
 
-from .defaults import GenerateSettings
 from .journal import Journal
 from .plan import Request, request_id
 from .rounds import Rounds
 from .run import make_backend
+from .settings import GenerateSettings
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,10 +27,10 @@ from entigraph_jax.data import Document
 from entigraph_jax.data.records import train_text
 from entigraph_jax.errors import redact
 
-from .defaults import GenerateSettings
 from .journal import Journal
 from .plan import ENTITY_SCHEMA, InvalidAnswer, Request, messages, parse_entities
 from .questions import QUESTION_SCHEMA, answer_letter, parse_questions
+from .settings import GenerateSettings
 
 SCHEMAS = {"entities": ENTITY_SCHEMA, "question": QUESTION_SCHEMA}  # JSON stages' answer shapes
 

@@ -7,7 +7,6 @@ import os
 
 from entigraph_jax.clients.prices import price
 
-from .defaults import GenerateSettings
 from .journal import Journal
 from .plan import (
     entity_requests,
@@ -19,6 +18,7 @@ from .plan import (
     triple_schedule,
 )
 from .questions import answer_requests, question_requests
+from .settings import GenerateSettings
 
 KINDS_IN_ORDER = ("entities", "pair", "triple", "rephrase", "question", "answer")  # the order they are sent in
 ANSWER_TOKENS = 2  # an answer to a question: its letter

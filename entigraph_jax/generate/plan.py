@@ -21,9 +21,9 @@ import re
 from entigraph_jax.config import ConfigError
 from entigraph_jax.data import Document, load_source, unique_documents
 
-from .defaults import GenerateSettings
 from .prompts import identity as prompt_identity
 from .prompts import render, template
+from .settings import GenerateSettings
 
 
 @dataclasses.dataclass(frozen=True)

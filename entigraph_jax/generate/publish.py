@@ -19,7 +19,7 @@ from entigraph_jax.outputs import hold, staged
 from entigraph_jax.publish import push
 from entigraph_jax.runs import CorpusRun
 
-from .defaults import GenerateSettings
+from .settings import GenerateSettings
 
 SCHEMA = pa.schema([("text", pa.string()), ("kind", pa.string()), ("doc_id", pa.string()),
                     ("entities", pa.list_(pa.string())), ("model", pa.string()), ("prompt_version", pa.string()),

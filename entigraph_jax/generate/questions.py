@@ -5,8 +5,8 @@ options, the gold letter and a quote from the document that supports it; a quest
 in the document (compared without regard to case or whitespace) is dropped; (2) each remaining question
 answered by the generator twice, with the document in the prompt and without it. A wrong answer with
 the document marks the question ambiguous (dropped); a right answer without it marks it guessable from
-general knowledge (kept, flagged, counted apart). Near-duplicates among a document's questions are
-dropped (the later one). The result is QuALITY-format JSONL, so every evaluation mode reads it unchanged.
+general knowledge (kept, flagged `guessable`, scored apart). Near-duplicates among a document's questions
+are dropped (the later one). The result is QuALITY-format JSONL, so every evaluation task reads it unchanged.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from entigraph_jax.data import Document
 from entigraph_jax.data.sources import article_body
 from entigraph_jax.outputs import json_text
 
-from .defaults import GenerateSettings
 from .plan import InvalidAnswer, Request, make_request
+from .settings import GenerateSettings
 
 LETTERS = "ABCD"
 ANSWER_STYLES = ("with_document", "closed_book")  # the two answers asked of every question
@@ -168,9 +168,9 @@ def assemble(docs: list[Document], records: list[dict], settings: GenerateSettin
 
 
 def quality_line(doc: Document, questions: list[dict], titles: collections.Counter, source: str) -> dict:
-    """A QuALITY release line. Guessable questions are `difficult: 0`, the rest 1, so evaluate's `hard`
-    figure counts only what the generator could not answer without the document. QuALITY merges lines by
-    (title, author): a title seen before gets the document id after it."""
+    """A QuALITY release line; each question says whether it is `guessable` (QuALITY's own `difficult` flag is
+    not ours to set: it is left out). QuALITY merges lines by (title, author): a title seen before gets the
+    document id after it."""
     title = doc.title or doc.doc_id
     titles[(title, doc.author)] += 1
     if titles[(title, doc.author)] > 1:
@@ -178,8 +178,8 @@ def quality_line(doc: Document, questions: list[dict], titles: collections.Count
     return {"article_id": doc.doc_id, "title": title, "author": doc.author, "year": doc.year, "source": source,
             "article": article_body(doc),
             "questions": [{"question": q["question"], "options": q["options"],
-                           "gold_label": LETTERS.index(q["answer"]) + 1, "difficult": int(not q["guessable"]),
-                           "guessable": q["guessable"], "quote": q["quote"]} for q in questions]}
+                           "gold_label": LETTERS.index(q["answer"]) + 1, "guessable": q["guessable"],
+                           "quote": q["quote"]} for q in questions]}
 
 
 def write_quality(lines: list[dict], path) -> None:

@@ -17,11 +17,11 @@ from entigraph_jax.data import Document
 from entigraph_jax.errors import redact
 
 from .batch import BatchEngine
-from .defaults import GenerateSettings
 from .engine import Engine
 from .journal import Journal
 from .plan import interleave_by_document, pair_requests, rephrase_requests, triple_requests, triple_schedule
 from .questions import answer_requests
+from .settings import GenerateSettings
 
 TRIPLES_PER_ROUND = 8  # triples planned per document at a time, so the journal holds what the budget reaches
 

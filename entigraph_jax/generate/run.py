@@ -22,11 +22,11 @@ from entigraph_jax.outputs import hold
 from entigraph_jax.runs import CorpusRun
 
 from .batch import BatchEngine
-from .defaults import GenerateSettings
 from .journal import Journal
 from .plan import entity_requests, load_documents, rephrase_requests
 from .questions import assemble, question_requests, write_quality
 from .rounds import plan_order, send
+from .settings import GenerateSettings
 
 
 @dataclasses.dataclass(frozen=True)

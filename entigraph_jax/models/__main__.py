@@ -4,8 +4,8 @@ import sys
 
 from entigraph_jax.cli import Command, Flag, main, required
 
-from .defaults import ChatSettings, ConvertSettings
 from .run import chat, convert
+from .settings import ChatSettings, ConvertSettings
 
 
 def _convert(config, invocation):

@@ -15,10 +15,10 @@ from entigraph_jax.config import ConfigError
 from entigraph_jax.data.chat import chat_template
 
 from .checkpoint import checkpoint_format, load, save_params
-from .defaults import ChatSettings, ConvertSettings
 from .gguf import gguf_to_hf
 from .hf import save_pretrained_hf
 from .sampling import Sampler, SamplingParams
+from .settings import ChatSettings, ConvertSettings
 
 FORMATS = ("hf", "orbax")
 

@@ -5,8 +5,8 @@ import sys
 from entigraph_jax.cli import Command, Flag, main
 from entigraph_jax.train.plan import HARDWARE
 
-from .defaults import SBPSettings
 from .run import SBP, STEPS, plan
+from .settings import SBPSettings
 
 PURPOSES = {
     "baseline": "Step 0, train the repetition baseline (the real documents repeated) that the synthesizer starts from",

@@ -28,20 +28,19 @@ from entigraph_jax.clients.embedders import make_embedder
 from entigraph_jax.config import ConfigError
 from entigraph_jax.data import Tokenizer, load_source, read_records, write_records
 from entigraph_jax.errors import UserError
-from entigraph_jax.evaluate.hooks import ACCURACY, LM_EVAL_PREFIX, QUALITY_LOGLIK
+from entigraph_jax.evaluate.task import metric
 from entigraph_jax.models import load, make_mesh
 from entigraph_jax.models.sampling import Sampler
 from entigraph_jax.outputs import json_text
 from entigraph_jax.runs import TrainRun
 from entigraph_jax.train import TrainSettings, train
-from entigraph_jax.train.hooks import EVAL_LOSS, EVAL_PPL, HELDOUT_LOSS
 from entigraph_jax.train.plan import plan as plan_memory
 from entigraph_jax.train.plan import report as plan_report
 
 from .budget import Budget, BudgetError
-from .defaults import SBPSettings
 from .measure import first_texts, measure, sample
 from .mine import mine_pairs
+from .settings import SBPSettings
 from .synthesize import synthesize
 
 STEPS = ("baseline", "mine", "synthesizer", "synthesize", "measure", "train")
@@ -179,18 +178,19 @@ class SBP:
         changes = {"data.epochs": 1 if real else budget.steps,
                    "data.sources": ((real, budget.real_fraction),) if real else (),
                    "export.hf": self.config.joint.export.hf or name == "baseline"}  # the synthesizer starts from it
-        for hook, hook_source in ((HELDOUT_LOSS, self.config.eval_source),
-                                  (QUALITY_LOGLIK, self.config.downstream_source)):
+        hooks = self.config.joint.hooks
+        for task, hook_source in (("perplexity", self.config.eval_source), ("loglik", self.config.downstream_source)):
             if hook_source:
-                every = getattr(self.config.joint.hooks, hook.name).every_steps or budget.steps
-                changes.update({f"hooks.{hook.name}.source": hook_source, f"hooks.{hook.name}.every_steps": every})
-        if self.config.joint.hooks.lm_eval.tasks:
-            changes["hooks.lm_eval.every_steps"] = self.config.joint.hooks.lm_eval.every_steps or budget.steps
+                every = getattr(hooks, task).every_steps or budget.steps
+                changes.update({f"hooks.{task}.source": hook_source, f"hooks.{task}.every_steps": every})
+        if hooks.harness.tasks:
+            changes["hooks.harness.every_steps"] = hooks.harness.every_steps or budget.steps
         run = train(self._train_settings(self.config.joint, source, folder, **changes))
         budget.check_arm(name, run.steps)
-        results[name] = {"final_loss": run.final_loss, "steps": run.steps, "tokens": budget.tokens,
-                         **run.last(EVAL_LOSS, EVAL_PPL, ACCURACY), **run.last_matching(LM_EVAL_PREFIX),
-                         "workdir": str(run.root)}
+        figures = (("perplexity", "loss"), ("perplexity", "perplexity"), ("loglik", "accuracy"))
+        scores = run.last(*(metric(task, figure) for task, figure in figures))
+        results[name] = {"final_loss": run.final_loss, "steps": run.steps, "tokens": budget.tokens, **scores,
+                         **run.last_matching(metric("harness", "")), "workdir": str(run.root)}
         self.save_summary()
 
     def train_baseline(self) -> None:

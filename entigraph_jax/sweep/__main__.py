@@ -4,8 +4,8 @@ import sys
 
 from entigraph_jax.cli import Command, Flag, main
 
-from .defaults import SweepSettings
 from .run import sweep
+from .settings import SweepSettings
 
 COMMAND = Command(
     name="sweep",

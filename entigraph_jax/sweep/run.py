@@ -15,15 +15,17 @@ import sys
 from pathlib import Path
 
 from entigraph_jax.config import ConfigError
-from entigraph_jax.evaluate.defaults import EvaluateSettings
 from entigraph_jax.evaluate.run import evaluate
+from entigraph_jax.evaluate.scores import QuestionScores
+from entigraph_jax.evaluate.settings import EvaluateSettings
+from entigraph_jax.evaluate.task import tasks
 from entigraph_jax.outputs import json_text
 from entigraph_jax.runs import TrainRun
 from entigraph_jax.scalars import log_figures, numbers
 from entigraph_jax.train import TrainSettings, train
 
-from .defaults import SweepSettings
 from .scaling import fit_scaling, plot_scaling, write_table
+from .settings import SweepSettings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,8 +48,9 @@ def evaluate_settings(config: SweepSettings, run: TrainRun) -> EvaluateSettings:
 
 
 def result_row(tokens: int, scores, run_dir: Path) -> dict:
-    """One run's figures: the paper's accuracy (correct / attempted, what the fit uses) and, beside
-    it, correct / all questions (an unanswered question wrong), for all and for the hard questions."""
+    """One run's figures (`SplitScores` of the evaluation's split): the paper's accuracy (correct / attempted,
+    what the fit uses) and, beside it, correct / all questions (an unanswered question wrong), for all and
+    for the hard questions."""
     return {"tokens": tokens, "accuracy": scores.overall.accuracy_answered, "accuracy_all": scores.overall.accuracy,
             "hard_accuracy": scores.hard.accuracy_answered, "hard_accuracy_all": scores.hard.accuracy,
             "attempt_rate": scores.overall.attempt_rate, "run_dir": str(run_dir)}
@@ -64,6 +67,10 @@ def command_line(config_path: str, overrides, root: Path, tokens: int) -> str:
 def sweep(config: SweepSettings, config_path: str = "", overrides: tuple[tuple[str, str], ...] = ()) -> SweepResult:
     if not config.workdir:
         raise ConfigError("config: workdir is empty; set it or pass --workdir")
+    if not issubclass(tasks()[config.evaluate.task].result, QuestionScores):
+        scoring = ", ".join(n for n, t in tasks().items() if issubclass(t.result, QuestionScores))
+        raise ConfigError(f"config: evaluate.task={config.evaluate.task} gives no accuracy to fit; the sweep needs a "
+                          f"task that scores questions ({scoring})")
     root = Path(config.workdir).absolute()
     rows, budgets = [], sorted(config.token_budgets)
     for number, tokens in enumerate(budgets, 1):

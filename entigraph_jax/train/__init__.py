@@ -6,9 +6,9 @@ loop and its hooks (periodic work plugged in by name, see `hooks.py`). May impor
 models; never imports generate, evaluate, sweep or sbp.
 """
 
-from .defaults import OptimSettings, TrainSettings
 from .hooks import Hook, RunContext
 from .run import TrainingError, train
+from .settings import OptimSettings, TrainSettings
 from .step import Trainer
 
 __all__ = ["Hook", "OptimSettings", "RunContext", "TrainSettings", "Trainer", "TrainingError", "train"]

@@ -5,12 +5,12 @@ import sys
 
 from entigraph_jax.cli import Command, Flag, main, result_text
 
-from .defaults import TrainSettings
 from .plan import HARDWARE, plan, report
 from .run import train
 from .search import SearchResult
 from .search import report as search_report
 from .search import search as search_configs
+from .settings import TrainSettings
 
 
 def run_plan(config, hardware, model, no_compile, search):

@@ -14,7 +14,7 @@ from entigraph_jax.models.hub import HUB_NAME
 from entigraph_jax.runs import CorpusRun, TrainRun
 
 from . import hooks
-from .defaults import TrainSettings
+from .settings import TrainSettings
 
 
 def evaluation_figures(run: TrainRun) -> dict[str, tuple[int, float]]:

@@ -6,32 +6,29 @@ off), the names of the metrics it reports, and a factory that, given those setti
 `every_steps` is positive at those steps and after the last one, and logs what it returns with the
 step's other metrics.
 
-Hooks are found by name: the trainer's own (`heldout_loss`), the evaluate stage's (`quality_loglik`,
-named below by its import path, so the trainer imports no evaluator and a checkout that was never
-pip-installed knows it too) and every entry point of the group `entigraph_jax.train_hooks`, through
-which any installed package adds its own. Each hook's settings are `config.hooks.<name>`, so
-`--config.hooks.quality_loglik.every_steps=100` turns one on.
+Every evaluation task that uses the model is a hook (`evaluate.task`): `hooks.<task>.*` are the task's own
+settings with `every_steps` and the `source` it reads beside them, and it reports its figures as
+`<task>/<figure>` (`--config.hooks.perplexity.every_steps=100 --config.hooks.perplexity.source=...` is the
+held-out loss; `hooks.loglik.*` QuALITY-style questions by likelihood; `hooks.harness.*` the forgetting
+check). Another installed package adds hooks of its own through the entry points of the group
+`entigraph_jax.train_hooks`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 import importlib.metadata
-from collections.abc import Callable
-
-import numpy as np
+from collections.abc import Callable, Iterator
 
 from entigraph_jax.config import ConfigError
-from entigraph_jax.data import Document, Pipeline, Tokenizer, load_source
+from entigraph_jax.data import Document, Pipeline, Tokenizer, load_source, unique_documents
+from entigraph_jax.evaluate.task import Context, Task, tasks
 from entigraph_jax.models import Llama
-from entigraph_jax.settings import Settings, at_least, positive, setting
+from entigraph_jax.models.sampling import Sampler
+from entigraph_jax.settings import Settings, at_least, setting
 
 GROUP = "entigraph_jax.train_hooks"
-# The project's own hooks above the trainer, by import path (as an entry point names them).
-OWN = {"quality_loglik": "entigraph_jax.evaluate.hooks:QUALITY_LOGLIK",
-       "lm_eval": "entigraph_jax.evaluate.hooks:LM_EVAL"}
 
 Metrics = dict[str, float]
 
@@ -53,39 +50,52 @@ class RunContext:
 class Hook:
     name: str
     settings: type[Settings]  # its keys under config.hooks.<name>, every_steps among them
-    metrics: tuple[str, ...]  # the names of what it reports
+    metrics: tuple[str, ...]  # the names of what it reports ("<task>/<figure>": a prefix and a pattern)
     make: Callable[[Settings, RunContext], Callable[[int, dict], Metrics]]
 
 
-@dataclasses.dataclass(frozen=True)
-class HeldoutSettings(Settings):
-    every_steps: int = setting(0, "held-out loss and perplexity every N steps and after the last (0: off)",
-                               check=at_least(0))
-    source: str = setting("", "the held-out documents: any load_source spec")
-    batches: int = setting(16, "batches scored each time (at most one pass over the source)", check=positive)
+def hook_settings(task: Task) -> type[Settings]:
+    """The task's settings with `every_steps` (and the `source` it reads, unless it reads nothing) beside them."""
+    extra = [("every_steps", int, setting(0, f"the {task.name} task every N steps and after the last (0: off)",
+                                          check=at_least(0)))]
+    if task.reads != "nothing":
+        extra.append(("source", str, setting("", f"what it reads ({task.reads}): a load_source spec")))
+    return dataclasses.make_dataclass(f"{task.name.title().replace('_', '')}Hook", extra, bases=(task.settings,),
+                                      frozen=True)
 
 
-EVAL_LOSS, EVAL_PPL = "eval_loss", "eval_ppl"
+def task_hook(task: Task) -> Hook:
+    """The task run every N steps on the run's own model; `perplexity`-like tasks score the run's packed
+    batches with its sharded loss."""
 
+    def make(settings: Settings, run: RunContext) -> Callable[[int, dict], Metrics]:
+        own = task.settings(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(task.settings)})
+        task.check(own)
+        source = getattr(settings, "source", "")
+        if task.reads != "nothing" and not source:
+            raise ConfigError(f"config: hooks.{task.name}.every_steps > 0 needs hooks.{task.name}.source")
+        docs = unique_documents(load_source(source), source) if source else []
+        if task.reads == "questions":
+            Context(source=source, load_documents=lambda: docs).questions()  # none: said before training starts
+        # documents in the order the evaluate command packs them (seed 0), so a pass over them scores the same rows
+        pipeline = functools.cache(lambda: run.pipeline(docs, 0))
 
-def heldout_loss(settings: HeldoutSettings, run: RunContext) -> Callable[[int, dict], Metrics]:
-    if not settings.source:
-        raise ConfigError("config: hooks.heldout_loss.every_steps > 0 needs hooks.heldout_loss.source")
-    pipeline = run.pipeline(load_source(settings.source), run.config.seed + 2)
+        def hook(step: int, params: dict) -> Metrics:
+            model = functools.cache(lambda: run.model(params))
 
-    def hook(step: int, params: dict) -> Metrics:
-        total = count = 0.0
-        iterator = pipeline.iterator()
-        for _ in range(min(settings.batches, pipeline.num_steps)):
-            loss_sum, tokens = run.eval_loss(params, next(iterator))
-            total, count = total + float(loss_sum), count + float(tokens)
-        loss = total / max(count, 1.0)
-        return {EVAL_LOSS: loss, EVAL_PPL: float(np.exp(loss))}
+            def loss_batches() -> Iterator[tuple[float, float]]:
+                iterator = pipeline().iterator()
+                for _ in range(pipeline().num_steps):
+                    yield run.eval_loss(params, next(iterator))
 
-    return hook
+            context = Context(source=source, load_documents=lambda: docs, load_model=model,
+                              load_tokenizer=lambda: run.tokenizer,
+                              load_sampler=lambda: Sampler(model(), run.tokenizer), loss_batches=loss_batches)
+            return task.run(own, context).metrics()
 
+        return hook
 
-HELDOUT_LOSS = Hook("heldout_loss", HeldoutSettings, (EVAL_LOSS, EVAL_PPL), heldout_loss)
+    return Hook(task.name, hook_settings(task), (f"{task.name}/<figure>",), make)
 
 
 def _loaded(name: str, load: Callable[[], object], origin: str) -> Hook:
@@ -98,16 +108,10 @@ def _loaded(name: str, load: Callable[[], object], origin: str) -> Hook:
     return hook
 
 
-def _import(path: str):
-    module, _, attribute = path.partition(":")
-    return getattr(importlib.import_module(module), attribute)
-
-
 @functools.cache
 def registered() -> dict[str, Hook]:
-    """Every hook by name: the trainer's own, the project's, then the installed entry points."""
-    hooks = {"heldout_loss": HELDOUT_LOSS}
-    hooks.update((name, _loaded(name, functools.partial(_import, path), path)) for name, path in OWN.items())
+    """Every hook by name: the evaluation tasks that use the model, then the installed entry points."""
+    hooks = {name: task_hook(task) for name, task in tasks().items() if task.needs != "nothing"}
     for entry in importlib.metadata.entry_points(group=GROUP):
         if entry.name not in hooks:
             hooks[entry.name] = _loaded(entry.name, entry.load, entry.value)
@@ -119,7 +123,15 @@ def settings_type() -> type[Settings]:
     """The `hooks` section: one sub-section per registered hook, each off by default."""
     fields = [(name, hook.settings, dataclasses.field(default_factory=hook.settings))
               for name, hook in registered().items()]
-    return dataclasses.make_dataclass("HookSettings", fields, bases=(Settings,), frozen=True)
+    return dataclasses.make_dataclass("HookSettings", fields, bases=(Settings,), frozen=True,
+                                      namespace={"renamed": RENAMED})
+
+
+# the hooks of an earlier version, now the evaluation tasks they ran
+RENAMED = {"heldout_loss": "perplexity (batches is now max_batches; it reports perplexity/loss and "
+                           "perplexity/perplexity)",
+           "quality_loglik": "loglik (questions is now max_questions; it reports loglik/accuracy, ...)",
+           "lm_eval": "harness (it reports harness/<task>/<metric>)"}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,11 +18,10 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
+from entigraph_jax.evaluate.task import metric
 from entigraph_jax.outputs import json_text
 from entigraph_jax.runs import TrainRun
 from entigraph_jax.scalars import ScalarLog
-
-from .hooks import EVAL_LOSS
 
 # Dense bf16 peak FLOP/s per device (per chip for TPUs), from the vendors' specifications.
 PEAK_FLOPS = {
@@ -145,10 +144,11 @@ class MetricWriter:
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(7, 4))
-        for key, label in (("loss", "train loss"), (EVAL_LOSS, "held-out loss")):
+        heldout = metric("perplexity", "loss")
+        for key, label in (("loss", "train loss"), (heldout, "held-out loss")):
             points = [(r["step"], r[key]) for r in rows if key in r]
             if points:
-                ax.plot(*zip(*points, strict=True), label=label, marker="." if key == EVAL_LOSS else None)
+                ax.plot(*zip(*points, strict=True), label=label, marker="." if key == heldout else None)
         ax.set_xlabel("step")
         ax.set_ylabel("loss (nats/token)")
         ax.legend()

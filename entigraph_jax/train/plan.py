@@ -19,9 +19,9 @@ import jax
 from entigraph_jax.models import ShardingRules
 from entigraph_jax.models.attention import choose
 
-from .defaults import TrainSettings
 from .hardware import HARDWARE, TPU_EXTRA, Hardware, devices_for, lookup
 from .memory import ESTIMATE_ERROR, CompiledMemory, GiB, MemoryEstimate, compiled, estimate, fits_by_estimate
+from .settings import TrainSettings
 from .setup import model_config, validate
 from .step import Trainer
 

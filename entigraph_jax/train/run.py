@@ -29,9 +29,9 @@ from entigraph_jax.runs import TrainRun
 from . import setup
 from .card import write_card
 from .checkpoints import RunCheckpoints
-from .defaults import TrainSettings
 from .hooks import RunContext, active_hooks
 from .metrics import MetricWriter, peak_flops_per_device, raised_cpu_peak
+from .settings import TrainSettings
 from .step import Trainer
 from .storage import Mirror, scratch_path, workdir_path
 

@@ -38,7 +38,7 @@ from entigraph_jax.models.hf import copy_tokenizer
 from entigraph_jax.models.hub import resolve
 from entigraph_jax.runs import TrainRun
 
-from .defaults import DistributedSettings, ModelSettings, TrainSettings
+from .settings import DistributedSettings, ModelSettings, TrainSettings
 
 
 def initialize_distributed(cfg: DistributedSettings) -> None:

@@ -19,7 +19,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from entigraph_jax.models import Llama, LlamaConfig, ShardingRules, param_sharding
 from entigraph_jax.models.lean_logits import lse_and_target
 
-from .defaults import OptimSettings
+from .settings import OptimSettings
 
 BATCH_KEYS = ("inputs", "targets", "segment_ids", "positions", "loss_mask")
 

@@ -6,10 +6,10 @@ import dataclasses
 
 import ml_collections
 
-from entigraph_jax.evaluate.defaults import EvaluateSettings
+from entigraph_jax.evaluate.settings import EvaluateSettings
 from entigraph_jax.scalars import FigureLogSettings
 from entigraph_jax.settings import SettingError, Settings, positive, section, setting
-from entigraph_jax.train.defaults import TrainSettings
+from entigraph_jax.train.settings import TrainSettings
 
 LAUNCH = ("sequential", "print")
 

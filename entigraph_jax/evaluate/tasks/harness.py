@@ -1,6 +1,6 @@
-"""General benchmarks through lm-evaluation-harness (`lm-eval`, the `harness` extra): any harness task on a
-checkpoint (`evaluate mode=harness`) or on a training run every N steps (the `lm_eval` hook), through our
-own model and sampler (`harness_model.JaxLM`): the forgetting check for continued pretraining."""
+"""harness: general benchmarks through lm-evaluation-harness (`lm-eval`, the `harness` extra): any harness task
+on a checkpoint, or on a training run every N steps (`hooks.harness.*`), through our own model and sampler
+(`harness_model.JaxLM`): the forgetting check for continued pretraining."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pathlib import Path
 
 from entigraph_jax.errors import UserError
 from entigraph_jax.settings import Settings, at_least, positive, setting
+
+from ..task import Context, Result, Task
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,10 +32,18 @@ def require_harness() -> None:
         raise UserError("lm-evaluation-harness is not installed: pip install 'entigraph-jax[harness]'")
 
 
+def check(settings: HarnessSettings) -> None:
+    """Before a model is loaded or a training run starts: the extra is installed and tasks are named."""
+    require_harness()
+    if not settings.tasks:
+        raise UserError("config: tasks.harness.tasks is empty (hooks.harness.tasks in training); name "
+                        "lm-evaluation-harness tasks (e.g. arc_easy)")
+
+
 def harness_model(model, tokenizer, batch: int = 16):
     """`model` as a harness model."""
     require_harness()
-    from .harness_model import JaxLM
+    from ..harness_model import JaxLM
 
     return JaxLM(model, tokenizer, batch)
 
@@ -45,19 +55,18 @@ def run_tasks(lm, settings: HarnessSettings, log_samples: bool = False) -> dict:
     from lm_eval.tasks import TaskManager
 
     logging.getLogger("lm_eval").setLevel(logging.WARNING)  # its per-request INFO lines would drown the bar
-    if not settings.tasks:
-        raise UserError("config: harness.tasks is empty; name lm-evaluation-harness tasks (e.g. arc_easy)")
+    check(settings)
     include = str(Path(settings.include_path).absolute()) if settings.include_path else None
     if include and not Path(include).is_dir():
-        raise UserError(f"harness.include_path={settings.include_path!r}: no such folder")
+        raise UserError(f"harness include_path={settings.include_path!r}: no such folder")
     # The harness's own index of its ~15k tasks takes seconds to build: skipped when include_path has them all.
     manager = TaskManager(include_path=include, include_defaults=False) if include else None
     if manager is None or not set(settings.tasks) <= set(manager.all_tasks):
         manager = TaskManager(include_path=include)
     unknown = [t for t in settings.tasks if t not in manager.all_tasks]
     if unknown:
-        raise UserError(f"harness.tasks: unknown task(s) {', '.join(unknown)} (`lm-eval ls tasks` lists them; "
-                        "a task of your own goes in harness.include_path)")
+        raise UserError(f"harness tasks: unknown task(s) {', '.join(unknown)} (`lm-eval ls tasks` lists them; "
+                        "a task of your own goes in the harness settings' include_path)")
     seed = settings.seed
     try:
         return simple_evaluate(model=lm, tasks=list(settings.tasks), task_manager=manager,
@@ -66,7 +75,7 @@ def run_tasks(lm, settings: HarnessSettings, log_samples: bool = False) -> dict:
                                numpy_random_seed=seed, torch_random_seed=None, fewshot_random_seed=seed,
                                bootstrap_iters=0)
     except OSError as e:  # datasets' not-found and connection errors among them
-        raise UserError(f"harness.tasks {', '.join(settings.tasks)}: a dataset could not be loaded "
+        raise UserError(f"harness tasks {', '.join(settings.tasks)}: a dataset could not be loaded "
                         f"({type(e).__name__}: {str(e)[:300]})") from e
 
 
@@ -86,10 +95,24 @@ def harness_samples(results: dict) -> dict[str, list[dict]]:
             for task, samples in results.get("samples", {}).items()}
 
 
-LM_EVAL_PREFIX = "lm_eval/"
+@dataclasses.dataclass(frozen=True)
+class HarnessScores(Result):
+    harness: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)  # task -> metric -> value
+
+    def figures(self, split: str = "all") -> dict:
+        return self.harness
+
+    def rows(self) -> dict[str, float | None]:
+        return {f"harness {task} {metric}": value for task, metrics in self.harness.items()
+                for metric, value in metrics.items()}
 
 
-def hook_metrics(results: dict) -> dict[str, float]:
-    """The figures as flat training metrics: `lm_eval/<task>/<metric>`."""
-    return {f"{LM_EVAL_PREFIX}{task}/{metric}": value for task, metrics in task_figures(results).items()
-            for metric, value in metrics.items()}
+def harness(settings: HarnessSettings, context: Context) -> HarnessScores:
+    results = run_tasks(harness_model(context.model, context.tokenizer, settings.batch), settings,
+                        log_samples=context.output is not None)
+    return HarnessScores("harness", harness=task_figures(results),
+                         details={"settings": settings.to_dict(), "samples": harness_samples(results)})
+
+
+TASK = Task("harness", "lm-evaluation-harness tasks through our own model (the forgetting check)", HarnessSettings,
+            needs="model", reads="nothing", result=HarnessScores, run=harness, check=check)

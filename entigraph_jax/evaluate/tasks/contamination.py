@@ -1,4 +1,4 @@
-"""Contamination of evaluation questions by training text (`evaluate mode=contamination`): the share of
+"""contamination: evaluation questions found in training text (no model): the share of
 questions whose text (question and gold answer) shares a 13-gram of words with a training source, per
 source. EntiGraph and Rephrase text restate the documents' facts by design, so a question restated there
 is expected: this reports how many, it filters nothing.
@@ -16,8 +16,12 @@ import re
 
 from tqdm import tqdm
 
+from entigraph_jax.config import ConfigError
 from entigraph_jax.data import Document, load_source
 from entigraph_jax.settings import Settings, positive, setting
+
+from ..scores import GROUPS, in_group
+from ..task import Context, Result, Task
 
 WORD = re.compile(r"[^\W_]+")
 
@@ -63,16 +67,45 @@ def contaminated(questions: list[tuple[str, set[tuple[str, ...]]]], texts, progr
 
 
 def contamination(docs: list[Document], settings: ContaminationSettings) -> dict[str, dict]:
-    """source -> {questions, contaminated, share, and the same over the questions not flagged guessable
-    (`difficult`)}."""
+    """source -> {questions, contaminated, share, examples} and the same counts over each group of questions
+    the source has (`<group>_questions`, ...: QuALITY's hard ones, a user's guessable ones)."""
     questions = question_ngrams(docs, settings.n)
-    hard = {f"{d.doc_id}#{i}" for d in docs for i, q in enumerate(d.questions) if q.difficult}
+    labels = {f"{d.doc_id}#{i}": q for d in docs for i, q in enumerate(d.questions)}
+    groups = {g: {label for label, q in labels.items() if in_group(q, g)} for g in GROUPS}
     report = {}
     for source in settings.sources:
         hit = contaminated(questions, (d.text for d in load_source(source)), f"contamination {source}")
-        report[source] = {"questions": len(questions), "contaminated": len(hit),
-                          "share": len(hit) / len(questions) if questions else None,
-                          "hard_questions": len(hard), "hard_contaminated": len(hit & hard),
-                          "hard_share": len(hit & hard) / len(hard) if hard else None,
-                          "examples": sorted(hit)[:20]}
+        found = {"questions": len(questions), "contaminated": len(hit),
+                 "share": len(hit) / len(questions) if questions else None}
+        for group, members in groups.items():
+            if members:
+                found.update({f"{group}_questions": len(members), f"{group}_contaminated": len(hit & members),
+                              f"{group}_share": len(hit & members) / len(members)})
+        report[source] = {**found, "examples": sorted(hit)[:20]}
     return report
+
+
+@dataclasses.dataclass(frozen=True)
+class ContaminationResult(Result):
+    contamination: dict[str, dict] = dataclasses.field(default_factory=dict)  # by training source
+
+    def figures(self, split: str = "all") -> dict:
+        return {source: {k: v for k, v in found.items() if k != "examples"}
+                for source, found in self.contamination.items()}
+
+    def rows(self) -> dict[str, float | None]:
+        return {f"contamination {source}": found["share"] for source, found in self.contamination.items()}
+
+
+def check(settings: ContaminationSettings) -> None:
+    if not settings.sources:
+        raise ConfigError("config: tasks.contamination.sources is empty; name the training sources to check")
+
+
+def run(settings: ContaminationSettings, context: Context) -> ContaminationResult:
+    return ContaminationResult("contamination", contamination=contamination(context.questions(), settings),
+                               details={"settings": settings.to_dict()})
+
+
+TASK = Task("contamination", "the questions' 13-grams found in training text (no model)", ContaminationSettings,
+            needs="nothing", reads="questions", result=ContaminationResult, run=run, check=check)

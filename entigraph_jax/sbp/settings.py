@@ -7,7 +7,7 @@ import ml_collections
 from entigraph_jax.clients import EmbedderSettings
 from entigraph_jax.data import TrainedTokenizerSettings
 from entigraph_jax.settings import Settings, at_least, section, setting
-from entigraph_jax.train.defaults import TrainSettings
+from entigraph_jax.train.settings import TrainSettings
 
 from .mine import MineSettings
 from .synthesize import SynthesizeSettings
@@ -39,8 +39,8 @@ class SBPSettings(Settings):
                                      "at random (0: all)", check=at_least(0))
     eval_source: str = setting("", "held-out documents every arm is scored on (loss and perplexity)")
     downstream_source: str = setting("", "documents with QuALITY-style questions: every arm's log-likelihood "
-                                     "accuracy (general benchmarks: joint.hooks.lm_eval.tasks, scored zero-shot "
-                                     "with joint.hooks.lm_eval.num_fewshot=0, after each arm's last step)")
+                                     "accuracy (general benchmarks: joint.hooks.harness.tasks, scored zero-shot "
+                                     "with joint.hooks.harness.num_fewshot=0, after each arm's last step)")
 
 
 def base_config() -> ml_collections.ConfigDict:

@@ -1,10 +1,9 @@
-"""QuALITY by option log-likelihood: a fast, deterministic score for small models (and the training
-hook), and the continuation scorer open-book reranking shares. Not the paper's protocol."""
+"""A continuation's log-probability under the model, batched: what the log-likelihood task scores options
+with, open-book reranking scores chunks with and the harness's log-likelihood requests are answered with."""
 
 from __future__ import annotations
 
 import functools
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -12,21 +11,10 @@ import numpy as np
 from flax import nnx
 from tqdm import tqdm
 
-from entigraph_jax.data import Document, Question
-from entigraph_jax.data.sources import article_context
-from entigraph_jax.runs import EvalReport
-
-from .quality import LETTERS, items, summarize
-
-
-def loglik_prompt(doc: Document, question: Question) -> str:
-    q = question.question.strip()
-    return f"{article_context(doc.title, doc.author, doc.year)} {q[:1].lower() + q[1:]}\nAnswer:"
-
 
 @functools.lru_cache(maxsize=4)
 def _log_probs(graphdef):
-    """One compiled scorer per model structure: the trainer calls `log_likelihood` every N steps."""
+    """One compiled scorer per model structure: a training hook scores every N steps."""
     return jax.jit(lambda state, tokens: jax.nn.log_softmax(nnx.merge(graphdef, state)(tokens), axis=-1))
 
 
@@ -62,26 +50,3 @@ def continuation_scores(model, pairs: list[tuple[list[int], list[int]]], batch: 
     """Mean log-probability per token of each continuation given its context."""
     sums, _ = continuation_logprobs(model, pairs, batch, progress)
     return sums / np.array([len(continuation) for _, continuation in pairs])
-
-
-def log_likelihood(model, tokenizer, docs: list[Document], max_questions: int = 0, batch: int = 16,
-                   progress: bool = False) -> EvalReport:
-    """Score each option's tokens after the question (mean log-probability per token), pick the best;
-    with `progress`, a line saying how much work there is and a progress bar."""
-    todo = items(docs, max_questions)
-    bos = tokenizer.bos()
-    pairs = []
-    for doc, q in todo:
-        context = bos + tokenizer.encode(loglik_prompt(doc, q))
-        pairs += [(context, tokenizer.encode(" " + option.strip())) for option in q.options]
-    if progress:
-        print(f"{len(todo)} questions x 4 options scored, {batch} at a time", file=sys.stderr)
-    scores = continuation_scores(model, pairs, batch, "loglik" if progress else "").reshape(len(todo), 4)
-    results = []
-    for i, (doc, q) in enumerate(todo):
-        choice = LETTERS[int(np.argmax(scores[i]))]
-        results.append({"title": doc.title, "doc_id": doc.doc_id, "question": q.question,
-                        "gold": LETTERS[q.gold_label - 1], "selected": choice, "difficult": q.difficult,
-                        "correct": choice == LETTERS[q.gold_label - 1], "answers": [choice],
-                        "scores": scores[i].tolist()})
-    return summarize("loglik", results, docs)
