@@ -6,10 +6,12 @@ Layers, lowest first; a module imports only from its own layer and the layers li
              and overrides, typed settings, the one command line, output folders (checked, locked,
              published), the typed run folders stages hand each other, uploads to the Hugging Face Hub,
              figures to TensorBoard and W&B
-  clients  - LLM chat clients (OpenAI-compatible, Gemini), embedders and API keys
+  clients  - LLM clients (OpenAI-compatible, Gemini, vLLM), embedders, a reranker, prices and API keys
   data     - sources, tokenizers, chat records, records and the Grain pipeline
   models   - the Llama-family LM, sharding rules, presets, checkpoint I/O, the sampler
-  generate - synthetic corpus generation (EntiGraph, Rephrase) with any LLM backend
+  llm      - asking an LLM as one service: journal, engine (retries, rate limits, budgets), batch APIs,
+             the backend registry (our own model among them) and LLMSettings
+  generate - synthetic corpus generation (EntiGraph, Rephrase, questions) through the LLM service
   evaluate - scoring a model: a registry of tasks (QuALITY closed/open book, log-likelihood, perplexity,
              judged summaries, lm-evaluation-harness, contamination) and the before/after report
   train    - the training loop, its hooks (the evaluation tasks among them) and the memory planner

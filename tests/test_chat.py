@@ -233,7 +233,7 @@ def test_chat_command(tmp_path, capsys, monkeypatch):
 def test_the_local_backend_folds_a_system_text_into_the_user_turn_where_the_template_has_no_system(tmp_path):
     import transformers
 
-    from entigraph_jax.generate.local import LocalBackend
+    from entigraph_jax.llm.local import LocalBackend
 
     json_file = build_bpe_tokenizer(tmp_path, FAMILIES["gemma"][0], 500, chat_template=GEMMA)
     backend = LocalBackend.__new__(LocalBackend)  # only its template: no model needed

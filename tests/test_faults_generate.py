@@ -16,7 +16,7 @@ from entigraph_jax.clients.embedders import EmbedderError, OpenAIEmbedder
 from entigraph_jax.config import ConfigError, apply_override, load_config_file
 from entigraph_jax.data import load_source, read_records
 from entigraph_jax.generate import __main__ as generate_main
-from entigraph_jax.generate.plan import InvalidEntities, parse_entities
+from entigraph_jax.generate.requests import InvalidEntities, parse_entities
 from entigraph_jax.generate.run import GenerationFailed, generate
 from entigraph_jax.generate.settings import GenerateSettings
 from entigraph_jax.runs import CorpusRun
@@ -82,7 +82,7 @@ def test_an_unreachable_server_fails_at_once(tmp_path, generate_here):
     out = tmp_path / "out"
     done = generate_here(out, "--config.llm.base_url=http://127.0.0.1:9/v1", "--config.llm.backoff_initial_s=30",
                          "--config.llm.max_failures_in_a_row=50")
-    assert done.returncode == 1 and "generate: error: cannot reach http://127.0.0.1:9/v1" in done.stderr
+    assert done.returncode == 1 and "generate: error: llm: cannot reach http://127.0.0.1:9/v1" in done.stderr
     assert CorpusRun(out).summary()["retried_this_run"] == 0  # no 30 s backoff taken
     bad_url = generate_here(tmp_path / "url", "--config.llm.base_url=htp:/nowhere")
     assert bad_url.returncode == 1 and "is not an http(s) URL with a host" in bad_url.stderr
@@ -220,9 +220,9 @@ def test_an_hour_of_retry_after_is_capped_and_said(tmp_path):
     config = config_for(slow_down, tmp_path / "out", **{"llm.backoff_max_s": 0.05, "llm.max_concurrency": 1})
     with pytest.MonkeyPatch.context() as patch:
         lines = []
-        patch.setattr("entigraph_jax.generate.engine.tqdm.write", lambda text, file=None: lines.append(text))
+        patch.setattr("entigraph_jax.llm.engine.tqdm.write", lambda text, file=None: lines.append(text))
         assert generate(config).status == "complete"
-    assert lines == ["generate: the server asked to wait 3600 s (HTTP 429); waiting llm.backoff_max_s=0.05 s "
+    assert lines == ["llm: the server asked to wait 3600 s (HTTP 429); waiting llm.backoff_max_s=0.05 s "
                      "between tries instead"]
 
 
@@ -256,7 +256,7 @@ def test_a_damaged_journal_is_one_line_and_left_as_it_was(server, tmp_path, gene
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != ".lock"}
     done = generate_here(out, f"--config.llm.base_url={server.base_url}/v1")
     assert done.returncode == 1 and done.stderr.strip().splitlines() == [
-        f"generate: error: {journal}: not a readable generate journal (file is not a database); nothing was changed"]
+        f"generate: error: {journal}: not a readable journal (file is not a database); nothing was changed"]
     assert {p: p.read_bytes() for p in before} == before
 
 

@@ -17,7 +17,9 @@ from entigraph_jax.config import ConfigError, apply_override, load_config_file
 from entigraph_jax.data import Document, SourceError, load_source, load_tokenizer, read_records, write_records
 from entigraph_jax.generate import __main__ as generate_main
 from entigraph_jax.generate.estimate import estimate
-from entigraph_jax.generate.plan import (
+from entigraph_jax.generate.prompts import PROMPTS
+from entigraph_jax.generate.prompts import identity as prompt_identity
+from entigraph_jax.generate.requests import (
     Request,
     entity_requests,
     messages,
@@ -27,10 +29,9 @@ from entigraph_jax.generate.plan import (
     triple_requests,
     triple_schedule,
 )
-from entigraph_jax.generate.prompts import PROMPTS, template
-from entigraph_jax.generate.prompts import identity as prompt_identity
 from entigraph_jax.generate.run import GenerationFailed, generate, merge
 from entigraph_jax.generate.settings import GenerateSettings
+from entigraph_jax.llm.templates import read_template
 from entigraph_jax.runs import CorpusRun
 from entigraph_jax.testing import FakeLLMServer, fake_answer
 from entigraph_jax.testing.fake_llm import CONCEPT
@@ -303,7 +304,7 @@ def test_rephrase_repeats_to_a_token_budget(server, tmp_path):
 @pytest.mark.parametrize("override, message", [
     ("--config.llm.backend=claude", "generate: error: config: llm.backend='claude': expected one of openai"),
     ("--config.source=jsonl:/nonexistent.jsonl", "generate: error: /nonexistent.jsonl: no such file or folder"),
-    ("--config.llm.base_url=http://127.0.0.1:9/v1", "generate: error: cannot reach http://127.0.0.1:9/v1"),
+    ("--config.llm.base_url=http://127.0.0.1:9/v1", "generate: error: llm: cannot reach http://127.0.0.1:9/v1"),
     ("--cancel", "generate: error: --cancel stops provider batches: it needs llm.mode=batch"),
     ("--push_to_hub=me/corpus", "generate: error: nothing to publish: "),  # nothing generated there yet
 ])
@@ -402,7 +403,7 @@ def test_a_prompt_folder_of_ones_own(server, tmp_path, run_command):
     assert not (tmp_path / "out").exists()
     shutil.copy(PROMPTS / "v3" / "triple.txt", mine)
     shutil.copy(PROMPTS / "v3" / "pair.txt", mine)
-    template.cache_clear()  # a run reads its prompts once; this test edits them between "runs" in one process
+    read_template.cache_clear()  # a run reads its prompts once; this test edits them between "runs" in one process
     docs = load_source("sample")[:2]
 
     def ids(version):
@@ -411,7 +412,7 @@ def test_a_prompt_folder_of_ones_own(server, tmp_path, run_command):
     before = ids(str(mine))
     (mine / "entities.txt").write_text((mine / "entities.txt").read_text() + "\nList them in the order they appear.")
     prompt_identity.cache_clear()
-    template.cache_clear()
+    read_template.cache_clear()
     assert ids(str(mine)) != before and ids("v3") != before  # edited: asked again; not v3's answers either
     key = json.dumps([docs[0].text, "entities", [], "v3", "fake-model", 0, ""], ensure_ascii=False)
     assert ids("v3")[0] == hashlib.sha256(key.encode()).hexdigest()[:32]  # built-in ids as before: journals resume

@@ -7,7 +7,7 @@ import pytest
 from entigraph_jax.config import load_config_file
 from entigraph_jax.data import load_source, load_tokenizer, read_records
 from entigraph_jax.data.chat import chat_template
-from entigraph_jax.generate.plan import messages, rephrase_requests
+from entigraph_jax.generate.requests import messages, rephrase_requests
 from entigraph_jax.generate.run import generate
 from entigraph_jax.generate.settings import GenerateSettings
 from entigraph_jax.models import from_pretrained_hf

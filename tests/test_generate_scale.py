@@ -210,7 +210,7 @@ def test_prices_from_genai_prices_where_installed():
         assert got.cached_input == float(cached.input_price) < got.input
         assert got.source.startswith("genai-prices ") and reference.model.id in got.source
     assert "not priced" in price(llm_settings("meta-llama/Llama-3.1-8B-Instruct")).source
-    assert price(llm_settings("gpt-4o", 1.0, 2.0)).source == "llm.price_per_million_*"
+    assert price(llm_settings("gpt-4o", 1.0, 2.0)).source == "price_per_million_*"
 
 
 @pytest.mark.parametrize("backend", ["openai", "gemini"])

@@ -117,15 +117,16 @@ def test_questions_are_kept_dropped_and_flagged_as_scripted(tmp_path, corpus, mo
     assert line["questions"][0]["quote"] == GUILD_QUESTIONS[0]["quote"]
 
 
-def test_a_rerun_asks_nothing_and_the_records_are_not_training_text(tmp_path, corpus):
+def test_a_rerun_asks_nothing_and_only_the_questions_are_written(tmp_path, corpus):
     server = FakeLLMServer(answer=Scripted()).start()
     config = settings(server, tmp_path / "out", corpus)
     first = generate(config)
     sent = len(server.requests)
     again = generate(config)
     assert len(server.requests) == sent and again.questions == first.questions
-    with pytest.raises(Exception, match="the corpus is empty"):  # question and answer records hold no training text
-        load_source(f"records:{CorpusRun(tmp_path / 'out').records}")
+    out = CorpusRun(tmp_path / "out")
+    assert not out.records.exists()  # evaluation questions are no corpus: questions.jsonl is the output
+    assert first.records == first.questions["kept"] == 3 and first.records_dir == str(out.questions)
 
 
 def test_prompts_without_author_or_year():

@@ -103,7 +103,7 @@ def test_json_constrained_entities_parse(smol, model):
     """The entity prompts of the sample corpus through the local backend's path (its chat template,
     the JSON constraint with the entity schema, temperature 1 as the recipes sample): every answer
     that ends is JSON of the asked shape; one cut by the token limit is still a valid prefix."""
-    from entigraph_jax.generate.plan import ENTITY_SCHEMA, entity_requests, messages
+    from entigraph_jax.generate.requests import ENTITY_SCHEMA, entity_requests, messages
     from entigraph_jax.generate.settings import GenerateSettings
     from entigraph_jax.models.constrained import JsonPrefix
 

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from conftest import tiny_reference
 
+from entigraph_jax.clients import Fatal
 from entigraph_jax.data import load_source
 from entigraph_jax.evaluate import __main__ as evaluate_main
 from entigraph_jax.evaluate.quality import SamplingSettings
 from entigraph_jax.evaluate.scores import items
-from entigraph_jax.evaluate.served import ServedSampler, ServedSettings
+from entigraph_jax.evaluate.served import ServedSampler, served_settings
 from entigraph_jax.evaluate.summary import SummarySettings, write_summaries
 from entigraph_jax.evaluate.task import Context, read_result
 from entigraph_jax.evaluate.tasks.closed_book import ClosedBookSettings
@@ -25,6 +26,11 @@ from entigraph_jax.testing import FakeLLMServer
 
 ROOT = Path(__file__).parent.parent
 QUALITY = [d for d in load_source("sample") if d.questions]
+
+
+def openai_at(server, **changes):
+    """`served.*` pointed at the fake server."""
+    return served_settings().override({"backend": "openai", "base_url": server.base_url + "/v1", **changes})
 
 
 def closed_book(sampler, docs, sampling: SamplingSettings, max_questions: int = 0):
@@ -73,8 +79,8 @@ def test_a_served_closed_book_equals_our_samplers_report(tmp_path):
     kinds = collections.Counter(a["finish_reason"] for answers in recorder.answers.values() for a in answers)
     assert len(recorder.answers) == 6 and kinds["length"] and kinds["stop"]  # EOS and full-length samples
     server = FakeLLMServer(completions=replay(recorder.answers, per_request=2)).start()
-    served_settings = ServedSettings(backend="openai", model="tiny", base_url=server.base_url + "/v1")
-    with ServedSampler(served_settings, str(folder), None, tmp_path) as sampler:
+    served = served_settings().override({"backend": "openai", "model": "tiny", "base_url": server.base_url + "/v1"})
+    with ServedSampler(served, str(folder), tmp_path / "journal.sqlite") as sampler:
         theirs = closed_book(sampler, QUALITY, settings, max_questions=6)
     assert theirs == ours
     requests = [r["body"] for r in server.requests if r["path"] == "/v1/completions"]
@@ -94,8 +100,7 @@ def test_served_summaries_equal_our_samplers(tmp_path):
     recorder = Recorder(load(folder, "float32"), tokenizer)
     ours = write_summaries(recorder, tokenizer, str(folder), docs, settings)
     server = FakeLLMServer(completions=replay(recorder.answers, per_request=1)).start()
-    with ServedSampler(ServedSettings(backend="openai", base_url=server.base_url + "/v1"), str(folder), tokenizer,
-                       tmp_path) as sampler:
+    with ServedSampler(openai_at(server), str(folder), tmp_path / "journal.sqlite") as sampler:
         assert write_summaries(sampler, tokenizer, str(folder), docs, settings) == ours
     first = next(r["body"] for r in server.requests if r["path"] == "/v1/completions")
     assert isinstance(first["prompt"], list) and first["stop_token_ids"] == [tokenizer.eos_id]
@@ -115,7 +120,7 @@ def test_stop_strings_come_from_vllms_stop_reason(tmp_path):
 
     server = FakeLLMServer(completions=complete).start()
     settings = SamplingSettings(samples=3, selection="majority")
-    with ServedSampler(ServedSettings(backend="openai", base_url=server.base_url + "/v1"), "m", None, tmp_path) as s:
+    with ServedSampler(openai_at(server), "m", tmp_path / "journal.sqlite") as s:
         result = closed_book(s, [doc], settings, max_questions=1).details["results"][0]
     assert result["answers"] == [gold, None, None] and result["selected"] == gold and result["correct"]
     assert result["samples"][0] == f" It is clear.Answer: {gold}.\n"
@@ -186,12 +191,23 @@ def test_served_failures_are_one_line(tmp_path, evaluate_command):
     assert not any((tmp_path / name).exists() for name in ("a.json", "b.json", "c.json", "d.json"))
 
 
-def test_request_seeds_depend_on_the_call_the_prompt_and_the_samples_had(tmp_path):
+def test_request_seeds_depend_on_the_call_the_prompt_and_the_samples_had_and_a_rerun_asks_nothing(tmp_path):
     seen = []
     server = FakeLLMServer(completions=lambda body: seen.append(body["seed"]) or [
-        {"index": 0, "text": "x", "finish_reason": "length"}]).start()
-    settings = ServedSettings(backend="openai", base_url=server.base_url + "/v1", max_concurrency=1)
-    with ServedSampler(settings, "m", None, tmp_path) as sampler:
-        for seed in (0, 0, 1):
-            sampler.generate(["p", "q"], SamplingParams(n=2, seed=seed))
-    assert seen[:4] == seen[4:8] and len(set(seen[:4]) | set(seen[8:])) == 8
+        {"index": 0, "text": body["prompt"] + str(body["seed"]), "finish_reason": "length"}]).start()
+    journal = tmp_path / "journal.sqlite"
+    with ServedSampler(openai_at(server, max_concurrency=1), "m", journal) as sampler:
+        first = sampler.generate(["p", "q"], SamplingParams(n=2, seed=0))
+        assert len(seen) == 4 and sampler.generate(["p", "q"], SamplingParams(n=2, seed=0)) == first
+        sampler.generate(["p", "q"], SamplingParams(n=2, seed=1))
+    assert len(seen) == 8 and len(set(seen)) == 8  # every request its own seed; the same call asked nothing again
+    with ServedSampler(openai_at(server), "m", journal) as sampler:  # a rerun after a crash: from the journal
+        assert sampler.generate(["p", "q"], SamplingParams(n=2, seed=0)) == first and len(seen) == 8
+
+
+def test_a_refused_key_names_the_served_section(tmp_path):
+    server = FakeLLMServer(completions=lambda body: []).start()
+    server.fail_always("echo401")
+    with ServedSampler(openai_at(server), "m", tmp_path / "journal.sqlite") as sampler:
+        with pytest.raises(Fatal, match=r"^served: http://127.0.0.1:\d+/v1: HTTP 401 .*check the key"):
+            sampler.generate(["p"], SamplingParams(n=1))

@@ -20,7 +20,7 @@ from entigraph_jax.evaluate.summary import (
     scores,
 )
 from entigraph_jax.evaluate.task import read_result
-from entigraph_jax.generate.settings import GenerateLLMSettings
+from entigraph_jax.llm import LLMSettings
 from entigraph_jax.testing.fake_llm import FakeLLMServer
 
 ROOT = Path(__file__).parent.parent
@@ -35,8 +35,8 @@ def server():
 
 
 def settings_for(server, **changes) -> SummarySettings:
-    judge_llm = GenerateLLMSettings(model="gpt-4-turbo", base_url=server.base_url + "/v1", temperature=0.0,
-                                    json_mode=False, backoff_initial_s=0.0)
+    judge_llm = LLMSettings(model="gpt-4-turbo", base_url=server.base_url + "/v1", temperature=0.0,
+                            json_mode=False, backoff_initial_s=0.0)
     return SummarySettings(judge=judge_llm, **changes)
 
 
@@ -100,9 +100,14 @@ def test_a_judge_that_keeps_failing_stops_with_one_line(server, tmp_path):
     server.fail_always("500")
     settings = settings_for(server)
     settings = settings.override({"judge.max_retries": 0})
-    with pytest.raises(UserError, match=r"judge: 1 of 1 claim-splitting requests failed .*rerun to ask them again"):
+    with pytest.raises(UserError, match=r"^tasks.summary.judge: 1 of 1 claim-splitting requests failed .*rerun to "
+                                        r"ask them again"):
         judge([{"doc_id": "a2", "writer": "short", "summary": "Comet Tesk came back."}], {"a2": COMET}, settings,
               tmp_path / "journal.sqlite")
+    server.fail_always("echo401")  # a key the provider refuses: the error names the judge's own settings
+    with pytest.raises(UserError, match=r"^tasks.summary.judge: http://127.0.0.1:\d+/v1: HTTP 401 .*check the key"):
+        judge([{"doc_id": "a2", "writer": "short", "summary": "Comet Tesk came back."}], {"a2": COMET}, settings,
+              tmp_path / "again.sqlite")
 
 
 def squality(path: Path, stories: dict[str, list[str]]) -> Path:

@@ -55,7 +55,7 @@ class GeminiBackend(Backend):
                                 rate_limited=e.code == 429) from e
             if e.code in (401, 403, 404):
                 raise Fatal(f"Gemini: HTTP {e.code} {e.status} ({redact(str(e.message), 300)}); check the key and "
-                            f"llm.model={self.model!r}") from e
+                            f"the model ({self.model!r})") from e
             raise Rejected(f"HTTP {e.code} {e.status} ({redact(str(e.message), 300)})") from e
         except (TimeoutError, httpx.TimeoutException) as e:
             raise Retryable(f"timeout ({type(e).__name__})") from e

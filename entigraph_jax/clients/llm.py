@@ -26,6 +26,7 @@ class Completion:
     truncated: bool = False  # the answer stopped at the output-token cap
     wait_s: float = 0.0  # the server's rate-limit headers say no request should go out for this long
     cached_input_tokens: int = 0  # of input_tokens, those the provider served from its prompt cache
+    choices: tuple[dict, ...] = ()  # a raw text completion's samples, each as the server answered it
 
 
 class Retryable(Exception):
@@ -50,7 +51,7 @@ def check_url(url: str) -> str:
     """`url` if it is an http(s) URL with a host; else `Fatal` (no request could reach it)."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise Fatal(f"llm.base_url={url!r} is not an http(s) URL with a host")
+        raise Fatal(f"base_url={url!r} is not an http(s) URL with a host")
     return url
 
 
@@ -100,11 +101,16 @@ class Backend:
     (the local sampler); the HTTP backends ask for a JSON object."""
 
     name: str
-    timed: bool = True  # llm.timeout_s applies (not to a local model, whose requests queue for its batches)
+    timed: bool = True  # timeout_s applies (not to a local model, whose requests queue for its batches)
 
     async def complete(self, system: str, prompt: str, *, json_mode: bool, max_output_tokens: int,
                        temperature: float, schema: dict | None = None) -> Completion:
         raise NotImplementedError
+
+    async def complete_text(self, prompt: str | list[int], body: dict) -> Completion:
+        """A raw text completion of `prompt` (text or token ids) with the rest of the `/completions` `body`
+        (n samples, stop strings, seed): its choices as the server answered them."""
+        raise Fatal(f"the {self.name} backend serves chats only, not raw text completions")
 
     async def start(self) -> None:
         """Get ready before the first request (start a server the backend runs itself)."""

@@ -83,8 +83,8 @@ class OpenAIBackend(Backend):
         if status >= 500:
             raise Retryable(f"HTTP {status} ({_message(raw)})", parse_retry_after(retry_after))
         if status in (401, 403, 404):
-            raise Fatal(f"{self.base_url}: HTTP {status} ({_message(raw)}); check the key, "
-                        f"llm.model={self.model!r} and llm.base_url")
+            raise Fatal(f"{self.base_url}: HTTP {status} ({_message(raw)}); check the key, the model "
+                        f"({self.model!r}) and the base_url")
         return status, raw, wait
 
     async def complete(self, system, prompt, *, json_mode, max_output_tokens, temperature, schema=None):
@@ -107,16 +107,23 @@ class OpenAIBackend(Backend):
             raise Retryable(f"malformed response body ({redact(repr(e), 200)})") from e
         return dataclasses.replace(completion(payload), wait_s=wait)
 
-    async def text_completion(self, body: dict) -> dict:
-        """POST `/completions`, the text (not chat) endpoint, with `body` and this client's model: the
-        parsed answer. `Retryable` as every call, `Rejected` for another refusal."""
-        status, raw, _ = await self._send("POST", f"{self.base_url}/completions", json={"model": self.model, **body})
+    async def complete_text(self, prompt, body: dict) -> Completion:
+        """POST `/completions`, the text (not chat) endpoint, with `prompt`, `body` and this client's model.
+        `Retryable` as every call, `Rejected` for another refusal."""
+        status, raw, wait = await self._send("POST", f"{self.base_url}/completions",
+                                             json={"model": self.model, "prompt": prompt, **body})
         if status >= 400:
             raise Rejected(f"{self.base_url}/completions: HTTP {status} ({_message(raw)})")
         try:
-            return json.loads(raw)
-        except ValueError as e:
+            payload = json.loads(raw)
+            choices = sorted(payload.get("choices") or [], key=lambda c: c.get("index", 0))
+            usage = payload.get("usage") or {}
+        except (ValueError, AttributeError, TypeError) as e:
             raise Retryable(f"malformed response body ({redact(repr(e), 200)})") from e
+        if not choices:
+            raise Retryable(f"{self.base_url}/completions answered no choices")
+        return Completion("", int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
+                          wait_s=wait, choices=tuple(choices))
 
     def _drop_schema(self, why: str):
         """A server without structured outputs: JSON mode (and re-asks) from now on."""

@@ -4,9 +4,9 @@ discount.
 Where it is installed (the `prices` extra), `genai-prices` (Pydantic's maintained price data, read from
 its bundled snapshot: nothing is fetched) prices the model; otherwise, or for a model it does not know,
 the table below: providers' list prices as published in 2025 for the models people use for EntiGraph
-(the paper used gpt-4-turbo). `llm.price_per_million_input` / `_output` override both (>= 0), and a
-model neither knows (a self-hosted one) costs nothing unless they are set. Which source priced a run
-is in its summary. Batch APIs bill half (`llm.batch_discount`). Input tokens a provider served from its
+(the paper used gpt-4-turbo). `price_per_million_input` / `_output` of the LLM settings override both
+(>= 0), and a model neither knows (a self-hosted one) costs nothing unless they are set. Which source
+priced a run is in its summary. Batch APIs bill half (`batch_discount`). Input tokens a provider served from its
 prompt cache (prompts sharing a prefix, as EntiGraph's requests about one document do) are billed at
 its cached rate, from the cached count each answer reports; that rate is the full input price where
 a source has none.
@@ -81,6 +81,6 @@ def price(llm) -> Price:
     # a cached rate of its own where set; an input price set by hand is paid in full for cached tokens too
     cached = llm.price_per_million_cached_input if llm.price_per_million_cached_input >= 0 else \
         figures[0] if given[0] >= 0 else table[2]
-    source = ("llm.price_per_million_*" if min(given) >= 0 else source
-              or "not priced (a model no price source knows; set llm.price_per_million_*)")
+    source = ("price_per_million_*" if min(given) >= 0 else source
+              or "not priced (a model no price source knows; set price_per_million_*)")
     return Price(*figures, cached_input=cached, batch_discount=llm.batch_discount, source=source)

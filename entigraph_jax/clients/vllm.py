@@ -1,10 +1,10 @@
-"""`llm.backend = "vllm"`: an open model served by vLLM for the run, spoken to as any OpenAI-compatible
-server. If a server already answers `GET /health` at `llm.base_url` it is used as it is; otherwise
-`vllm serve MODEL --port P --enable-prefix-caching [llm.vllm.args]` is started (its log beside the
+"""`backend = "vllm"`: an open model served by vLLM for the run, spoken to as any OpenAI-compatible
+server. If a server already answers `GET /health` at `base_url` it is used as it is; otherwise
+`vllm serve MODEL --port P --enable-prefix-caching [vllm.args]` is started (its log beside the
 run's output), waited for until healthy, and stopped when the run ends. Prefix caching is what makes
 EntiGraph cheap to serve: every prompt begins with its document (prompt versions from v3 on), and the
 run sends a document's requests together, so they share the document's cached prefix. On a TPU VM
-the same command runs vLLM's TPU build; `llm.vllm.args` carries the rest (`--tensor-parallel-size 8`,
+the same command runs vLLM's TPU build; `vllm.args` carries the rest (`--tensor-parallel-size 8`,
 `--max-model-len 8192`, ...).
 """
 
@@ -49,7 +49,7 @@ class VLLMBackend(OpenAIBackend):
             return  # a server is already there: attach
         if parts.hostname not in ("localhost", "127.0.0.1"):
             raise Fatal(f"no vLLM server answers at {root}/health, and one can be started only on this machine "
-                        "(llm.base_url http://localhost:PORT/v1)")
+                        "(base_url http://localhost:PORT/v1)")
         command = [*shlex.split(self.settings.command), "serve", self.model, "--port", str(parts.port or 80),
                    "--enable-prefix-caching", *self.settings.args]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +58,7 @@ class VLLMBackend(OpenAIBackend):
                 self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             except OSError as e:
                 raise Fatal(f"cannot start {shlex.join(command)}: {e} (pip install vllm, or set "
-                            "llm.vllm.command)") from e
+                            "vllm.command)") from e
         deadline = time.monotonic() + self.settings.startup_s
         while not await self._healthy(root):
             if self.process.poll() is not None:
@@ -66,7 +66,7 @@ class VLLMBackend(OpenAIBackend):
                             f"healthy; the end of {self.log_path}:\n{_tail(self.log_path)}")
             if time.monotonic() > deadline:
                 await self.aclose()
-                raise Fatal(f"vLLM was not healthy within llm.vllm.startup_s={self.settings.startup_s}; "
+                raise Fatal(f"vLLM was not healthy within vllm.startup_s={self.settings.startup_s}; "
                             f"see {self.log_path}")
             await asyncio.sleep(1.0)
 

@@ -1,13 +1,13 @@
 """ArrayRecord shards of JSON records: the on-disk format between stages.
 
 A record is one UTF-8 JSON object: `text` (required), and as the stage that wrote it knows them
-`doc_id`, `kind` (raw | entities | pair | triple | rephrase | sbp | sbp_pair | question | answer),
+`doc_id`, `kind` (raw | entities | pair | triple | rephrase | sbp | sbp_pair),
 `entities` (list), `model`, `prompt_version`, `request_id` (a stable hash of what was asked), `usage`
 (token counts) and `truncated` (the answer hit the output cap); readers ignore fields they do not know.
 What training reads of a record is `train_text`: its `text`, except for an `entities` record, whose
 `text` is the model's raw JSON answer: that one trains on its `summary` (as the paper's corpus holds
-the summaries and never the entity lists); `question` and `answer` records (evaluation questions and
-the generator's answers to them) are never trained on.
+the summaries and never the entity lists). Evaluation questions are not records: generate's questions
+method writes them as QuALITY JSONL.
 
 `RecordWriter` rolls shards at a size and writes each under a temporary name, renamed on close, so
 a crash never leaves half a shard under a final name; `read_records` reads them back and names the
@@ -36,13 +36,8 @@ class RecordError(UserError):
     """A record file or record that cannot be read."""
 
 
-EVALUATION_KINDS = ("question", "answer")  # the questions method's records: evaluation material, never trained on
-
-
 def train_text(record: dict) -> str:
     """The text a record contributes to training ("" for none)."""
-    if record.get("kind") in EVALUATION_KINDS:
-        return ""
     return record.get("summary") or "" if record.get("kind") == "entities" else record["text"]
 
 

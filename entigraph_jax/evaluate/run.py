@@ -11,7 +11,7 @@ from entigraph_jax.config import ConfigError
 from entigraph_jax.data import check_vocabulary, load_source, unique_documents
 from entigraph_jax.models import load
 from entigraph_jax.models.sampling import Sampler
-from entigraph_jax.runs import TrainRun
+from entigraph_jax.runs import CorpusRun, TrainRun
 from entigraph_jax.scalars import log_figures, numbers
 
 from .served import ServedSampler
@@ -56,7 +56,8 @@ def command_context(config: EvaluateSettings, output: Path, stack: contextlib.Ex
 
     def sampler():
         if served:
-            return stack.enter_context(ServedSampler(config.served, config.model.path, None, output.parent))
+            journal = CorpusRun(f"{output}.served").journal  # beside the result: a rerun asks nothing twice
+            return stack.enter_context(ServedSampler(config.served, config.model.path, journal))
         return Sampler(context.model, context.tokenizer)
 
     context = Context(source=config.source, split=config.split, checkpoint=config.model.path, output=output,

@@ -8,11 +8,12 @@ import functools
 import ml_collections
 
 from entigraph_jax.data import TokenizerSettings
+from entigraph_jax.llm import LLMSettings
 from entigraph_jax.scalars import FigureLogSettings
 from entigraph_jax.settings import Settings, section, setting
 
 from .scores import SPLITS
-from .served import ServedSettings
+from .served import served_settings
 from .task import tasks as registered_tasks
 
 DTYPES = ("float32", "bfloat16", "float16")
@@ -53,8 +54,9 @@ class EvaluateSettings(Settings):
     split: str = setting("test", "the headline's articles: test (by title, the last 80%, as the paper reports) | "
                          "tune | all", choices=SPLITS)
     tasks: Settings = section(lambda: task_sections()(), "each task's own settings")
-    served: ServedSettings = section(ServedSettings, "sampling through a served model (the tasks that sample): an "
-                                     "OpenAI-compatible server or vLLM started for the run")
+    served: LLMSettings = section(served_settings, "sampling through a served model (the tasks that sample): an "
+                                  "OpenAI-compatible /completions server, or vLLM started for the run; backend \"\": "
+                                  "our own sampler; model \"\": model.path")
     output: str = setting("", "the result (\"\": <checkpoint>.<task>.json next to the checkpoint)")
     log: FigureLogSettings = section(FigureLogSettings, "the headline figures (eval/<task>/...) to TensorBoard and "
                                      "W&B too, at the step a train run's export was trained to")

@@ -3,12 +3,13 @@ writes a summary of each article from memory, with a short and a long prompt, th
 template; a judge LLM splits every summary into atomic claims, then says of each claim whether the
 article supports it and, if so, whether it is salient or cosmetic. sQuALITY's human summaries of the
 same stories are judged the same way, and the model's counts of false and salient claims are
-reported against theirs. The judge goes through generate's engine and journal, so a rerun after a
-failure asks only what has no answer, and every answer is kept beside the report."""
+reported against theirs. The judge is asked through the LLM service (`llm.Session`: its journal beside
+the result), so a rerun after a failure asks only what has no answer, and every answer is kept."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 import sys
@@ -18,8 +19,8 @@ from entigraph_jax.data import Document, SourceError
 from entigraph_jax.data.chat import chat_template
 from entigraph_jax.data.sources import author_first_last
 from entigraph_jax.errors import UserError
-from entigraph_jax.generate.ask import Question, ask
-from entigraph_jax.generate.settings import GenerateLLMSettings, GenerateSettings
+from entigraph_jax.llm import LLMSettings, Prompt, Request, Session
+from entigraph_jax.llm.templates import fill, read_template
 from entigraph_jax.models.run import sampling_defaults
 from entigraph_jax.models.sampling import Sampler, SamplingParams
 from entigraph_jax.runs import CorpusRun
@@ -32,7 +33,7 @@ PROMPTS = {  # Appendix I.2, word for word
     "short": "Summarize the article {title}{by} for me.",
     "long": "Write an extremely long and detailed article regarding the book {title}{by}.",
 }
-JUDGE_PROMPTS = "judge"  # generate/prompts/judge: our wording (the paper does not print its judge's prompts)
+JUDGE_PROMPTS = Path(__file__).parent / "prompts" / "judge"  # our wording: the paper does not print its judge's
 BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+(.+?)\s*$")
 VERDICT = re.compile(r"^\W*(\d+)\W+(TRUE|FALSE)\b\W*(SALIENT|COSMETIC)?", re.IGNORECASE)
 
@@ -42,9 +43,9 @@ def _prompts(names: tuple) -> str | None:
     return f"unknown prompts {unknown}; known: {', '.join(PROMPTS)}" if unknown or not names else None
 
 
-def _judge() -> GenerateLLMSettings:  # the paper's judge (gpt-4-turbo, August 2024), greedy
-    return GenerateLLMSettings(model="gpt-4-turbo", base_url="https://api.openai.com/v1", temperature=0.0,
-                               json_mode=False, max_output_tokens=4096)
+def _judge() -> LLMSettings:  # the paper's judge (gpt-4-turbo, August 2024), greedy
+    return LLMSettings(model="gpt-4-turbo", base_url="https://api.openai.com/v1", temperature=0.0, json_mode=False,
+                       max_output_tokens=4096)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +65,7 @@ class SummarySettings(Settings):
     seed: int = setting(0, "sampling seed")
     batch: int = setting(4, "summaries decoded together", check=positive)
     claims_per_request: int = setting(25, "claims judged in one judge request", check=positive)
-    judge: GenerateLLMSettings = section(_judge, "the judge LLM (the paper: gpt-4-turbo): splits summaries into "
+    judge: LLMSettings = section(_judge, "the judge LLM (the paper: gpt-4-turbo): splits summaries into "
                                          "claims and judges them; its answers are kept in <report>.judge/")
 
 
@@ -133,37 +134,50 @@ def parse_verdicts(text: str | None, count: int) -> list[str | None]:
     return verdicts
 
 
-def _judge_settings(settings: SummarySettings) -> GenerateSettings:
-    return GenerateSettings(llm=settings.judge, prompt_version=JUDGE_PROMPTS)
+JUDGE = "tasks.summary.judge"  # the judge's settings, as the user sets them (every error of the judge names it)
 
 
-def _checked(answers, what: str, llm: GenerateLLMSettings) -> list[str | None]:
-    if answers.failed > llm.max_failure_fraction * len(answers.texts):
-        raise UserError(f"judge: {answers.failed} of {len(answers.texts)} {what} requests failed "
-                        f"(summary.judge.max_failure_fraction={llm.max_failure_fraction}); rerun to ask them again")
-    return answers.texts
+def judge_request(kind: str, text: str, title: str, slots: tuple[str, ...], owner: str, model: str) -> Request:
+    """A judge request (`claims` of a summary, or the `judge` of numbered claims against the article), its prompt
+    rendered. Its id is a hash of what is asked as the judge's ids have always been made, so a journal written
+    by an earlier version answers it."""
+    key = json.dumps([text, kind, list(slots), "judge", model, 0, ""], ensure_ascii=False)
+    prompt = Prompt(read_template(JUDGE_PROMPTS, "system"), fill(read_template(JUDGE_PROMPTS, kind), text, slots,
+                                                                 title))
+    return Request(hashlib.sha256(key.encode("utf-8")).hexdigest()[:32], owner, kind,
+                   prompt=dataclasses.asdict(prompt))
+
+
+def _checked(records: list[dict | None], what: str, llm: LLMSettings) -> list[str | None]:
+    failed = sum(r is None for r in records)
+    if failed > llm.max_failure_fraction * len(records):
+        raise UserError(f"{JUDGE}: {failed} of {len(records)} {what} requests failed ({JUDGE}.max_failure_fraction="
+                        f"{llm.max_failure_fraction}); rerun to ask them again")
+    return [r["text"] if r else None for r in records]
 
 
 def judge(entries: list[dict], docs: dict[str, Document], settings: SummarySettings, journal: Path) -> float:
     """Split each entry's summary into claims and judge them; adds "claims" and "verdicts" to each
     entry (None where the judge gave no claims). Returns what the journal's answers cost."""
-    generate = _judge_settings(settings)
+    llm, model = settings.judge, settings.judge.model
     article = {e["doc_id"]: docs[e["doc_id"]] for e in entries}
-    split = [Question(Document(f"{e['doc_id']}:{e['writer']}", e["summary"], title=article[e["doc_id"]].title),
-                      "claims") for e in entries if e["summary"]]
-    texts = iter(_checked(ask(generate, journal, split, "judge: claims"), "claim-splitting", settings.judge))
-    for e in entries:
-        e["claims"] = parse_claims(next(texts)) if e["summary"] else []
-    step = settings.claims_per_request
-    chunks = [(e, start) for e in entries for start in range(0, len(e["claims"] or []), step)]
-    questions = [Question(article[e["doc_id"]], "judge", ("\n".join(
-        f"{i}. {claim}" for i, claim in enumerate(e["claims"][start : start + step], 1)),)) for e, start in chunks]
-    answers = ask(generate, journal, questions, "judge: verdicts")
-    for e in entries:
-        e["verdicts"] = [] if e["claims"] is not None else None
-    for (e, start), text in zip(chunks, _checked(answers, "judging", settings.judge), strict=True):
-        e["verdicts"] += parse_verdicts(text, len(e["claims"][start : start + step]))
-    return answers.cost_usd
+    with Session(llm, journal, JUDGE, label="judge") as session:
+        split = [judge_request("claims", e["summary"], article[e["doc_id"]].title, (), f"{e['doc_id']}:{e['writer']}",
+                               model) for e in entries if e["summary"]]
+        texts = iter(_checked(session.ask(split), "claim-splitting", llm))
+        for e in entries:
+            e["claims"] = parse_claims(next(texts)) if e["summary"] else []
+        step = settings.claims_per_request
+        chunks = [(e, start) for e in entries for start in range(0, len(e["claims"] or []), step)]
+        questions = [judge_request("judge", article[e["doc_id"]].text, article[e["doc_id"]].title, ("\n".join(
+            f"{i}. {claim}" for i, claim in enumerate(e["claims"][start : start + step], 1)),), e["doc_id"], model)
+            for e, start in chunks]
+        verdicts = _checked(session.ask(questions), "judging", llm)
+        for e in entries:
+            e["verdicts"] = [] if e["claims"] is not None else None
+        for (e, start), text in zip(chunks, verdicts, strict=True):
+            e["verdicts"] += parse_verdicts(text, len(e["claims"][start : start + step]))
+        return session.cost()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,9 +6,10 @@ import dataclasses
 import os
 
 from entigraph_jax.clients.prices import price
+from entigraph_jax.llm import Journal
 
-from .journal import Journal
-from .plan import (
+from .questions import answer_requests, question_requests
+from .requests import (
     entity_requests,
     load_documents,
     messages,
@@ -17,7 +18,6 @@ from .plan import (
     triple_requests,
     triple_schedule,
 )
-from .questions import answer_requests, question_requests
 from .settings import GenerateSettings
 
 KINDS_IN_ORDER = ("entities", "pair", "triple", "rephrase", "question", "answer")  # the order they are sent in

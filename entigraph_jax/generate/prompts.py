@@ -10,17 +10,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 from pathlib import Path
 
-from entigraph_jax.errors import UserError
+from entigraph_jax.llm.templates import PromptError, fill, read_template
 
 PROMPTS = Path(__file__).parent / "prompts"
 REPHRASE_STYLES = ("easy", "wiki", "academic", "qa")  # WRAP's styles (Maini et al., 2024)
-
-
-class PromptError(UserError):
-    """An unknown prompt version or template."""
 
 
 # the slots a template must use to do its job (a pair prompt that never names its second entity is a mistake)
@@ -60,15 +55,8 @@ def identity(version: str) -> str:
     return f"folder:{digest.hexdigest()[:16]}"
 
 
-@functools.cache
 def template(version: str, name: str) -> str:
-    path = folder(version) / f"{name}.txt"
-    if not path.is_file():
-        raise PromptError(f"{path}: no such prompt")
-    return path.read_text(encoding="utf-8").strip()
-
-
-SLOT = re.compile(r"\{(document|title|entity_\d+)\}")
+    return read_template(folder(version), name)
 
 
 def missing(version: str, names) -> str:
@@ -85,8 +73,5 @@ def missing(version: str, names) -> str:
 
 
 def render(version: str, name: str, document: str, entities: tuple[str, ...] = (), title: str = "") -> str:
-    """The template with its slots filled in one pass (not str.format: documents are full of braces,
-    and a slot's value is never searched for further slots)."""
-    slots = {"document": document, "title": title or "the document",
-             **{f"entity_{i}": e for i, e in enumerate(entities, 1)}}
-    return SLOT.sub(lambda m: slots.get(m.group(1), m.group(0)), template(version, name))
+    """The template with its slots filled (`llm.templates.fill`)."""
+    return fill(template(version, name), document, entities, title)

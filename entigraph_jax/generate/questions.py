@@ -17,9 +17,10 @@ import re
 
 from entigraph_jax.data import Document
 from entigraph_jax.data.sources import article_body
+from entigraph_jax.llm import InvalidAnswer, Request
 from entigraph_jax.outputs import json_text
 
-from .plan import InvalidAnswer, Request, make_request
+from .requests import make_request
 from .settings import GenerateSettings
 
 LETTERS = "ABCD"

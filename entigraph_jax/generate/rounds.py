@@ -15,12 +15,11 @@ from tqdm import tqdm
 from entigraph_jax.clients import Backend, Fatal
 from entigraph_jax.data import Document
 from entigraph_jax.errors import redact
+from entigraph_jax.llm import BatchEngine, Engine, Journal, named
 
-from .batch import BatchEngine
-from .engine import Engine
-from .journal import Journal
-from .plan import interleave_by_document, pair_requests, rephrase_requests, triple_requests, triple_schedule
+from .asker import GenerationAsker, budget
 from .questions import answer_requests
+from .requests import interleave_by_document, pair_requests, rephrase_requests, triple_requests, triple_schedule
 from .settings import GenerateSettings
 
 TRIPLES_PER_ROUND = 8  # triples planned per document at a time, so the journal holds what the budget reaches
@@ -36,8 +35,8 @@ class Sent:
     terminated: bool = False  # SIGTERM came: requests in flight were dropped (their rows stay pending)
 
 
-def plan_order(config: GenerateSettings):
-    """The order a round's requests are planned (and sent) in: a served model's prefix cache wants a
+def sending_order(config: GenerateSettings):
+    """The order a round's requests are added (and sent) in: a served model's prefix cache wants a
     document's requests together; elsewhere round-robin over documents covers every document evenly
     when a budget stops the run."""
     return list if config.llm.backend == "vllm" else interleave_by_document
@@ -55,10 +54,12 @@ class Rounds:
     def __init__(self, config: GenerateSettings, docs: list[Document], journal: Journal, backend: Backend,
                  label: str = "generate"):
         self.config, self.docs, self.journal = config, docs, journal
-        self.order, self.retry = plan_order(config), config.retry_failed
+        self.order, self.retry = sending_order(config), config.retry_failed
         self.progress = tqdm(desc=label, unit="req", dynamic_ncols=True)
+        asker = GenerationAsker(config, {d.doc_id: d for d in docs})
+        asker.count_uncounted(journal)
         engine = BatchEngine if config.llm.mode == "batch" else Engine
-        self.engine = engine(backend, journal, {d.doc_id: d for d in docs}, config, self.show)
+        self.engine = engine(backend, journal, asker, config.llm, budget(config), self.show)
 
     def expect(self, requests: int) -> None:
         """Count `requests` more in the bar's total, shown at once (a local model answers a whole batch
@@ -79,7 +80,7 @@ class Rounds:
         await self.engine.run(self.journal.pending((kind,), self.retry))
         while not self.engine.stats.budget_reached:
             new = next_round()
-            if not new or self.journal.plan(self.order(new)) == 0:
+            if not new or self.journal.add(self.order(new)) == 0:
                 return
             self.expect(len(new))
             before = self.engine.stats.output_tokens
@@ -112,7 +113,7 @@ class Rounds:
             return
         answers = [r for record in journal.records(("question",)) if record["doc_id"] in docs
                    for r in answer_requests(docs[record["doc_id"]], record["questions"], self.config)]
-        journal.plan(self.order(answers))
+        journal.add(self.order(answers))
         self.expect(journal.count_pending(("answer",), self.retry))
         await self.engine.run(journal.pending(("answer",), self.retry))
 
@@ -122,7 +123,7 @@ class Rounds:
         await engine.run(journal.pending(("entities",), self.retry))
         entities = journal.entities()
         with_entities = [d for d in self.docs if d.doc_id in entities]
-        journal.plan(self.order([r for d in with_entities for r in pair_requests(d, entities[d.doc_id], config)]))
+        journal.add(self.order([r for d in with_entities for r in pair_requests(d, entities[d.doc_id], config)]))
         self.expect(journal.count_pending(("pair",), self.retry))
         await engine.run(journal.pending(("pair",), self.retry))
         schedules = {d.doc_id: triple_schedule(d, entities[d.doc_id], config) for d in with_entities}
@@ -154,7 +155,7 @@ async def send(config: GenerateSettings, docs: list[Document], journal: Journal,
         method = {"rephrase": rounds.rephrase, "questions": rounds.questions, "entigraph": rounds.entigraph}
         await method[config.method]()
     except Fatal as e:  # the run cannot work: say why in the summary, then fail
-        stopped = redact(str(e))
+        stopped = redact(str(named(e, "llm")))
     except asyncio.CancelledError:
         if not terminated:
             raise

@@ -1,4 +1,4 @@
-"""A generation run: plan, send, journal, export records and summary; merging shards."""
+"""A generation run: its requests, sent and journaled, the records and summary exported; merging shards."""
 
 from __future__ import annotations
 
@@ -9,23 +9,21 @@ import json
 import signal
 import time
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
-from entigraph_jax.clients import Backend, make_client
 from entigraph_jax.clients.prices import price
 from entigraph_jax.config import ConfigError
 from entigraph_jax.data import read_records, write_records
 from entigraph_jax.data.corpus_stats import Deduplicator
 from entigraph_jax.data.records import train_text
 from entigraph_jax.errors import Stopped, UserError
+from entigraph_jax.llm import BatchEngine, Journal, make_backend
 from entigraph_jax.outputs import hold
 from entigraph_jax.runs import CorpusRun
 
-from .batch import BatchEngine
-from .journal import Journal
-from .plan import entity_requests, load_documents, rephrase_requests
+from .asker import GenerationAsker, budget
 from .questions import assemble, question_requests, write_quality
-from .rounds import plan_order, send
+from .requests import entity_requests, load_documents, rephrase_requests
+from .rounds import send, sending_order
 from .settings import GenerateSettings
 
 
@@ -40,7 +38,7 @@ class GenerateResult:
     prompt_version: str
     documents: int
     requests: dict  # kind -> {state: count}
-    records: int
+    records: int  # written to records_dir (the questions method: questions kept in questions.jsonl)
     records_by_model: dict  # model -> records (more than one with append=true)
     input_tokens: int
     cached_input_tokens: int  # of input_tokens, those the provider served from its prompt cache (its cheaper rate)
@@ -53,7 +51,7 @@ class GenerateResult:
     truncated: dict  # kind -> answers that stopped at llm.max_output_tokens
     dropped_entities: int  # entity names dropped from the entity answers (entigraph.entities_in_document and junk)
     errors: list  # the commonest errors of failed requests, with their counts
-    records_dir: str
+    records_dir: str  # the corpus's records (the questions method: its questions.jsonl)
     questions: dict | None = None  # method "questions": kept, guessable, dropped by reason, gold letters
 
 
@@ -68,16 +66,6 @@ class MergeResult:
 
 class GenerationFailed(UserError):
     """A run that ended with too many failed requests (its records and summary are written first)."""
-
-
-def make_backend(config: GenerateSettings, log_dir: Path) -> Backend:
-    """An HTTP client (`clients`), or our own model served by the sampler for `backend="local"`."""
-    llm = config.llm
-    if llm.backend != "local":
-        return make_client(llm, log_dir=log_dir)
-    from .local import LocalBackend
-
-    return LocalBackend(llm.model, llm.local, llm.max_concurrency)
 
 
 def check_one_corpus(config: GenerateSettings, out: CorpusRun) -> None:
@@ -96,7 +84,8 @@ def check_one_corpus(config: GenerateSettings, out: CorpusRun) -> None:
 
 
 def required(config: GenerateSettings) -> None:
-    for key, value in (("source", config.source), ("output_dir", config.output_dir), ("llm.model", config.llm.model)):
+    for key, value in (("source", config.source), ("output_dir", config.output_dir),
+                       ("llm.backend", config.llm.backend), ("llm.model", config.llm.model)):
         if not value:
             raise ConfigError(f"config: {key} is empty")
     config.check_templates()
@@ -115,7 +104,8 @@ def cancel(config: GenerateSettings) -> dict:
     with hold(out.root, "generate output_dir"):
         journal = Journal(out.journal)
         try:
-            engine = BatchEngine(make_backend(config, out.root), journal, {d.doc_id: d for d in docs}, config)
+            engine = BatchEngine(make_backend(config.llm, out.root, "llm"), journal,
+                                 GenerationAsker(config, {d.doc_id: d for d in docs}), config.llm, budget(config))
             result = asyncio.run(_cancel(engine))
             write_records(journal.records(), out.records)
         finally:
@@ -130,6 +120,16 @@ async def _cancel(engine: BatchEngine) -> dict:
         await engine.backend.aclose()
 
 
+def export(config: GenerateSettings, docs, journal: Journal, out: CorpusRun) -> tuple[int, dict | None]:
+    """What the answers so far make: the corpus's records (how many), or for the questions method only
+    `questions.jsonl` (the questions kept, and the counts of every question's fate)."""
+    if config.method != "questions":
+        return write_records(journal.records(), out.records), None
+    lines, counts = assemble(docs, list(journal.records(("question", "answer"))), config)
+    write_quality(lines, out.questions)
+    return counts.get("kept", 0), counts
+
+
 def generate(config: GenerateSettings) -> GenerateResult:
     """Run (or resume) the plan; returns the summary also written to `summary.json`. A run that
     could not work, or that ends with more than `llm.max_failure_fraction` of its requests failed,
@@ -141,18 +141,14 @@ def generate(config: GenerateSettings) -> GenerateResult:
         journal = Journal(out.journal)
         start = time.time()
         first = {"rephrase": rephrase_requests, "questions": question_requests, "entigraph": entity_requests}
-        journal.plan(plan_order(config)(first[config.method](docs, config)))
+        journal.add(sending_order(config)(first[config.method](docs, config)))
         try:
-            sent = asyncio.run(send(config, docs, journal, make_backend(config, out.root)))
+            sent = asyncio.run(send(config, docs, journal, make_backend(config.llm, out.root, "llm")))
         finally:
-            written = write_records(journal.records(), out.records)
+            written, questions = export(config, docs, journal, out)
         counts, (input_tokens, output_tokens, cached), spent = journal.counts(), journal.tokens(), journal.cost()
         truncated, errors, by_model = journal.truncated(), journal.errors(3), journal.by_model()
         dropped = journal.dropped_entities()
-        questions = None
-        if config.method == "questions":
-            lines, questions = assemble(docs, list(journal.records(("question", "answer"))), config)
-            write_quality(lines, out.questions)
         train_tokens = journal.train_tokens() if config.budget.tokenizer.path else None
         journal.close()
         done, failed = (sum(c.get(k, 0) for c in counts.values()) for k in ("done", "failed"))
@@ -168,7 +164,8 @@ def generate(config: GenerateSettings) -> GenerateResult:
             train_tokens=train_tokens, cost_usd=round(spent, 6), price=price(config.llm).source,
             retried_this_run=sent.retried,
             seconds_this_run=round(time.time() - start, 1), truncated=truncated, dropped_entities=dropped,
-            errors=[{"count": n, "error": e} for e, n in errors], records_dir=str(out.records), questions=questions)
+            errors=[{"count": n, "error": e} for e, n in errors], questions=questions,
+            records_dir=str(out.questions if config.method == "questions" else out.records))
         out.write_summary(dataclasses.asdict(summary))
     if status == "stopped":
         raise Stopped(f"SIGTERM: stopped with {written} records written and the rest journaled; rerun to resume",
@@ -196,7 +193,7 @@ def merge(config: GenerateSettings) -> MergeResult:
     if config.dedup != "none":
         records = unique(records, Deduplicator(near=config.dedup == "near"), dropped)
     with hold(out.root, "generate output_dir"):
-        written = write_records(records, out.records)
+        written = write_records(records, out.records) if any(s.records.is_dir() for s in shards) else 0
         if any(s.questions.is_file() for s in shards):  # the questions method's
             write_quality([json.loads(line) for s in shards if s.questions.is_file()
                            for line in s.questions.read_text(encoding="utf-8").splitlines()], out.questions)

@@ -10,8 +10,8 @@ import dataclasses
 
 import ml_collections
 
-from entigraph_jax.clients import CLIENTS, LLMSettings
 from entigraph_jax.data import TokenizerSettings
+from entigraph_jax.llm import LLMSettings
 from entigraph_jax.runs import CorpusRun
 from entigraph_jax.settings import SettingError, Settings, at_least, between, positive, section, setting
 
@@ -20,27 +20,6 @@ from .prompts import REPHRASE_STYLES, missing, unknown
 METHODS = ("entigraph", "rephrase", "questions")
 METHOD_TEMPLATES = {"entigraph": ("system", "entities", "pair", "triple"),
                     "questions": ("system", "question", "answer_with_document", "answer_closed_book")}
-BACKENDS = (*CLIENTS, "local")
-BATCH_BACKENDS = ("openai", "gemini")
-
-
-@dataclasses.dataclass(frozen=True)
-class LocalSettings(Settings):
-    tokenizer: TokenizerSettings = section(TokenizerSettings, "the served model's tokenizer")
-    param_dtype: str = setting("", "dtype of the served weights (\"\": float32 on CPU, else bfloat16)",
-                               choices=("", "float32", "bfloat16", "float16"))
-
-
-@dataclasses.dataclass(frozen=True)
-class GenerateLLMSettings(LLMSettings):
-    backend: str = setting("openai", "openai (vLLM, SGLang, llama.cpp, Ollama, OpenAI) | gemini | vllm (served "
-                           "here) | local (our own sampler; llm.model is a checkpoint folder)", choices=BACKENDS)
-    local: LocalSettings = section(LocalSettings, "backend=local: our own model behind the KV-cache sampler")
-
-    def validate(self):
-        if self.mode == "batch" and self.backend not in BATCH_BACKENDS:
-            raise SettingError("mode", f"batch needs a provider's batch API (llm.backend openai or gemini), not "
-                               f"llm.backend={self.backend!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,7 +107,7 @@ class GenerateSettings(Settings):
                          choices=("none", "exact", "near"))
     retry_failed: bool = setting(True, "a rerun retries requests that failed before")
     append: bool = setting(False, "True: add to an output_dir written with another model, method or prompt version")
-    llm: GenerateLLMSettings = section(GenerateLLMSettings)
+    llm: LLMSettings = section(LLMSettings, "the generator")
     entigraph: EntigraphSettings = section(EntigraphSettings)
     rephrase: RephraseSettings = section(RephraseSettings)
     questions: QuestionsSettings = section(QuestionsSettings)

@@ -259,14 +259,17 @@ class FakeLLMServer:
             return 429, [f"Retry-After: {self.retry_after_s}"], _error(429, "RESOURCE_EXHAUSTED", "slow down")
         if fault == "500":
             return 500, [], _error(500, "INTERNAL", "server error")
-        if path.endswith("/completions") and not path.endswith("/chat/completions"):
-            if self.completions is None:
-                return 404, [], _error(404, "NOT_FOUND", "this server has no text completions")
-            return 200, [], {"id": "fake", "object": "text_completion", "model": body.get("model"),
-                             "choices": self.completions(body)}
         if fault in ("echo401", "echo400", "echo500"):
             code = int(fault[4:])
             return code, [], _error(code, "ERROR", f"request refused; it had the headers {json.dumps(headers)}")
+        if path.endswith("/completions") and not path.endswith("/chat/completions"):
+            if self.completions is None:
+                return 404, [], _error(404, "NOT_FOUND", "this server has no text completions")
+            choices = self.completions(body)
+            usage = {"prompt_tokens": len(str(body.get("prompt"))) // 4,
+                     "completion_tokens": sum(len(c.get("text") or "") for c in choices) // 4}
+            return 200, [], {"id": "fake", "object": "text_completion", "model": body.get("model"),
+                             "choices": choices, "usage": usage}
         if fault in ("garbage200", "garbage400", "garbage500"):
             return int(fault[7:]), [], b"\xff\xfe" * 2**19
         if fault == "html":  # a proxy's error page with status 200

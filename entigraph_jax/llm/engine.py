@@ -23,16 +23,10 @@ from tqdm import tqdm
 
 from entigraph_jax.clients import Backend, Completion, Fatal, Rejected, Retryable, Unreachable
 from entigraph_jax.clients.prices import price
-from entigraph_jax.data import Document
-from entigraph_jax.data.records import train_text
 from entigraph_jax.errors import redact
 
 from .journal import Journal
-from .plan import ENTITY_SCHEMA, InvalidAnswer, Request, messages, parse_entities
-from .questions import QUESTION_SCHEMA, answer_letter, parse_questions
-from .settings import GenerateSettings
-
-SCHEMAS = {"entities": ENTITY_SCHEMA, "question": QUESTION_SCHEMA}  # JSON stages' answer shapes
+from .request import Asker, Budget, InvalidAnswer, Prompt, Request
 
 
 @dataclasses.dataclass
@@ -72,15 +66,16 @@ class RateLimiter:
 
 
 class Engine:
+    """Sends requests through `backend` as `llm` (an `LLMSettings`) says, within `budget`: `asker` renders
+    each and turns its answers into records, which go into `journal`."""
+
     batch = False  # requests go through a batch API (billed at its discount)
 
-    def __init__(self, backend: Backend, journal: Journal, docs: dict[str, Document], settings: GenerateSettings,
-                 on_progress: Callable[[Stats], None] = lambda s: None):
-        self.backend, self.journal, self.docs, self.on_progress = backend, journal, docs, on_progress
-        self.llm, self.budget = settings.llm, settings.budget
-        self.attempts = {"entities": settings.entigraph.entity_attempts, "question": settings.questions.attempts}
-        self.model, self.prompt_version, self.price = settings.llm.model, settings.prompt_version, price(settings.llm)
-        self.entities_in_document = settings.entigraph.entities_in_document
+    def __init__(self, backend: Backend, journal: Journal, asker: Asker, llm, budget: Budget | None = None,
+                 on_progress: Callable[[Stats], None] = lambda s: None, section: str = "llm"):
+        self.backend, self.journal, self.asker, self.on_progress = backend, journal, asker, on_progress
+        self.section = section  # the settings' name in the user's config, for messages
+        self.llm, self.budget, self.model, self.price = llm, budget or Budget(), llm.model, price(llm)
         self.stats = Stats()
         self.started = 0
         self.answered = False  # has any request of this run got an answer
@@ -92,9 +87,6 @@ class Engine:
         self.tokens_limiter = RateLimiter(self.llm.tokens_per_minute)
         done = sum(c.get("done", 0) for c in journal.counts().values())
         self.previous_requests, self.previous_output_tokens = done, journal.tokens()[1]
-        self.train_tokenizer = settings.budget.tokenizer.load() if settings.budget.tokenizer.path else None
-        if self.train_tokenizer:  # records of runs that did not count them are counted now, once
-            journal.count_train_tokens({r["request_id"]: self._train_tokens(r) for r in journal.uncounted()})
         self.previous_train_tokens = journal.train_tokens()
 
     def _over_budget(self) -> bool:
@@ -138,8 +130,9 @@ class Engine:
         asked = getattr(error, "retry_after", None) or 0.0
         if asked > self.llm.backoff_max_s and asked not in self.long_waits:
             self.long_waits.add(asked)
-            tqdm.write(f"generate: the server asked to wait {asked:g} s ({redact(str(error), 200)}); waiting "
-                       f"llm.backoff_max_s={self.llm.backoff_max_s:g} s between tries instead", file=sys.stderr)
+            tqdm.write(f"{self.section}: the server asked to wait {asked:g} s ({redact(str(error), 200)}); waiting "
+                       f"{self.section}.backoff_max_s={self.llm.backoff_max_s:g} s between tries instead",
+                       file=sys.stderr)
         return min(asked, self.llm.backoff_max_s)
 
     def _count_retry(self, state: tenacity.RetryCallState) -> None:
@@ -169,7 +162,15 @@ class Engine:
             raise Fatal(f"stopped after {self.failures_in_a_row} failed attempts in a row with no answer "
                         f"between them; commonest errors: {self.common_errors()}")
 
-    async def _complete(self, request: Request, system: str, prompt: str) -> tuple[Completion, int]:
+    async def _call(self, request: Request, prompt: Prompt) -> Completion:
+        """One call: a raw text completion where the prompt is one, else a chat."""
+        if prompt.completion is not None:
+            return await self.backend.complete_text(prompt.user, prompt.completion)
+        return await self.backend.complete(prompt.system, prompt.user, json_mode=request.json_mode,
+                                           max_output_tokens=self.llm.max_output_tokens,
+                                           temperature=self.llm.temperature, schema=prompt.schema)
+
+    async def _complete(self, request: Request, prompt: Prompt) -> tuple[Completion, int]:
         attempts = 0
         retrying = tenacity.AsyncRetrying(
             retry=tenacity.retry_if_exception_type(Retryable), wait=self._wait, reraise=True,
@@ -180,12 +181,11 @@ class Engine:
                 while (pause := self.resume_at - time.monotonic()) > 0:
                     await asyncio.sleep(pause)
                 await self.requests_limiter.acquire()
-                await self.tokens_limiter.acquire(len(prompt) / 4 + self.llm.max_output_tokens)
+                asked = len(prompt.user) if isinstance(prompt.user, list) else len(prompt.user) / 4  # ids or text
+                await self.tokens_limiter.acquire(asked + self.llm.max_output_tokens)
                 try:
-                    completion = await asyncio.wait_for(self.backend.complete(
-                        system, prompt, json_mode=request.json_mode, max_output_tokens=self.llm.max_output_tokens,
-                        temperature=self.llm.temperature, schema=SCHEMAS.get(request.kind)),
-                        self.llm.timeout_s if self.backend.timed else None)
+                    completion = await asyncio.wait_for(self._call(request, prompt),
+                                                        self.llm.timeout_s if self.backend.timed else None)
                 except TimeoutError as e:
                     error = Retryable(f"no answer within {self.llm.timeout_s} s")
                     self._failed_attempt(error)
@@ -199,11 +199,11 @@ class Engine:
         return completion, attempts
 
     async def _execute(self, request: Request) -> None:
-        system, prompt = messages(request, self.docs[request.doc_id], self.prompt_version)
+        prompt = self.asker.prompt(request)
         attempts, record, answer, spent = 0, None, None, (0, 0, 0)  # tokens of every answer, re-asks too
         try:
-            for _ in range(self.attempts.get(request.kind, 1)):
-                completion, used = await self._complete(request, system, prompt)
+            for _ in range(self.asker.attempts(request.kind)):
+                completion, used = await self._complete(request, prompt)
                 attempts += used
                 spent = tuple(a + b for a, b in zip(spent, self._count(completion), strict=True))
                 try:
@@ -235,16 +235,9 @@ class Engine:
         self.stats.cost_usd += cost
         return cost
 
-    def _train_tokens(self, record: dict) -> int:
-        """The tokens training reads of a record: BOS (where the tokenizer adds one), text, EOS."""
-        text = train_text(record)
-        return len(self.train_tokenizer.bos()) + len(self.train_tokenizer.encode(text)) + 1 if text else 0
-
     def _done(self, request: Request, record: dict, attempts: int, spent) -> None:
         """Record an answer; `spent` (input, output, cached input tokens) counts every answer the request got."""
-        if self.train_tokenizer:
-            record["train_tokens"] = self._train_tokens(record)
-            self.stats.train_tokens += record["train_tokens"]
+        self.stats.train_tokens += record.get("train_tokens", 0)
         self.journal.done(request, record, attempts, *spent, self._cost(spent))
         self.stats.done += 1
 
@@ -255,25 +248,13 @@ class Engine:
 
     def _record(self, request: Request, completion: Completion) -> dict:
         record = {"text": completion.text, "doc_id": request.doc_id, "kind": request.kind,
-                  "entities": list(request.entities), "model": self.model,
-                  "prompt_version": self.prompt_version, "request_id": request.request_id,
+                  "entities": list(request.entities), "model": self.model, "request_id": request.request_id,
                   "usage": {"input_tokens": completion.input_tokens, "output_tokens": completion.output_tokens},
                   "truncated": completion.truncated}
-        if request.kind == "entities":
-            document = self.docs[request.doc_id].text if self.entities_in_document else None
-            record["summary"], record["entities"], record["dropped_entities"] = parse_entities(completion.text,
-                                                                                              document)
-        if request.kind == "question":
-            record["questions"], record["dropped_questions"] = parse_questions(completion.text,
-                                                                               self.docs[request.doc_id].text)
-        if request.kind == "answer":
-            record["letter"] = answer_letter(completion.text)
-        if request.kind in ("rephrase", "answer"):
-            record["style"], record["sample_index"] = request.style, request.sample_index
-        return record
+        return self.asker.record(request, completion, record)
 
 
 def invalid_answer(request: Request, attempts: int, error: InvalidAnswer) -> str:
-    """The failure of a JSON stage's request that never got a usable answer."""
+    """The failure of a request that never got a usable answer."""
     what = "entity" if request.kind == "entities" else request.kind
-    return f"invalid {what} JSON after {attempts} attempt(s): {error}"
+    return f"invalid {what} {'JSON' if request.json_mode else 'answer'} after {attempts} attempt(s): {error}"

@@ -7,10 +7,10 @@ batch carries; then the provider's batch id is recorded. A rerun after a kill th
 batches already created instead of sending their requests again, and a batch whose create call got
 no answer is looked up by its key before it is created again: each request is paid for once. An
 ended batch's answers become records; requests it did not answer (expired, cancelled) or answered
-with a retryable error go back to pending and into the next round (at most `llm.max_retries`
-rounds); an entity answer that is not the JSON asked for is asked again up to
-`entigraph.entity_attempts` times. Budgets are checked as requests are put into batches; the
-output-token budget therefore counts only batches that have ended.
+with a retryable error go back to pending and into the next round (at most `max_retries` rounds); an
+answer its asker finds invalid (an entity answer that is not the JSON asked for) is asked again up to the
+asker's attempts for its kind. Batches carry chat requests only. Budgets are checked as requests are put
+into batches; the output-token budget therefore counts only batches that have ended.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from entigraph_jax.clients import Fatal, Rejected, Retryable
 from entigraph_jax.clients.batch import COMPLETED, FAILED, RUNNING, BatchBackend, BatchItem
 
-from .engine import SCHEMAS, Engine, invalid_answer
-from .plan import InvalidAnswer, Request, messages
+from .engine import Engine, invalid_answer
+from .request import InvalidAnswer, Request
 
 INGEST_CHUNK = 1000  # answers written to the journal per transaction
 
@@ -51,9 +51,11 @@ class BatchEngine(Engine):
         return self.stats
 
     def _item(self, request: Request) -> BatchItem:
-        system, prompt = messages(request, self.docs[request.doc_id], self.prompt_version)
-        return BatchItem(request.request_id, system, prompt, request.json_mode, self.llm.max_output_tokens,
-                         self.llm.temperature, SCHEMAS.get(request.kind))
+        prompt = self.asker.prompt(request)
+        if prompt.completion is not None:
+            raise Fatal("a provider's batch API takes chat requests; raw text completions go online (mode=online)")
+        return BatchItem(request.request_id, prompt.system, prompt.user, request.json_mode, self.llm.max_output_tokens,
+                         self.llm.temperature, prompt.schema)
 
     async def _submit(self, requests: Iterator[Request], kinds: set[str]) -> list[str]:
         """Put `requests` into batches (until a budget is reached) and create them; their keys."""
@@ -178,7 +180,7 @@ class BatchEngine(Engine):
                     record = self._record(request, answer)
                 except InvalidAnswer as e:
                     self._answer_failed(request, Retryable(invalid_answer(request, attempts, e)), attempts, answer.text,
-                                        self.attempts.get(request.kind, 1), spent)
+                                        self.asker.attempts(request.kind), spent)
                     continue
                 self._done(request, record, 1, spent)
                 self.on_progress(self.stats)

@@ -16,14 +16,13 @@ from entigraph_jax.data.chat import ChatError, chat_template
 from entigraph_jax.models import load
 from entigraph_jax.models.sampling import Sampler, SamplingParams
 
-from .defaults import LocalSettings
-
 
 class LocalBackend(Backend):
     name = "local"
     timed = False  # a request waits for the batches before it: its time says nothing about a fault
 
-    def __init__(self, checkpoint: str, settings: LocalSettings, max_batch: int, seed: int = 0):
+    def __init__(self, checkpoint: str, settings, max_batch: int, seed: int = 0):
+        """`settings`: `LLMSettings.local`."""
         self.tokenizer = settings.tokenizer.load(checkpoint)
         self.template = chat_template(self.tokenizer)
         # bfloat16 matmuls are emulated on CPU (1.5x slower than float32 there)

@@ -1,6 +1,6 @@
-"""The journal: every planned and finished request in SQLite (embedded, crash-safe).
+"""The journal: every request added and finished in SQLite (embedded, crash-safe).
 
-A request is planned once (its id is the primary key), then done (with its record) or failed
+A request is added once (its id is the primary key), then done (with its record) or failed
 (with the error); in batch mode it is submitted in between, under the key of the batch that holds
 it (`batches`: our key, the provider's batch id once created, its state). A rerun after a crash or
 Ctrl-C asks `pending()` and sends only those, and polls the batches still open; records are
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from entigraph_jax.errors import UserError
 
-from .plan import Request
+from .request import Request
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS requests (
     doc_id TEXT NOT NULL,
     kind TEXT NOT NULL,
     spec TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'planned',   -- planned | submitted (in a batch) | done | failed
+    status TEXT NOT NULL DEFAULT 'planned',   -- planned (added, not sent) | submitted (in a batch) | done | failed
     attempts INTEGER NOT NULL DEFAULT 0,
     record TEXT,
     input_tokens INTEGER NOT NULL DEFAULT 0,
@@ -69,7 +69,7 @@ class Journal:
             self.db.executescript(SCHEMA)
         except sqlite3.DatabaseError as e:
             self.db.close()
-            raise JournalError(f"{path}: not a readable generate journal ({e}); nothing was changed") from e
+            raise JournalError(f"{path}: not a readable journal ({e}); nothing was changed") from e
 
     @contextlib.contextmanager
     def transaction(self):
@@ -78,7 +78,7 @@ class Journal:
             self.db.execute("BEGIN")
             yield
 
-    def plan(self, requests: Iterable[Request]) -> int:
+    def add(self, requests: Iterable[Request]) -> int:
         """Add requests not yet known (by id); returns how many were new."""
         before = self.db.total_changes
         with self.db:
@@ -89,7 +89,7 @@ class Journal:
         return self.db.total_changes - before
 
     def pending(self, kinds: tuple[str, ...], retry_failed: bool = True, chunk: int = 1000) -> Iterator[Request]:
-        """Requests of `kinds` still to send, in plan order. Only their row numbers are held; specs
+        """Requests of `kinds` still to send, in the order they were added. Only their row numbers are held; specs
         are read a chunk at a time, so memory stays flat however many requests there are."""
         statuses = ("planned", "failed") if retry_failed else ("planned",)
         query = (f"SELECT seq FROM requests WHERE status IN ({','.join('?' * len(statuses))}) "
@@ -100,6 +100,25 @@ class Journal:
             rows = self.db.execute(f"SELECT spec FROM requests WHERE seq IN ({','.join('?' * len(part))}) "
                                    "ORDER BY seq", part).fetchall()
             yield from (Request.from_json(spec) for (spec,) in rows)
+
+    def _rows(self, columns: str, ids: list[str], where: str = "", chunk: int = 500) -> list[tuple]:
+        """`columns` of the rows of `ids` (matching `where` too), a chunk of ids at a time."""
+        rows = []
+        for start in range(0, len(ids), chunk):
+            part = ids[start : start + chunk]
+            rows += self.db.execute(f"SELECT {columns} FROM requests WHERE request_id IN "
+                                    f"({','.join('?' * len(part))}){where} ORDER BY seq", part).fetchall()
+        return rows
+
+    def unanswered(self, ids: list[str], retry_failed: bool = True) -> list[Request]:
+        """Of the requests `ids`, those still to send, in the order they were added."""
+        statuses = "('planned', 'failed')" if retry_failed else "('planned')"
+        return [Request.from_json(spec) for (spec,) in self._rows("spec", ids, f" AND status IN {statuses}")]
+
+    def records_of(self, ids: list[str]) -> dict[str, dict]:
+        """request id -> record, of the requests `ids` that are done."""
+        return {request_id: json.loads(record)
+                for request_id, record in self._rows("request_id, record", ids, " AND status='done'")}
 
     def count_pending(self, kinds: tuple[str, ...], retry_failed: bool = True) -> int:
         statuses = ("planned", "failed") if retry_failed else ("planned",)
@@ -175,7 +194,7 @@ class Journal:
         return back
 
     def records(self, kinds: tuple[str, ...] | None = None) -> Iterator[dict]:
-        """Finished records in plan order."""
+        """Finished records in the order their requests were added."""
         query, args = "SELECT record FROM requests WHERE status='done'", ()
         if kinds:
             query += f" AND kind IN ({','.join('?' * len(kinds))})"
@@ -195,7 +214,7 @@ class Journal:
         return out
 
     def per_document(self, kind: str) -> dict[str, tuple[int, int]]:
-        """{doc_id: (requests planned, output tokens produced)} for one kind."""
+        """{doc_id: (requests added, output tokens produced)} for one kind."""
         rows = self.db.execute("SELECT doc_id, COUNT(*), SUM(output_tokens) FROM requests WHERE kind=? "
                                "GROUP BY doc_id", (kind,))
         return {doc_id: (int(n), int(tokens or 0)) for doc_id, n, tokens in rows}

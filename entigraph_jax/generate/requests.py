@@ -1,5 +1,5 @@
 """What to ask the LLM: EntiGraph's three stages and the Rephrase baseline, as `Request`s (the
-questions method's are in `questions`).
+questions method's are in `questions`); each is rendered from its document when it is sent (`messages`).
 
 EntiGraph (Yang et al., 2025), per document: (1) one JSON request for a summary and the entities;
 (2) a text for every pair of entities; (3) texts for the entity triples in a seeded shuffled order,
@@ -10,7 +10,6 @@ has a stable id: a hash of what is asked (document, stage, entities, prompt vers
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import itertools
 import json
@@ -20,32 +19,11 @@ import re
 
 from entigraph_jax.config import ConfigError
 from entigraph_jax.data import Document, load_source, unique_documents
+from entigraph_jax.llm import InvalidAnswer, Request
 
 from .prompts import identity as prompt_identity
 from .prompts import render, template
 from .settings import GenerateSettings
-
-
-@dataclasses.dataclass(frozen=True)
-class Request:
-    """What to ask about which document; the prompt text is rendered when it is sent (`messages`),
-    so the journal stays small however long the documents are."""
-
-    request_id: str
-    doc_id: str
-    kind: str  # entities | pair | triple | rephrase | question | answer
-    json_mode: bool = False
-    entities: tuple[str, ...] = ()
-    style: str = ""
-    sample_index: int = 0
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, text: str) -> Request:
-        fields = json.loads(text)
-        return cls(**{**fields, "entities": tuple(fields["entities"])})
 
 
 def request_id(doc: Document, kind: str, entities, settings: GenerateSettings, sample_index: int = 0,
@@ -122,10 +100,6 @@ def rephrase_requests(docs: list[Document], settings: GenerateSettings, samples:
     samples = samples if samples is not None else range(settings.rephrase.samples)
     return [make_request(doc, "rephrase", settings, style=style, sample_index=i)
             for doc in docs for i in samples for style in settings.rephrase.styles]
-
-
-class InvalidAnswer(ValueError):
-    """A JSON stage's answer is not the object asked for (asked again, up to that stage's attempts)."""
 
 
 class InvalidEntities(InvalidAnswer):
