@@ -1,5 +1,5 @@
 """Continued pretraining on your own corpus's EntiGraph text (written by `configs/entigraph_sample.py` with
-`--config.source=text:YOUR_FOLDER`), from a base model's Hugging Face folder and its tokenizer.
+`--config.source=folder:YOUR_FOLDER`), from a base model's Hugging Face folder and its tokenizer.
 
 As it stands it is the README's CPU try-out: the quickstart's tiny model is the base. At real scale name a
 real base and add replay of general text, as the paper does (`configs/cpt_llama32_1b_quality.py`):

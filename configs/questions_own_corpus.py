@@ -3,7 +3,7 @@ supporting quote, checked by the generator with and without the document, writte
 `output_dir/questions.jsonl` for every evaluation task.
 
     python -m entigraph_jax.generate --config configs/questions_own_corpus.py \
-        --config.source=text:my_docs --config.llm.backend=gemini --config.llm.model=gemini-2.5-flash \
+        --config.source=folder:my_docs --config.llm.backend=gemini --config.llm.model=gemini-2.5-flash \
         --config.llm.base_url= --dry_run
 
 Any OpenAI-compatible server works too (`--config.llm.base_url=http://localhost:8000/v1`). Temperature 0:

@@ -7,7 +7,7 @@ one worked example, no harness tasks: their datasets come from the Hub). At real
 
     python -m entigraph_jax.evaluate report --config configs/report_own_corpus.py \
         --config.models=/ckpt/Llama-3.2-1B,workdir/own/cpt/hf --config.labels=base,cpt \
-        --config.corpus=text:YOUR_FOLDER \
+        --config.corpus=folder:YOUR_FOLDER \
         --config.heldout=hf:Salesforce/wikitext:config=wikitext-103-raw-v1,split=test,max_documents=200 \
         --config.evaluate.tasks.closed_book.sampling.samples=8 \
         --config.evaluate.tasks.closed_book.sampling.max_new_tokens=300 \
@@ -29,7 +29,7 @@ def get_config():
     c.models = ("workdir/quickstart/hf", "workdir/own/cpt/hf")
     c.labels = ("base", "cpt")
     c.questions = "workdir/own/questions/questions.jsonl"
-    c.corpus = "text:examples/own_corpus"
+    c.corpus = "folder:examples/own_corpus"
     c.heldout = "sample"  # text the try-out's CPT never saw (the quickstart base did: set your own held-out text)
     c.output_dir = "workdir/own/report"
     for sampled in ("closed_book", "open_book"):  # the tiny model's 2048 positions

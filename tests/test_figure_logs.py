@@ -1,30 +1,14 @@
 """Evaluate's and sweep's figures in TensorBoard and W&B when asked: the event files read back (their
 TFRecord framing and tensorboardX's Event protobuf), and a W&B offline run holding the same figures."""
 
-import struct
-from pathlib import Path
 
 import pytest
-from tensorboardX.proto.event_pb2 import Event
 
 from entigraph_jax.evaluate.run import evaluate
 from entigraph_jax.evaluate.settings import EvaluateSettings
 from entigraph_jax.evaluate.task import read_result
 from entigraph_jax.scalars import numbers
-
-
-def tensorboard_scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
-    """{tag: [(step, value)]} of every scalar in the event files under `folder`."""
-    found: dict[str, list[tuple[int, float]]] = {}
-    for path in sorted(folder.rglob("events.out.tfevents.*")):
-        data, at = path.read_bytes(), 0
-        while at < len(data):
-            (length,) = struct.unpack("<Q", data[at:at + 8])
-            event = Event.FromString(data[at + 12:at + 12 + length])  # after the length and its CRC
-            at += 12 + length + 4
-            for value in event.summary.value:
-                found.setdefault(value.tag, []).append((event.step, value.simple_value))
-    return found
+from tests.helpers.figures import tensorboard_scalars
 
 
 def test_numbers_keeps_the_finite_figures_by_path():

@@ -5,9 +5,9 @@ import os
 import shlex
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).parent.parent
+from tests.helpers import ROOT
+
 ARGS = ["--name", "cpt-8b", "--zone", "us-east5-a", "--accelerator", "v5p-8", "--bucket", "gs://runs/x",
         "--config", "configs/cpt_llama3_8b_quality.py"]
 

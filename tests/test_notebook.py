@@ -1,16 +1,15 @@
 """The Colab notebook runs top to bottom on CPU with the tiny config and a fake LLM server."""
 
 import os
-from pathlib import Path
 
 import pytest
 
 from entigraph_jax.runs import CorpusRun, TrainRun
+from tests.helpers import ROOT
 
 nbclient = pytest.importorskip("nbclient", reason="needs the dev extra (nbclient, nbformat, ipykernel)")
 nbformat = pytest.importorskip("nbformat", reason="needs the dev extra (nbclient, nbformat, ipykernel)")
 
-ROOT = Path(__file__).parent.parent
 
 
 @pytest.mark.slow

@@ -7,8 +7,6 @@ import huggingface_hub
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from test_generate import config_for
-from test_train import quickstart, train_in
 
 from entigraph_jax import cli
 from entigraph_jax.data import load_source
@@ -20,6 +18,8 @@ from entigraph_jax.testing import FakeLLMServer
 from entigraph_jax.testing.fake_hub import FakeHub
 from entigraph_jax.train import __main__ as train_main
 from entigraph_jax.train.card import corpus_provenance
+from tests.helpers.generate import config_for
+from tests.helpers.runs import quickstart, train_in
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from .hub_cache import build_source_cache
 from .pipeline import Mixture, PackedRows, Pipeline, PipelineError, Rows, WholeRows, build_pipeline, subsample
 from .records import RecordError, RecordWriter, read_records, write_records
 from .sources import Document, Question, SourceError, load_source, unique_documents
+from .spec import SourceSpec, spec_problem
 from .tokenizers import (
     Tokenizer,
     TokenizerError,
@@ -24,8 +25,8 @@ from .tokenizers import (
 
 __all__ = [
     "Document", "HubDataset", "Mixture", "PackedRows", "Pipeline", "PipelineError", "Question", "RecordError",
-    "RecordWriter", "Rows", "SourceError", "TokenCache", "Tokenizer", "TokenizerError", "TokenizerSettings",
-    "TrainedTokenizerSettings", "WholeRows",
+    "RecordWriter", "Rows", "SourceError", "SourceSpec", "TokenCache", "Tokenizer", "TokenizerError",
+    "TokenizerSettings", "TrainedTokenizerSettings", "WholeRows",
     "build_pipeline", "build_source_cache", "build_token_cache", "check_vocabulary", "load_source", "load_tokenizer",
-    "read_records", "subsample", "train_sentencepiece", "unique_documents", "write_records",
+    "read_records", "spec_problem", "subsample", "train_sentencepiece", "unique_documents", "write_records",
 ]

@@ -94,7 +94,7 @@ def _date(value) -> str:
 
 def _document(doc_id: str, path: Path, text: str, title="", author="", date="") -> Document:
     year = YEAR.search(date)
-    return Document(doc_id=doc_id, text=text, title=" ".join((title or "").split()) or path.stem,
+    return Document(doc_id=doc_id, body=text, file=str(path), title=" ".join((title or "").split()) or path.stem,
                     author=" ".join((author or "").split()), year=int(year.group(1)) if year else None,
                     date=date)
 

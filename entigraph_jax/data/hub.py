@@ -119,7 +119,7 @@ class HubDataset:
                     continue
                 if not isinstance(text, str):
                     raise SourceError(f"{path}: row {index} has no text field {self.field!r}")
-                yield number, Document(f"{self.repo}/{path.name}:{index}", text)
+                yield number, Document(f"{self.repo}/{path.name}:{index}", text, file=str(path))
 
 
 def _names_split(relative: Path, split: str) -> bool:

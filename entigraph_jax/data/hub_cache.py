@@ -24,6 +24,7 @@ from .documents import Document
 from .hub import HubDataset
 from .records import RecordWriter, list_shards
 from .sources import load_source
+from .spec import SourceSpec
 from .tokenizers import Tokenizer, TokenizerError
 
 BATCH = 256  # documents tokenized together
@@ -92,8 +93,8 @@ def build_hub_cache(dataset: HubDataset, tokenizer: Tokenizer, cache_root: str |
 def build_source_cache(source: str | Sequence[Document], tokenizer: Tokenizer,
                        cache_root: str | os.PathLike) -> TokenCache:
     """The token cache of a source: an `hf:` spec streamed, any other spec (or documents) loaded."""
-    if isinstance(source, str) and source.startswith("hf:"):
-        return build_hub_cache(HubDataset.parse(source[3:]), tokenizer, cache_root)
+    if isinstance(source, str) and (hub := SourceSpec.parse(source).hub):
+        return build_hub_cache(hub, tokenizer, cache_root)
     return build_token_cache(load_source(source) if isinstance(source, str) else source, tokenizer, cache_root)
 
 

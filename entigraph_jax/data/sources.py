@@ -2,7 +2,8 @@
 Word: `files`), ArrayRecord records, Hugging Face datasets (`hf:`), TFDS.
 
 `load_source(spec)` is the one entry point; a spec is `kind:location` or a bare path whose kind is
-recognised from its content. Every loader returns `Document`s; QuALITY documents also carry their
+recognised from its content, parsed once into a `spec.SourceSpec`. Every loader returns `Document`s; QuALITY
+documents also carry their
 questions, so evaluation reads the same corpus that generation and training do.
 """
 
@@ -11,17 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import sys
 from pathlib import Path
 
 from .chat import ChatError, check_messages, render_plain
-from .documents import Document, Question, SourceError
+from .documents import Document, Question, SourceError, author_first_last, known
 from .files import HTML, PDF, WORD, Unreadable, html_to_text, load_folder, read_file
-from .hub import HubDataset
 from .records import RecordError, read_records, train_text
-
-SAMPLE_CORPUS = Path(__file__).parent / "sample" / "quality_sample.jsonl"
+from .spec import SourceSpec
 
 
 def _json_lines(path: Path):
@@ -39,35 +37,12 @@ def _json_lines(path: Path):
                 raise SourceError(f"{path}, line {number}: invalid JSON ({e})") from e
 
 
-def author_first_last(author: str) -> str:
-    """QuALITY writes "Last, First"; headers and prompts write "First Last" (as the paper's `format_name`)."""
-    last, sep, first = author.partition(",")
-    return f"{first.strip()} {last.strip()}" if sep and "," not in first else author.strip()
-
-
-def _known(year) -> bool:
-    return year not in (None, "")
-
-
-def article_header(title: str, author: str, year) -> str:
-    """The line before an article's body in generation and training: `"Title", First Last, Year.`
-    (a part the document lacks is left out: `"Title".`)"""
-    parts = [f'"{title}"', *([author_first_last(author)] if author else []), *([str(year)] if _known(year) else [])]
-    return ", ".join(parts) + "."
-
-
 def article_context(title: str, author: str, year) -> str:
     """How a question names its article (the paper's `In the context of "Title", written by First Last
     in Year,`), a part the document lacks left out."""
     by = f" by {author_first_last(author)}" if author else ""
-    when = f" in {year}" if _known(year) else ""
+    when = f" in {year}" if known(year) else ""
     return f'In the context of "{title}"' + (f", written{by}{when}" if by or when else "") + ","
-
-
-def article_body(doc: Document) -> str:
-    """An article without the header line `load_quality` puts before it."""
-    header = article_header(doc.title, doc.author, doc.year) + "\n"
-    return doc.text[len(header):] if doc.text.startswith(header) else doc.text
 
 
 def load_quality(paths: list[Path]) -> list[Document]:
@@ -92,11 +67,8 @@ def load_quality(paths: list[Path]) -> list[Document]:
             if key not in articles:
                 body = html_to_text(body) if "<" in body else body.strip()
                 year = line.get("year")
-                articles[key] = Document(
-                    doc_id=str(line.get("article_id") or _stable_id(title, author)),
-                    text=f"{article_header(title, author, year)}\n{body}",
-                    title=title, author=author, year=year,
-                )
+                articles[key] = Document(doc_id=str(line.get("article_id") or _stable_id(title, author)), body=body,
+                                         title=title, author=author, year=year, file=str(path), headed=True)
             articles[key].questions.extend(questions)
     return list(articles.values())
 
@@ -116,10 +88,10 @@ def _row_document(row, where: str, default_id: str) -> Document:
             check_messages(row["messages"])
         except ChatError as e:
             raise SourceError(f"{where}: {e}") from e
-        return Document(doc_id=doc_id, text=render_plain(row["messages"]), messages=row["messages"])
+        return Document(doc_id=doc_id, body=render_plain(row["messages"]), messages=row["messages"])
     if not isinstance(row.get("text"), str):
         raise SourceError(f"{where}: no string field 'text'")
-    return Document(doc_id=doc_id, text=row["text"], title=row.get("title", ""))
+    return Document(doc_id=doc_id, body=row["text"], title=row.get("title", ""))
 
 
 def load_jsonl(paths: list[Path]) -> list[Document]:
@@ -156,7 +128,7 @@ def load_records(location: str) -> list[Document]:
     record's `train_text` (an entity record: its summary), records without one skipped."""
     try:
         return [
-            Document(doc_id=str(r.get("doc_id", i)), text=text, title=r.get("title", ""), prompt=r.get("prompt"))
+            Document(doc_id=str(r.get("doc_id", i)), body=text, title=r.get("title", ""), prompt=r.get("prompt"))
             for i, r in enumerate(read_records(location)) if (text := train_text(r))
         ]
     except RecordError as e:
@@ -184,14 +156,14 @@ def load_tfds(location: str) -> list[Document]:
             raise SourceError(f"tfds:{location}: example {i} has no field {text_key!r} "
                               f"(fields: {sorted(example)})")
         text = example[text_key]
-        docs.append(Document(doc_id=f"{name}:{split}:{i}", text=text.decode() if isinstance(text, bytes) else text))
+        docs.append(Document(doc_id=f"{name}:{split}:{i}", body=text.decode() if isinstance(text, bytes) else text))
     return docs
 
 
 def _sniff(path: Path) -> str:
     """The kind of a bare path, from what it holds."""
     if path.is_dir():
-        return "records" if any(path.glob("*.array_record")) else "text"
+        return "records" if any(path.glob("*.array_record")) else "folder"
     if path.suffix == ".array_record":
         return "records"
     if path.suffix == ".parquet":
@@ -203,32 +175,27 @@ def _sniff(path: Path) -> str:
     raise SourceError(f"{path}: empty file")
 
 
-def load_source(spec: str | os.PathLike) -> list[Document]:
+LOADERS = {"quality": load_quality, "jsonl": load_jsonl, "parquet": load_parquet,
+           "folder": lambda paths: load_folder(paths[0]), "file": lambda paths: load_file(paths[0]),
+           "records": lambda paths: load_records(str(paths[0]))}
+
+
+def load_source(spec: str | os.PathLike | SourceSpec) -> list[Document]:
     """Documents from `quality:PATH[,PATH...]`, `jsonl:PATH[,PATH...]`, `parquet:PATH[,PATH...]`,
-    `text:FOLDER` (text, Markdown, HTML, PDF and Word files: `files.load_folder`), `file:PATH` (one HTML,
-    PDF or Word file), `records:PATH`, `tfds:NAME[:SPLIT[:TEXT_KEY]]`, `hf:ORG/NAME[:key=value,...]` (read whole
-    here; training streams it, `data.hub`), `sample` (the bundled corpus) or a bare path."""
-    spec = str(spec)
-    kind, _, location = spec.partition(":") if re.match(r"^[a-z]+:(?!//)", spec) else ("", "", spec)
-    if spec == "sample":
-        kind, location = "quality", str(SAMPLE_CORPUS)
-    if kind == "tfds":
-        docs = load_tfds(location)
-    elif kind == "hf":
-        docs = list(HubDataset.parse(location).stream())
+    `folder:FOLDER` (text, Markdown, HTML, PDF and Word files: `files.load_folder`; `text:` in earlier
+    versions), `file:PATH` (one HTML, PDF or Word file), `records:PATH`, `tfds:NAME[:SPLIT[:TEXT_KEY]]`,
+    `hf:ORG/NAME[:key=value,...]` (read whole here; training streams it, `data.hub`), `sample` (the bundled
+    corpus) or a bare path."""
+    parsed = spec if isinstance(spec, SourceSpec) else SourceSpec.parse(spec)
+    if parsed.kind == "tfds":
+        docs = load_tfds(parsed.location)
+    elif parsed.kind == "hf":
+        docs = list(parsed.hub.stream())
     else:
-        paths = [Path(p) for p in location.split(",")] if kind in ("quality", "jsonl", "parquet") else [Path(location)]
-        for path in paths:
+        for path in parsed.paths:
             if not path.exists():
                 raise SourceError(f"{path}: no such file or folder")
-        kind = kind or _sniff(paths[0])
-        loaders = {"quality": load_quality, "jsonl": load_jsonl, "parquet": load_parquet,
-                   "text": lambda p: load_folder(p[0]), "file": lambda p: load_file(p[0]),
-                   "records": lambda p: load_records(str(p[0]))}
-        if kind not in loaders:
-            raise SourceError(f"{spec}: unknown source kind {kind!r} (expected one of "
-                              f"{', '.join([*loaders, 'tfds', 'hf'])})")
-        docs = loaders[kind](paths)
+        docs = LOADERS[parsed.kind or _sniff(parsed.paths[0])](parsed.paths)
     empty = [d.doc_id for d in docs if not d.text.strip()]
     if empty:
         print(f"{spec}: {len(empty)} document(s) without text left out (ids {', '.join(map(repr, empty[:5]))}"

@@ -17,7 +17,7 @@ import dataclasses
 import numpy as np
 
 from entigraph_jax.data import Document
-from entigraph_jax.data.sources import article_body, author_first_last
+from entigraph_jax.data.documents import author_first_last
 
 from .likelihood import continuation_scores
 from .quality import FEW_SHOT, THOUGHT, document_question, question_block
@@ -108,7 +108,7 @@ class ChunkIndex:
         chunks, owners = [], []
         for doc in docs:
             prefix = chunk_prefix(doc.title, author_first_last(doc.author), doc.year) if doc.title else ""
-            for chunk in split_recursive(article_body(doc), size):
+            for chunk in split_recursive(doc.body, size):
                 chunks.append(prefix + chunk)
                 owners.append(doc.doc_id)
         return cls(chunks, owners, embedder.embed(chunks))

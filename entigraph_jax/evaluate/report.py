@@ -16,6 +16,7 @@ import io
 from pathlib import Path
 
 from entigraph_jax.config import ConfigError
+from entigraph_jax.data import spec_problem
 from entigraph_jax.outputs import json_text
 from entigraph_jax.settings import SettingError, Settings, section, setting
 
@@ -35,9 +36,11 @@ class ReportSettings(Settings):
     labels: tuple = setting((), "a name per model for the table (default: each folder's name, or its parent's "
                             "for a training run's export)")
     questions: str = setting("", "the user's questions (QuALITY JSONL: generate's questions.jsonl): what the tasks "
-                             "reading questions score")
-    corpus: str = setting("", "the training corpus: the tasks reading text score it (\"\": skipped)")
-    heldout: str = setting("", "text the models never trained on: the tasks reading text score it (\"\": skipped)")
+                             "reading questions score", check=spec_problem)
+    corpus: str = setting("", "the training corpus: the tasks reading text score it (\"\": skipped)",
+                          check=spec_problem)
+    heldout: str = setting("", "text the models never trained on: the tasks reading text score it (\"\": skipped)",
+                           check=spec_problem)
     tasks: tuple = setting(TASKS, "the evaluation tasks to score each model with (any task that uses the model: "
                            "harness for the forgetting check, with evaluate.tasks.harness.tasks); a task without its "
                            "input (questions, corpus, heldout) is skipped")

@@ -7,7 +7,7 @@ import functools
 
 import ml_collections
 
-from entigraph_jax.data import TokenizerSettings
+from entigraph_jax.data import TokenizerSettings, spec_problem
 from entigraph_jax.llm import LLMSettings
 from entigraph_jax.scalars import FigureLogSettings
 from entigraph_jax.settings import Settings, section, setting
@@ -47,7 +47,7 @@ class EvaluateSettings(Settings):
     model: EvalModelSettings = section(EvalModelSettings)
     tokenizer: TokenizerSettings = section(TokenizerSettings)
     source: str = setting("sample", "the documents: a load_source spec (a task reading questions needs a "
-                          "QuALITY-format one: quality:..., generate's questions.jsonl)")
+                          "QuALITY-format one: quality:..., generate's questions.jsonl)", check=spec_problem)
     task: str = setting("closed_book", "what to score, one of the tasks below (each with its keys under "
                         "tasks.<name>.*): " + ", ".join(f"{n} ({t.purpose})" for n, t in registered_tasks().items()),
                         check=_known_task)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from entigraph_jax.data import Document, SourceError
 from entigraph_jax.data.chat import chat_template
-from entigraph_jax.data.sources import author_first_last
+from entigraph_jax.data.documents import author_first_last
 from entigraph_jax.errors import UserError
 from entigraph_jax.llm import LLMSettings, Prompt, Request, Session
 from entigraph_jax.llm.templates import fill, read_template

@@ -1,7 +1,8 @@
-"""generate: synthetic corpus generation — EntiGraph and the Rephrase baseline, with any LLM.
+"""generate: synthetic corpus generation — EntiGraph, the Rephrase baseline and evaluation questions from a
+user's documents, with any LLM.
 
-`python -m entigraph_jax.generate --config ...`. Owns prompts, plans, the request engine and its
-SQLite journal, and the `local` backend (our own model behind the sampler); `ask.ask` lends the engine
-and journal to a stage that needs answers rather than a corpus (evaluate's summary judge). May import clients,
-data and models; never imports train, evaluate, sweep or sbp.
+`python -m entigraph_jax.generate --config ...`. Owns the prompt versions, each method's requests and the
+rounds they are sent in, and how an answer becomes a record (`asker.py`); sending, the journal, budgets and
+the backends are the LLM service's (`llm/`). May import clients, data, models and llm; never imports
+evaluate, train, sweep or sbp.
 """

@@ -24,14 +24,14 @@ def run(config: GenerateSettings, invocation):
 COMMAND = Command(
     name="generate",
     purpose="""Synthetic corpus generation (EntiGraph or Rephrase) with any LLM backend. Rerunning the same
-command after a crash or Ctrl-C sends only what is missing. --dry_run prints the plan's requests,
+command after a crash or Ctrl-C sends only what is missing. --dry_run prints the run's requests,
 tokens and cost and sends nothing; --merge joins the records of num_shards shard runs (dropping
 duplicates with dedup=exact or near); --cancel stops the provider batches a batch-mode run left
 open (keeping what they answered); --push_to_hub publishes the corpus as a Hugging Face dataset
 (parquet and a dataset card; a new repository is private unless --public).""",
     settings=GenerateSettings,
     run=run,
-    flags=(Flag("dry_run", "print what the plan would send and cost; send nothing", switch=True),
+    flags=(Flag("dry_run", "print what the run would send and cost; send nothing", switch=True),
            Flag("merge", "join the records of the num_shards shard runs in output_dir", switch=True),
            Flag("cancel", "cancel the provider batches output_dir's journal holds open; keep their answers",
                 switch=True),

@@ -1,4 +1,4 @@
-"""The dry run (`generate --dry_run`): the plan's requests, tokens and cost before anything is sent."""
+"""The dry run (`generate --dry_run`): a run's requests, tokens and cost before anything is sent."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def cached_tokens(text: str, earlier: list[str]) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class Estimate:
-    """The dry run: the plan's size and cost before anything is sent."""
+    """The dry run: the run's size and cost before anything is sent."""
 
     documents: int
     by_kind: dict  # kind -> {requests, input_tokens, cached_input_tokens, output_tokens, train_tokens}
@@ -52,7 +52,7 @@ class Estimate:
 
 
 def estimate(config: GenerateSettings) -> Estimate:
-    """Requests, input/output tokens and cost of the whole plan, before anything is sent (tokens
+    """Requests, input/output tokens and cost of the whole run, before anything is sent (tokens
     estimated at 4 characters each; entity counts from the journal where known, else a guess;
     training tokens guessed as the answers' output tokens and `dry_run.summary_tokens` per summary,
     each with BOS and EOS; rephrase rounds until `rephrase.tokens_per_doc` at the guessed length)."""

@@ -16,7 +16,6 @@ import json
 import re
 
 from entigraph_jax.data import Document
-from entigraph_jax.data.sources import article_body
 from entigraph_jax.llm import InvalidAnswer, Request
 from entigraph_jax.outputs import json_text
 
@@ -177,7 +176,7 @@ def quality_line(doc: Document, questions: list[dict], titles: collections.Count
     if titles[(title, doc.author)] > 1:
         title = f"{title} ({doc.doc_id})"
     return {"article_id": doc.doc_id, "title": title, "author": doc.author, "year": doc.year, "source": source,
-            "article": article_body(doc),
+            "article": doc.body,
             "questions": [{"question": q["question"], "options": q["options"],
                            "gold_label": LETTERS.index(q["answer"]) + 1, "guessable": q["guessable"],
                            "quote": q["quote"]} for q in questions]}

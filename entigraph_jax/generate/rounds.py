@@ -1,5 +1,5 @@
-"""Sending a run's plan: the entity requests, then every pair, then the triples (or the Rephrase
-styles) round after round, each round planned from what the journal holds, until the plan is done, a
+"""Sending a run's requests: the entity requests, then every pair, then the triples (or the Rephrase
+styles) round after round, each round's requests made from what the journal holds, until none is left, a
 budget is reached, or a round produces nothing; for the questions method, the question requests, then
 two answers to every question kept."""
 
@@ -22,7 +22,7 @@ from .questions import answer_requests
 from .requests import interleave_by_document, pair_requests, rephrase_requests, triple_requests, triple_schedule
 from .settings import GenerateSettings
 
-TRIPLES_PER_ROUND = 8  # triples planned per document at a time, so the journal holds what the budget reaches
+TRIPLES_PER_ROUND = 8  # triples added per document at a time, so the journal holds what the budget reaches
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +43,7 @@ def sending_order(config: GenerateSettings):
 
 
 def per_document(journal: Journal, kind: str, docs: list[Document]) -> list[tuple[Document, tuple[int, int]]]:
-    """(document, (requests of `kind` planned, output tokens produced)) for each of `docs`."""
+    """(document, (requests of `kind` added, output tokens produced)) for each of `docs`."""
     counts = journal.per_document(kind)
     return [(doc, counts.get(doc.doc_id, (0, 0))) for doc in docs]
 
@@ -75,8 +75,8 @@ class Rounds:
                                   refresh=False)
 
     async def send_kind(self, kind: str, next_round) -> None:
-        """Send what is pending of `kind`, then plan and send round after round (`next_round()` -> new
-        requests) until a budget is reached, nothing new is planned, or a round produces nothing."""
+        """Send what is pending of `kind`, then add and send round after round (`next_round()` -> new
+        requests) until a budget is reached, nothing new is added, or a round produces nothing."""
         await self.engine.run(self.journal.pending((kind,), self.retry))
         while not self.engine.stats.budget_reached:
             new = next_round()
@@ -94,9 +94,9 @@ class Rounds:
         if not wanted:
             return []
         new = []
-        for doc, (planned, tokens) in per_document(self.journal, "rephrase", self.docs):
+        for doc, (added, tokens) in per_document(self.journal, "rephrase", self.docs):
             if tokens < wanted:
-                rounds = planned // len(styles)
+                rounds = added // len(styles)
                 new += rephrase_requests([doc], self.config, range(rounds, rounds + 1))
         return new
 
@@ -130,16 +130,16 @@ class Rounds:
 
         def next_triple_round():
             """Each document's next triples in its schedule."""
-            return [r for doc, (planned, _) in per_document(journal, "triple", with_entities)
+            return [r for doc, (added, _) in per_document(journal, "triple", with_entities)
                     for r in triple_requests(doc, entities[doc.doc_id],
-                                             schedules[doc.doc_id][planned : planned + TRIPLES_PER_ROUND], config)]
+                                             schedules[doc.doc_id][added : added + TRIPLES_PER_ROUND], config)]
 
         if not engine.stats.budget_reached:
             await self.send_kind("triple", next_triple_round)
 
 
 async def send(config: GenerateSettings, docs: list[Document], journal: Journal, backend: Backend) -> Sent:
-    """Send the run's plan through `backend`."""
+    """Send the run's requests through `backend`."""
     rounds, stopped, terminated = Rounds(config, docs, journal, backend), None, []
     loop, task = asyncio.get_running_loop(), asyncio.current_task()
 

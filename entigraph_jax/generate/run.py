@@ -131,7 +131,7 @@ def export(config: GenerateSettings, docs, journal: Journal, out: CorpusRun) -> 
 
 
 def generate(config: GenerateSettings) -> GenerateResult:
-    """Run (or resume) the plan; returns the summary also written to `summary.json`. A run that
+    """Run (or resume) the generation; returns the summary also written to `summary.json`. A run that
     could not work, or that ends with more than `llm.max_failure_fraction` of its requests failed,
     raises `GenerationFailed` after writing its records and summary."""
     required(config)

@@ -10,7 +10,7 @@ import dataclasses
 
 import ml_collections
 
-from entigraph_jax.data import TokenizerSettings
+from entigraph_jax.data import TokenizerSettings, spec_problem
 from entigraph_jax.llm import LLMSettings
 from entigraph_jax.runs import CorpusRun
 from entigraph_jax.settings import SettingError, Settings, at_least, between, positive, section, setting
@@ -92,8 +92,8 @@ class DryRunSettings(Settings):
 class GenerateSettings(Settings):
     method: str = setting("entigraph", "entigraph | rephrase | questions (evaluation questions from the documents, "
                           "written as QuALITY JSONL to output_dir/questions.jsonl)", choices=METHODS)
-    source: str = setting("", "the documents: a load_source spec (quality:..., jsonl:..., text:..., records:..., "
-                          "sample)")
+    source: str = setting("", "the documents: a load_source spec (quality:..., jsonl:..., folder:..., records:..., "
+                          "sample)", check=spec_problem)
     output_dir: str = setting("", "records/, journal.sqlite and summary.json go here; a rerun resumes from the "
                               "journal")
     seed: int = setting(0, "seeds the share of entity triples asked for")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from entigraph_jax.data import HubDataset, load_source, read_records
+from entigraph_jax.data import SourceSpec, load_source, read_records
 from entigraph_jax.data.corpus_stats import copy_stats, corpus_stats
 from entigraph_jax.data.records import train_text
 
@@ -31,10 +31,11 @@ def sample(items: Sequence, count: int, seed: int = 0) -> list:
 def first_texts(spec: str, count: int) -> list[str]:
     """The texts of a source's first `count` documents (0: all), read as a stream where the source is one
     (`records:`, `hf:`): an oracle corpus may hold hundreds of billions of tokens."""
-    if spec.startswith("records:"):
-        texts = (text for r in read_records(spec.split(":", 1)[1]) if (text := train_text(r)))
-    elif spec.startswith("hf:"):
-        texts = (d.text for d in HubDataset.parse(spec[3:]).stream())
+    parsed = SourceSpec.parse(spec)
+    if parsed.records:
+        texts = (text for r in read_records(parsed.records) if (text := train_text(r)))
+    elif parsed.hub:
+        texts = (d.text for d in parsed.hub.stream())
     else:
         texts = (d.text for d in load_source(spec))
     return list(itertools.islice(texts, count or None))

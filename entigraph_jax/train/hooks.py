@@ -22,7 +22,7 @@ import importlib.metadata
 from collections.abc import Callable, Iterator
 
 from entigraph_jax.config import ConfigError
-from entigraph_jax.data import Document, Pipeline, Tokenizer, load_source, unique_documents
+from entigraph_jax.data import Document, Pipeline, Tokenizer, load_source, spec_problem, unique_documents
 from entigraph_jax.evaluate.task import Context, Task, tasks
 from entigraph_jax.models import Llama
 from entigraph_jax.models.sampling import Sampler
@@ -59,7 +59,8 @@ def hook_settings(task: Task) -> type[Settings]:
     extra = [("every_steps", int, setting(0, f"the {task.name} task every N steps and after the last (0: off)",
                                           check=at_least(0)))]
     if task.reads != "nothing":
-        extra.append(("source", str, setting("", f"what it reads ({task.reads}): a load_source spec")))
+        extra.append(("source", str, setting("", f"what it reads ({task.reads}): a load_source spec",
+                                             check=spec_problem)))
     return dataclasses.make_dataclass(f"{task.name.title().replace('_', '')}Hook", extra, bases=(task.settings,),
                                       frozen=True)
 

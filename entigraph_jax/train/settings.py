@@ -6,7 +6,7 @@ import dataclasses
 
 import ml_collections
 
-from entigraph_jax.data import TrainedTokenizerSettings
+from entigraph_jax.data import TrainedTokenizerSettings, spec_problem
 from entigraph_jax.models.attention import IMPLEMENTATIONS
 from entigraph_jax.models.hub import HUB_NAME
 from entigraph_jax.models.llama import REMAT_POLICIES
@@ -29,7 +29,8 @@ def _shares(value) -> str | None:
 
 @dataclasses.dataclass(frozen=True)
 class DataSettings(Settings):
-    source: str = setting("", "any load_source spec: quality:..., jsonl:..., records:..., text:..., tfds:..., sample")
+    source: str = setting("", "any load_source spec: quality:..., jsonl:..., records:..., folder:..., hf:..., "
+                          "tfds:..., sample", check=spec_problem)
     seq_len: int = setting(2048, "tokens per row", check=positive)
     global_batch: int = setting(16, "rows per step over all devices and hosts", check=positive)
     epochs: int = setting(1, "passes over the (subsampled) corpus", check=positive)
@@ -43,7 +44,8 @@ class DataSettings(Settings):
                              "each interleaved at exactly its share of the rows (data.source has the rest and is "
                              "seen data.epochs times; the others repeat as often as needed); shares may change "
                              "on resume, from the resumed step on", check=_shares)
-    replay_source: str = setting("", "generic text mixed in against forgetting (the paper: RedPajama)")
+    replay_source: str = setting("", "generic text mixed in against forgetting (the paper: RedPajama)",
+                                 check=spec_problem)
     replay_rate: float = setting(0.0, "each row replaced by a random replay row with this probability (the "
                                  "paper: 0.1); set together with replay_source", check=between(0, 1, high_open=True))
     subsample_fraction: float = setting(0.0, "keep this share of the corpus (0: all; scaling studies set one)",

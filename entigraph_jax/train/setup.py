@@ -19,11 +19,11 @@ from jax.sharding import Mesh
 from entigraph_jax.config import ConfigError, flatten
 from entigraph_jax.data import (
     Document,
-    HubDataset,
     Mixture,
     PackedRows,
     Pipeline,
     Rows,
+    SourceSpec,
     Tokenizer,
     WholeRows,
     build_pipeline,
@@ -151,9 +151,9 @@ def build_data(config: TrainSettings, run: TrainRun, phases: tuple | None = None
     """The tokenizer and the training batches; `phases` (from `mixture_phases`, default: the shares
     as set, from step 0) says when the shares of `data.sources` changed."""
     data, seed = config.data, config.seed
-    streamed = data.source.startswith("hf:")  # never one list: read again where a vocabulary is trained on it
-    source = data.source if streamed else load_source(data.source)
-    texts = (d.text for d in (HubDataset.parse(data.source[3:]).stream() if streamed else source))
+    hub = SourceSpec.parse(data.source).hub  # streamed, never one list: read again where a vocabulary is trained
+    source = data.source if hub else load_source(data.source)
+    texts = (d.text for d in (hub.stream() if hub else source))
     tokenizer = prepare_tokenizer(config, run, texts)
     whole = data.rows == "whole"
     train_rows = packed_rows(config, run, tokenizer, source, seed, data.subsample_fraction, data.subsample_tokens,

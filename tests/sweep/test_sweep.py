@@ -1,0 +1,111 @@
+"""The scaling sweep: the curve fit on known data, and the whole study at quickstart scale."""
+
+import json
+import shlex
+
+import numpy as np
+import pytest
+
+from entigraph_jax import cli
+from entigraph_jax.config import load_config_file
+from entigraph_jax.evaluate.settings import EvaluateSettings
+from entigraph_jax.evaluate.task import read_result
+from entigraph_jax.runs import TrainRun
+from entigraph_jax.sweep import __main__ as sweep_main
+from entigraph_jax.sweep.run import sweep
+from entigraph_jax.sweep.scaling import fit_scaling, fitted, scaling_curve, scaling_figure, short_count
+from entigraph_jax.sweep.settings import SweepSettings
+from entigraph_jax.train import TrainSettings
+from tests.helpers import ROOT
+from tests.helpers.figures import tensorboard_scalars
+from tests.helpers.runs import moved_train_layout
+
+# Appendix G.1 of the paper: its fit to the EntiGraph scaling curve, x in millions of synthetic tokens.
+PAPER_FIT = {"A": 64.5456, "B": [13.8352, 8.4705, 3.932], "r": [0.9989, 0.8961, 0.0546]}
+
+
+def test_fit_recovers_the_papers_published_curve_from_points_on_it():
+    recipe = SweepSettings.from_config(load_config_file(ROOT / "configs" / "scaling_quality.py"))
+    assert recipe.fit_components == 3 and len(recipe.token_budgets) >= 7
+    tokens = np.array(recipe.token_budgets, np.float64)
+    assert tokens.max() == 455e6  # the whole corpus is the last point
+    accuracy = scaling_curve(tokens / 1e6, *PAPER_FIT.values())
+    fit = fit_scaling(tokens, accuracy)
+    np.testing.assert_allclose(fit["A"], PAPER_FIT["A"], rtol=0.01)
+    np.testing.assert_allclose(fit["B"], PAPER_FIT["B"], rtol=0.01)
+    np.testing.assert_allclose(fit["r"], PAPER_FIT["r"], rtol=0.01)
+    assert fit["formula"].startswith("y = 64.5") and fit["x"] == "synthetic tokens in millions"
+    assert abs(fit["at_zero"] - (64.5456 - 13.8352 - 8.4705 - 3.932)) < 0.01
+    # two terms cannot: on the same points the plateau lands far below the paper's 64.5
+    two = fit_scaling(tokens, accuracy, components=2)
+    assert two["A"] < 62 and two["rmse"] > 0.1
+
+
+def test_fit_needs_as_many_runs_as_parameters_and_takes_fractions_or_percent():
+    tokens = np.geomspace(1e5, 4.55e8, 9)
+    percent = scaling_curve(tokens / 1e6, *PAPER_FIT.values())
+    fraction = fit_scaling(tokens, percent / 100)
+    np.testing.assert_allclose(fraction["A"] * 100, PAPER_FIT["A"], rtol=0.01)
+    one = fit_scaling(tokens, scaling_curve(tokens / 1e6, 0.6, [0.25], [0.99]), components=1)
+    np.testing.assert_allclose([one["A"], *one["B"], *one["r"]], [0.6, 0.25, 0.99], rtol=1e-4)
+    with pytest.raises(ValueError, match="at least 7 points, got 6"):
+        fit_scaling(tokens[:6], percent[:6])
+
+
+@pytest.mark.slow
+def test_sweep_runs_evaluates_fits_and_skips_finished_runs(tmp_path, monkeypatch):
+    moved_train_layout(monkeypatch)
+    config = SweepSettings.from_config(load_config_file(ROOT / "configs" / "scaling_quickstart.py"))
+    config = config.override({"workdir": str(tmp_path), "train.data.epochs": 4, "token_budgets": (500, 1500, 3900),
+                              "fit_components": 1, "log.tensorboard": str(tmp_path / "tb")})
+    result = sweep(config.override({"references.base_model": 0.25}))
+    rows = json.loads((tmp_path / "results.json").read_text())
+    assert result.runs == 3 and [r["tokens"] for r in rows] == [500, 1500, 3900]
+    for row in rows:  # each run's own evaluation report, read back, is the figure in the table
+        run = TrainRun(row["run_dir"])
+        assert (run.export / "model.safetensors").is_file() and not (run.root / "hf").exists()
+        report = read_result(run.root / "evaluation.json")
+        test = report.splits["test"]
+        assert report.checkpoint == str(run.export) and test.overall.accuracy_answered == row["accuracy"]
+        assert (test.overall.accuracy, test.hard.accuracy_answered) == (row["accuracy_all"], row["hard_accuracy"])
+    header = "tokens,accuracy,accuracy_all,hard_accuracy,hard_accuracy_all,attempt_rate,run_dir"
+    assert (tmp_path / "results.csv").read_text().splitlines()[0] == header
+    fit = json.loads((tmp_path / "fit.json").read_text())
+    assert (tmp_path / "scaling.png").is_file() and fit == result.fit and len(fit["B"]) == 1
+    np.testing.assert_allclose(fitted(fit, [r["tokens"] for r in rows]), [r["accuracy"] for r in rows],
+                               atol=3 * fit["rmse"] + 1e-9)
+    logged = tensorboard_scalars(tmp_path / "tb")  # each budget's figures at its token count
+    assert logged["sweep/accuracy"] == [(r["tokens"], pytest.approx(r["accuracy"])) for r in rows]
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("tokens_*/result.json")}
+    assert sweep(config).runs == 3
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # nothing rerun
+
+
+def test_print_mode_emits_one_command_per_missing_run(tmp_path, capsys):
+    argv = ["--config", str(ROOT / "configs" / "scaling_quickstart.py"), "--config.launch=print",
+            "--config.train.optim.lr=0.01", "--workdir", str(tmp_path)]
+    assert cli.main(sweep_main.COMMAND, argv) == 0
+    commands = [shlex.split(line) for line in capsys.readouterr().out.splitlines() if line.startswith("python -m")]
+    assert len(commands) == 5
+    assert [c[-3] for c in commands] == [f"--config.token_budgets=({t},)" for t in (500, 1000, 1500, 2500, 3900)]
+    assert all(c[-2:] == [f"--config.workdir={tmp_path}", "--config.launch=sequential"] for c in commands)
+    assert all("--config.train.optim.lr=0.01" in c and "--config.launch=print" not in c for c in commands)
+
+
+def test_scaling_recipes_nest_a_train_and_an_evaluate_config():
+    for path in sorted((ROOT / "configs").glob("scaling_*.py")):
+        config = SweepSettings.from_config(load_config_file(path))
+        assert isinstance(config.train, TrainSettings) and isinstance(config.evaluate, EvaluateSettings)
+        assert list(config.token_budgets) == sorted(config.token_budgets)
+
+
+def test_the_plot_names_its_runs_shows_chance_and_labels_each_budget_once():
+    rows = [{"tokens": t, "accuracy": a} for t, a in [(500, 0.24), (1000, 0.26), (1500, 0.25), (2500, 0.27),
+                                                       (3900, 0.25)]]
+    fig = scaling_figure(rows, None, {"base model": 0.3}, "CPT on sample")
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["CPT on sample", "base model", "chance (1 in 4)"]
+    assert [t.get_text() for t in ax.get_xticklabels() if t.get_text()] == ["500", "1k", "1.5k", "2.5k", "3.9k"]
+    assert not [t.get_text() for t in ax.get_xticklabels(minor=True) if t.get_text()]
+    assert [short_count(n) for n in (999, 2_000_000, 455e6, 1.2e9)] == ["999", "2M", "455M", "1.2B"]
