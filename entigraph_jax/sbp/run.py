@@ -79,6 +79,20 @@ def plan(config: SBPSettings, hardware: str | None, compile_step: bool = True) -
     return "\n".join(lines)
 
 
+def scoring_hooks(config: SBPSettings, steps: int) -> dict:
+    """The hook settings every arm trains with: held-out perplexity on `eval_source`, log-likelihood accuracy
+    on `downstream_source`, and the harness where `joint.hooks.harness.tasks` names benchmarks; each after
+    the arm's last step unless its every_steps says otherwise."""
+    hooks, changes = config.joint.hooks, {}
+    for task, source in (("perplexity", config.eval_source), ("loglik", config.downstream_source)):
+        if source:
+            changes.update({f"hooks.{task}.source": source,
+                            f"hooks.{task}.every_steps": getattr(hooks, task).every_steps or steps})
+    if hooks.harness.tasks:
+        changes["hooks.harness.every_steps"] = hooks.harness.every_steps or steps
+    return changes
+
+
 class SBP:
     def __init__(self, config: SBPSettings):
         if not config.workdir:
@@ -177,20 +191,15 @@ class SBP:
                                   "synthetic_tokens_needed": budget.synthetic_tokens}
         changes = {"data.epochs": 1 if real else budget.steps,
                    "data.sources": ((real, budget.real_fraction),) if real else (),
-                   "export.hf": self.config.joint.export.hf or name == "baseline"}  # the synthesizer starts from it
-        hooks = self.config.joint.hooks
-        for task, hook_source in (("perplexity", self.config.eval_source), ("loglik", self.config.downstream_source)):
-            if hook_source:
-                every = getattr(hooks, task).every_steps or budget.steps
-                changes.update({f"hooks.{task}.source": hook_source, f"hooks.{task}.every_steps": every})
-        if hooks.harness.tasks:
-            changes["hooks.harness.every_steps"] = hooks.harness.every_steps or budget.steps
+                   "export.hf": self.config.joint.export.hf or name == "baseline",  # the synthesizer starts from it
+                   **scoring_hooks(self.config, budget.steps)}
         run = train(self._train_settings(self.config.joint, source, folder, **changes))
         budget.check_arm(name, run.steps)
-        figures = (("perplexity", "loss"), ("perplexity", "perplexity"), ("loglik", "accuracy"))
-        scores = run.last(*(metric(task, figure) for task, figure in figures))
+        scored = {key.split(".")[1] for key in changes if key.startswith("hooks.")} | {
+            name for name, value in self.config.joint.hooks.to_dict().items() if value["every_steps"]}
+        scores = {k: v for hook in sorted(scored) for k, v in run.last_matching(metric(hook, "")).items()}
         results[name] = {"final_loss": run.final_loss, "steps": run.steps, "tokens": budget.tokens, **scores,
-                         **run.last_matching(metric("harness", "")), "workdir": str(run.root)}
+                         "workdir": str(run.root)}
         self.save_summary()
 
     def train_baseline(self) -> None:

@@ -17,6 +17,7 @@ from entigraph_jax.models import from_pretrained_hf
 from tests.helpers import ROOT
 from tests.helpers.harness import tiny_harness_tasks
 
+pytestmark = pytest.mark.torch  # lm-evaluation-harness needs torch: these run where the dev extra is
 pytest.importorskip("lm_eval", reason="the harness extra (lm-eval) is not installed")
 
 TASKS = ("tiny_mc", "tiny_rolling", "tiny_gen")
@@ -32,7 +33,6 @@ def tasks(tmp_path) -> Path:
     return tiny_harness_tasks(tmp_path)
 
 
-@pytest.mark.torch
 def test_our_figures_equal_the_harness_hf_backend_on_the_same_checkpoint(tmp_path, tasks):
     import torch
     import transformers

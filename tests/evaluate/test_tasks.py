@@ -62,7 +62,9 @@ TASK = Task("first_words", "the share of documents whose first words the model c
 def new_task():
     """The file, written where the project's tasks are; this process's registry read again with it and without."""
     path = Path(task_package.__path__[0]) / "first_words.py"
-    path.write_text(textwrap.dedent(NEW_TASK))
+    staged = path.with_suffix(".py.partial")  # renamed into place whole: no process reads half a file
+    staged.write_text(textwrap.dedent(NEW_TASK))
+    staged.replace(path)
     tasks.cache_clear()
     try:
         yield path

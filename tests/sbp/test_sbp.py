@@ -39,19 +39,17 @@ from entigraph_jax.sbp import (
 )
 from entigraph_jax.sbp import __main__ as sbp_main
 from entigraph_jax.sbp.mine import MineSettings
-from entigraph_jax.sbp.run import SBP
+from entigraph_jax.sbp.run import SBP, scoring_hooks
 from entigraph_jax.sbp.settings import SBPSettings
 from entigraph_jax.sbp.synthesize import SynthesizeSettings
 from entigraph_jax.train import TrainSettings
 from entigraph_jax.train.step import loss_sums
 from tests.helpers import ROOT
-from tests.helpers.harness import tiny_harness_tasks
 from tests.helpers.runs import moved_train_layout
 from tests.helpers.sbp import SEPARATOR, planted_corpus
 
 needs_faiss = pytest.mark.skipif(importlib.util.find_spec("faiss") is None,
                                  reason="faiss-cpu (the ann extra) is not installed")
-HARNESS = importlib.util.find_spec("lm_eval") is not None
 
 
 @pytest.mark.parametrize("n,block", [(10, 4), (37, 8), (64, 1024)])
@@ -147,14 +145,19 @@ def recipe_run(tmp_path_factory):
     args = ["--config", str(ROOT / "configs/sbp_quickstart.py"), f"--config.workdir={workdir}",
             "--config.synthesizer.data.epochs=4", "--config.joint.max_steps=12",
             "--config.synthesize.max_new_tokens=64", f"--config.oracle_corpus=jsonl:{oracle}"]
-    if HARNESS:  # a zero-shot task after each arm's last step, as the paper's recipes run their benchmarks
-        tasks = tiny_harness_tasks(workdir.parent)
-        args += ["--config.joint.hooks.harness.tasks=tiny_mc", f"--config.joint.hooks.harness.include_path={tasks}",
-                 "--config.joint.hooks.harness.limit=4", "--config.joint.hooks.harness.num_fewshot=0"]
     with pytest.MonkeyPatch.context() as monkeypatch:
         moved_train_layout(monkeypatch)
         summary = SBP(cli.resolve(sbp_main.COMMANDS["run"], args)[0]).run()
     return workdir, args, dataclasses.asdict(summary)
+
+
+def test_every_arm_is_scored_after_its_last_step_by_the_hooks_its_sources_and_benchmarks_name():
+    config = SBPSettings.from_config(load_config_file(ROOT / "configs/sbp_quickstart.py")).override({
+        "eval_source": "sample", "downstream_source": "", "joint.hooks.harness.tasks": ("arc_easy",)})
+    assert scoring_hooks(config, 12) == {"hooks.perplexity.source": "sample", "hooks.perplexity.every_steps": 12,
+                                         "hooks.harness.every_steps": 12}
+    often = config.override({"joint.hooks.perplexity.every_steps": 4, "joint.hooks.harness.tasks": ()})
+    assert scoring_hooks(often, 12) == {"hooks.perplexity.source": "sample", "hooks.perplexity.every_steps": 4}
 
 
 @pytest.mark.slow
@@ -180,9 +183,8 @@ def test_recipe_runs_end_to_end(recipe_run, run_command, monkeypatch):
         assert run.last(loss, accuracy) == {loss: arm[loss], accuracy: arm[accuracy]}, name
         assert np.isfinite(arm[loss]) and arm[accuracy] is not None
         assert arm[ppl] == pytest.approx(math.exp(arm[loss]))
-        if HARNESS:
-            assert {k: arm[k] for k in arm if k.startswith("harness/")} == run.last_matching("harness/")
-            assert 0 <= arm["harness/tiny_mc/acc"] <= 1 and "harness/tiny_mc/acc_norm" in arm
+        assert {k: arm[k] for k in arm if "/" in k} == {**run.last_matching("perplexity/"),
+                                                       **run.last_matching("loglik/")}  # every figure its hooks gave
     # the synthesizer is the baseline fine-tuned: its first step starts from the baseline's weights
     baseline, synthesizer = TrainRun(workdir / "baseline"), TrainRun(workdir / "synthesizer")
     assert summary["synthesizer_init"] == str(baseline.export)
