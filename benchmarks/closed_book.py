@@ -14,9 +14,18 @@ import argparse
 import time
 
 from entigraph_jax.data import load_source, load_tokenizer
-from entigraph_jax.evaluate.quality import SamplingSettings, closed_book
+from entigraph_jax.evaluate.quality import SamplingSettings
+from entigraph_jax.evaluate.task import Context
+from entigraph_jax.evaluate.tasks.closed_book import ClosedBookSettings
+from entigraph_jax.evaluate.tasks.closed_book import closed_book as closed_book_task
 from entigraph_jax.models import load
 from entigraph_jax.models.sampling import Sampler
+
+
+def closed_book(sampler, docs, settings: SamplingSettings, questions: int):
+    """The closed-book task on `docs` with `sampler`."""
+    return closed_book_task(ClosedBookSettings(sampling=settings, max_questions=questions),
+                            Context(load_documents=lambda: docs, load_sampler=lambda: sampler))
 
 
 def main():

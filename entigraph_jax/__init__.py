@@ -2,10 +2,10 @@
 
 Layers, lowest first; a module imports only from its own layer and the layers listed before it
 (tests/test_layout.py reads this list and checks every import against it):
-  errors, config, settings, cli, outputs, runs, publish, scalars - one error base class, config files
-             and overrides, typed settings, the one command line, output folders (checked, locked,
+  errors, config, settings, cli, outputs, runs, publish, scalars, registry - one error base class, config
+             files and overrides, typed settings, the one command line, output folders (checked, locked,
              published), the typed run folders stages hand each other, uploads to the Hugging Face Hub,
-             figures to TensorBoard and W&B
+             figures to TensorBoard and W&B, parts found by name (tasks, hooks)
   clients  - LLM clients (OpenAI-compatible, Gemini, vLLM), embedders, a reranker, prices and API keys
   data     - sources, tokenizers, chat records, records and the Grain pipeline
   models   - the Llama-family LM, sharding rules, presets, checkpoint I/O, the sampler

@@ -85,6 +85,13 @@ def test_no_module_imports_a_higher_layer():
     assert upward == []
 
 
+def test_evaluation_asks_an_llm_through_the_service_not_through_generation():
+    """The summary judge and served evaluation use `llm/` as generation does; evaluate imports nothing of it."""
+    evaluate = [p for p in SOURCES if module_name(p).startswith("entigraph_jax.evaluate")]
+    assert [m for p in evaluate for m in imported_modules(p) if m.startswith("entigraph_jax.generate")] == []
+    assert any(m.startswith("entigraph_jax.llm") for p in evaluate for m in imported_modules(p))
+
+
 def test_no_import_cycles():
     graph = {module_name(p): imported_modules(p) - {module_name(p)} for p in SOURCES}
     graphlib.TopologicalSorter(graph).prepare()  # raises CycleError naming the circle

@@ -68,14 +68,15 @@ def planned(settings: ReportSettings) -> list[tuple[str, str, dict]]:
     """(result name, the suffix of its rows, the evaluate keys it sets) for each task and input it has: a
     task reading questions once on `questions`, a task reading text on `corpus` and on `heldout`, a task
     reading neither once."""
-    inputs = {"questions": [("", settings.questions)], "text": [("corpus", settings.corpus),
-                                                                  ("heldout", settings.heldout)], "nothing": [("", "")]}
+    inputs = {"questions": {"": settings.questions}, "text": {"corpus": settings.corpus, "heldout": settings.heldout}}
     out = []
     for name in settings.tasks:
-        for role, source in inputs[tasks()[name].reads]:
-            if source or tasks()[name].reads == "nothing":
-                keys = {"task": name, **({"source": source} if source else {})}
-                out.append((f"{name}_{role}" if role else name, role, keys))
+        reads = tasks()[name].reads
+        if reads == "nothing":
+            out.append((name, "", {"task": name}))
+        for role, source in inputs.get(reads, {}).items():
+            if source:
+                out.append((f"{name}_{role}" if role else name, role, {"task": name, "source": source}))
     return out
 
 
@@ -90,29 +91,29 @@ def score(settings: ReportSettings, model: str, path: Path, keys: dict) -> Resul
 class ReportTable:
     labels: list[str]
     rows: dict[str, list[float | None]]  # figure -> value per model
-    reports: dict[str, dict[str, str]]  # label -> result name -> its file
+    results: dict[str, dict[str, str]]  # label -> result name -> its file
     output_dir: str
 
 
 def build_report(settings: ReportSettings) -> ReportTable:
     if not settings.models or not settings.output_dir:
         raise ConfigError("config: models and output_dir are required")
-    labels, measures = model_labels(settings), planned(settings)
-    if not measures:
+    labels, results = model_labels(settings), planned(settings)
+    if not results:
         raise ConfigError("config: nothing to score; set questions, corpus or heldout for the tasks named")
     out = Path(settings.output_dir)
     rows: dict[str, list[float | None]] = {}
-    reports: dict[str, dict[str, str]] = {}
+    files: dict[str, dict[str, str]] = {}
     for number, (model, label) in enumerate(zip(settings.models, labels, strict=True)):
         folder = out / label
         folder.mkdir(parents=True, exist_ok=True)
-        for result_name, role, keys in measures:
+        for result_name, role, keys in results:
             path = folder / f"{result_name}.json"
             result = score(settings, model, path, keys)
-            reports.setdefault(label, {})[result_name] = str(path)
+            files.setdefault(label, {})[result_name] = str(path)
             for name, value in result.rows().items():
                 rows.setdefault(f"{name} {role}".strip(), [None] * len(labels))[number] = value
-    table = ReportTable(labels, rows, reports, str(out))
+    table = ReportTable(labels, rows, files, str(out))
     write_table(table, out)
     plot(table, out / "report.png")
     return table

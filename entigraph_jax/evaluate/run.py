@@ -31,11 +31,11 @@ def result_path(config: EvaluateSettings) -> Path:
 
 def check(config: EvaluateSettings, chosen: Task) -> Path:
     """What can be known wrong before any work; the result's path."""
+    if chosen.needs != "nothing" and not config.model.path:
+        raise ConfigError("config: model.path is required")
     output = result_path(config)
     if output.exists():
         raise ConfigError(f"{output}: exists; refusing to overwrite it (set --config.output)")
-    if chosen.needs != "nothing" and not config.model.path:
-        raise ConfigError("config: model.path is required")
     if config.served.backend and chosen.needs != "sampler":
         sampling = ", ".join(n for n, t in tasks().items() if t.needs == "sampler")
         raise ConfigError(f"config: served.backend={config.served.backend} samples answers ({sampling}); "

@@ -17,8 +17,8 @@ from .task import Result
 TUNE_FRACTION = 0.2
 SPLITS = ("test", "tune", "all")  # the paper's test split (its headline), the tuning split, every article
 # a question's groups, by what its source says of it (a group a source says nothing of stays empty)
-GROUPS = {"hard": ("difficult", True), "non_hard": ("difficult", False), "guessable": ("guessable", True),
-          "not_guessable": ("guessable", False)}
+GROUPS = {"hard": ("difficult", True), "non_hard": ("difficult", False), "not_guessable": ("guessable", False),
+          "guessable": ("guessable", True)}
 
 
 def in_group(question: Question | dict, group: str) -> bool:
@@ -84,8 +84,8 @@ class SplitScores:
     overall: Score
     hard: Score  # QuALITY's questions marked difficult
     non_hard: Score
-    guessable: Score  # a user's questions the generator answered without their document
-    not_guessable: Score
+    not_guessable: Score  # a user's questions the generator could not answer without their document
+    guessable: Score
 
     @classmethod
     def of(cls, rows: list[dict]) -> SplitScores:
@@ -93,7 +93,7 @@ class SplitScores:
 
     @classmethod
     def from_dict(cls, d: dict) -> SplitScores:
-        empty = dataclasses.asdict(score([]))  # a report written before a group existed
+        empty = dataclasses.asdict(score([]))  # a result written before a group existed
         return cls(**{f.name: Score(**d.get(f.name, empty)) for f in dataclasses.fields(cls)})
 
 

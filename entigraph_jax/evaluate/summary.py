@@ -66,7 +66,7 @@ class SummarySettings(Settings):
     batch: int = setting(4, "summaries decoded together", check=positive)
     claims_per_request: int = setting(25, "claims judged in one judge request", check=positive)
     judge: LLMSettings = section(_judge, "the judge LLM (the paper: gpt-4-turbo): splits summaries into "
-                                         "claims and judges them; its answers are kept in <report>.judge/")
+                                         "claims and judges them; its answers are kept in <result>.judge/")
 
 
 def human_summaries(path: str) -> dict[str, list[str]]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
-import importlib.metadata
 import json
 import os
 import pkgutil
@@ -28,6 +27,7 @@ from pathlib import Path
 from entigraph_jax.config import ConfigError
 from entigraph_jax.data import Document, SourceError
 from entigraph_jax.outputs import json_text
+from entigraph_jax.registry import installed, load_part
 from entigraph_jax.scalars import numbers
 from entigraph_jax.settings import Settings
 
@@ -67,7 +67,7 @@ class Result:
 
     @classmethod
     def from_dict(cls, d: dict):
-        """A result from its JSON; keys it does not know are ignored (`mode`: a report of an earlier version)."""
+        """A result from its JSON; keys it does not know are ignored (`mode`: a result of an earlier version)."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{**{k: v for k, v in d.items() if k in names}, "task": d.get("task") or d["mode"]})
 
@@ -143,16 +143,6 @@ class Task:
             raise ValueError(f"task {self.name}: needs one of {NEEDS} and reads one of {READS}")
 
 
-def _loaded(name: str, load: Callable[[], object], origin: str) -> Task:
-    try:
-        task = load()
-    except Exception as e:  # another file's or package's code: report which one, whatever broke
-        raise ConfigError(f"evaluation task {name!r} ({origin}) cannot be loaded: {type(e).__name__}: {e}") from e
-    if not isinstance(task, Task):
-        raise ConfigError(f"evaluation task {name!r} ({origin}) is not an evaluate.task.Task")
-    return task
-
-
 @functools.cache
 def tasks() -> dict[str, Task]:
     """Every task by name: the modules of `evaluate/tasks/` (in name order), then the installed entry points."""
@@ -161,12 +151,9 @@ def tasks() -> dict[str, Task]:
     found: dict[str, Task] = {}
     for module in sorted(m.name for m in pkgutil.iter_modules(package.__path__)):
         path = f"{package.__name__}.{module}"
-        task = _loaded(module, lambda path=path: importlib.import_module(path).TASK, path)
+        task = load_part(Task, "evaluation task", module, lambda path=path: importlib.import_module(path).TASK, path)
         found[task.name] = task
-    for entry in importlib.metadata.entry_points(group=GROUP):
-        if entry.name not in found:
-            found[entry.name] = _loaded(entry.name, entry.load, entry.value)
-    return found
+    return installed(GROUP, Task, "evaluation task", found)
 
 
 def task(name: str) -> Task:

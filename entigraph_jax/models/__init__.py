@@ -2,7 +2,7 @@
 presets, Hugging Face / Orbax / GGUF weight I/O and the KV-cache sampler.
 
 `python -m entigraph_jax.models {convert,chat}`. Owns parameters and the forward pass. May import
-data (tokenizers and chat templates, for `chat`); never imports generate, train, evaluate, sweep or sbp.
+data (tokenizers and chat templates, for `chat`); never imports llm, generate, evaluate, train, sweep or sbp.
 """
 
 from .checkpoint import checkpoint_format, load, load_params, save_params

@@ -3,7 +3,7 @@ synthesizer of p(d2 | d1), synthesize new documents from corpus seeds, train on 
 against the repetition baseline at the same compute.
 
 `python -m entigraph_jax.sbp {baseline,mine,synthesizer,synthesize,train,run} --config ...`. The top stage:
-may import clients, data, models, train and evaluate (its training hook); nothing imports it.
+may import clients, data, models, evaluate (its tasks' metric names) and train; nothing imports it.
 """
 
 from .mine import MiningError, exact_neighbours, faiss_neighbours, mine_pairs

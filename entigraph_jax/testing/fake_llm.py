@@ -48,7 +48,7 @@ def _between(text: str, tag: str) -> str:
 
 
 def judge_answer(prompt: str) -> str | None:
-    """The summary judge's prompts (generate/prompts/judge), answered by rule: a summary's claims are
+    """The summary judge's prompts (evaluate/prompts/judge), answered by rule: a summary's claims are
     its sentences; a claim is TRUE when the article contains it (its final stop dropped, any case),
     and a TRUE claim of six words or more is SALIENT. None for any other prompt."""
     if "<claims>\n" in prompt:

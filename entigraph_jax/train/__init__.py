@@ -2,8 +2,9 @@
 and `python -m entigraph_jax.train plan` — its memory planner.
 
 Owns its settings (`TrainSettings`), the optimizer, the train step, run checkpoints, metrics, the
-loop and its hooks (periodic work plugged in by name, see `hooks.py`). May import data and
-models; never imports generate, evaluate, sweep or sbp.
+loop and its hooks (periodic work plugged in by name: every evaluation task that uses the model is one,
+see `hooks.py`). May import data, models and evaluate (its task registry); never imports generate, sweep
+or sbp.
 """
 
 from .hooks import Hook, RunContext

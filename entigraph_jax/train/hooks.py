@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.metadata
 from collections.abc import Callable, Iterator
 
 from entigraph_jax.config import ConfigError
@@ -26,6 +25,7 @@ from entigraph_jax.data import Document, Pipeline, Tokenizer, load_source, spec_
 from entigraph_jax.evaluate.task import Context, Task, tasks
 from entigraph_jax.models import Llama
 from entigraph_jax.models.sampling import Sampler
+from entigraph_jax.registry import installed
 from entigraph_jax.settings import Settings, at_least, setting
 
 GROUP = "entigraph_jax.train_hooks"
@@ -99,24 +99,11 @@ def task_hook(task: Task) -> Hook:
     return Hook(task.name, hook_settings(task), (f"{task.name}/<figure>",), make)
 
 
-def _loaded(name: str, load: Callable[[], object], origin: str) -> Hook:
-    try:
-        hook = load()
-    except Exception as e:  # another package's code: report which one, whatever broke
-        raise ConfigError(f"train hook {name!r} ({origin}) cannot be loaded: {type(e).__name__}: {e}") from e
-    if not isinstance(hook, Hook):
-        raise ConfigError(f"train hook {name!r} ({origin}) is not a train.hooks.Hook")
-    return hook
-
-
 @functools.cache
 def registered() -> dict[str, Hook]:
     """Every hook by name: the evaluation tasks that use the model, then the installed entry points."""
     hooks = {name: task_hook(task) for name, task in tasks().items() if task.needs != "nothing"}
-    for entry in importlib.metadata.entry_points(group=GROUP):
-        if entry.name not in hooks:
-            hooks[entry.name] = _loaded(entry.name, entry.load, entry.value)
-    return hooks
+    return installed(GROUP, Hook, "train hook", hooks)
 
 
 @functools.cache

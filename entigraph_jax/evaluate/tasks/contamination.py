@@ -72,7 +72,7 @@ def contamination(docs: list[Document], settings: ContaminationSettings) -> dict
     questions = question_ngrams(docs, settings.n)
     labels = {f"{d.doc_id}#{i}": q for d in docs for i, q in enumerate(d.questions)}
     groups = {g: {label for label, q in labels.items() if in_group(q, g)} for g in GROUPS}
-    report = {}
+    found_in = {}
     for source in settings.sources:
         hit = contaminated(questions, (d.text for d in load_source(source)), f"contamination {source}")
         found = {"questions": len(questions), "contaminated": len(hit),
@@ -81,8 +81,8 @@ def contamination(docs: list[Document], settings: ContaminationSettings) -> dict
             if members:
                 found.update({f"{group}_questions": len(members), f"{group}_contaminated": len(hit & members),
                               f"{group}_share": len(hit & members) / len(members)})
-        report[source] = {**found, "examples": sorted(hit)[:20]}
-    return report
+        found_in[source] = {**found, "examples": sorted(hit)[:20]}
+    return found_in
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,31 @@
+"""Parts found by name (evaluation tasks, training hooks): the project's own modules and the entry points
+other installed packages declare, each loaded and checked to be the part it claims to be; anything wrong is
+one line naming the part and where it came from."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Callable
+
+from .config import ConfigError
+
+
+def load_part(kind: type, what: str, name: str, load: Callable[[], object], origin: str):
+    """What `load()` gives, which must be a `kind` (`what` names the kind in messages)."""
+    try:
+        part = load()
+    except Exception as e:  # another file's or package's code: report which one, whatever broke
+        raise ConfigError(f"{what} {name!r} ({origin}) cannot be loaded: {type(e).__name__}: {e}") from e
+    if not isinstance(part, kind):
+        raise ConfigError(f"{what} {name!r} ({origin}) is not a {kind.__module__.removeprefix('entigraph_jax.')}."
+                          f"{kind.__name__}")
+    return part
+
+
+def installed(group: str, kind: type, what: str, known: dict) -> dict:
+    """`known`, and the parts the entry points of `group` add under names it does not have yet."""
+    found = dict(known)
+    for entry in importlib.metadata.entry_points(group=group):
+        if entry.name not in found:
+            found[entry.name] = load_part(kind, what, entry.name, entry.load, entry.value)
+    return found
