@@ -30,7 +30,7 @@ def get_config():
     c.labels = ("base", "cpt")
     c.questions = "workdir/own/questions/questions.jsonl"
     c.corpus = "folder:examples/own_corpus"
-    c.heldout = "sample"  # text the try-out's CPT never saw (the quickstart base did: set your own held-out text)
+    c.heldout = "folder:examples/heldout"  # text neither the base nor the trained model ever saw
     c.output_dir = "workdir/own/report"
     for sampled in ("closed_book", "open_book"):  # the tiny model's 2048 positions
         c.evaluate.tasks[sampled].sampling.update(samples=2, max_new_tokens=32, shots=1)

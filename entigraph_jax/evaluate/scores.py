@@ -1,8 +1,8 @@
 """Scores of multiple-choice questions (closed-book, open-book, log-likelihood): accuracy over every
-question and over the answered ones, the attempt rate, by the paper's split (articles sorted by title:
-the first 20% `tune`, the rest `test`) and by the groups a question belongs to — QuALITY's `hard`
-questions, and the questions the generator could (`guessable`) or could not answer without their
-document (a user's own questions)."""
+question, with its 95% interval (a bootstrap over articles: `uncertainty.py`), and over the answered ones,
+the attempt rate, by the paper's split (articles sorted by title: the first 20% `tune`, the rest `test`) and
+by the groups a question belongs to — QuALITY's `hard` questions, and the questions the generator could
+(`guessable`) or could not answer without their document (a user's own questions)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,12 @@ import math
 
 from entigraph_jax.data import Document, Question
 
-from .task import Result
+from .task import Result, Row
+from .uncertainty import Units, interval
 
 TUNE_FRACTION = 0.2
+CHANCE = 0.25  # four options
+FEW_ATTEMPTS = 0.05  # an attempt rate below this says more than the accuracy it leaves
 SPLITS = ("test", "tune", "all")  # the paper's test split (its headline), the tuning split, every article
 # a question's groups, by what its source says of it (a group a source says nothing of stays empty)
 GROUPS = {"hard": ("difficult", True), "non_hard": ("difficult", False), "not_guessable": ("guessable", False),
@@ -62,21 +65,30 @@ class Score:
     answered: int  # questions with at least one parsed answer
     accuracy_answered: float | None  # correct / answered: the released code's accuracy
     attempt_rate: float | None  # share of samples with a parsed answer
+    interval: list[float] | None = None  # accuracy's 95% interval, articles resampled (None: under 2 articles)
 
     def __post_init__(self):
         for name in ("accuracy", "accuracy_answered", "attempt_rate"):
             object.__setattr__(self, name, _json_number(getattr(self, name)))
 
 
+def question_units(rows: list[dict]) -> Units:
+    """The questions of result rows as units of an accuracy: each question clustered by its article."""
+    return Units(tuple(f"{r['doc_id']}\n{r['question']}" for r in rows), tuple(r["doc_id"] for r in rows),
+                 tuple(float(r["correct"]) for r in rows), (1.0,) * len(rows))
+
+
 def score(rows: list[dict]) -> Score:
-    """Accuracy over all questions (unanswered ones wrong), the paper's accuracy over answered ones,
-    and the attempt rate (share of samples with a parsed answer); None where there is nothing to count."""
+    """Accuracy over all questions (unanswered ones wrong) and its interval, the paper's accuracy over
+    answered ones, and the attempt rate (share of samples with a parsed answer); None where there is
+    nothing to count."""
     total, correct = len(rows), sum(r["correct"] for r in rows)
     answered = sum(r["selected"] is not None for r in rows)
     samples = [a for r in rows for a in r["answers"]]
     return Score(correct=correct, total=total, accuracy=correct / total if total else None, answered=answered,
                  accuracy_answered=correct / answered if answered else None,
-                 attempt_rate=sum(a is not None for a in samples) / len(samples) if samples else None)
+                 attempt_rate=sum(a is not None for a in samples) / len(samples) if samples else None,
+                 interval=interval(question_units(rows)) if rows else None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,15 +132,32 @@ class QuestionScores(Result):
                 out.update({f"{group}_{k}": v for k, v in dataclasses.asdict(found).items()})
         return out
 
-    def rows(self) -> dict[str, float | None]:
-        """Accuracy over every question of every article, and over each group that has questions."""
+    def _named(self) -> dict[str, str]:
+        """Row name -> group ("" for every question): every group that has questions."""
         scores, name = self.splits["all"], self.task.replace("_", "-")
-        rows = {f"{name} accuracy": scores.overall.accuracy}
-        for group in GROUPS:
-            if getattr(scores, group).total:
-                rows[f"{name} accuracy, {group.replace('_', ' ').replace('non ', 'not ')}"] = \
-                    getattr(scores, group).accuracy
+        named = {f"{name} accuracy": ""}
+        named.update({f"{name} accuracy, {g.replace('_', ' ').replace('non ', 'not ')}": g for g in GROUPS
+                      if getattr(scores, g).total})
+        return named
+
+    def rows(self) -> dict[str, Row]:
+        """Accuracy over every question of every article, and over each group that has questions, with n and
+        interval; a row says so where almost no sample had an answer, or where it is below chance."""
+        scores, rows = self.splits["all"], {}
+        for name, group in self._named().items():
+            found = getattr(scores, group) if group else scores.overall
+            note = ""
+            if found.attempt_rate is not None and found.attempt_rate < FEW_ATTEMPTS:
+                note = f"answers parsed in {found.attempt_rate:.0%} of samples"
+            elif found.interval and found.interval[1] < CHANCE:
+                note = f"below chance ({CHANCE:g})"
+            rows[name] = Row(found.accuracy, found.total, found.interval, note)
         return rows
+
+    def units(self) -> dict[str, Units]:
+        results = self.details.get("results", [])
+        return {name: question_units([r for r in results if not group or in_group(r, group)])
+                for name, group in self._named().items()}
 
 
 def summarize(task: str, results: list[dict], docs: list[Document], **details) -> QuestionScores:

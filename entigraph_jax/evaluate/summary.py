@@ -27,7 +27,7 @@ from entigraph_jax.runs import CorpusRun
 from entigraph_jax.settings import Settings, at_least, positive, section, setting
 
 from .scores import paper_split
-from .task import Result
+from .task import Result, Row
 
 PROMPTS = {  # Appendix I.2, word for word
     "short": "Summarize the article {title}{by} for me.",
@@ -205,8 +205,9 @@ class SummaryScores(Result):
     def figures(self, split: str = "all") -> dict:
         return {"split": split, **{k: dataclasses.asdict(v) for k, v in self.summaries.items()}}
 
-    def rows(self) -> dict[str, float | None]:
-        return {f"summary {writer} {figure}": getattr(score, figure) for writer, score in self.summaries.items()
+    def rows(self) -> dict[str, Row]:
+        return {f"summary {writer} {figure}": Row(getattr(score, figure), score.articles)
+                for writer, score in self.summaries.items()
                 for figure in ("false", "salient", "false_normalized", "salient_normalized")}
 
 

@@ -31,9 +31,21 @@ from entigraph_jax.registry import installed, load_part
 from entigraph_jax.scalars import numbers
 from entigraph_jax.settings import Settings
 
+from .uncertainty import Units
+
 NEEDS = ("sampler", "model", "nothing")
 READS = ("questions", "text", "nothing")
 GROUP = "entigraph_jax.evaluate_tasks"
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One figure of a result as the before/after report shows it."""
+
+    value: float | None
+    n: int | None = None  # what it is over (questions, documents)
+    interval: list[float] | None = None  # its 95% interval (`uncertainty.interval`)
+    note: str = ""  # a word the number alone would hide (no answer parsed; below chance)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,9 +62,14 @@ class Result:
         """The headline: what the command prints (a nested dict of numbers and names)."""
         raise NotImplementedError
 
-    def rows(self) -> dict[str, float | None]:
-        """The rows this result adds to the before/after report's table: figure name -> value."""
+    def rows(self) -> dict[str, Row]:
+        """The rows this result adds to the before/after report's table, by figure name."""
         raise NotImplementedError
+
+    def units(self) -> dict[str, Units]:
+        """Of the rows, those whose units (questions, documents) it can say: what a paired change between two
+        models is computed on (`uncertainty.paired_change`)."""
+        return {}
 
     def metrics(self) -> dict[str, float]:
         """The figures as training metrics: `<task>/<figure>` (every article's questions)."""

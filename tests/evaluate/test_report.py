@@ -49,23 +49,36 @@ def test_the_trained_model_is_ahead_and_the_table_says_what_the_reports_say(chec
     done = run_command(evaluate_main.COMMANDS, argv, default="evaluate")
     assert done.returncode == 0, done.stderr
     table = json.loads((out / "table.json").read_text())
-    rows = table["rows"]
+    rows = {name: [cell["value"] for cell in cells] for name, cells in table["rows"].items()}
     assert table["labels"] == ["base", "cpt"]
     for label, column in (("base", 0), ("cpt", 1)):
         loglik = read_result(out / label / "loglik.json").splits["all"]
-        assert rows["loglik accuracy"][column] == loglik.overall.accuracy
+        cell = table["rows"]["loglik accuracy"][column]
+        assert (cell["value"], cell["n"], cell["interval"]) == (loglik.overall.accuracy, loglik.overall.total,
+                                                                loglik.overall.interval)
+        assert cell["interval"][0] <= cell["value"] <= cell["interval"][1]
         assert rows["loglik accuracy, not guessable"][column] == loglik.not_guessable.accuracy
-        assert rows["perplexity corpus"][column] == read_result(out / label / "perplexity_corpus.json").perplexity
+        perplexity = read_result(out / label / "perplexity_corpus.json")
+        assert table["rows"]["perplexity corpus"][column]["n"] == perplexity.documents == 10
+        assert rows["perplexity corpus"][column] == perplexity.perplexity
     assert not any("hard" in name for name in rows)  # the user's questions say nothing of QuALITY's hard subset
     assert rows["loglik accuracy"][1] > rows["loglik accuracy"][0]  # the trained model knows its corpus better
     assert rows["perplexity corpus"][1] < rows["perplexity corpus"][0] / 10
     assert rows["perplexity corpus"][1] < rows["perplexity heldout"][1]  # and it knows it better than new text
+    corpus = table["rows"]["perplexity corpus"][1]["change"]  # paired on the same documents
+    assert corpus["verdict"] == "better" and corpus["interval"][1] < 0
+    assert corpus["change"] == pytest.approx(rows["perplexity corpus"][1] - rows["perplexity corpus"][0])
+    accuracy = table["rows"]["loglik accuracy"][1]["change"]  # paired on the same questions
+    assert accuracy["units"] == table["rows"]["loglik accuracy"][0]["n"]
     with open(out / "table.csv") as f:
-        assert next(csv.reader(f)) == ["figure", "base", "cpt"]
-    change = rows["loglik accuracy"][1] - rows["loglik accuracy"][0]
-    assert f"({change:+.4g})" in (out / "table.md").read_text() and (out / "report.png").stat().st_size > 10_000
+        lines = list(csv.DictReader(f))
+    assert [(line["figure"], line["model"]) for line in lines][:2] == [("loglik accuracy", "base"),
+                                                                       ("loglik accuracy", "cpt")]
+    assert lines[1]["verdict"] == accuracy["verdict"] and float(lines[1]["change"]) == accuracy["change"]
+    text = (out / "table.md").read_text()
+    assert f"; {accuracy['change']:+.4g} [" in text and (out / "report.png").stat().st_size > 10_000
     assert "| loglik accuracy |" in done.stdout
     written = {p: p.stat().st_mtime_ns for p in out.glob("*/*.json")}
     again = run_command(evaluate_main.COMMANDS, argv, default="evaluate")  # every report is there: nothing rescored
     assert again.returncode == 0 and {p: p.stat().st_mtime_ns for p in out.glob("*/*.json")} == written
-    assert json.loads((out / "table.json").read_text())["rows"] == rows
+    assert json.loads((out / "table.json").read_text()) == table

@@ -21,7 +21,7 @@ from entigraph_jax.data import Document, load_source
 from entigraph_jax.settings import Settings, positive, setting
 
 from ..scores import GROUPS, in_group
-from ..task import Context, Result, Task
+from ..task import Context, Result, Row, Task
 
 WORD = re.compile(r"[^\W_]+")
 
@@ -93,8 +93,9 @@ class ContaminationResult(Result):
         return {source: {k: v for k, v in found.items() if k != "examples"}
                 for source, found in self.contamination.items()}
 
-    def rows(self) -> dict[str, float | None]:
-        return {f"contamination {source}": found["share"] for source, found in self.contamination.items()}
+    def rows(self) -> dict[str, Row]:
+        return {f"contamination {source}": Row(found["share"], found["questions"])
+                for source, found in self.contamination.items()}
 
 
 def check(settings: ContaminationSettings) -> None:

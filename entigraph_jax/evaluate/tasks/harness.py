@@ -12,7 +12,8 @@ from pathlib import Path
 from entigraph_jax.errors import UserError
 from entigraph_jax.settings import Settings, at_least, positive, setting
 
-from ..task import Context, Result, Task
+from ..task import Context, Result, Row, Task
+from ..uncertainty import Units, interval
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,9 +103,29 @@ class HarnessScores(Result):
     def figures(self, split: str = "all") -> dict:
         return self.harness
 
-    def rows(self) -> dict[str, float | None]:
+    def rows(self) -> dict[str, Row]:
+        units = self.units()
+        return {name: Row(value, len(units[name].keys) if name in units else None,
+                          interval(units[name]) if name in units else None)
+                for name, value in self._named().items()}
+
+    def _named(self) -> dict[str, float]:
         return {f"harness {task} {metric}": value for task, metrics in self.harness.items()
                 for metric, value in metrics.items()}
+
+    def units(self) -> dict[str, Units]:
+        """Of the metrics that are a mean over documents (acc, exact_match: each document's own value is a
+        number), the documents as units; aggregated ones (perplexities) have none."""
+        found = {}
+        for task, metrics in self.harness.items():
+            samples = self.details.get("samples", {}).get(task, [])
+            for metric in metrics:
+                values = [s.get(metric.split(",")[0]) for s in samples]
+                if values and all(isinstance(v, int | float) for v in values):  # a bool is 0 or 1
+                    ids = tuple(str(s["doc_id"]) for s in samples)
+                    found[f"harness {task} {metric}"] = Units(ids, ids, tuple(map(float, values)),
+                                                              (1.0,) * len(values))
+        return found
 
 
 def harness(settings: HarnessSettings, context: Context) -> HarnessScores:

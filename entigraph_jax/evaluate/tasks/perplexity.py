@@ -21,7 +21,8 @@ from tqdm import tqdm
 from entigraph_jax.data import Document, PackedRows, SourceError, build_token_cache, subsample
 from entigraph_jax.settings import Settings, at_least, positive, setting
 
-from ..task import Context, Result, Task
+from ..task import Context, Result, Row, Task
+from ..uncertainty import Units, interval
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,26 +37,40 @@ class PerplexityResult(Result):
     perplexity: float | None = None
     loss: float | None = None  # nats per token
     tokens: int | None = None  # tokens scored
+    documents: int | None = None  # documents scored (None: a training hook's batches, not told apart)
+    interval: list[float] | None = None  # the perplexity's 95% interval, documents resampled
 
     def figures(self, split: str = "all") -> dict:
-        return {"perplexity": self.perplexity, "loss": self.loss, "tokens": self.tokens}
+        return {"perplexity": self.perplexity, "loss": self.loss, "tokens": self.tokens, "documents": self.documents,
+                "interval": self.interval}
 
-    def rows(self) -> dict[str, float | None]:
-        return {"perplexity": self.perplexity}
+    def rows(self) -> dict[str, Row]:
+        return {"perplexity": Row(self.perplexity, self.documents, self.interval)}
+
+    def units(self) -> dict[str, Units]:
+        scored = self.details.get("documents", [])
+        return {"perplexity": document_units(scored)} if scored else {}
+
+
+def document_units(scored: list[dict]) -> Units:
+    """Documents as the units of a perplexity: exp(summed loss / tokens), lower is better."""
+    ids = tuple(d["doc_id"] for d in scored)
+    return Units(ids, ids, tuple(d["loss"] for d in scored), tuple(float(d["tokens"]) for d in scored),
+                 transform="exp", higher_is_better=False)
 
 
 @functools.partial(jax.jit, static_argnums=0)
 def _nll(graphdef, state, tokens, positions, segments, targets, mask):
-    """Summed negative log-likelihood of the masked targets, and their count; compiled once per model
-    shape and batch, not once per call."""
+    """The negative log-likelihood of every masked target (0 elsewhere); compiled once per model shape and
+    batch, not once per call."""
     logp = jax.nn.log_softmax(nnx.merge(graphdef, state)(tokens, positions, segments), axis=-1)
-    picked = jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
-    return -jnp.sum(picked * mask), jnp.sum(mask)
+    return -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0] * mask
 
 
 def packed_losses(model, tokenizer, docs: list[Document],
-                  settings: PerplexitySettings) -> Iterator[tuple[float, float]]:
-    """(summed loss, target tokens) of each batch of `docs` packed into rows of `settings.seq_len`."""
+                  settings: PerplexitySettings) -> Iterator[tuple[float, float, np.ndarray, np.ndarray]]:
+    """Of each batch of `docs` packed into rows of `settings.seq_len`: (summed loss, target tokens, and per
+    document of `docs` its summed loss and its target tokens in the batch)."""
     seq_len, batch = settings.seq_len, settings.batch
     with tempfile.TemporaryDirectory() as cache_dir:
         cache = build_token_cache(docs, tokenizer, cache_dir)
@@ -66,21 +81,40 @@ def packed_losses(model, tokenizer, docs: list[Document],
         for start in tqdm(range(0, len(rows), batch), desc=f"perplexity ({len(rows)} rows of {seq_len})",
                           unit="batch", dynamic_ncols=True):
             part = [rows[i] for i in range(start, min(start + batch, len(rows)))]
+            # the document of every target: the stream position after the input's
+            owners = [rows.order[np.searchsorted(rows.starts, np.arange(1, seq_len + 1) + i * seq_len, side="right")
+                                 - 1] for i in range(start, start + len(part))]
             part += [dict(part[0], loss_mask=np.zeros(seq_len, np.float32))] * (batch - len(part))  # pad the batch
             stacked = {k: np.stack([p[k] for p in part]) for k in part[0]}
-            yield _nll(graphdef, state, *(stacked[k] for k in ("inputs", "positions", "segment_ids", "targets",
-                                                              "loss_mask")))
+            nll = np.asarray(_nll(graphdef, state, *(stacked[k] for k in ("inputs", "positions", "segment_ids",
+                                                                          "targets", "loss_mask"))))
+            mask = stacked["loss_mask"][: len(owners)]
+            loss, tokens = np.zeros(len(docs)), np.zeros(len(docs))
+            np.add.at(loss, np.concatenate(owners), nll[: len(owners)].ravel())
+            np.add.at(tokens, np.concatenate(owners), mask.ravel())
+            yield float(nll.sum()), float(mask.sum()), loss, tokens
 
 
 def perplexity(settings: PerplexitySettings, context: Context) -> PerplexityResult:
+    """The command packs the documents itself and scores each apart (an interval over documents); a training
+    hook scores the run's own batches."""
+    docs = context.documents if context.loss_batches is None else []
     batches = context.loss_batches() if context.loss_batches else \
-        packed_losses(context.model, context.tokenizer, context.documents, settings)
+        packed_losses(context.model, context.tokenizer, docs, settings)
     total = count = 0.0
+    by_loss, by_tokens = np.zeros(len(docs)), np.zeros(len(docs))
     with contextlib.closing(batches):  # a generator stopped early cleans up now (its token cache)
-        for loss_sum, tokens in itertools.islice(batches, settings.max_batches or None):
+        for loss_sum, tokens, *by_document in itertools.islice(batches, settings.max_batches or None):
             total, count = total + float(loss_sum), count + float(tokens)
+            if by_document:
+                by_loss, by_tokens = by_loss + by_document[0], by_tokens + by_document[1]
     loss = total / max(count, 1.0)
-    return PerplexityResult("perplexity", tokens=int(count), loss=loss, perplexity=math.exp(loss))
+    scored = [{"doc_id": d.doc_id, "loss": float(s), "tokens": int(n)}
+              for d, s, n in zip(docs, by_loss, by_tokens, strict=True) if n]
+    return PerplexityResult("perplexity", tokens=int(count), loss=loss, perplexity=math.exp(loss),
+                            documents=len(scored) or None,
+                            interval=interval(document_units(scored)) if scored else None,
+                            details={"documents": scored} if scored else {})
 
 
 TASK = Task("perplexity", "perplexity on any source (held-out text, the training corpus)", PerplexitySettings,
