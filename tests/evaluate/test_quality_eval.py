@@ -251,7 +251,7 @@ def test_figures_over_nothing_are_null_in_the_report_and_on_stdout(tmp_path, cap
     report.write(tmp_path / "report.json")
     written = strict_json((tmp_path / "report.json").read_text())
     assert written["splits"]["tune"]["overall"] == {"correct": 0, "total": 0, "accuracy": None, "answered": 0,
-                                                    "accuracy_answered": None, "attempt_rate": None}
+                                                    "accuracy_answered": None, "attempt_rate": None, "interval": None}
     assert written["splits"]["test"]["overall"]["accuracy_answered"] is None
     assert written["details"]["results"][0]["loss"] is None
     assert strict_json(cli.result_text({"loss": float("nan"), "ppl": float("inf")})) == {"loss": None, "ppl": None}

@@ -26,7 +26,7 @@ import dataclasses
 from entigraph_jax.settings import Settings, positive, setting
 
 from ..likelihood import continuation_logprobs
-from ..task import Context, Result, Task
+from ..task import Context, Result, Row, Task
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +42,7 @@ class FirstWords(Result):
         return {"share": self.share}
 
     def rows(self):
-        return {"first words greedy": self.share}
+        return {"first words greedy": Row(self.share, self.details["documents"])}
 
 
 def run(settings, context: Context) -> FirstWords:
@@ -50,7 +50,7 @@ def run(settings, context: Context) -> FirstWords:
     pairs = [(tokenizer.bos() or [0], tokenizer.encode(" ".join(d.text.split()[: settings.words])))
              for d in context.documents]
     _, greedy = continuation_logprobs(context.model, pairs)
-    return FirstWords("first_words", share=float(greedy.mean()))
+    return FirstWords("first_words", share=float(greedy.mean()), details={"documents": len(pairs)})
 
 
 TASK = Task("first_words", "the share of documents whose first words the model continues greedily",
@@ -100,7 +100,8 @@ def test_a_task_in_one_new_file_is_a_command_a_hook_and_a_report_row(new_task, q
     command("entigraph_jax.evaluate", "report", f"--config.models={export}", "--config.labels=base",
             "--config.corpus=sample", "--config.tasks=first_words", f"--config.output_dir={report}")
     rows = json.loads((report / "table.json").read_text())["rows"]
-    assert rows == {"first words greedy corpus": [share]}
+    assert list(rows) == ["first words greedy corpus"] and rows["first words greedy corpus"][0]["value"] == share
+    assert rows["first words greedy corpus"][0]["n"] == 10  # the sample's ten documents
 
 
 def test_old_keys_are_one_line_naming_the_new_ones():
