@@ -5,9 +5,9 @@ open-book; log-likelihood), those reading text on the corpus and on held-out tex
 on their own inputs (lm-evaluation-harness tasks: the forgetting check); a table (CSV, JSON, markdown:
 every figure with its n and 95% interval, each change against the first model tested on the same questions
 or documents — its paired interval and a verdict, better, worse or no detectable change; a figure worse
-beyond its interval flagged) and a plot (error bars, the chance line). Every score is an evaluate run whose result is kept in
-`output_dir/<label>/<task>[_<corpus|heldout>].json`: a rerun (after a crash, or with another checkpoint
-added) scores only what has no result yet.
+beyond its interval flagged) and a plot (error bars, the chance line). Every score is an evaluate run whose
+result is kept in `output_dir/<label>/<task>[_<corpus|heldout>].json`: a rerun (after a crash, or with
+another checkpoint added) scores only what has no result yet.
 """
 
 from __future__ import annotations

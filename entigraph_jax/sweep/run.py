@@ -24,7 +24,8 @@ from entigraph_jax.runs import TrainRun
 from entigraph_jax.scalars import log_figures, numbers
 from entigraph_jax.train import TrainSettings, train
 
-from .scaling import fit_scaling, plot_scaling, write_table
+from .fit import fit_scaling
+from .scaling import plot_scaling, write_table
 from .settings import SweepSettings
 
 
@@ -32,7 +33,7 @@ from .settings import SweepSettings
 class SweepResult:
     runs: int  # runs with a result
     results: str  # results.csv
-    fit: dict | None  # the mixture-of-exponential fit (with at least 2K + 1 runs), as `scaling.fit_scaling`
+    fit: dict | None  # the mixture-of-exponential fit (with at least 2K + 1 runs), as `fit.fit_scaling`
     plot: str | None  # scaling.png
 
 
@@ -94,10 +95,14 @@ def sweep(config: SweepSettings, config_path: str = "", overrides: tuple[tuple[s
                 job="sweep")
     fit = None
     scored = [r for r in rows if r["accuracy"] is not None]
-    if len(scored) >= 2 * config.fit_components + 1:  # as many runs as free parameters: A, K drops, K rates
-        fit = fit_scaling([r["tokens"] for r in scored], [r["accuracy"] for r in scored], config.fit_components)
+    if len(scored) >= 2 * max(config.fit_components, 1) + 1:  # as many runs as parameters: A, K drops, K rates
+        fit = fit_scaling([r["tokens"] for r in scored], [r["accuracy"] for r in scored], config.fit_components,
+                          draws=config.fit_draws)
         (root / "fit.json").write_text(json_text(fit, indent=2))
-        print(f"sweep: fit (x = synthetic tokens in millions): {fit['formula']}", file=sys.stderr)
+        low, high = fit.get("plateau_interval", (None, None))
+        print(f"sweep: fit (x = synthetic tokens in millions; {fit['components']} terms, {fit['chosen_by']}): "
+              f"{fit['formula']}" + (f"; plateau {low:.4g} to {high:.4g} (90%)" if low is not None else ""),
+              file=sys.stderr)
     plot = plot_scaling(rows, fit, references, root, config.label or f"CPT on {config.train.data.source}")
     return SweepResult(len(rows), str(root / "results.csv"),
                        fit, str(plot))

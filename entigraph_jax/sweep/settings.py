@@ -8,7 +8,7 @@ import ml_collections
 
 from entigraph_jax.evaluate.settings import EvaluateSettings
 from entigraph_jax.scalars import FigureLogSettings
-from entigraph_jax.settings import SettingError, Settings, positive, section, setting
+from entigraph_jax.settings import SettingError, Settings, at_least, section, setting
 from entigraph_jax.train.settings import TrainSettings
 
 LAUNCH = ("sequential", "print")
@@ -32,8 +32,11 @@ class SweepSettings(Settings):
                                          "output are set per run)")
     references: ReferenceSettings = section(ReferenceSettings)
     label: str = setting("", "what the plot calls the runs (\"\": CPT on <train.data.source>)")
-    fit_components: int = setting(3, "exponentials in the mixture fitted to accuracy against tokens (the paper, "
-                                  "Appendix G.1: 3; K terms need 2K + 1 runs)", check=positive)
+    fit_components: int = setting(0, "exponentials in the mixture fitted to accuracy against tokens (0: 1, 2 or 3, "
+                                  "whichever predicts a left-out run best; the paper, Appendix G.1: 3; K terms need "
+                                  "2K + 1 runs)", check=at_least(0))
+    fit_draws: int = setting(200, "bootstrap refits for the fit's 90% band and plateau interval (0: none)",
+                             check=at_least(0))
     log: FigureLogSettings = section(FigureLogSettings, "each budget's figures (sweep/...) to TensorBoard and W&B "
                                      "too, the step being the budget in tokens")
     launch: str = setting("sequential", "sequential (run here) | print (one command per missing run, for a "

@@ -12,8 +12,9 @@ from entigraph_jax.evaluate.settings import EvaluateSettings
 from entigraph_jax.evaluate.task import read_result
 from entigraph_jax.runs import TrainRun
 from entigraph_jax.sweep import __main__ as sweep_main
+from entigraph_jax.sweep.fit import fit_scaling, fitted, scaling_curve
 from entigraph_jax.sweep.run import sweep
-from entigraph_jax.sweep.scaling import fit_scaling, fitted, scaling_curve, scaling_figure, short_count
+from entigraph_jax.sweep.scaling import scaling_figure, short_count
 from entigraph_jax.sweep.settings import SweepSettings
 from entigraph_jax.train import TrainSettings
 from tests.helpers import ROOT
@@ -30,26 +31,78 @@ def test_fit_recovers_the_papers_published_curve_from_points_on_it():
     tokens = np.array(recipe.token_budgets, np.float64)
     assert tokens.max() == 455e6  # the whole corpus is the last point
     accuracy = scaling_curve(tokens / 1e6, *PAPER_FIT.values())
-    fit = fit_scaling(tokens, accuracy)
+    fit = fit_scaling(tokens, accuracy, components=3, draws=0)
     np.testing.assert_allclose(fit["A"], PAPER_FIT["A"], rtol=0.01)
     np.testing.assert_allclose(fit["B"], PAPER_FIT["B"], rtol=0.01)
     np.testing.assert_allclose(fit["r"], PAPER_FIT["r"], rtol=0.01)
     assert fit["formula"].startswith("y = 64.5") and fit["x"] == "synthetic tokens in millions"
     assert abs(fit["at_zero"] - (64.5456 - 13.8352 - 8.4705 - 3.932)) < 0.01
     # two terms cannot: on the same points the plateau lands far below the paper's 64.5
-    two = fit_scaling(tokens, accuracy, components=2)
+    two = fit_scaling(tokens, accuracy, components=2, draws=0)
     assert two["A"] < 62 and two["rmse"] > 0.1
 
 
 def test_fit_needs_as_many_runs_as_parameters_and_takes_fractions_or_percent():
     tokens = np.geomspace(1e5, 4.55e8, 9)
     percent = scaling_curve(tokens / 1e6, *PAPER_FIT.values())
-    fraction = fit_scaling(tokens, percent / 100)
+    fraction = fit_scaling(tokens, percent / 100, components=3, draws=0)
     np.testing.assert_allclose(fraction["A"] * 100, PAPER_FIT["A"], rtol=0.01)
-    one = fit_scaling(tokens, scaling_curve(tokens / 1e6, 0.6, [0.25], [0.99]), components=1)
+    assert (fraction["scale"], fit_scaling(tokens, percent, components=3, draws=0)["scale"]) == (1.0, 100.0)
+    one = fit_scaling(tokens, scaling_curve(tokens / 1e6, 0.6, [0.25], [0.99]), draws=0)
+    assert (one["components"], one["chosen_by"]) == (1, "held-out error over 1-3 terms")  # the data say one term
     np.testing.assert_allclose([one["A"], *one["B"], *one["r"]], [0.6, 0.25, 0.99], rtol=1e-4)
     with pytest.raises(ValueError, match="at least 7 points, got 6"):
-        fit_scaling(tokens[:6], percent[:6])
+        fit_scaling(tokens[:6], percent[:6], components=3)
+
+
+def noisy_paper_points(rng, sigma):
+    """The paper's curve at the scaling recipe's eight budgets, with the accuracy noise of a real sweep
+    (sigma 0.5 to 0.8 points: the sampling error of a few thousand test questions)."""
+    recipe = SweepSettings.from_config(load_config_file(ROOT / "configs" / "scaling_quality.py"))
+    tokens = np.array(recipe.token_budgets, np.float64)
+    truth = scaling_curve(tokens / 1e6, *PAPER_FIT.values())
+    return tokens, truth + rng.normal(0, sigma, size=len(tokens))
+
+
+def test_on_noisy_points_the_plateau_stays_on_the_accuracy_scale_and_above_the_best_run():
+    """Unbounded, the paper's 3-term form on these points put the plateau above 100% in 30-45% of draws."""
+    rng = np.random.default_rng(0)
+    for draw in range(12):
+        tokens, accuracy = noisy_paper_points(rng, (0.5, 0.8)[draw % 2])
+        for components in (0, 3):
+            fit = fit_scaling(tokens, accuracy, components=components, draws=0)
+            assert max(accuracy) <= fit["A"] <= 100, (draw, components, fit["formula"])
+            assert all(0 < r < 1 for r in fit["r"]) and all(0 <= b <= 100 for b in fit["B"])
+            assert fit["rmse"] < 2.0  # still a fit to the points
+
+
+@pytest.mark.slow  # 40 noisy sweeps, each fitted and bootstrapped 100 times: about a minute and a half
+def test_the_band_holds_the_true_curve_at_the_budgets_about_as_often_as_it_says():
+    rng = np.random.default_rng(1)
+    inside, plateaus = [], []
+    for draw in range(40):
+        tokens, accuracy = noisy_paper_points(rng, 0.8)
+        fit = fit_scaling(tokens, accuracy, draws=100, seed=draw)
+        grid = np.array(fit["band"]["tokens"])
+        within = (grid >= tokens.min()) & (grid <= tokens.max())
+        truth = scaling_curve(grid[within] / 1e6, *PAPER_FIT.values())
+        inside.append(np.mean((np.array(fit["band"]["low"])[within] <= truth)
+                              & (truth <= np.array(fit["band"]["high"])[within])))
+        low, high = fit["plateau_interval"]
+        plateaus.append(low <= PAPER_FIT["A"] <= high)
+    # measured: 0.80 of the points of the true curve within the budgets lie inside the 90% band; the plateau's
+    # interval holds the paper's 64.5 in 0.78 of draws: model choice and the plateau's extrapolation are
+    # not in the band, which is why it says less than it would on a curve the budgets pin down
+    assert 0.70 <= np.mean(inside) <= 0.97, np.mean(inside)
+    assert np.mean(plateaus) >= 0.6, np.mean(plateaus)
+
+
+def test_the_fit_warns_when_asked_far_past_its_largest_budget():
+    tokens = np.geomspace(1e5, 1e8, 7)
+    fit = fit_scaling(tokens, scaling_curve(tokens / 1e6, 0.6, [0.25], [0.99]), components=1, draws=0)
+    fitted(fit, [2e8])  # within a few times the largest budget: said nothing
+    with pytest.warns(UserWarning, match="more than 4 times its largest budget"):
+        fitted(fit, [1e9])
 
 
 @pytest.mark.slow
@@ -72,6 +125,9 @@ def test_sweep_runs_evaluates_fits_and_skips_finished_runs(tmp_path, monkeypatch
     assert (tmp_path / "results.csv").read_text().splitlines()[0] == header
     fit = json.loads((tmp_path / "fit.json").read_text())
     assert (tmp_path / "scaling.png").is_file() and fit == result.fit and len(fit["B"]) == 1
+    band = fit["band"]  # the bootstrap's 90% band, beside the plateau's interval
+    assert band["level"] == 0.9 and all(lo <= hi for lo, hi in zip(band["low"], band["high"], strict=True))
+    assert fit["plateau_interval"][0] <= fit["A"] <= fit["plateau_interval"][1] and fit["draws"] == 200
     np.testing.assert_allclose(fitted(fit, [r["tokens"] for r in rows]), [r["accuracy"] for r in rows],
                                atol=3 * fit["rmse"] + 1e-9)
     logged = tensorboard_scalars(tmp_path / "tb")  # each budget's figures at its token count
