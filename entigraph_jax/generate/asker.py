@@ -8,7 +8,7 @@ from __future__ import annotations
 from entigraph_jax.clients import Completion
 from entigraph_jax.data import Document
 from entigraph_jax.data.records import train_text
-from entigraph_jax.llm import Asker, Budget, Journal, Prompt, Request
+from entigraph_jax.llm import Asker, Budget, InvalidAnswer, Journal, Prompt, Request
 
 from .questions import QUESTION_SCHEMA, answer_letter, parse_questions
 from .requests import ENTITY_SCHEMA, messages, parse_entities
@@ -42,8 +42,8 @@ class GenerationAsker(Asker):
         return Prompt(system, user, schema=SCHEMAS.get(request.kind))
 
     def attempts(self, kind: str) -> int:
-        return {"entities": self.settings.entigraph.entity_attempts,
-                "question": self.settings.questions.attempts}.get(kind, 1)
+        return {"entities": self.settings.entigraph.entity_attempts, "question": self.settings.questions.attempts,
+                "answer": self.settings.questions.attempts}.get(kind, 1)
 
     def record(self, request: Request, completion: Completion, record: dict) -> dict:
         record = {**record, "prompt_version": self.settings.prompt_version}
@@ -52,9 +52,12 @@ class GenerationAsker(Asker):
             record["summary"], record["entities"], record["dropped_entities"] = parse_entities(
                 completion.text, document if self.settings.entigraph.entities_in_document else None)
         if request.kind == "question":
-            record["questions"], record["dropped_questions"] = parse_questions(completion.text, document)
+            record["questions"], record["dropped_questions"] = parse_questions(completion.text, document,
+                                                                               self.settings.questions.quote_words)
+        if request.kind == "answer" and (letter := answer_letter(completion.text)) is None:
+            raise InvalidAnswer("no answer letter A-D")  # asked again
         if request.kind == "answer":
-            record["letter"] = answer_letter(completion.text)
+            record["letter"] = letter
         if request.kind in ("rephrase", "answer"):
             record["style"], record["sample_index"] = request.style, request.sample_index
         if self.train_tokenizer:

@@ -116,8 +116,8 @@ def estimate(config: GenerateSettings) -> Estimate:
 
 
 def add_questions(add, doc, config: GenerateSettings) -> None:
-    """A document's question request and the two answers to each question (guessed as all kept, each
-    `dry_run.question_tokens` long)."""
+    """A document's question request and the answers to each question, with and without the document (guessed
+    as all kept, each `dry_run.question_tokens` long)."""
     per_doc, length = config.questions.per_document, config.dry_run.question_tokens
     add("question", question_requests([doc], config)[0], doc, per_doc * length)
     stand_in = {"question": "x" * (4 * length), "options": ["o"] * 4, "answer": "A", "quote": ""}  # 4 chars a token

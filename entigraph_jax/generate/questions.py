@@ -2,10 +2,13 @@
 
 Per document: (1) one JSON request for `questions.per_document` multiple-choice questions, each with four
 options, the gold letter and a quote from the document that supports it; a question whose quote is not
-in the document (compared without regard to case or whitespace) is dropped; (2) each remaining question
-answered by the generator twice, with the document in the prompt and without it. A wrong answer with
-the document marks the question ambiguous (dropped); a right answer without it marks it guessable from
-general knowledge (kept, flagged `guessable`, scored apart). Near-duplicates among a document's questions
+a clause of the document (at least `questions.quote_words` words, found whole on word boundaries, case and
+whitespace aside) is dropped; (2) each remaining question answered by the generator with the document in
+the prompt, and `questions.closed_book_answers` times without it. An answer without a readable letter is
+asked again, and a question never answered readably is dropped as such. A wrong answer with the document
+marks the question ambiguous (dropped); more than half the answers without it right mark it guessable from
+general knowledge (kept, flagged `guessable`, scored apart; one answer alone would flag a quarter of the
+questions that need their document, by luck). Near-duplicates among a document's questions
 are dropped (the later one). The result is QuALITY-format JSONL, so every evaluation task reads it unchanged.
 """
 
@@ -23,7 +26,6 @@ from .requests import make_request
 from .settings import GenerateSettings
 
 LETTERS = "ABCD"
-ANSWER_STYLES = ("with_document", "closed_book")  # the two answers asked of every question
 
 QUESTION_SCHEMA = {"type": "object", "required": ["questions"], "properties": {"questions": {
     "type": "array", "maxItems": 50, "items": {
@@ -48,11 +50,13 @@ def _normal(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
-def quote_found(quote: str, document: str) -> bool:
-    """Whether `quote` (its surrounding quotation marks and ellipses dropped) occurs in `document`, case and
-    whitespace aside."""
+def quote_found(quote: str, document: str, words: int = 4) -> bool:
+    """Whether `quote` (its surrounding quotation marks and ellipses dropped) is a clause of `document`: at
+    least `words` words, found whole (on word boundaries), case and whitespace aside."""
     core = _normal(quote).strip(" \"'“”‘’«»").removeprefix("...").removesuffix("...").strip(" …")
-    return bool(core) and core in _normal(document)
+    if len(re.findall(r"\w+", core)) < words:
+        return False
+    return re.search(rf"(?<!\w){re.escape(core)}(?!\w)", _normal(document)) is not None
 
 
 def _problem(item) -> str | None:
@@ -74,7 +78,7 @@ def _problem(item) -> str | None:
     return None
 
 
-def parse_questions(answer: str, document: str) -> tuple[list[dict], list[dict]]:
+def parse_questions(answer: str, document: str, quote_words: int = 4) -> tuple[list[dict], list[dict]]:
     """(questions kept, questions dropped with their reason) from the question stage's answer; a
     ```json fence is accepted. Raises `InvalidQuestions` when the answer holds no list of questions."""
     text = answer.strip()
@@ -88,8 +92,8 @@ def parse_questions(answer: str, document: str) -> tuple[list[dict], list[dict]]
     kept, dropped = [], []
     for item in value["questions"]:
         problem = _problem(item)
-        if problem is None and not quote_found(item["quote"], document):
-            problem = "quote not in the document"
+        if problem is None and not quote_found(item["quote"], document, quote_words):
+            problem = f"quote not a clause of the document (at least {quote_words} words, found whole)"
         if problem:
             dropped.append({"question": str(item.get("question", ""))[:500] if isinstance(item, dict) else "",
                             "reason": problem})
@@ -106,9 +110,11 @@ def question_text(question: dict) -> str:
 
 
 def answer_requests(doc: Document, questions: list[dict], settings: GenerateSettings) -> list[Request]:
-    """Each question answered with the document and without it."""
-    return [make_request(doc, "answer", settings, (question_text(q),), style=style)
-            for q in questions for style in ANSWER_STYLES]
+    """Each question answered once with the document, then `questions.closed_book_answers` times without it."""
+    return [make_request(doc, "answer", settings, (question_text(q),), style=style, sample_index=i)
+            for q in questions
+            for style, i in [("with_document", 0), *(("closed_book", i) for i in range(
+                settings.questions.closed_book_answers))]]
 
 
 def answer_letter(text: str) -> str | None:
@@ -148,23 +154,24 @@ def assemble(docs: list[Document], records: list[dict], settings: GenerateSettin
         counts["asked"] += len(record["questions"]) + len(record["dropped_questions"])
         kept = []
         for q in record["questions"]:
-            asked = [r.request_id for r in answer_requests(doc, [q], settings)]
-            with_doc, closed = (letters.get(i) for i in asked)
-            if asked[0] not in letters:
-                counts["dropped: not answered"] += 1
+            with_doc, *closed = (letters.get(r.request_id) for r in answer_requests(doc, [q], settings))
+            right = sum(letter == q["answer"] for letter in closed)  # an unanswered one is not right
+            if with_doc is None:
+                counts["dropped: no readable answer with the document"] += 1
             elif with_doc != q["answer"]:
                 counts["dropped: ambiguous (answered wrong with the document)"] += 1
             elif any(near_duplicate(q, k, settings.questions.duplicate_overlap) for k in kept):
                 counts["dropped: near-duplicate"] += 1
             else:
-                kept.append({**q, "guessable": closed == q["answer"]})
+                kept.append({**q, "guessable": right > len(closed) / 2, "closed_book_right": right})
         if kept:
             lines.append(quality_line(doc, kept, titles, settings.source))
             counts["kept"] += len(kept)
             counts["guessable"] += sum(q["guessable"] for q in kept)
             gold.update(q["answer"] for q in kept)
     counts["documents"] = len(lines)
-    return lines, {**dict(sorted(counts.items())), "gold_letters": dict(sorted(gold.items()))}
+    rule = (f"right in more than half of {settings.questions.closed_book_answers} answers without the document")
+    return lines, {**dict(sorted(counts.items())), "gold_letters": dict(sorted(gold.items())), "guessable_rule": rule}
 
 
 def quality_line(doc: Document, questions: list[dict], titles: collections.Counter, source: str) -> dict:
@@ -179,7 +186,7 @@ def quality_line(doc: Document, questions: list[dict], titles: collections.Count
             "article": doc.body,
             "questions": [{"question": q["question"], "options": q["options"],
                            "gold_label": LETTERS.index(q["answer"]) + 1, "guessable": q["guessable"],
-                           "quote": q["quote"]} for q in questions]}
+                           "closed_book_right": q["closed_book_right"], "quote": q["quote"]} for q in questions]}
 
 
 def write_quality(lines: list[dict], path) -> None:

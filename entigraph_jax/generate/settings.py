@@ -53,8 +53,13 @@ class RephraseSettings(Settings):
 @dataclasses.dataclass(frozen=True)
 class QuestionsSettings(Settings):
     per_document: int = setting(10, "multiple-choice questions asked for in each document's request", check=positive)
-    attempts: int = setting(3, "asks for the questions' JSON before the document is recorded as failed",
-                            check=positive)
+    attempts: int = setting(3, "asks for the questions' JSON (and for an answer with a readable letter) before the "
+                            "request is recorded as failed", check=positive)
+    closed_book_answers: int = setting(3, "answers asked without the document per question: it is guessable when more "
+                                       "than half of them are right (one answer flags a lucky guess 1 time in 4)",
+                                       check=positive)
+    quote_words: int = setting(4, "words a question's quote must have at least (a clause, found whole in the "
+                               "document)", check=positive)
     duplicate_overlap: float = setting(0.8, "a question sharing this share of its words (question and gold option, "
                                        "Jaccard) with an earlier question of its document is dropped",
                                        check=between(0, 1))

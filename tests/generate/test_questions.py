@@ -51,7 +51,7 @@ FERRY_QUESTION = question("Who captains the ferry to Doskin?", ["Wren Hollis", "
                           "A", "Its captain, Wren Hollis, has never missed a crossing")
 WITH_DOCUMENT = {"Who founded the lantern guild of Ostrava?": "The answer is B.", "On which day": "A",
                  "What was Tobin": "(A) glassblower", "Who founded the lantern guild of Ostrava first?": "B",
-                 "Who captains": "A."}
+                 "Who captains": "A."}  # the ferry's is unreadable the first time ("I cannot tell."): asked again
 CLOSED_BOOK = {"What was Tobin": "A", "Who captains": "D"}  # any other question: "C"
 
 
@@ -60,7 +60,7 @@ class Scripted:
     its question; answers by the tables above."""
 
     def __init__(self):
-        self.ferry_asks = 0
+        self.ferry_asks = self.captain_asks = 0
 
     def __call__(self, prompt: str, json_mode: bool) -> str:
         if "multiple-choice questions that test" in prompt:
@@ -71,6 +71,10 @@ class Scripted:
             return "```json\n" + json.dumps({"questions": GUILD_QUESTIONS}) + "\n```"
         asked = re.search(r"^(.+\?)\nA\. ", prompt, flags=re.M).group(1)
         table = WITH_DOCUMENT if "<document>" in prompt else CLOSED_BOOK
+        if asked.startswith("Who captains") and "<document>" in prompt:
+            self.captain_asks += 1
+            if self.captain_asks == 1:
+                return "I cannot tell."
         return next((answer for start, answer in table.items() if asked.startswith(start)), "C")
 
 
@@ -97,12 +101,15 @@ def test_questions_are_kept_dropped_and_flagged_as_scripted(tmp_path, corpus, mo
     server = FakeLLMServer(answer=script).start()
     summary = generate(settings(server, tmp_path / "out", corpus, **{"llm.mode": mode}))
     assert summary.status == "complete" and script.ferry_asks == 2  # the answer without JSON was asked again
+    assert script.captain_asks == 2  # and the answer without a readable letter
     assert summary.questions == {
         "asked": 7, "documents": 2, "kept": 3, "guessable": 1, "gold_letters": {"A": 2, "B": 1},
-        "dropped: quote not in the document": 1, "dropped: not four options": 1,
-        "dropped: ambiguous (answered wrong with the document)": 1, "dropped: near-duplicate": 1}
-    # Answers were asked only for questions whose quote is in the document, each with and without it.
-    assert summary.requests["answer"] == {"done": 2 * 5}
+        "dropped: quote not a clause of the document (at least 4 words, found whole)": 1,
+        "dropped: not four options": 1, "dropped: ambiguous (answered wrong with the document)": 1,
+        "dropped: near-duplicate": 1,
+        "guessable_rule": "right in more than half of 3 answers without the document"}
+    # Answers were asked only for questions whose quote is in the document: once with it, three times without.
+    assert summary.requests["answer"] == {"done": 5 * (1 + 3)}
     docs = {d.doc_id: d for d in load_source(CorpusRun(tmp_path / "out").questions)}
     guild, ferry = docs["guild"], docs["ferry"]
     assert [(q.question, q.gold_label, q.guessable, q.difficult) for q in guild.questions] == [
@@ -112,7 +119,7 @@ def test_questions_are_kept_dropped_and_flagged_as_scripted(tmp_path, corpus, mo
     assert guild.text == f'"The Lantern Guild".\n{GUILD}' and guild.author == "" and guild.year is None
     assert ferry.title == "ferry"  # a document without a title is named by its id
     line = json.loads(CorpusRun(tmp_path / "out").questions.read_text().splitlines()[0])
-    assert [q["guessable"] for q in line["questions"]] == [False, True]
+    assert [(q["guessable"], q["closed_book_right"]) for q in line["questions"]] == [(False, 0), (True, 3)]
     assert line["questions"][0]["quote"] == GUILD_QUESTIONS[0]["quote"]
 
 
@@ -146,21 +153,25 @@ def test_answer_letters(text, letter):
     assert answer_letter(text) == letter
 
 
-def test_quotes_are_found_case_and_whitespace_aside():
-    assert quote_found('"Mara  QUILL founded\nthe guild..."', "Then Mara Quill founded the guild of Ostrava.")
-    assert not quote_found("Mara Quill founded the city", "Then Mara Quill founded the guild of Ostrava.")
-    assert not quote_found(' "" ', "anything")
+def test_quotes_are_clauses_of_the_document_case_and_whitespace_aside():
+    text = "Then Mara Quill founded the guild of Ostrava."
+    assert quote_found('"Mara  QUILL founded\nthe guild..."', text)
+    assert not quote_found("Mara Quill founded the city", text)
+    assert not quote_found(' "" ', "anything") and not quote_found("a", "Mara")  # no word, or too few
+    assert not quote_found("Quill founded the guild", text, words=5)  # a clause is at least `words` words
+    assert not quote_found("ara Quill founded the", text)  # found whole: not inside a word
+    assert quote_found("the guild of Ostrava", text)
 
 
 def test_dry_run_counts_and_prices_the_questions(tmp_path, corpus):
     server = FakeLLMServer().start()
     plan = estimate(settings(server, tmp_path / "out", corpus, **{"questions.per_document": 4,
                                                                   "llm.model": "gpt-4o-mini"}))
-    assert plan.by_kind["question"]["requests"] == 2 and plan.by_kind["answer"]["requests"] == 2 * 4 * 2
+    assert plan.by_kind["question"]["requests"] == 2 and plan.by_kind["answer"]["requests"] == 2 * 4 * (1 + 3)
     assert plan.by_kind["question"]["output_tokens"] == 2 * 4 * 120 and plan.train_tokens == 0
     assert plan.cost_usd >= 0 and "gpt-4o-mini" in plan.price and not server.requests  # nothing sent
     with_document = plan.by_kind["answer"]["input_tokens"]
-    assert with_document > 8 * (len(GUILD) + len(FERRY)) / 4 / 2  # half the answers carry their document
+    assert with_document > 8 * (len(GUILD) + len(FERRY)) / 4 / 2  # a quarter of the answers carry their document
 
 
 def test_generated_questions_score_under_every_evaluation(quickstart_run, tmp_path, run_command):
