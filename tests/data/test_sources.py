@@ -61,7 +61,7 @@ def test_a_document_is_a_header_and_a_body_and_quality_lines_only_carry_them(tmp
     assert orchard.body.startswith("The Orchard\n\nIt was a cold")
     assert orchard.text == f"{orchard.header}\n{orchard.body}"
     question = {"question": "Why cold?", "options": ["a", "b", "c", "d"], "answer": "A", "quote": "cold",
-                "guessable": True}
+                "guessable": True, "closed_book_right": 2}
     again = write_jsonl(tmp_path / "again.jsonl", [written_line(orchard, [question], collections.Counter(), "x")])
     [back] = load_source(f"quality:{again}")
     assert (back.body, back.header, back.text) == (orchard.body, orchard.header, orchard.text)
