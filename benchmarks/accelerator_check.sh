@@ -67,11 +67,13 @@ fi
 LOGS=${OUT:-${LOGS:-$WORK/logs}}
 mkdir -p "$LOGS" "$WORK" && rm -f "$LOGS"/*.log "$LOGS/status" "$LOGS/table.txt"
 case $MODE in
-    full) BUDGET=450 TINY=() TRAIN=(--models 1b --steps 5) PEER=() DECODE=(--repeats 3) CLOSED=()
+    full) BUDGET=450 TINY=() TRAIN=(--models 1b --steps 5) PEER=(--rounds 5 --steps 5) DECODE=(--repeats 5)
+          CLOSED=(--rounds 5 --questions 8)
           LIMITS=(120 120 100 90 75 150) ;;
-    --smoke) BUDGET=1500 TINY=(--tiny) TRAIN=(--models quickstart --steps 2) CLOSED=(--questions 2 --samples 2 --new 8)
+    --smoke) BUDGET=1500 TINY=(--tiny) TRAIN=(--models quickstart --steps 2)
+          CLOSED=(--questions 2 --samples 2 --new 8 --rounds 2)
           PEER=(--layers 2 --d_model 64 --heads 2 --kv_heads 1 --head_dim 32 --mlp 128 --vocab 512 --batch 2
-                --seq 32 --steps 2 --warmup 1) DECODE=(--batch 2 --prompt 8 --new 8 --repeats 2)
+                --seq 32 --steps 2 --warmup 1 --rounds 2) DECODE=(--batch 2 --prompt 8 --new 8 --repeats 2)
           LIMITS=(300 300 300 300 300 300) ;;
     *) echo "usage: $0 [--prepare | --smoke]" >&2; exit 2 ;;
 esac
