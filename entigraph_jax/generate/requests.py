@@ -118,15 +118,13 @@ ENTITY_SCHEMA = {"type": "object", "properties": {
 
 
 def entity_problem(name: str, document: str | None) -> str | None:
-    """Why `name` is not an entity of `document` (None if it is one): junk, JSON debris, a sentence,
-    or words the document never uses."""
+    """Why `name` is not an entity of `document` (None if it is one): debris (JSON fragments, no word
+    character, a sentence's length), or, with a `document`, words it never uses. Names of digits and
+    signs ("1984", "X-15", "R2-D2", "9/11") are names: the paper keeps every entity the model returns."""
     if len(name) > MAX_ENTITY_CHARS:
         return "too long"
     if JSON_FRAGMENT.search(name):
         return "a JSON fragment"
-    visible = [c for c in name if not c.isspace()]
-    if sum(c.isalpha() for c in visible) < len(visible) / 2:
-        return "mostly not letters"
     if document is not None:
         text = document.casefold()
         words = [w for w in re.findall(r"\w+", name.casefold()) if len(w) > 3] or re.findall(r"\w+", name.casefold())

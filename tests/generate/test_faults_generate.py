@@ -134,13 +134,24 @@ def test_one_generate_per_output_dir(tmp_path, generate_here):
 def test_junk_entities_are_dropped_and_kept_in_the_record():
     document = load_source("sample")[0].text  # "The Salt Bells of Quarrowmere"
     answer = json.dumps({"summary": "Bells.", "entities": [
-        "} {[1]}  {{{", "fieldnames", "Quarrowmere", "quarrowmere", "  The   Salt Bells ", "x" * 150, 42, "12 / 7",
+        "} {[1]}  {{{", "fieldnames", "Quarrowmere", "quarrowmere", "  The   Salt Bells ", "x" * 150, 42,
         "Zanzibar Telegraph"]})
     summary, entities, dropped = parse_entities(answer, document)
     assert summary == "Bells." and entities == ["Quarrowmere", "The Salt Bells"]
-    assert dropped == ["} {[1]} {{{", "fieldnames", "x" * 150, "42", "12 / 7", "Zanzibar Telegraph"]
+    assert dropped == ["} {[1]} {{{", "fieldnames", "x" * 150, "42", "Zanzibar Telegraph"]
     with pytest.raises(InvalidEntities, match=r"no usable entity in the 'entities' list \(dropped: \} \{\[1\]\}"):
         parse_entities(json.dumps({"entities": ["} {[1]}  {{{", "fieldnames"]}), document)
+
+
+def test_names_of_digits_and_signs_are_entities_and_only_debris_is_dropped():
+    """With the in-document check off, every name the model returns is kept, as in the paper; only debris goes."""
+    names = ["1984", "X-15", "R2-D2", "9/11", "C-3PO", "42nd Street", "A.I."]
+    debris = ["", "  ", "--", "{\"name\": 1}", "[", "null", "y" * 101]
+    _, entities, dropped = parse_entities(json.dumps({"entities": names + debris}))
+    assert entities == names and dropped == [d for d in debris if d.strip()]
+    in_text = "In 1984 the X-15 flew past R2-D2 on 9/11."
+    _, entities, dropped = parse_entities(json.dumps({"entities": [*names[:4], "Zanzibar"]}), in_text)
+    assert entities == names[:4] and dropped == ["Zanzibar"]
 
 
 def test_a_failed_entity_answer_is_kept_in_the_journal(server, tmp_path):
