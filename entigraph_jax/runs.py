@@ -45,6 +45,7 @@ class TrainRun:
     # the files a run writes locally and copies into a remote workdir (checkpoints are written there directly)
     MIRRORED = ("metrics.jsonl", "tokenizer", "tb", "loss.png", "hf")
     RESUMED = ("metrics.jsonl", "tokenizer")  # what a run recreated elsewhere needs back before it resumes
+    TOKENS_TRAINED = "tokens_trained"  # the metric: target tokens trained so far, counted from the loss masks
 
     def __init__(self, root: str | os.PathLike):
         object.__setattr__(self, "root", epath.Path(root) if "://" in str(root) else Path(root))
@@ -119,13 +120,19 @@ class TrainRun:
     def final_loss(self) -> float | None:
         return self.last("loss")["loss"]
 
+    @property
+    def tokens_trained(self) -> int | None:
+        """Target tokens trained by the last logged step (None: a run of an earlier version)."""
+        return self.last(self.TOKENS_TRAINED)[self.TOKENS_TRAINED]
+
     def summary(self) -> dict:
         """What `train` prints at the end."""
         def present(path):
             return str(path) if path.exists() else None
 
         return {"workdir": str(self.root), "steps": self.steps, "final_loss": self.final_loss,
-                "checkpoints": str(self.checkpoints), "metrics": str(self.metrics),
+                "tokens_trained": self.tokens_trained, "checkpoints": str(self.checkpoints),
+                "metrics": str(self.metrics),
                 "tokenizer": present(self.tokenizer_dir), "tensorboard": present(self.tensorboard),
                 "loss_plot": present(self.loss_plot), "hf_export": present(self.export)}
 

@@ -116,6 +116,10 @@ def _train(config: TrainSettings, run: TrainRun, local: TrainRun) -> None:
     start, state = restored if restored else (0, initial_state(config, trainer, mesh, rules))
     writer = MetricWriter(local, config.log.tensorboard, config.log.wandb_project, config_json)
     writer.truncate_after(start)
+    # target tokens trained so far, counted from the loss masks of the rows trained (padding and masked prompts
+    # excluded); a resumed run goes on from the count logged at its checkpoint (None: logged by no earlier run)
+    trained = local.tokens_trained if start else 0
+    counted = []  # this stretch's per-step counts, still on the device until the next logged step
 
     peak, peak_source = peak_flops_per_device()
     flops_per_step = model_config.train_flops_per_token(config.data.seq_len) * (
@@ -133,12 +137,17 @@ def _train(config: TrainSettings, run: TrainRun, local: TrainRun) -> None:
             tick = time.perf_counter()
             for step in range(start + 1, num_steps + 1):
                 state, metrics = trainer.step(state, trainer.place(next(iterator)))
+                counted.append(metrics["tokens"])
                 checkpoints.check()  # a save that failed in the background stops the run here
                 final, stopping = step == num_steps, agreed_stop(stop)
                 saving = final or stopping or step % config.checkpoint.every_steps == 0
                 due = [hook for hook in hooks if hook.due(step, final)]
                 if saving or due or step % config.log.every_steps == 0:
                     scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                    if trained is not None:
+                        trained += sum(round(float(n)) for n in jax.device_get(counted))
+                        scalars[TrainRun.TOKENS_TRAINED] = trained
+                    counted.clear()
                     loss = scalars["loss"]
                     bad = [k for k in ("loss", "param_norm") if not np.isfinite(scalars[k])]
                     if bad:

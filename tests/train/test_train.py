@@ -16,7 +16,7 @@ import pytest
 
 from entigraph_jax import cli
 from entigraph_jax.config import ConfigError
-from entigraph_jax.data import load_tokenizer
+from entigraph_jax.data import load_source, load_tokenizer, train_sentencepiece, write_records
 from entigraph_jax.models import ShardingRules, make_mesh
 from entigraph_jax.runs import TrainRun
 from entigraph_jax.train import TrainingError
@@ -59,6 +59,22 @@ def test_sharded_training_matches_single_device(tmp_path):
     np.testing.assert_allclose(sharded, single, rtol=0, atol=2e-5)  # float32 reduction order only
 
 
+def test_the_tokens_trained_are_counted_from_the_loss_masks(tmp_path):
+    """A record per row, its prompt taught nothing (SBP's synthesizer rows): the run counts each text's
+    tokens and its EOS, never BOS, the prompt or the padding after it; packed rows train every target."""
+    vocabulary = train_sentencepiece((d.text for d in load_source("sample")), tmp_path / "sp" / "tokenizer", 1000)
+    tokenizer = load_tokenizer(vocabulary)
+    records = [{"kind": "pair", "doc_id": str(i), "prompt": f"Seed {i}: it was a cold morning in the orchard.",
+                "text": " ".join(["Nobody came to the gate that day."] * (1 + i % 5))} for i in range(16)]
+    write_records(records, tmp_path / "records")
+    whole = train_in(quickstart(**{"data.source": f"records:{tmp_path / 'records'}", "data.rows": "whole",
+                                   "data.epochs": 1, "tokenizer.path": str(vocabulary)}), tmp_path / "whole")
+    assert whole.steps == 2  # 16 records, 8 rows a step: each record once
+    assert whole.tokens_trained == sum(len(tokenizer.encode(r["text"])) + 1 for r in records)
+    packed = train_in(quickstart(**{"max_steps": 3}), tmp_path / "packed")
+    assert [row["tokens_trained"] for row in packed.rows()] == [8 * 128, 2 * 8 * 128, 3 * 8 * 128]
+
+
 def test_gradient_accumulation_4x2_equals_a_batch_of_8(tmp_path):
     config = quickstart(tmp_path)
     mesh = make_mesh(data=2, fsdp=1, tensor=1, devices=jax.devices()[:2])
@@ -87,6 +103,7 @@ def test_resume_is_exact_even_on_a_new_machine(tmp_path):
     again = train_in(quickstart(**settings, **{"log.local_dir": str(tmp_path / "vm2")}), run.root)
     assert again.steps == 20 and load_tokenizer(TrainRun(tmp_path / "vm2").tokenizer.path).vocab_size == 1000
     assert losses(run.root) == losses(tmp_path / "straight")
+    assert again.tokens_trained == 20 * 8 * 128  # counted on from the checkpoint's step
     assert_trees_equal(final_params(run.root), final_params(tmp_path / "straight"))
 
 
@@ -112,6 +129,7 @@ def test_sigterm_saves_and_the_rerun_matches_an_uninterrupted_run(tmp_path):
     done = subprocess.run(command(tmp_path / "run", *args), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert losses(tmp_path / "run") == losses(tmp_path / "straight")
+    assert TrainRun(tmp_path / "run").tokens_trained == TrainRun(tmp_path / "straight").tokens_trained
     assert_trees_equal(final_params(tmp_path / "run"), final_params(tmp_path / "straight"))
 
 
