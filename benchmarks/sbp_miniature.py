@@ -7,10 +7,15 @@ neighbour and their town in sentences drawn from several phrasings, in a random 
 share people and towns, so pair mining has something to find. Three disjoint draws of documents:
 
     real      --real documents: what the baseline repeats, the SBP arm's real share and its seeds
-    oracle    as many unique documents as the budget reads (no document twice)
+    oracle    unique documents, as many as the budget's rows need and one batch more: the oracle arm reads
+              each at most once (it trains one epoch; a corpus too small stops the run)
     held-out  --heldout documents: every arm's loss and perplexity
 
-The budget repeats the real documents about --repeats times (the paper's baseline: 20). Run:
+Sizes come from token counts, not words: SBP's own vocabulary is prepared first (trained on the real
+documents, as the run would), every document is tokenized as training packs it (BOS + text + EOS), and the
+budget repeats the real documents' tokens --repeats times (the paper's baseline: 20). Every arm trains the
+same model with the same optimizer, schedule, batch and steps (`joint`); the tokens column is what training
+counted from the rows it trained. Run:
 
     python benchmarks/sbp_miniature.py [--real 300 --repeats 20 --workdir /tmp/sbp_mini]
 
@@ -18,13 +23,19 @@ It prints one table; the closing note of the SBP issue reports it as measured, w
 """
 
 import argparse
+import dataclasses
 import json
-import subprocess
-import sys
+import math
 import time
 from pathlib import Path
 
 import numpy as np
+
+from entigraph_jax import cli
+from entigraph_jax.data import Document
+from entigraph_jax.data.cache import encode_documents
+from entigraph_jax.sbp import __main__ as sbp_main
+from entigraph_jax.sbp.run import SBP
 
 FIRST = ("Alder", "Brin", "Cora", "Dagny", "Edric", "Fenna", "Galen", "Hesper", "Ilse", "Joren", "Kesia", "Lucan",
          "Mirela", "Nils", "Odile", "Perrin", "Quilla", "Rowan", "Saskia", "Tobin", "Ulla", "Vesna", "Wendel", "Yara")
@@ -82,6 +93,12 @@ def write_jsonl(path: Path, texts: list[str]) -> str:
     return f"jsonl:{path}"
 
 
+def token_counts(texts: list[str], tokenizer) -> np.ndarray:
+    """Each text's training tokens, as the token cache encodes a document (BOS + text + EOS)."""
+    docs = [Document(doc_id=str(i), body=t) for i, t in enumerate(texts)]
+    return np.array([len(tokens) for tokens, _ in encode_documents(docs, tokenizer)])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--real", type=int, default=300, help="real documents")
@@ -93,31 +110,36 @@ def main():
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     people, towns = make_world(rng)
-    words_per_doc = np.mean([len(document(rng, people, towns).split()) for _ in range(200)])
-    seq_len, batch = 128, 8
-    tokens_per_doc = words_per_doc * 1.4 + 2  # an estimate, for sizing the budget and the oracle only
-    steps = int(args.repeats * args.real * tokens_per_doc / (seq_len * batch))
-    oracle_docs = int(steps * seq_len * batch / tokens_per_doc * 1.2)
     real = [document(rng, people, towns) for _ in range(args.real)]
     heldout = [document(rng, people, towns) for _ in range(args.heldout)]
-    oracle = [document(rng, people, towns) for _ in range(oracle_docs)]
-    sources = {name: write_jsonl(root / f"{name}.jsonl", texts)
-               for name, texts in (("real", real), ("heldout", heldout), ("oracle", oracle))}
     config = Path(__file__).resolve().parents[1] / "configs" / "sbp_quickstart.py"
-    command = [sys.executable, "-m", "entigraph_jax.sbp", "run", "--config", str(config),
-               f"--config.workdir={root / 'run'}", f"--config.corpus={sources['real']}",
-               f"--config.eval_source={sources['heldout']}", f"--config.oracle_corpus={sources['oracle']}",
-               "--config.downstream_source=", f"--config.joint.max_steps={steps}",
-               "--config.mine.min_similarity=0.55", "--config.synthesizer.data.epochs=3",
-               "--config.synthesizer.data.seq_len=256", "--config.synthesize.max_new_tokens=128",
-               "--config.synthesize.batch_size=64", "--config.joint.checkpoint.every_steps=1000",
-               "--config.measure_documents=2000"]
-    print(f"world: {len(people)} people in {len(TOWNS)} towns; real {len(real)}, held-out {len(heldout)}, oracle "
-          f"{len(oracle)} documents of ~{words_per_doc:.0f} words; {steps} steps of {batch} x {seq_len} per arm",
-          flush=True)
+    settings = [f"--config.workdir={root / 'run'}", f"--config.corpus={write_jsonl(root / 'real.jsonl', real)}",
+                f"--config.eval_source={write_jsonl(root / 'heldout.jsonl', heldout)}",
+                "--config.downstream_source=", "--config.mine.min_similarity=0.55",
+                "--config.synthesizer.data.epochs=3", "--config.synthesizer.data.seq_len=256",
+                "--config.synthesize.max_new_tokens=128", "--config.synthesize.batch_size=64",
+                "--config.joint.checkpoint.every_steps=1000", "--config.measure_documents=2000"]
+    sized = SBP(cli.resolve(sbp_main.COMMANDS["run"], ["--config", str(config), *settings])[0])
+    tokenizer = sized.tokenizer()  # the run's own vocabulary, trained on the real documents once
+    joint = sized.config.joint
+    row_tokens = joint.data.seq_len * joint.data.global_batch
+    real_tokens = int(token_counts(real, tokenizer).sum())
+    steps = math.ceil(args.repeats * real_tokens / row_tokens)
+    oracle, oracle_tokens = [], 0
+    while oracle_tokens < (steps + 1) * row_tokens + 1:  # the budget's rows, and one batch to spare
+        more = [document(rng, people, towns) for _ in range(500)]
+        oracle += more
+        oracle_tokens += int(token_counts(more, tokenizer).sum())
+    settings += [f"--config.oracle_corpus={write_jsonl(root / 'oracle.jsonl', oracle)}",
+                 f"--config.joint.max_steps={steps}"]
+    run = SBP(cli.resolve(sbp_main.COMMANDS["run"], ["--config", str(config), *settings])[0])
+    o = joint.optim
+    print(f"world: {len(people)} people in {len(TOWNS)} towns; real {len(real)} documents ({real_tokens:,} tokens), "
+          f"held-out {len(heldout)}, oracle {len(oracle)} ({oracle_tokens:,} tokens); every arm {steps} steps of "
+          f"{joint.data.global_batch} x {joint.data.seq_len} ({steps * row_tokens:,} tokens, {args.repeats} passes "
+          f"over the real documents), peak lr {o.lr}, {o.warmup_fraction:.0%} warmup, cosine to {o.min_lr}", flush=True)
     start = time.perf_counter()
-    subprocess.run(command, check=True)
-    summary = json.loads((root / "run" / "summary.json").read_text())
+    summary = dataclasses.asdict(run.run())
     print(f"\nSBP in miniature, {time.perf_counter() - start:.0f} s: {summary['pairs']} pairs, synthesizer loss "
           f"{summary['synthesizer_loss']:.3f}, {summary['synthetic']} synthetic documents "
           f"({summary['synthetic_tokens']:,} tokens, {summary['dropped_copies']} dropped as copies)\n")

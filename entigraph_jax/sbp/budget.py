@@ -63,8 +63,11 @@ class Budget:
                           f"documents, {mean:.0f} tokens each); synthesize about {more} more (delete the synthetic "
                           "folder and rerun with synthesize.num_docs=0, or a larger one) or lower joint.max_steps")
 
-    def check_arm(self, name: str, steps: int) -> None:
-        """After an arm: it trained the whole budget (its data did not run out)."""
+    def check_arm(self, name: str, steps: int, read_once: str = "") -> None:
+        """After an arm: it trained the whole budget (its data did not run out). `read_once`: the source the
+        arm reads each document of at most once."""
         if steps != self.steps:
-            raise BudgetError(f"the {name} arm trained {steps} steps of joint.max_steps={self.steps}: its data ran "
-                              "out, so the arms are not compute-matched")
+            why = (f"{read_once} holds fewer than {self.tokens:,} tokens and is read once (no document twice): "
+                   "give a larger one") if read_once else "its data ran out"
+            raise BudgetError(f"the {name} arm trained {steps} steps of joint.max_steps={self.steps}: {why}, so the "
+                              "arms are not compute-matched")

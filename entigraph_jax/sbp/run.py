@@ -180,25 +180,27 @@ class SBP:
             measures["oracle"] = measure(first_texts(self.config.oracle_corpus, count), [], embedder, low)
         self.summary["measures"] = measures
 
-    def train_arm(self, name: str, source: str, real: str = "") -> None:
-        """One arm at the shared budget, scored by the held-out and downstream hooks; kept in the summary.
-        With `real`, `source` (synthetic) is seen once and `real` fills real_fraction of the rows."""
+    def train_arm(self, name: str, source: str, real: str = "", once: bool = False) -> None:
+        """One arm at the shared budget, scored by the held-out and downstream hooks; kept in the summary with
+        the target tokens it trained, counted by training. With `real`, `source` (synthetic) is seen once and
+        `real` fills real_fraction of the rows; with `once`, `source` is read once (an oracle: no document
+        twice), and an arm whose source runs out first stops the run."""
         results = self.summary.setdefault("train", {})
         if name in results:
             return
         budget, folder = self.budget, TrainRun(self.root / ("joint" if name == "sbp" else name))
         self.summary["budget"] = {"tokens_per_arm": budget.tokens, "real_fraction": budget.real_fraction,
                                   "synthetic_tokens_needed": budget.synthetic_tokens}
-        changes = {"data.epochs": 1 if real else budget.steps,
+        changes = {"data.epochs": 1 if real or once else budget.steps,
                    "data.sources": ((real, budget.real_fraction),) if real else (),
                    "export.hf": self.config.joint.export.hf or name == "baseline",  # the synthesizer starts from it
                    **scoring_hooks(self.config, budget.steps)}
         run = train(self._train_settings(self.config.joint, source, folder, **changes))
-        budget.check_arm(name, run.steps)
+        budget.check_arm(name, run.steps, source if once else "")
         scored = {key.split(".")[1] for key in changes if key.startswith("hooks.")} | {
             name for name, value in self.config.joint.hooks.to_dict().items() if value["every_steps"]}
         scores = {k: v for hook in sorted(scored) for k, v in run.last_matching(metric(hook, "")).items()}
-        results[name] = {"final_loss": run.final_loss, "steps": run.steps, "tokens": budget.tokens, **scores,
+        results[name] = {"final_loss": run.final_loss, "steps": run.steps, "tokens": run.tokens_trained, **scores,
                          "workdir": str(run.root)}
         self.save_summary()
 
@@ -213,7 +215,7 @@ class SBP:
             self.budget.check_corpus(self.summary["synthetic"], self.summary["synthetic_tokens"])
         self.train_arm("sbp", f"records:{self.synthetic}", self.config.corpus)
         if self.config.oracle_corpus:
-            self.train_arm("oracle", self.config.oracle_corpus)
+            self.train_arm("oracle", self.config.oracle_corpus, once=True)
 
     def run(self, steps=STEPS) -> SBPSummary:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from etils import epath
 from flax import nnx
 
 from entigraph_jax import cli
@@ -43,6 +44,7 @@ from entigraph_jax.sbp.run import SBP, scoring_hooks
 from entigraph_jax.sbp.settings import SBPSettings
 from entigraph_jax.sbp.synthesize import SynthesizeSettings
 from entigraph_jax.train import TrainSettings
+from entigraph_jax.train.checkpoints import RunCheckpoints
 from entigraph_jax.train.step import loss_sums
 from tests.helpers import ROOT
 from tests.helpers.runs import moved_train_layout
@@ -140,8 +142,8 @@ def recipe_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("sbp")
     oracle = workdir.parent / "oracle.jsonl"
     articles = [d.text for d in load_source("sample")]
-    oracle.write_text("".join(json.dumps({"text": f"{t}\n\n{articles[(i + 1) % len(articles)]}"}) + "\n"
-                              for i, t in enumerate(articles)))
+    oracle.write_text("".join(json.dumps({"text": f"{t}\n\n{articles[(i + k) % len(articles)]}"}) + "\n"
+                              for k in (1, 2) for i, t in enumerate(articles)))  # enough to read each once
     args = ["--config", str(ROOT / "configs/sbp_quickstart.py"), f"--config.workdir={workdir}",
             "--config.synthesizer.data.epochs=4", "--config.joint.max_steps=12",
             "--config.synthesize.max_new_tokens=64", f"--config.oracle_corpus=jsonl:{oracle}"]
@@ -172,7 +174,10 @@ def test_recipe_runs_end_to_end(recipe_run, run_command, monkeypatch):
     assert {r["kind"] for r in synthetic} == {"sbp"} and {r["doc_id"] for r in synthetic} <= corpus_ids
     arms = summary["train"]
     assert set(arms) == {"baseline", "sbp", "oracle"} and {a["steps"] for a in arms.values()} == {12}  # same compute
-    assert {a["tokens"] for a in arms.values()} == {12 * 8 * 128} == {summary["budget"]["tokens_per_arm"]}
+    # the tokens each arm trained, counted by training from its loss masks: packed rows train every target
+    assert {name: a["tokens"] for name, a in arms.items()} == dict.fromkeys(arms, 12 * 8 * 128)
+    stored = RunCheckpoints(epath.Path(TrainRun(arms["oracle"]["workdir"]).checkpoints), 1, False).stored_config()
+    assert stored["data"]["epochs"] == 1  # the oracle reads no document twice
     assert summary["synthetic_tokens"] >= summary["budget"]["synthetic_tokens_needed"]  # no synthetic row twice
     measures = summary["measures"]
     assert set(measures) == set(arms) and measures["sbp"]["corpus"]["documents"] == len(synthetic)

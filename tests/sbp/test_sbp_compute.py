@@ -112,8 +112,11 @@ def test_the_synthesis_count_follows_from_the_budget():
         budget.check_corpus(documents=200, tokens=budget.synthetic_tokens // 2)
     with pytest.raises(BudgetError, match="num_docs=100 documents of at most 98 tokens give at most 9,800 tokens"):
         budget.check_plan(100, 98)
-    with pytest.raises(BudgetError, match="the oracle arm trained 90 steps of joint.max_steps=100"):
-        budget.check_arm("oracle", 90)
+    with pytest.raises(BudgetError, match="the baseline arm trained 90 steps of joint.max_steps=100: its data ran"):
+        budget.check_arm("baseline", 90)
+    with pytest.raises(BudgetError, match=r"oracle arm trained 90 steps .*: jsonl:o holds fewer than 102,400 tokens "
+                                          r"and is read once \(no document twice\)"):
+        budget.check_arm("oracle", 90, "jsonl:o")
 
 
 @pytest.mark.parametrize("recipe", ["sbp_paper_3b_200b.py", "sbp_paper_3b_1t.py", "sbp_paper_6b_1t.py",
