@@ -81,8 +81,16 @@ def _parse_html(markup: str) -> _Page:
     return page
 
 
+MARKUP = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>|<!--|<!DOCTYPE", re.I)  # a tag, a comment, a doctype
+
+
 def html_to_text(markup: str) -> str:
     return "\n\n".join(_parse_html(markup).paragraphs)
+
+
+def is_markup(text: str) -> bool:
+    """Whether `text` holds HTML markup (a tag, a comment), not just a "<" ("x < y" is text)."""
+    return MARKUP.search(text) is not None
 
 
 def _date(value) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .chat import ChatError, check_messages, render_plain
 from .documents import Document, Question, SourceError, author_first_last, known
-from .files import HTML, PDF, WORD, Unreadable, html_to_text, load_folder, read_file
+from .files import HTML, PDF, WORD, Unreadable, html_to_text, is_markup, load_folder, read_file
 from .records import RecordError, read_records, train_text
 from .spec import SourceSpec
 
@@ -65,7 +65,7 @@ def load_quality(paths: list[Path]) -> list[Document]:
                 raise SourceError(f"{path}, line {number}: a question without 4 options and a gold label 1-4")
             key = (title, author)
             if key not in articles:
-                body = html_to_text(body) if "<" in body else body.strip()
+                body = html_to_text(body) if is_markup(body) else body.strip()
                 year = line.get("year")
                 articles[key] = Document(doc_id=str(line.get("article_id") or _stable_id(title, author)), body=body,
                                          title=title, author=author, year=year, file=str(path), headed=True)

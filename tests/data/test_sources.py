@@ -81,6 +81,11 @@ def test_quality_htmlstripped_files_and_several_paths(tmp_path):
     assert [d.title for d in docs] == ["The Orchard", "Dev Story"]
     assert docs[0].text.endswith("\nIt was a cold morning.\n\nNobody came.")
     assert load_source(str(train))[0].questions[0].question == "Q1"  # recognised without a prefix
+    maths = "If x < y and y > 3, then\n\nthe <= sign holds: a<b."  # a "<" is not markup
+    path = write_jsonl(tmp_path / "maths", [quality_line("w1", [("Q", 1, 0)], article=maths)])
+    assert load_source(f"quality:{path}")[0].body == maths
+    raw = write_jsonl(tmp_path / "raw", [quality_line("w1", [("Q", 1, 0)], article="<p>x &lt; y</p><p>z</p>")])
+    assert load_source(f"quality:{raw}")[0].body == "x < y\n\nz"
 
 
 def test_quality_bad_lines_name_file_and_line(tmp_path):
