@@ -14,6 +14,7 @@ from entigraph_jax.models.sampling import Sampler
 from entigraph_jax.runs import CorpusRun, TrainRun
 from entigraph_jax.scalars import log_figures, numbers
 
+from .scores import check_split
 from .served import ServedSampler
 from .settings import EvaluateSettings
 from .task import Context, Result, Task, task, tasks
@@ -75,7 +76,10 @@ def evaluate(config: EvaluateSettings) -> Result:
     chosen = task(config.task)
     output = check(config, chosen)
     with contextlib.ExitStack() as stack:
-        result = chosen.run(getattr(config.tasks, chosen.name), command_context(config, output, stack))
+        context = command_context(config, output, stack)
+        if chosen.reads == "questions":
+            check_split(context.questions(), config.split, config.source)
+        result = chosen.run(getattr(config.tasks, chosen.name), context)
     result = dataclasses.replace(result, checkpoint=config.model.path, source=config.source)
     result.write(output)
     trained = TrainRun(Path(config.model.path).parent) if config.model.path else None

@@ -10,7 +10,7 @@ import collections
 import dataclasses
 import math
 
-from entigraph_jax.data import Document, Question
+from entigraph_jax.data import Document, Question, SourceError
 
 from .task import Result, Row
 from .uncertainty import Units, interval
@@ -36,6 +36,15 @@ def paper_split(docs: list[Document]) -> dict[str, list[Document]]:
     ordered = sorted(docs, key=lambda d: d.title)
     cut = int(TUNE_FRACTION * len(ordered))
     return {"tune": ordered[:cut], "test": ordered[cut:], "all": ordered}
+
+
+def check_split(docs: list[Document], split: str, source: str) -> None:
+    """One line where `split` selects none of `docs` (the articles with questions)."""
+    parts = paper_split(docs)
+    if not parts[split]:
+        raise SourceError(f"{source}: split={split} selects no question: of the {len(docs)} articles with questions "
+                          f"it holds, tune (the first 20% by title) has {len(parts['tune'])} and test "
+                          f"{len(parts['test'])}; set split=all")
 
 
 def items(docs: list[Document], max_questions: int = 0) -> list[tuple[Document, Question]]:

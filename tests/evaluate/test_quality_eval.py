@@ -266,3 +266,15 @@ def test_a_tokenizer_larger_than_the_checkpoints_vocabulary_is_one_line(quicksta
         f"evaluate: error: {big}: the tokenizer has 2000 tokens but the model only 1000 embeddings; use the "
         "checkpoint's own tokenizer (tokenizer.path=\"\")")
     assert not (tmp_path / "loglik.json").exists()
+
+
+def test_a_split_that_selects_no_question_is_one_line(quickstart_run, tmp_path, evaluate_command):
+    """One article with questions: the tune split (the first 20% by title) holds none of it."""
+    one = tmp_path / "one.jsonl"
+    one.write_text((ROOT / "entigraph_jax/data/sample/quality_sample.jsonl").read_text().splitlines()[0] + "\n")
+    done = evaluate_command(f"--config.model.path={quickstart_run.run.export}", f"--config.source=quality:{one}",
+                            "--config.task=loglik", "--config.split=tune", f"--config.output={tmp_path / 'r.json'}")
+    assert done.returncode == 1 and done.stderr.strip().splitlines()[-1] == (
+        f"evaluate: error: quality:{one}: split=tune selects no question: of the 1 articles with questions it "
+        "holds, tune (the first 20% by title) has 0 and test 1; set split=all")
+    assert not (tmp_path / "r.json").exists()
