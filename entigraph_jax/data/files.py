@@ -10,8 +10,10 @@ python-docx), imported only when a folder holds such files.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import html.parser
+import logging
 import re
 import sys
 from pathlib import Path
@@ -122,7 +124,24 @@ def read_html(path: Path, doc_id: str) -> Document:
                      next((meta[k] for k in DATE_META if k in meta), ""))
 
 
+@contextlib.contextmanager
+def _quiet(logger: str):
+    """`logger`'s warnings held back: a file it cannot read is named once, with our reason, not twice."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
 def read_pdf(path: Path, doc_id: str) -> Document:
+    with _quiet("pypdf"):
+        return _read_pdf(path, doc_id)
+
+
+def _read_pdf(path: Path, doc_id: str) -> Document:
     import pypdf
 
     try:

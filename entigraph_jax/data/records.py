@@ -16,6 +16,8 @@ file and record index of anything it cannot parse.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import glob
 import json
 import os
@@ -95,6 +97,18 @@ def read_records(path: str | os.PathLike) -> Iterator[dict]:
             reader.close()
 
 
+@contextlib.contextmanager
+def _space(path: Path):
+    """ArrayRecord's writer reports a full disk as a RuntimeError ("write() failed: No space left on device"):
+    raised here as the OSError it is, naming the file, so the command says it in one line."""
+    try:
+        yield
+    except RuntimeError as e:
+        if "No space left" not in str(e) and "quota exceeded" not in str(e).lower():
+            raise
+        raise OSError(errno.ENOSPC, "No space left on device", str(path)) from e
+
+
 class RecordWriter:
     """Writes records to `<folder>/<prefix>-NNNNN.array_record`, a new shard every `shard_bytes`.
 
@@ -121,7 +135,8 @@ class RecordWriter:
         """One raw record (the token cache stores arrays this way)."""
         if self._writer is None:
             self._open()
-        self._writer.write(data)
+        with _space(self._tmp):
+            self._writer.write(data)
         self._size += len(data)
         if self._size >= self.shard_bytes:
             self._finish()
@@ -129,12 +144,14 @@ class RecordWriter:
     def _open(self) -> None:
         self._final = self.folder / f"{self.prefix}-{self._next:05d}{SUFFIX}"
         self._tmp = self.folder / f".{self._final.name}.tmp"
-        self._writer = ArrayRecordWriter(str(self._tmp), WRITER_OPTIONS)
+        with _space(self._tmp):
+            self._writer = ArrayRecordWriter(str(self._tmp), WRITER_OPTIONS)
         self._next += 1
         self._size = 0
 
     def _finish(self) -> None:
-        self._writer.close()
+        with _space(self._tmp):
+            self._writer.close()
         os.replace(self._tmp, self._final)
         self.written.append(self._final)
         self._writer = None
@@ -152,7 +169,8 @@ class RecordWriter:
         elif self._writer is not None:  # a failed run keeps its finished shards, drops the partial one
             writer, self._writer = self._writer, None
             try:
-                writer.close()  # may fail the same way (a full disk)
+                with _space(self._tmp):
+                    writer.close()  # may fail the same way (a full disk)
             finally:
                 self._tmp.unlink(missing_ok=True)
 

@@ -201,6 +201,8 @@ class TokenizerSettings(Settings):
         """The tokenizer at `path`, else at `default_path` (a checkpoint's folder)."""
         if not (self.path or default_path):
             raise TokenizerError("config: tokenizer.path is empty and there is no checkpoint to take one from")
+        if not self.path and not Path(default_path).exists():
+            raise TokenizerError(f"{default_path}: not a checkpoint (no such folder)")
         return load_tokenizer(self.path or default_path, self.add_bos)
 
 
@@ -251,7 +253,7 @@ def _load(path: Path) -> Tokenizer:
             raise TokenizerError(f"{path}: no tokenizer.json or *.model file in the folder")
         path = found[0]
     if not path.is_file():
-        raise TokenizerError(f"{path}: no such tokenizer file")
+        raise TokenizerError(f"{path}: no such tokenizer file or folder")
     if path.suffix == ".json":
         return HuggingFaceTokenizer(path)
     return SentencePieceTokenizer(path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import time
 
 import jax
@@ -107,6 +108,9 @@ def _train(config: TrainSettings, run: TrainRun, local: TrainRun) -> None:
     data = setup.build_data(config, local, phases)
     model_config = setup.model_config(config, data.tokenizer)
     num_steps = min(config.max_steps or data.train.num_steps, data.train.num_steps)
+    if config.max_steps > num_steps and jax.process_index() == 0:
+        print(f"train: max_steps={config.max_steps} is more than data.epochs={config.data.epochs} give ({num_steps} "
+              f"steps): the data ends first, so {num_steps} steps; raise data.epochs to train longer", file=sys.stderr)
     trainer = Trainer(model_config, config.optim, num_steps, mesh, rules)
     hooks = active_hooks(config, RunContext(
         config, data.tokenizer, trainer.model, lambda params, batch: trainer.eval_loss(params, trainer.place(batch)),

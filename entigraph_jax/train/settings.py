@@ -164,7 +164,8 @@ def _hook_settings() -> Settings:
 class TrainSettings(Settings):
     workdir: str = setting("", "the run's folder: checkpoints, metrics, exports (also --workdir)")
     seed: int = setting(0, "seeds initialization, data order and subsampling")
-    max_steps: int = setting(0, "0: as many steps as data.epochs take", check=at_least(0))
+    max_steps: int = setting(0, "0: as many steps as data.epochs take; else at most this many (where the epochs end "
+                             "first, they win, and the run says so)", check=at_least(0))
     data: DataSettings = section(DataSettings)
     tokenizer: TrainedTokenizerSettings = section(TrainedTokenizerSettings)
     model: ModelSettings = section(ModelSettings)

@@ -226,6 +226,9 @@ def test_chat_command(tmp_path, capsys, monkeypatch):
     assert cli.main(models_main.COMMANDS, ["chat", "--checkpoint", str(tmp_path / "none"),
                                            "--tokenizer", run.tokenizer.path]) == 1
     assert capsys.readouterr().err.startswith("models chat: error:")
+    assert cli.main(models_main.COMMANDS, ["chat", "--checkpoint", str(tmp_path / "none")]) == 1
+    assert capsys.readouterr().err == (f"models chat: error: {tmp_path / 'none'}: not a checkpoint "
+                                       "(no such folder)\n")
 
 
 @pytest.mark.torch

@@ -4,6 +4,7 @@ here; pypdf (the documents extra) reads them, python-docx writes and reads the W
 
 import datetime
 import importlib.util
+import logging
 
 import pytest
 
@@ -72,8 +73,11 @@ def folder(tmp_path):
     return root
 
 
-def test_every_format_keeps_its_text_title_author_and_date(folder, capsys):
-    docs = {d.doc_id: d for d in load_source(f"text:{folder}")}
+def test_every_format_keeps_its_text_title_author_and_date(folder, capsys, caplog):
+    (folder / "cut.pdf").write_bytes(minimal_pdf(["Cut short."])[:-40])  # pypdf would warn: EOF marker not found
+    with caplog.at_level(logging.WARNING):
+        docs = {d.doc_id: d for d in load_source(f"text:{folder}")}
+    assert caplog.records == []  # each skipped file is our one line, not the reader's warnings too
     assert sorted(docs) == ["a.txt", "memo.docx", "notes/b.md", "page.html", "report.pdf", "untitled.pdf"]
     assert (docs["a.txt"].text, docs["a.txt"].title, docs["a.txt"].author) == ("The ferry leaves at dawn.", "a", "")
     page = docs["page.html"]
@@ -91,9 +95,9 @@ def test_every_format_keeps_its_text_title_author_and_date(folder, capsys):
     err = capsys.readouterr().err
     for name, reason in (("broken.pdf", "not a readable PDF"), ("scanned.pdf", "no text layer"),
                          ("locked.pdf", "encrypted"), ("latin1.txt", "not UTF-8"),
-                         ("fake.docx", "not a readable Word document")):
+                         ("fake.docx", "not a readable Word document"), ("cut.pdf", "not a readable PDF")):
         assert f"{folder / name}: skipped, {reason}" in err
-    assert len(err.strip().splitlines()) == 5
+    assert len(err.strip().splitlines()) == 6
 
 
 def test_one_file_is_a_source_and_a_damaged_one_is_one_error(folder):

@@ -1,6 +1,5 @@
 """Generation broken on purpose: failing servers fail the run, one corpus per folder, one run per folder."""
 
-import errno
 import json
 import os
 import signal
@@ -271,18 +270,26 @@ def test_a_damaged_journal_is_one_line_and_left_as_it_was(server, tmp_path, gene
 
 def test_a_full_disk_is_one_line_keeps_the_journal_and_the_rerun_resumes(server, tmp_path, generate_here,
                                                                         monkeypatch):
-    from entigraph_jax.data.records import RecordWriter
+    from entigraph_jax.data import records
 
-    real = RecordWriter.write_bytes
+    real = records.ArrayRecordWriter
 
-    def full(self, data):
-        if self.written or self._size > 2000:
-            raise OSError(errno.ENOSPC, "No space left on device", str(self.folder))
-        real(self, data)
+    class Full:  # ArrayRecord's writer on a disk that fills after 2000 bytes, failing as the real one does
+        def __init__(self, path, options):
+            self.writer, self.size = real(path, options), 0
+
+        def write(self, data):
+            self.size += len(data)
+            if self.size > 2000:
+                raise RuntimeError("write() failed: No space left on device")
+            self.writer.write(data)
+
+        def close(self):
+            self.writer.close()
 
     out = tmp_path / "out"
     with monkeypatch.context() as patch:
-        patch.setattr(RecordWriter, "write_bytes", full)
+        patch.setattr(records, "ArrayRecordWriter", Full)
         done = generate_here(out, f"--config.llm.base_url={server.base_url}/v1")
     errors = [line for line in done.stderr.splitlines() if "error" in line]
     assert done.returncode == 1 and len(errors) == 1 and errors[0].startswith("generate: error: the disk is full ("), \

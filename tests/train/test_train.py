@@ -75,6 +75,13 @@ def test_the_tokens_trained_are_counted_from_the_loss_masks(tmp_path):
     assert [row["tokens_trained"] for row in packed.rows()] == [8 * 128, 2 * 8 * 128, 3 * 8 * 128]
 
 
+def test_max_steps_past_the_epochs_says_the_epochs_win(tmp_path, capsys):
+    run = train_in(quickstart(**{"data.epochs": 1, "max_steps": 1000}), tmp_path)
+    assert 0 < run.steps < 1000
+    assert (f"train: max_steps=1000 is more than data.epochs=1 give ({run.steps} steps): the data ends first, so "
+            f"{run.steps} steps; raise data.epochs to train longer") in capsys.readouterr().err
+
+
 def test_gradient_accumulation_4x2_equals_a_batch_of_8(tmp_path):
     config = quickstart(tmp_path)
     mesh = make_mesh(data=2, fsdp=1, tensor=1, devices=jax.devices()[:2])
