@@ -78,6 +78,9 @@ PARTS = {
         ("both on (+ shared-prefix cache)", r"both on: .*?([\d.]+) (questions/s)", None, ""),
         ("both on / both off (median of rounds)", r"^both on / both off: median ([\d.]+)(x)", None,
          "target >= 3x")]),
+    "bf16_propagation": ("e) TPU only: xla_jf_bf16_propagation off (ours) vs the compiler's default", [
+        ("propagation loss", r"largest loss difference ([\d.e+-]+)", "abs. difference", "expected ~0"),
+        ("propagation grad norm", r"relative grad-norm difference ([\d.e+-]+)", "rel. difference", "expected ~0")]),
 }
 ABSENT = {"MaxText": "skipped (--skip maxtext): it cannot be installed offline"}  # why a figure may be missing
 

@@ -10,6 +10,8 @@
 #      weights: its GGUF (98 MB) is over what travels (64 MiB), so only the config.json and tokenizer files
 #      of its conversion travel and the weights are drawn there. Random weights never stop early, so every
 #      sample runs its full length: the slowest case of the real model's timings, not its answers.
+#   e) on a TPU only (a GPU or CPU prints "not measured"): loss and gradient norms of a few steps with the TPU
+#      compiler's bf16 propagation off, as our step sets it, and at its default: benchmarks/bf16_propagation.py
 # Each part runs under its own timeout, all under one deadline; a part that fails is FAILED or "not
 # measured" in the table and the others still run. Logs and table.txt go to $OUT (else $LOGS, else
 # /tmp/accelerator_check/logs).
@@ -69,12 +71,12 @@ mkdir -p "$LOGS" "$WORK" && rm -f "$LOGS"/*.log "$LOGS/status" "$LOGS/table.txt"
 case $MODE in
     full) BUDGET=450 TINY=() TRAIN=(--models 1b --steps 5) PEER=(--rounds 5 --steps 5) DECODE=(--repeats 5)
           CLOSED=(--rounds 5 --questions 8)
-          LIMITS=(120 120 100 90 75 150) ;;
+          LIMITS=(120 120 100 90 75 150 60) ;;
     --smoke) BUDGET=1500 TINY=(--tiny) TRAIN=(--models quickstart --steps 2)
           CLOSED=(--questions 2 --samples 2 --new 8 --rounds 2)
           PEER=(--layers 2 --d_model 64 --heads 2 --kv_heads 1 --head_dim 32 --mlp 128 --vocab 512 --batch 2
                 --seq 32 --steps 2 --warmup 1 --rounds 2) DECODE=(--batch 2 --prompt 8 --new 8 --repeats 2)
-          LIMITS=(300 300 300 300 300 300) ;;
+          LIMITS=(300 300 300 300 300 300 300) ;;
     *) echo "usage: $0 [--prepare | --smoke]" >&2; exit 2 ;;
 esac
 DEADLINE=$((SECONDS + BUDGET))
@@ -98,5 +100,6 @@ part train_cudnn "${LIMITS[2]}" python3 benchmarks/train_throughput.py --attenti
 part peer "${LIMITS[3]}" python3 benchmarks/peer_step.py --skip maxtext "${PEER[@]}"
 part decode "${LIMITS[4]}" python3 benchmarks/decode.py --model "$WORK/smollm2" "${DECODE[@]}"
 part closed_book "${LIMITS[5]}" python3 benchmarks/closed_book.py --model "$WORK/smollm2" "${CLOSED[@]}"
+part bf16_propagation "${LIMITS[6]}" python3 benchmarks/bf16_propagation.py
 echo
 python3 benchmarks/accelerator_check.py table "$LOGS"

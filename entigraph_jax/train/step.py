@@ -26,8 +26,9 @@ BATCH_KEYS = ("inputs", "targets", "segment_ids", "positions", "loss_mask")
 # The TPU compiler's bf16 propagation sees that the layer scan only ever reads its float32 weight
 # shards cast to bfloat16, and casts the whole stack of shards before the loop: a bfloat16 copy of
 # every layer's weights held through forward and backward (3.3 GiB per chip on the 8B recipe over a
-# v5p-8). Off, each layer's shard is cast inside the scan, when its layer runs. The propagation does
-# not change results (it only removes precision that every reader drops), so neither does turning it off.
+# v5p-8). Off, each layer's shard is cast inside the scan, when its layer runs. The propagation should
+# not change results (it only moves a cast every reader makes), so neither should turning it off: not
+# measured yet (it needs a TPU; `benchmarks/bf16_propagation.py` in the accelerator check compares them).
 TPU_COMPILER_OPTIONS = {"xla_jf_bf16_propagation": False}
 
 
