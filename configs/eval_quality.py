@@ -5,17 +5,22 @@ title, the last 80%), correct / attempted beside correct / all. The released cod
 samples, the first valid answer) is `eval_quality_released.py`.
 
     python -m entigraph_jax.evaluate --config configs/eval_quality.py \
-        --config.model.path=workdir/cpt_llama3_8b_quality/hf --config.tokenizer.path=/ckpt/Meta-Llama-3-8B \
-        --config.source=quality:QuALITY.v1.0.1.htmlstripped.train,QuALITY.v1.0.1.htmlstripped.dev
+        --config.model.path=workdir/cpt_llama3_8b_quality/hf --config.tokenizer.path=/ckpt/Meta-Llama-3-8B
+
+It scores QuALITY v1.0.1's train and dev files (265 articles, read from the working directory; set
+`source` where they are) and the checkpoint you name: without either, it stops in one line naming what is
+missing, never scoring something else. To try it on the bundled sample: `--config.source=sample`.
 """
 
 from entigraph_jax.evaluate.settings import base_config
 
+QUALITY = "quality:QuALITY.v1.0.1.htmlstripped.train,QuALITY.v1.0.1.htmlstripped.dev"  # the paper's 265 articles
+
 
 def get_config():
     c = base_config()
-    c.model.update(path="workdir/quickstart/hf", param_dtype="float32")  # the export carries its tokenizer
-    c.source = "sample"
+    c.model.update(path="", param_dtype="float32")  # required: the checkpoint to score
+    c.source = QUALITY
     c.task = "closed_book"
     c.split = "test"
     c.tasks.closed_book.sampling.update(samples=64, selection="random_valid", temperature=0.1, max_new_tokens=300)

@@ -3,8 +3,7 @@
 `eval_quality.py` (the paper's text: 64 samples, a random valid one).
 
     python -m entigraph_jax.evaluate --config configs/eval_quality_released.py \
-        --config.model.path=workdir/cpt_llama3_8b_quality/hf --config.tokenizer.path=/ckpt/Meta-Llama-3-8B \
-        --config.source=quality:QuALITY.v1.0.1.htmlstripped.train,QuALITY.v1.0.1.htmlstripped.dev
+        --config.model.path=workdir/cpt_llama3_8b_quality/hf --config.tokenizer.path=/ckpt/Meta-Llama-3-8B
 """
 
 from pathlib import Path

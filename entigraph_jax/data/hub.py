@@ -5,11 +5,12 @@ files the repository holds, and streamed: rows are read a batch at a time, never
 Keys: `config` (the repository's subfolder for a config, "" for none), `split` (default `train`:
 files named `<split>-*`, `<split>.*` or in a `<split>/` folder; a repository whose files name no
 split, such as the RedPajama 1T sample's `*_sample.jsonl`, is all `train`), `field` (the text
-column, default `text`), `revision`, `max_documents` and `max_tokens` (caps, 0: none; tokens as
-training counts them, applied while the token cache is built).
+column, default `text`), `separator` (a row's field holds several documents joined by this string: each
+piece, stripped, is a document of its own, empty ones skipped), `revision`, `max_documents` and `max_tokens`
+(caps, 0: none; tokens as training counts them, applied while the token cache is built).
 
     hf:togethercomputer/RedPajama-Data-1T-Sample:max_tokens=1000000000
-    hf:zitongyang/entigraph-quality-corpus:field=entigraph
+    hf:zitongyang/entigraph-quality-corpus:field=entigraph,separator=<|entigraphseptoekn|>
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from pathlib import Path
 from .documents import Document, SourceError
 
 DATA_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json")
-KEYS = {"config": str, "split": str, "field": str, "revision": str, "max_documents": int, "max_tokens": int}
+KEYS = {"config": str, "split": str, "field": str, "separator": str, "revision": str, "max_documents": int,
+        "max_tokens": int}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +35,7 @@ class HubDataset:
     config: str = ""
     split: str = "train"
     field: str = "text"
+    separator: str = ""
     revision: str = ""
     max_documents: int = 0
     max_tokens: int = 0
@@ -110,16 +113,24 @@ class HubDataset:
         """(file number, document) from files[start:] on, at most `max_documents` counted from the first file."""
         yielded = 0
         for number, path in enumerate(files):
-            rows = _rows(path, self.field)
-            for index, text in rows:
-                if self.max_documents and yielded >= self.max_documents:
-                    return
-                yielded += 1
-                if number < start:
-                    continue
+            for index, text in _rows(path, self.field):
                 if not isinstance(text, str):
                     raise SourceError(f"{path}: row {index} has no text field {self.field!r}")
-                yield number, Document(f"{self.repo}/{path.name}:{index}", text, file=str(path))
+                for doc_id, piece in self.pieces(f"{self.repo}/{path.name}:{index}", text):
+                    if self.max_documents and yielded >= self.max_documents:
+                        return
+                    yielded += 1
+                    if number >= start:
+                        yield number, Document(doc_id, piece, file=str(path))
+
+    def pieces(self, row_id: str, text: str) -> Iterator[tuple[str, str]]:
+        """(document id, text) of a row: the row itself, or each non-empty piece between separators."""
+        if not self.separator:
+            yield row_id, text
+            return
+        for number, piece in enumerate(text.split(self.separator)):
+            if piece.strip():
+                yield f"{row_id}.{number}", piece.strip()
 
 
 def _names_split(relative: Path, split: str) -> bool:

@@ -25,16 +25,19 @@ from __future__ import annotations
 import collections
 import dataclasses
 import itertools
+import json
 import re
 import sys
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from entigraph_jax.config import ConfigError
 from entigraph_jax.data import Document, Question
 from entigraph_jax.data.sources import article_context
 from entigraph_jax.models.sampling import Sampler, SamplingParams
-from entigraph_jax.settings import Settings, at_least, between, positive, setting
+from entigraph_jax.settings import Settings, at_least, positive, setting
 
 from .scores import result_row
 
@@ -89,20 +92,53 @@ def question_block(title: str, author: str, year, question: str, options, sep: s
 THOUGHT = "### Thought Process and Answer\nThought process:"
 
 
-def few_shot_prefix(shots: int = 5) -> str:
-    """The first `shots` worked examples (the paper: all five), then the heading of the next, which
-    the question fills."""
-    examples = [f"## Example {i}\n{question_block(t, a, y, q, o)}{THOUGHT} {why}\nAnswer: {gold}.\n\n"
-                for i, (t, a, y, q, o, why, gold) in enumerate(FEW_SHOT[:shots], 1)]
-    return "".join(examples) + f"## Example {len(examples) + 1}\n"
+SHOT_KEYS = ("title", "author", "year", "question", "options", "thought", "answer")
+
+
+def read_shots(path: str) -> list[tuple]:
+    """Worked examples from a JSONL file, one per line: {"title", "author", "year" (a number or null),
+    "question", "options" (four strings), "thought" (the reasoning), "answer" (A-D)}; each as FEW_SHOT's
+    tuples. A line that is not one is one error naming the file and line."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"shots_file={path}: cannot read it ({e})") from e
+    shots = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            title, author, year, question, options, thought, answer = (row[k] for k in SHOT_KEYS)
+        except (ValueError, KeyError, TypeError) as e:
+            raise ConfigError(f"{path}, line {number}: not a worked example ({', '.join(SHOT_KEYS)}): {e!r}") from e
+        if (not isinstance(options, list) or len(options) != 4 or not all(isinstance(o, str) for o in options)
+                or answer not in LETTERS or not all(isinstance(v, str) and v.strip()
+                                                    for v in (title, question, thought))):
+            raise ConfigError(f"{path}, line {number}: needs a title, a question, four options, a thought and an "
+                              "answer A-D")
+        shots.append((title, author or "", year, question, tuple(options), thought, answer))
+    if not shots:
+        raise ConfigError(f"shots_file={path}: holds no worked example")
+    return shots
+
+
+def few_shot_prefix(shots: int = 5, examples=tuple(FEW_SHOT)) -> str:
+    """The first `shots` worked `examples` (the paper: five), then the heading of the next, which the
+    question fills."""
+    if shots > len(examples):
+        raise ConfigError(f"config: shots={shots}, but there are only {len(examples)} worked examples")
+    blocks = [f"## Example {i}\n{question_block(t, a, y, q, o)}{THOUGHT} {why}\nAnswer: {gold}.\n\n"
+              for i, (t, a, y, q, o, why, gold) in enumerate(examples[:shots], 1)]
+    return "".join(blocks) + f"## Example {len(blocks) + 1}\n"
 
 
 def document_question(doc: Document, question: Question, sep: str = "\n") -> str:
     return question_block(doc.title, doc.author, doc.year, question.question, question.options, sep)
 
 
-def closed_book_prompt(doc: Document, question: Question, shots: int = 5) -> str:
-    return few_shot_prefix(shots) + document_question(doc, question) + THOUGHT
+def closed_book_prompt(doc: Document, question: Question, shots: int = 5, examples=tuple(FEW_SHOT)) -> str:
+    return few_shot_prefix(shots, examples) + document_question(doc, question) + THOUGHT
 
 
 # Generation stops at any answer line the paper's sampler stops at: "Answer: " with one to four
@@ -146,7 +182,7 @@ class SamplingSettings(Settings):
                                  "CPT)", check=at_least(0))
     max_new_tokens: int = setting(300, "per answer (the paper: 300)", check=positive)
     shots: int = setting(5, "worked examples before each question (the paper: 5; fewer for a short context "
-                         "window)", check=between(0, len(FEW_SHOT)))
+                         "window; at most as many as there are)", check=at_least(0))
     seed: int = setting(0, "sampling seed")
     batch_questions: int = setting(8, "questions decoded together", check=positive)
 

@@ -16,6 +16,7 @@ import dataclasses
 
 import numpy as np
 
+from entigraph_jax.config import ConfigError
 from entigraph_jax.data import Document
 from entigraph_jax.data.documents import author_first_last
 
@@ -154,6 +155,8 @@ def contexts_block(chunks: list[str]) -> str:
 
 def retrieval_few_shot(shots: int = 5) -> str:
     """The first `shots` worked examples, each with its supporting contexts, then the next heading."""
+    if shots > len(FEW_SHOT):
+        raise ConfigError(f"config: shots={shots}, but open-book has only {len(FEW_SHOT)} worked examples")
     examples = []
     for i, ((t, a, y, q, o, why, gold), contexts) in enumerate(zip(FEW_SHOT[:shots], SHOT_CONTEXTS, strict=False), 1):
         chunks = [chunk_prefix(*c[:3]) + c[3] for c in contexts]

@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from entigraph_jax.config import ConfigError
-from entigraph_jax.data import check_vocabulary, load_source, unique_documents
+from entigraph_jax.data import SourceSpec, check_vocabulary, load_source, unique_documents
 from entigraph_jax.models import load
 from entigraph_jax.models.sampling import Sampler
 from entigraph_jax.runs import CorpusRun, TrainRun
@@ -31,9 +31,17 @@ def result_path(config: EvaluateSettings) -> Path:
 
 
 def check(config: EvaluateSettings, chosen: Task) -> Path:
-    """What can be known wrong before any work; the result's path."""
+    """What can be known wrong before any work; the result's path. A missing checkpoint and missing source files
+    are named together (a recipe that names neither gets one line saying both)."""
+    missing = []
     if chosen.needs != "nothing" and not config.model.path:
-        raise ConfigError("config: model.path is required")
+        missing.append("model.path is required (the checkpoint to score)")
+    if chosen.reads != "nothing" and config.source:
+        absent = [str(p) for p in SourceSpec.parse(config.source).paths if not p.exists()]
+        if absent:
+            missing.append(f"source={config.source} names {', '.join(absent)}: no such file or folder")
+    if missing:
+        raise ConfigError(f"config: {'; '.join(missing)}")
     output = result_path(config)
     if output.exists():
         raise ConfigError(f"{output}: exists; refusing to overwrite it (set --config.output)")

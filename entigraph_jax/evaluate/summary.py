@@ -36,6 +36,7 @@ PROMPTS = {  # Appendix I.2, word for word
 JUDGE_PROMPTS = Path(__file__).parent / "prompts" / "judge"  # our wording: the paper does not print its judge's
 BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+(.+?)\s*$")
 VERDICT = re.compile(r"^\W*(\d+)\W+(TRUE|FALSE)\b\W*(SALIENT|COSMETIC)?", re.IGNORECASE)
+NORMALIZE = ("per_article", "ratio_of_sums")  # how counts are normalized by the human summaries'
 
 
 def _prompts(names: tuple) -> str | None:
@@ -65,6 +66,10 @@ class SummarySettings(Settings):
     seed: int = setting(0, "sampling seed")
     batch: int = setting(4, "summaries decoded together", check=positive)
     claims_per_request: int = setting(25, "claims judged in one judge request", check=positive)
+    normalize: str = setting("per_article", "per_article: each article's count over its human summaries' count, "
+                             "averaged over articles (the paper, App. I.2 iii; an article whose humans count 0 is "
+                             "left out of that mean, and counted) | ratio_of_sums: summed counts over summed human "
+                             "counts (no article left out)", choices=NORMALIZE)
     judge: LLMSettings = section(_judge, "the judge LLM (the paper: gpt-4-turbo): splits summaries into "
                                          "claims and judges them; its answers are kept in <result>.judge/")
 
@@ -189,9 +194,11 @@ class SummaryScore:
     claims: float
     false: float  # claims the article does not support
     salient: float  # supported claims the judge calls salient (the rest: cosmetic)
-    false_normalized: float | None  # false / the human summaries' false, over the same articles
-    salient_normalized: float | None  # salient / the human summaries' salient
+    false_normalized: float | None  # false over the human summaries' false (as `normalize` says)
+    salient_normalized: float | None  # salient over the human summaries' salient
     unjudged: int  # claims the judge gave no verdict for (neither false nor salient)
+    # per_article: the articles left out of each normalized mean, their human count being 0 (no ratio to take)
+    left_out: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,10 +226,20 @@ def counts(entry: dict) -> dict[str, int] | None:
             "unjudged": verdicts.count(None)}
 
 
-def scores(entries: list[dict], writers: tuple[str, ...]) -> dict[str, SummaryScore]:
-    """Each writer's mean counts per article, and its false and salient counts over the human
-    summaries' (ratios of sums over the articles both have, so an article whose humans made no false
-    claim does not divide by zero); "human" is the normalizer itself."""
+def normalized(rows: list[tuple[str, dict]], human_mean: dict[str, dict], key: str, normalize: str
+               ) -> tuple[float | None, int]:
+    """(a writer's `key` count over the human summaries', articles left out) over the articles both have:
+    per article then averaged (the paper), or a ratio of sums."""
+    if normalize == "ratio_of_sums":
+        base = sum(human_mean[doc][key] for doc, _ in rows)
+        return (sum(c[key] for _, c in rows) / base if base else None), 0
+    ratios = [c[key] / human_mean[doc][key] for doc, c in rows if human_mean[doc][key]]
+    return (sum(ratios) / len(ratios) if ratios else None), len(rows) - len(ratios)
+
+
+def scores(entries: list[dict], writers: tuple[str, ...], normalize: str = "per_article") -> dict[str, SummaryScore]:
+    """Each writer's mean counts per article, and its false and salient counts normalized by the human
+    summaries' of the same articles (`normalized`); "human" is the normalizer itself."""
     human: dict[str, list[dict]] = {}
     for e in entries:
         if e["writer"].startswith("human") and (c := counts(e)):
@@ -238,12 +255,12 @@ def scores(entries: list[dict], writers: tuple[str, ...]) -> dict[str, SummarySc
         if not rows:
             continue
         mean = {k: sum(c[k] for _, c in rows) / len(rows) for k in ("claims", "false", "salient")}
-        base = {k: sum(human_mean[doc][k] for doc, _ in rows) for k in ("false", "salient")}
+        (false, false_out), (salient, salient_out) = (normalized(rows, human_mean, k, normalize)
+                                                      for k in ("false", "salient"))
         result[writer] = SummaryScore(
             articles=len(rows), claims=mean["claims"], false=mean["false"], salient=mean["salient"],
-            false_normalized=sum(c["false"] for _, c in rows) / base["false"] if base["false"] else None,
-            salient_normalized=sum(c["salient"] for _, c in rows) / base["salient"] if base["salient"] else None,
-            unjudged=int(sum(c["unjudged"] for _, c in rows)))
+            false_normalized=false, salient_normalized=salient, unjudged=int(sum(c["unjudged"] for _, c in rows)),
+            left_out={k: n for k, n in (("false", false_out), ("salient", salient_out)) if n})
     return result
 
 
@@ -272,5 +289,5 @@ def summary_eval(sampler: Sampler, tokenizer, checkpoint: str, matched: list[Doc
     cost = judge(entries, {d.doc_id: d for d in matched}, settings, CorpusRun(f"{output}.judge").journal)
     for e in entries:
         e["counts"] = counts(e)
-    return SummaryScores("summary", summaries=scores(entries, settings.prompts),
+    return SummaryScores("summary", summaries=scores(entries, settings.prompts, settings.normalize),
                       details={"settings": settings.to_dict(), "judge_cost_usd": cost, "results": entries})

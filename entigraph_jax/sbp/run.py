@@ -176,6 +176,9 @@ class SBP:
         synthetic = sample([(r["text"], by_id[r["doc_id"]]) for r in read_records(self.synthetic)], count)
         measures = {"baseline": measure(sample([d.text for d in self.docs], count), mined, embedder, low),
                     "sbp": measure([t for t, _ in synthetic], synthetic, embedder, low)}
+        # the paper reports pair copying rather than filtering it: our filter's share of every sample drawn
+        kept, dropped = self.summary["synthetic"], self.summary.get("dropped_copies", 0)
+        measures["sbp"]["copying"]["dropped_as_copies"] = dropped / (kept + dropped)
         if self.config.oracle_corpus:
             measures["oracle"] = measure(first_texts(self.config.oracle_corpus, count), [], embedder, low)
         self.summary["measures"] = measures

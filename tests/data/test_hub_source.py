@@ -9,10 +9,12 @@ import pyarrow.parquet as pq
 import pytest
 from huggingface_hub import constants as hub_constants
 
+from entigraph_jax.config import load_config_file
 from entigraph_jax.data import SourceError, build_source_cache, build_token_cache, load_source, load_tokenizer
 from entigraph_jax.data import hub as hub_module
 from entigraph_jax.runs import TrainRun
 from entigraph_jax.train.setup import build_data
+from tests.helpers import ROOT
 from tests.helpers.runs import quickstart
 from tests.helpers.tokenizers import build_bpe_tokenizer
 
@@ -53,6 +55,29 @@ def hub(tmp_path, monkeypatch):
 def tokenizer(tmp_path):
     (tmp_path / "tok").mkdir()
     return load_tokenizer(build_bpe_tokenizer(tmp_path / "tok", ["<s>", "</s>"], 300))
+
+
+def test_the_released_entigraph_corpus_is_split_at_its_separator(hub):
+    """zitongyang/entigraph-quality-corpus as public code that trains on it reads it: a row per article, its
+    synthetic texts joined in `entigraph` by a literal separator; each text is a document of its own."""
+    root = hub / "datasets--zitongyang--entigraph-quality-corpus"
+    (root / "refs").mkdir(parents=True)
+    (root / "refs" / "main").write_text(COMMIT)
+    path = root / "snapshots" / COMMIT / "data" / "train-00000-of-00001.parquet"
+    path.parent.mkdir(parents=True)
+    articles = {"52995": ["The summary of the tower.", "Rook and bell: the bell hangs in the tower.", ""],
+                "20001": ["The orchard was cold.\n"]}
+    pq.write_table(pa.table({
+        "uid": list(articles), "raw": ["The Tower ...", "The Orchard ..."],
+        "entity": ["Rook<|entityseptoekn|>bell", "orchard"],
+        "entigraph": ["<|entigraphseptoekn|>".join(texts) for texts in articles.values()]}), path)
+    spec = load_config_file(ROOT / "configs/cpt_llama3_8b_released_corpus.py").data.source
+    docs = load_source(spec)
+    assert [d.text for d in docs] == ["The summary of the tower.", "Rook and bell: the bell hangs in the tower.",
+                                      "The orchard was cold."]  # the empty piece skipped, each piece stripped
+    assert [d.doc_id for d in docs][-1] == "zitongyang/entigraph-quality-corpus/train-00000-of-00001.parquet:1.0"
+    whole = load_source("hf:zitongyang/entigraph-quality-corpus:field=entigraph")
+    assert len(whole) == 2 and "<|entigraphseptoekn|>" in whole[0].text  # what the recipe read before
 
 
 def test_splits_fields_and_caps_read_as_the_hub_lays_them_out(hub):

@@ -45,5 +45,5 @@ def test_contamination_needs_an_output_and_sources(tmp_path, run_command):
     for args, message in ((["--config.tasks.contamination.sources=sample"], "needs output"),
                           ([f"--config.output={tmp_path / 'c.json'}"], "contamination.sources is empty")):
         done = run_command(evaluate_main.COMMAND, ["--config", ROOT / "configs/eval_quality.py",
-                                                   "--config.task=contamination", *args])
+                                                   "--config.source=sample", "--config.task=contamination", *args])
         assert done.returncode == 1 and message in done.stderr

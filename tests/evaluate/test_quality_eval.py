@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from entigraph_jax import cli
+from entigraph_jax.config import ConfigError
 from entigraph_jax.data import Document, Question, load_source
 from entigraph_jax.data.documents import author_first_last
 from entigraph_jax.evaluate import __main__ as evaluate_main
@@ -19,10 +20,12 @@ from entigraph_jax.evaluate.quality import (
     closed_book_prompt,
     few_shot_prefix,
     parse_answer,
+    read_shots,
     select_answer,
 )
 from entigraph_jax.evaluate.scores import items, paper_split, summarize
 from entigraph_jax.evaluate.task import Context, read_result
+from entigraph_jax.evaluate.tasks.closed_book import TASK as closed_book_task
 from entigraph_jax.evaluate.tasks.closed_book import ClosedBookSettings, closed_book
 from entigraph_jax.evaluate.tasks.loglik import log_likelihood, loglik_prompt
 from entigraph_jax.models import from_pretrained_hf
@@ -61,6 +64,32 @@ def test_prompt_is_the_papers_layout():
     assert author_first_last("Vantablane, Idris") == "Idris Vantablane"
     assert author_first_last("Le Guin, Ursula K.") == "Ursula K. Le Guin"
     assert author_first_last("Anonymous") == "Anonymous"
+
+
+def test_a_shots_file_replaces_our_worked_examples(tmp_path, evaluate_command):
+    """Your own worked examples (the paper's five, or a domain's): read from a JSONL file, shown in the prompt in
+    place of ours, as many as `shots` asks; a bad line or too few examples is one line before any model loads."""
+    shots = [{"title": "Ledger Notes", "author": "Ops Team", "year": 2024, "question": "Who signs a refund?",
+              "options": ["a clerk", "the treasurer", "a customer", "nobody"], "thought": "The notes say the "
+              "treasurer signs every refund.", "answer": "B"},
+             {"title": "Depot Guide", "author": "", "year": None, "question": "When does the depot open?",
+              "options": ["6am", "7am", "8am", "9am"], "thought": "It opens at seven.", "answer": "B"}]
+    path = tmp_path / "shots.jsonl"
+    path.write_text("".join(json.dumps(s) + "\n" for s in shots))
+    settings = ClosedBookSettings().override({"shots_file": str(path), "sampling.shots": 2})
+    prompt = closed_book_prompt(DOC, DOC.questions[0], 2, tuple(read_shots(str(path))))
+    assert prompt.startswith('## Example 1\n### Question\nIn the context of "Ledger Notes", written by Ops Team in '
+                             "2024, who signs a refund? There is only one correct choice.\n")
+    assert "Thought process: It opens at seven.\nAnswer: B.\n\n## Example 3\n" in prompt and "Pride" not in prompt
+    assert prompt.endswith(closed_book_prompt(DOC, DOC.questions[0]).split("## Example 6\n")[1])
+    closed_book_task.check(settings)
+    with pytest.raises(ConfigError, match=r"^config: shots=5, but there are only 2 worked examples$"):
+        closed_book_task.check(ClosedBookSettings().override({"shots_file": str(path)}))
+    path.write_text(json.dumps(shots[0]) + "\n" + json.dumps({**shots[1], "answer": "E"}) + "\n")
+    done = evaluate_command("--config.model.path=nowhere", f"--config.tasks.closed_book.shots_file={path}",
+                            f"--config.output={tmp_path / 'r.json'}")
+    assert done.returncode == 1 and done.stderr.strip().splitlines()[-1] == (
+        f"evaluate: error: {path}, line 2: needs a title, a question, four options, a thought and an answer A-D")
 
 
 @pytest.mark.parametrize("text, letter", [
@@ -192,7 +221,8 @@ def test_loglik_task_matches_transformers(tmp_path):
 @pytest.fixture
 def evaluate_command(run_command):
     """`python -m entigraph_jax.evaluate --config configs/eval_quality.py ARGS`, in this process."""
-    return lambda *args: run_command(evaluate_main.COMMAND, ["--config", ROOT / "configs/eval_quality.py", *args])
+    return lambda *args: run_command(evaluate_main.COMMAND, ["--config", ROOT / "configs/eval_quality.py",
+                                                             "--config.source=sample", *args])
 
 
 def test_closed_book_command_on_the_sample_corpus(quickstart_run, tmp_path, evaluate_command):
@@ -278,3 +308,21 @@ def test_a_split_that_selects_no_question_is_one_line(quickstart_run, tmp_path, 
         f"evaluate: error: quality:{one}: split=tune selects no question: of the 1 articles with questions it "
         "holds, tune (the first 20% by title) has 0 and test 1; set split=all")
     assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("task", ["loglik", "closed_book"])
+def test_a_missing_model_folder_is_named(tmp_path, evaluate_command, task):
+    done = evaluate_command(f"--config.model.path={tmp_path / 'none'}", f"--config.task={task}")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (f"evaluate: error: {tmp_path / 'none'}: not a checkpoint "
+                                                    "(no such folder)")
+
+
+def test_the_paper_recipe_scores_only_what_it_names(tmp_path, run_command, monkeypatch):
+    """Neither a checkpoint nor QuALITY's files given: one line naming both, never the sample scored instead."""
+    monkeypatch.chdir(tmp_path)
+    done = run_command(evaluate_main.COMMAND, ["--config", ROOT / "configs/eval_quality.py"])
+    assert done.returncode == 1 and done.stderr.strip().splitlines()[-1] == (
+        "evaluate: error: config: model.path is required (the checkpoint to score); source=quality:QuALITY.v1.0.1."
+        "htmlstripped.train,QuALITY.v1.0.1.htmlstripped.dev names QuALITY.v1.0.1.htmlstripped.train, "
+        "QuALITY.v1.0.1.htmlstripped.dev: no such file or folder")

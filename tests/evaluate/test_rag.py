@@ -138,7 +138,8 @@ def test_http_reranker_against_the_fake_server():
 def test_open_book_command(quickstart_run, tmp_path, capsys):
     server = FakeLLMServer().start()
     output = tmp_path / "open_book.json"
-    argv = ["--config", str(ROOT / "configs/eval_quality.py"), f"--config.model.path={quickstart_run.run.export}",
+    argv = ["--config", str(ROOT / "configs/eval_quality.py"), "--config.source=sample",
+            f"--config.model.path={quickstart_run.run.export}",
             "--config.task=open_book", "--config.tasks.open_book.top_k=2",
             "--config.tasks.open_book.embedder.backend=hashing",
             f"--config.tasks.open_book.embedder.cache_dir={tmp_path / 'cache'}",

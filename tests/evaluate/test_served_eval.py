@@ -127,7 +127,8 @@ def test_stop_strings_come_from_vllms_stop_reason(tmp_path):
 
 @pytest.fixture
 def evaluate_command(run_command):
-    return lambda *args: run_command(evaluate_main.COMMAND, ["--config", ROOT / "configs/eval_quality.py", *args])
+    return lambda *args: run_command(evaluate_main.COMMAND, ["--config", ROOT / "configs/eval_quality.py",
+                                                             "--config.source=sample", *args])
 
 
 STAND_IN = """#!{python}

@@ -79,12 +79,19 @@ def test_judged_counts_and_the_normalizer_by_hand(server, tmp_path):
     assert [e["verdicts"] for e in entries] == [["cosmetic", "salient", "false"], ["salient", "cosmetic"],
                                                 ["false"], [], ["salient"]]
     assert chats(server) == 4 + 5  # four summaries split; the first one's three claims judged two at a time
-    result = scores(entries, ("short",))
-    # human means: a1 (claims 1.5, false 0.5, salient 0.5), a2 (1, 0, 1)
-    assert result["human"] == SummaryScore(articles=2, claims=1.25, false=0.25, salient=0.75, false_normalized=1.0,
-                                           salient_normalized=1.0, unjudged=0)
-    assert result["short"] == SummaryScore(articles=2, claims=1.5, false=0.5, salient=0.5, false_normalized=2.0,
-                                           salient_normalized=1 / 1.5, unjudged=0)
+    # human means: a1 (claims 1.5, false 0.5, salient 0.5), a2 (1, 0, 1); short: a1 (3, 1, 1), a2 (0, 0, 0)
+    paper = scores(entries, ("short",))  # per article, then the mean: a2's humans made no false claim, so a2 has
+    assert paper["human"] == SummaryScore(  # no false ratio and is left out of that mean (and counted)
+        articles=2, claims=1.25, false=0.25, salient=0.75, false_normalized=1.0, salient_normalized=1.0, unjudged=0,
+        left_out={"false": 1})
+    assert paper["short"] == SummaryScore(  # false: a1 1/0.5; salient: (a1 1/0.5 + a2 0/1) / 2
+        articles=2, claims=1.5, false=0.5, salient=0.5, false_normalized=2.0, salient_normalized=1.0, unjudged=0,
+        left_out={"false": 1})
+    sums = scores(entries, ("short",), "ratio_of_sums")  # (1 + 0) / (0.5 + 0) and (1 + 0) / (0.5 + 1)
+    assert sums["human"] == SummaryScore(articles=2, claims=1.25, false=0.25, salient=0.75, false_normalized=1.0,
+                                         salient_normalized=1.0, unjudged=0)
+    assert sums["short"] == SummaryScore(articles=2, claims=1.5, false=0.5, salient=0.5, false_normalized=2.0,
+                                         salient_normalized=1 / 1.5, unjudged=0)
     again = [{k: e[k] for k in ("doc_id", "writer", "summary")} for e in entries]
     cost = judge(again, {"a1": CANAL, "a2": COMET}, settings, journal)  # a rerun: every answer is in the journal
     assert chats(server) == 9 and [e["verdicts"] for e in again] == [e["verdicts"] for e in entries]
@@ -131,7 +138,8 @@ def test_summary_command_on_the_quickstart_model(quickstart_run, server, tmp_pat
         "s004": [first["s004"] + " The moon is made of cheese.", first["s004"]],
         "s009": [first["s009"]], "g123": ["A story the corpus does not have."]})
     output = tmp_path / "summary.json"
-    args = ["--config", ROOT / "configs/eval_quality.py", f"--config.model.path={quickstart_run.run.export}",
+    args = ["--config", ROOT / "configs/eval_quality.py", "--config.source=sample",
+            f"--config.model.path={quickstart_run.run.export}",
             "--config.task=summary", "--config.split=all", f"--config.tasks.summary.human={human}",
             "--config.tasks.summary.max_new_tokens=12", "--config.tasks.summary.temperature=0",
             f"--config.tasks.summary.judge.base_url={server.base_url}/v1", "--config.tasks.summary.judge.model=judge",
@@ -141,7 +149,8 @@ def test_summary_command_on_the_quickstart_model(quickstart_run, server, tmp_pat
     report = read_result(output)
     # humans: s004 (claims 1.5, false 0.5, salient 1), s009 (1, 0, 1)
     assert report.summaries["human"] == SummaryScore(articles=2, claims=1.25, false=0.25, salient=1.0,
-                                                     false_normalized=1.0, salient_normalized=1.0, unjudged=0)
+                                                     false_normalized=1.0, salient_normalized=1.0, unjudged=0,
+                                                     left_out={"false": 1})  # s009's humans: no false claim
     results = report.details["results"]
     written = [r for r in results if r["writer"] in ("short", "long")]
     assert sorted((r["writer"], r["doc_id"]) for r in written) == [
@@ -153,7 +162,8 @@ def test_summary_command_on_the_quickstart_model(quickstart_run, server, tmp_pat
     for writer in ("short", "long"):
         rows = [r["counts"] for r in written if r["writer"] == writer]
         assert report.summaries[writer].claims == sum(c["claims"] for c in rows) / 2
-        assert report.summaries[writer].false_normalized == sum(c["false"] for c in rows) / 0.5
+        [s004] = [r["counts"] for r in written if r["writer"] == writer and r["doc_id"] == "s004"]
+        assert report.summaries[writer].false_normalized == s004["false"] / 0.5  # the only article with a ratio
     printed = json.loads(done.stdout)
     assert printed["task"] == "summary" and printed["human"]["salient"] == 1.0
     asked = chats(server)

@@ -182,6 +182,8 @@ def test_recipe_runs_end_to_end(recipe_run, run_command, monkeypatch):
     measures = summary["measures"]
     assert set(measures) == set(arms) and measures["sbp"]["corpus"]["documents"] == len(synthetic)
     assert measures["sbp"]["copying"]["copies"] == 0.0  # the copy filter ran on every sample
+    drawn = len(synthetic) + summary["dropped_copies"]  # the copying rate before the filter, as the paper reports
+    assert measures["sbp"]["copying"]["dropped_as_copies"] == summary["dropped_copies"] / drawn
     loss, ppl, accuracy = metric("perplexity", "loss"), metric("perplexity", "perplexity"), metric("loglik", "accuracy")
     for name, arm in arms.items():  # the figures in the summary are the arms' own last logged ones
         run = TrainRun(arm["workdir"])

@@ -28,6 +28,9 @@ PAPER_FIT = {"A": 64.5456, "B": [13.8352, 8.4705, 3.932], "r": [0.9989, 0.8961, 
 def test_fit_recovers_the_papers_published_curve_from_points_on_it():
     recipe = SweepSettings.from_config(load_config_file(ROOT / "configs" / "scaling_quality.py"))
     assert recipe.fit_components == 3 and len(recipe.token_budgets) >= 7
+    sampling = recipe.evaluate.tasks.closed_book.sampling  # scored as the paper's text says (Appendix I.1)
+    assert (sampling.samples, sampling.selection, sampling.temperature, sampling.max_new_tokens) == (
+        64, "random_valid", 0.1, 300)
     tokens = np.array(recipe.token_budgets, np.float64)
     assert tokens.max() == 455e6  # the whole corpus is the last point
     accuracy = scaling_curve(tokens / 1e6, *PAPER_FIT.values())

@@ -19,7 +19,7 @@ from entigraph_jax.data import Document
 from entigraph_jax.settings import Settings, at_least, positive, section, setting
 
 from ..quality import SamplingSettings, answer_questions, document_question
-from ..rag import ChunkIndex, QueryLikelihoodReranker, open_book_prompt, rerank
+from ..rag import ChunkIndex, QueryLikelihoodReranker, open_book_prompt, rerank, retrieval_few_shot
 from ..scores import QuestionScores, items, summarize
 from ..task import Context, Task
 
@@ -95,4 +95,4 @@ def open_book(settings: OpenBookSettings, context: Context) -> QuestionScores:
 
 TASK = Task("open_book", "QuALITY open-book (RAG) as the paper did it: retrieved chunks in the prompt, then "
             "closed-book's sampling", OpenBookSettings, needs="sampler", reads="questions", result=QuestionScores,
-            run=open_book)
+            run=open_book, check=lambda settings: retrieval_few_shot(settings.sampling.shots))
