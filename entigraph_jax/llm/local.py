@@ -78,6 +78,10 @@ class LocalBackend(Backend):
                 for (_, answer), (sample,) in zip(group, samples, strict=True):
                     answer.set_result(sample)
 
+    async def start(self):
+        self.sampler.stop.clear()
+
     async def aclose(self):
+        self.sampler.stop.set()  # a decode in its thread ends at its next chunk: a SIGTERM waits seconds, not a batch
         if self._worker is not None:
             self._worker.cancel()

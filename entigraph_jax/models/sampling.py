@@ -20,6 +20,7 @@ import functools
 import json
 import math
 import os
+import threading
 
 import jax
 import jax.numpy as jnp
@@ -101,6 +102,10 @@ def _bucket(length: int) -> int:
     return max(16, 1 << (max(length, 1) - 1).bit_length()) if length <= 256 else -(-length // 256) * 256
 
 
+class DecodeStopped(RuntimeError):
+    """A decode abandoned because `Sampler.stop` was set."""
+
+
 class Sampler:
     """`Sampler(model, tokenizer).generate(prompts, SamplingParams(...))` -> n `Sample`s per prompt."""
 
@@ -118,6 +123,9 @@ class Sampler:
         self.pad_id = tokenizer.pad_id if tokenizer.pad_id is not None else 0
         self._texts: TokenTexts | None = None  # each token's text, built on the first JSON request
         self._shared: tuple[list[int], SharedPrefix] | None = None  # the last shared prefix: tokens, keys/values
+        # set from another thread (a server shutting down): a decode in progress raises `DecodeStopped` at its
+        # next chunk of tokens (its next token under JSON), so a stop never waits for a whole batch
+        self.stop = threading.Event()
         self.row_multiple = 1
         if mesh is not None:
             batch_axes = rules.spec(("batch",), (0,), mesh)[0] or ()
@@ -212,6 +220,7 @@ class Sampler:
         positions = np.asarray(positions)
         count = min(JSON_CANDIDATES, self.config.vocab_size)
         for step in range(params.max_new_tokens):
+            self._check_stop()
             key = jax.random.fold_in(jax.random.key(params.seed), step)
             order, inside = (np.asarray(a) for a in self._candidates(logits, key, params, count))
             chosen, produced = np.full(rows, self.pad_id, np.int32), np.zeros(rows, bool)
@@ -297,6 +306,7 @@ class Sampler:
         live = len(out)  # the batch's first rows are samples; any after them pad it to its size
         step = self.chunk if params.stop else new
         for limit in (*range(step, new, step), new):
+            self._check_stop()
             carry = self._decode(self.state, params, jnp.int32(limit), carry, shared)
             rows, done = np.asarray(carry[6])[:live], np.asarray(carry[4])[:live]
             out[rows] = np.asarray(carry[3])[:live]
@@ -311,6 +321,10 @@ class Sampler:
                 carry = self._gather(carry, keep)
                 live, carry = len(going), (*carry[:4], jnp.arange(size) >= len(going), *carry[5:])
         return out
+
+    def _check_stop(self) -> None:
+        if self.stop.is_set():
+            raise DecodeStopped("the sampler was stopped during a decode")
 
     def _shared_prefix(self, ids: list[list[int]]) -> tuple[int, SharedPrefix | None]:
         """(its length, its keys and values) of a prefix every prompt starts with, or (0, None): the one

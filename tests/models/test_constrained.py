@@ -13,7 +13,7 @@ from flax import nnx
 from entigraph_jax.data.tokenizers import Tokenizer
 from entigraph_jax.models import Llama, LlamaConfig
 from entigraph_jax.models.constrained import JsonPrefix
-from entigraph_jax.models.sampling import Sampler, SamplingParams
+from entigraph_jax.models.sampling import DecodeStopped, Sampler, SamplingParams
 
 
 def random_value(rng: random.Random, depth: int = 0):
@@ -125,3 +125,20 @@ def test_sampled_json_is_always_valid(model):
         assert isinstance(json.loads(s.text), dict)
     for s in samples:
         assert JsonPrefix().feed(s.text) is not None
+
+
+def test_a_stop_set_during_a_json_decode_ends_it_at_the_next_token(model):
+    """Under the JSON constraint the stop is looked at every token (`Sampler.stop`, set by a closing server)."""
+    sampler = Sampler(model, JsonCharTokenizer())
+    params = SamplingParams(max_new_tokens=64, temperature=0, json=True)
+    steps, candidates = [], sampler._candidates
+
+    def one_token_then_stop(*args):
+        steps.append(1)
+        sampler.stop.set()
+        return candidates(*args)
+
+    sampler._candidates = one_token_then_stop
+    with pytest.raises(DecodeStopped, match="stopped during a decode"):
+        sampler.generate([[1]], params)
+    assert len(steps) == 1

@@ -9,7 +9,7 @@ from flax import nnx
 from entigraph_jax.data.tokenizers import Tokenizer
 from entigraph_jax.models import Llama, LlamaConfig, from_pretrained_hf, make_mesh
 from entigraph_jax.models.llama import KVCache
-from entigraph_jax.models.sampling import Sampler, SamplingParams, next_token
+from entigraph_jax.models.sampling import DecodeStopped, Sampler, SamplingParams, next_token
 
 
 class CharTokenizer(Tokenizer):
@@ -53,6 +53,27 @@ def test_stop_strings_cut_exactly(model):
     cut = sampler.generate(PROMPTS[:1], SamplingParams(max_new_tokens=24, temperature=0, stop=(stop,)))[0][0]
     assert cut.text == full.text[: full.text.find(stop)] and cut.finish_reason == "stop"
     assert cut.stop_string == stop and full.stop_string is None  # which stop string ended it
+
+
+def test_a_stop_set_during_a_decode_ends_it_at_the_next_chunk(model):
+    """A server shutting down sets `Sampler.stop` from another thread: the decode raises at its next chunk
+    instead of running the batch to its end; cleared, the sampler decodes as before."""
+    sampler = Sampler(model, CharTokenizer(), chunk=8)
+    params = SamplingParams(max_new_tokens=64, temperature=0, stop=("never said",))
+    whole = sampler.generate(PROMPTS, params)
+    chunks, decode = [], sampler._decode
+
+    def one_chunk_then_stop(*args):
+        chunks.append(1)
+        sampler.stop.set()
+        return decode(*args)
+
+    sampler._decode = one_chunk_then_stop
+    with pytest.raises(DecodeStopped, match="stopped during a decode"):
+        sampler.generate(PROMPTS, params)
+    assert len(chunks) == 1  # not the 8 chunks the batch had left
+    sampler._decode, _ = decode, sampler.stop.clear()
+    assert sampler.generate(PROMPTS, params) == whole
 
 
 @pytest.mark.parametrize("gemma2", [False, True])
