@@ -4,7 +4,9 @@ means a new version folder, never an edit in place. A version may also be a fold
 templates (another language, another domain's wording): its content hash goes into request ids, so an
 edited prompt is asked again rather than answered from the journal. A run reads its prompts once, at start.
 From v3 on every prompt begins with its document, so the requests about one document share a prefix that a
-server's prefix cache (vLLM's, OpenAI's) computes once."""
+server's prefix cache (vLLM's, OpenAI's) computes once. A version's system message is `system.txt`, or
+`<name>.system.txt` for the template `<name>` where there is one (the paper's versions give each kind its own
+instructions as the system message, the document under its heading in the user turn)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,9 @@ from pathlib import Path
 from entigraph_jax.llm.templates import PromptError, fill, read_template
 
 PROMPTS = Path(__file__).parent / "prompts"
+# built-in versions reshaped since they were first released: their request ids carry the revision, so a
+# journal's answers to the earlier shape are never taken for answers to this one
+REVISIONS = {"paper": 2}  # 2: the paper's roles (instructions in the system message, App. H.1/H.2)
 REPHRASE_STYLES = ("easy", "wiki", "academic", "qa")  # WRAP's styles (Maini et al., 2024)
 
 
@@ -48,7 +53,7 @@ def folder(version: str) -> Path:
 def identity(version: str) -> str:
     """What request ids know a prompt version by: a built-in version's name, or a folder's content hash."""
     if built_in(version):
-        return version
+        return f"{version}@{REVISIONS[version]}" if version in REVISIONS else version
     digest = hashlib.sha256()
     for path in sorted(folder(version).glob("*.txt")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
@@ -57,6 +62,12 @@ def identity(version: str) -> str:
 
 def template(version: str, name: str) -> str:
     return read_template(folder(version), name)
+
+
+def system_message(version: str, name: str) -> str:
+    """The system message of the template `name`: its own `<name>.system.txt`, else the version's `system.txt`."""
+    own = f"{name}.system"
+    return template(version, own if (folder(version) / f"{own}.txt").is_file() else "system")
 
 
 def missing(version: str, names) -> str:

@@ -22,7 +22,7 @@ from entigraph_jax.data import Document, load_source, unique_documents
 from entigraph_jax.llm import InvalidAnswer, Request
 
 from .prompts import identity as prompt_identity
-from .prompts import render, template
+from .prompts import render, system_message
 from .settings import GenerateSettings
 
 
@@ -43,7 +43,7 @@ def make_request(doc, kind, settings, entities=(), style="", sample_index=0, jso
 def messages(request: Request, doc: Document, prompt_version: str) -> tuple[str, str]:
     """(system, user) prompt texts of a request."""
     name = f"{request.kind}_{request.style}" if request.kind in ("rephrase", "answer") else request.kind
-    return template(prompt_version, "system"), render(prompt_version, name, doc.text, request.entities, doc.title)
+    return system_message(prompt_version, name), render(prompt_version, name, doc.text, request.entities, doc.title)
 
 
 def entity_requests(docs: list[Document], settings: GenerateSettings) -> list[Request]:

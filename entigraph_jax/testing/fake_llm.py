@@ -120,6 +120,8 @@ def fake_answer(prompt: str, json_mode: bool) -> str:
         return answered
     if "<document>\n" in prompt:  # prompt versions from v3 on
         document = prompt.split("<document>\n", 1)[1].split("\n</document>", 1)[0]
+    elif "### Document Content:\n" in prompt:  # the paper's shape (version `paper`)
+        document = prompt.split("### Document Content:\n", 1)[1].split("\n### Entities:", 1)[0]
     else:
         document = prompt.split("Document:\n", 1)[-1].split("\n\nEntities:", 1)[0]
     if json_mode:

@@ -332,24 +332,51 @@ def test_pair_prompt_anchors_every_section_on_the_title():
     assert "a {title} and {entity_1} in the text" in filled  # a document is never searched for slots
 
 
-def test_the_paper_recipe_asks_what_the_paper_asks_and_nothing_more():
+# The shape of the released code's EntiGraph requests (utils/prompt_utils.py, data/entigraph.py): which role holds
+# what, the user turn's headings and slots, the system message's asks and answer headings (placeholders as written)
+RELEASED = {
+    "entities": {"user": ["### Document Content:", "{document}"],
+                 "system": ["People", "Places", "Object", "Concepts", '"summary"', '"entities"']},
+    "pair": {"user": ["### Document Content:", "{document}", "### Entities:", "- {entity_1}", "- {entity_2}"],
+             "system": ["### Discussion of <title> in relation to <entity1>",
+                        "### Discussion of <title> in relation to <entity2>",
+                        "### Discussion of Interaction between <entity1> and <entity2> in context of <title>"]},
+    "triple": {"user": ["### Document Content:", "{document}", "### Entities:", "- {entity_1}", "- {entity_2}",
+                        "- {entity_3}"],
+               "system": ["### Discussion of <title> in relation to <entity1>",
+                          "### Discussion of <title> in relation to <entity2>",
+                          "### Discussion of <title> in relation to <entity3>",
+                          "### Discussion of Interaction between <entity1>, <entity2> and <entity3> in context of "
+                          "<title>"]},
+}
+
+
+def test_the_paper_recipe_asks_what_the_paper_asks_in_the_roles_it_asks_them():
+    """Version `paper` has the released code's shape: each kind's instructions in the system message, the document
+    under its heading (and the entities under theirs) in the user turn, in our own words; v3 stays ours."""
     recipe = GenerateSettings.from_config(load_config_file(ROOT / "configs" / "entigraph_quality.py"))
     assert recipe.prompt_version == "paper" and not recipe.entigraph.entities_in_document
-    doc = load_source("sample")[0]
-    system, entities = messages(entity_requests([doc], recipe)[0], doc, "paper")
-    for part in ("people", "places", "objects", "concepts", "abstract ideas or themes", "as many entities as you can"):
-        assert part in entities
-    request = pair_requests(doc, ["Hesper Dunmoyle", "Craftsmanship"], recipe)[0]
-    _, pair = messages(request, doc, "paper")
-    assert f'### Discussion of "{doc.title}" in relation to Hesper Dunmoyle\n' in pair
-    assert (f'### Discussion of the interaction between Hesper Dunmoyle and Craftsmanship in the context of '
-            f'"{doc.title}"') in pair
-    triple = triple_requests(doc, ["Hesper Dunmoyle", "Craftsmanship", "Old Tansy"], [0], recipe)[0]
-    _, triple = messages(triple, doc, "paper")
-    assert triple.count("### Discussion of") == 4 and "lastly emphasizing Old Tansy" in triple
-    for text in (system, entities, pair, triple):  # v3's added constraint is not the paper's
-        assert doc.text in text or text == system
-        assert "only what" not in text.lower() and "do not invent" not in text.lower()
+    doc, names = load_source("sample")[0], ["Hesper Dunmoyle", "Craftsmanship", "Old Tansy"]
+    asked = {"entities": entity_requests([doc], recipe)[0], "pair": pair_requests(doc, names[:2], recipe)[0],
+             "triple": triple_requests(doc, names, [0], recipe)[0]}
+    for kind, request in asked.items():
+        system, user = messages(request, doc, "paper")
+        filled = [line.replace("{document}", doc.text).replace("{entity_1}", names[0])
+                  .replace("{entity_2}", names[1]).replace("{entity_3}", names[2]) for line in RELEASED[kind]["user"]]
+        assert user == "\n".join(filled), kind  # the user turn is the document and the entities, nothing more
+        for part in RELEASED[kind]["system"]:
+            assert part in system, (kind, part)
+        assert doc.text not in system and "only what" not in system.lower()  # v3's added constraint is not the paper's
+    system, _ = messages(asked["entities"], doc, "paper")
+    assert "as many entities as you can" in system and json.loads(system[system.index("{"):].replace("...", '"x"'))
+    _, v3 = messages(asked["pair"], doc, "v3")
+    assert "use only what" in messages(asked["pair"], doc, "v3")[0].lower() and doc.text in v3  # ours, unchanged
+
+
+def test_a_reshaped_built_in_version_asks_again():
+    """`paper` was reshaped in place: its request ids carry the revision, so a journal's answers to the earlier
+    shape are not reused for the new one; v3's ids are what they were."""
+    assert prompt_identity("paper") == "paper@2" and prompt_identity("v3") == "v3"
 
 
 def test_the_rephrase_recipe_is_the_papers_three_styles_and_qa_is_apart():
@@ -361,9 +388,9 @@ def test_the_rephrase_recipe_is_the_papers_three_styles_and_qa_is_apart():
     doc = load_source("sample")[0]
     wanted = {"easy": "toddler", "wiki": "Wikipedia", "academic": "erudite scholar", "qa": '"Question: ..."'}
     for request in rephrase_requests([doc], qa.override({"rephrase.styles": tuple(wanted)})):
-        _, prompt = messages(request, doc, "paper")
-        assert wanted[request.style] in prompt and doc.text in prompt
-        assert "every piece of content of the article intact, including its title, author and year" in prompt
+        system, prompt = messages(request, doc, "paper")  # the style's ask is the assistant's role, as in App. H.2
+        assert wanted[request.style] in system and prompt == f"### Document Content:\n{doc.text}"
+        assert "every piece of content of the article intact, including its title, author and year" in system
 
 
 @pytest.mark.parametrize("backend", ["openai", "gemini"])
