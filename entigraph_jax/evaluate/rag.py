@@ -5,9 +5,10 @@ is prefixed with its article's title, author and year. The question block (quest
 is embedded and the `retrieval_max_k` most similar chunks are retrieved (the paper: 128); a
 reranker scores them (the paper: Cohere `rerank-english-v3.0`; here any Cohere-compatible `/rerank`
 server, or the evaluated model's own query likelihood) and the best `top_k` go into the prompt,
-best last. The prompt is a five-shot block in which each worked example shows its own supporting
-contexts (ours, invented), then the question with its retrieved chunks; sampling, parsing and the
-answer selection are the closed-book protocol's (`quality.py`); the task is `tasks/open_book.py`.
+best last (`chunk_order=best_first`: the released code's default). The prompt is a five-shot block in
+which each worked example shows its own supporting contexts (ours, invented), then the question with its
+retrieved chunks; sampling, parsing and the answer selection are the closed-book protocol's (`quality.py`);
+the task is `tasks/open_book.py`.
 """
 
 from __future__ import annotations
@@ -92,9 +93,10 @@ def _merge(pieces: list[str], size: int) -> list[str]:
 
 
 def chunk_prefix(title: str, author: str, year) -> str:
-    """What every chunk of an article starts with, so a retrieved chunk says where it comes from (a line
-    the document has nothing for is left out)."""
-    lines = [("Title", title), ("Author", author), ("Year", year)]
+    """What every chunk of an article starts with, so a retrieved chunk says where it comes from: the
+    released code's `Title:`, `Author:`, `Year Written:` lines (a line the document has nothing for is
+    left out)."""
+    lines = [("Title", title), ("Author", author), ("Year Written", year)]
     return "".join(f"{name}: {value}\n" for name, value in lines if value not in (None, "")) + "\n"
 
 
@@ -165,8 +167,11 @@ def retrieval_few_shot(shots: int = 5) -> str:
     return "".join(examples) + f"## Example {len(examples) + 1}\n\n"
 
 
-def open_book_prompt(doc: Document, question, chunks: list[str], shots: int = 5) -> str:
-    """`chunks` best first; the prompt lists them best last, right before the question."""
-    ordered = chunks[::-1]
+CHUNK_ORDERS = ("best_last", "best_first")  # where the best chunk goes: next to the question, or first
+
+
+def open_book_prompt(doc: Document, question, chunks: list[str], shots: int = 5, order: str = "best_last") -> str:
+    """`chunks` best first; the prompt lists them best last (right before the question) or best first."""
+    ordered = chunks[::-1] if order == "best_last" else list(chunks)
     return (retrieval_few_shot(shots) + instructions(len(ordered)) + contexts_block(ordered)
             + document_question(doc, question, sep="\n\n") + THOUGHT)

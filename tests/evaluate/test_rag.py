@@ -90,7 +90,7 @@ def test_remote_embedders_against_the_fake_server(tmp_path, monkeypatch, kind):
 def test_chunks_carry_their_articles_title_author_and_year():
     doc = load_source("sample")[0]
     index = ChunkIndex.build([doc], HashingEmbedder(), size=300)
-    prefix = f"Title: {doc.title}\nAuthor: {author_first_last(doc.author)}\nYear: {doc.year}\n\n"
+    prefix = f"Title: {doc.title}\nAuthor: {author_first_last(doc.author)}\nYear Written: {doc.year}\n\n"  # the code's
     assert len(index.chunks) > 2 and all(c.startswith(prefix) for c in index.chunks)
     bodies = [c[len(prefix):] for c in index.chunks]
     assert all(len(b) <= 300 for b in bodies) and not bodies[0].startswith('"')  # the header line is not chunked
@@ -118,6 +118,9 @@ def test_retrieval_then_rerank_then_top_k_best_last():
     assert final.startswith("## Example 6\n\n### Instructions\n") and "the 2 supporting contexts" in final
     assert final.endswith(document_question(doc, question, sep="\n\n") + "### Thought Process and Answer\n"
                           "Thought process:")
+    first = open_book_prompt(doc, question, chunks, order="best_first")  # the released code's default
+    final = first[first.rindex("## Example 6"):]
+    assert final.index("*Context 1*\n" + chunks[0]) < final.index("*Context 2*\n" + chunks[1])
     shots = prompt.split("## Example ")[1:6]
     assert [s.count("*Context ") for s in shots] == [len(c) for c in SHOT_CONTEXTS]
     assert all("### Question\n" in s and "\n\n### Choices\n" in s and s.rstrip().endswith(".") for s in shots)
@@ -153,6 +156,10 @@ def test_open_book_command(quickstart_run, tmp_path, capsys):
     assert cli.main(evaluate_main.COMMAND, argv) == 0, capsys.readouterr().err
     report = read_result(output)
     assert report.splits["all"].overall.total == 6 and report.details["article_recall"] >= 0.5
+    ranked = [r["ranked_from"] for r in report.details["results"]]  # Recall@8 over the reranked 4 retrieved
+    assert [len(r) for r in ranked] == [4] * 6 and report.details["recall_at_8"] == np.mean(
+        [r["doc_id"] in k for r, k in zip(report.details["results"], ranked, strict=True)])
+    assert report.details["recall_at_8"] >= report.details["article_recall"]  # the prompt's 2 are among them
     assert report.details["reranker"] == "rerank:rerank-english-v3.0"
     assert report.details["settings"]["retrieval_max_k"] == 4
     assert sum(r["path"] == "/v1/rerank" for r in server.requests) == 6

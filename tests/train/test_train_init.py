@@ -6,6 +6,7 @@ import pytest
 from entigraph_jax.cli import main
 from entigraph_jax.config import flatten, load_config_file
 from entigraph_jax.data import load_source, load_tokenizer
+from entigraph_jax.evaluate.grid import GridSettings
 from entigraph_jax.evaluate.report import ReportSettings
 from entigraph_jax.evaluate.run import evaluate
 from entigraph_jax.evaluate.settings import EvaluateSettings
@@ -25,11 +26,11 @@ from tests.helpers.runs import quickstart, train_in
 
 @pytest.mark.parametrize("recipe", sorted((ROOT / "configs").glob("*.py")), ids=lambda p: p.stem)
 def test_every_recipe_is_the_settings_of_one_command(recipe):
-    """Each recipe is a train, generate, evaluate (or its report), sweep or sbp config with exactly that command's keys,
-    and every value passes that command's checks."""
+    """Each recipe is a train, generate, evaluate (or its report or grid), sweep or sbp config with exactly that
+    command's keys, and every value passes that command's checks."""
     config = load_config_file(recipe)
-    owners = [s for s in (TrainSettings, GenerateSettings, EvaluateSettings, ReportSettings, SweepSettings, SBPSettings)
-              if sorted(flatten(config)) == sorted(s().leaves())]
+    owners = [s for s in (TrainSettings, GenerateSettings, EvaluateSettings, ReportSettings, GridSettings,
+                          SweepSettings, SBPSettings) if sorted(flatten(config)) == sorted(s().leaves())]
     assert len(owners) == 1
     assert owners[0].from_config(config).leaves() == flatten(config)
 

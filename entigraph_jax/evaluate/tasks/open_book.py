@@ -19,11 +19,12 @@ from entigraph_jax.data import Document
 from entigraph_jax.settings import Settings, at_least, positive, section, setting
 
 from ..quality import SamplingSettings, answer_questions, document_question
-from ..rag import ChunkIndex, QueryLikelihoodReranker, open_book_prompt, rerank, retrieval_few_shot
+from ..rag import CHUNK_ORDERS, ChunkIndex, QueryLikelihoodReranker, open_book_prompt, rerank, retrieval_few_shot
 from ..scores import QuestionScores, items, summarize
 from ..task import Context, Task
 
 RERANKERS = ("none", "http", "query_likelihood")
+RECALL_AT = 8  # Table 3's Recall@8: is the question's article among the 8 best chunks after reranking
 
 
 def _paper_embedder() -> EmbedderSettings:
@@ -45,8 +46,10 @@ class OpenBookSettings(Settings):
     rerank: str = setting("none", "none | http (a Cohere-compatible /rerank server: reranker.*) | "
                           "query_likelihood (the evaluated model)", choices=RERANKERS)
     reranker: RerankerSettings = section(RerankerSettings, "rerank=http: the /rerank server")
-    top_k: int = setting(8, "chunks put in the prompt, best last (the paper: 16 for the base model, 8 after CPT)",
+    top_k: int = setting(8, "chunks put in the prompt (the paper: 16 for the base model, 8 after CPT)",
                          check=positive)
+    chunk_order: str = setting("best_last", "best_last: the best chunk right before the question | best_first (the "
+                               "released code's default; App. F.3 picks on the tune split)", choices=CHUNK_ORDERS)
 
 
 def make_reranker(settings: OpenBookSettings, context: Context):
@@ -66,12 +69,13 @@ def retrieve(docs: list[Document], todo, embedder, settings: OpenBookSettings, r
           f"with {embedder.name}", file=sys.stderr)
     index = ChunkIndex.build(docs, embedder, settings.chunk_size)
     queries = [document_question(doc, q, sep="\n\n") for doc, q in todo]
+    shown = max(settings.top_k, RECALL_AT)  # ranked this far (of those retrieved): the prompt's chunks, Recall@8
     hits = index.search(embedder.embed(queries), max(settings.retrieval_max_k, settings.top_k))
     pairs = zip(queries, hits, strict=True)
     if reranker:
         pairs = tqdm(pairs, total=len(queries), desc=f"rerank ({reranker.name})", unit="question", dynamic_ncols=True)
-    return index, [rerank(found, reranker.scores(query, [index.chunks[j] for j in found]), settings.top_k)
-                   if reranker else found[: settings.top_k] for query, found in pairs]
+    return index, [rerank(found, reranker.scores(query, [index.chunks[j] for j in found]), shown)
+                   if reranker else found[:shown] for query, found in pairs]
 
 
 def open_book(settings: OpenBookSettings, context: Context) -> QuestionScores:
@@ -83,14 +87,16 @@ def open_book(settings: OpenBookSettings, context: Context) -> QuestionScores:
                              f"{Path(context.checkpoint).absolute()}.embeddings" if context.checkpoint else "")
     reranker = make_reranker(settings, context)
     index, chosen = retrieve(docs, todo, embedder, settings, reranker)
-    prompt_of = lambda i, doc, q: open_book_prompt(doc, q, [index.chunks[j] for j in chosen[i]],  # noqa: E731
-                                                   settings.sampling.shots)
+    prompt_of = lambda i, doc, q: open_book_prompt(  # noqa: E731
+        doc, q, [index.chunks[j] for j in chosen[i][: settings.top_k]], settings.sampling.shots, settings.chunk_order)
     results = answer_questions(context.sampler, todo, prompt_of, settings.sampling)
     for i, result in enumerate(results):
-        result["retrieved_from"] = [index.doc_ids[j] for j in chosen[i]]
+        result["retrieved_from"] = [index.doc_ids[j] for j in chosen[i][: settings.top_k]]
+        result["ranked_from"] = [index.doc_ids[j] for j in chosen[i][:RECALL_AT]]
     recall = float(np.mean([r["doc_id"] in r["retrieved_from"] for r in results])) if results else None
+    at_8 = float(np.mean([r["doc_id"] in r["ranked_from"] for r in results])) if results else None
     return summarize("open_book", results, docs, embedder=embedder.name, reranker=reranker.name if reranker else None,
-                     settings=settings.to_dict(), article_recall=recall)
+                     settings=settings.to_dict(), article_recall=recall, recall_at_8=at_8)
 
 
 TASK = Task("open_book", "QuALITY open-book (RAG) as the paper did it: retrieved chunks in the prompt, then "
