@@ -2,9 +2,11 @@
 
 import asyncio
 import dataclasses
+import os
 import sys
 
 from entigraph_jax.cli import Command, Flag, main
+from entigraph_jax.errors import UserError
 from entigraph_jax.settings import Settings, at_least, positive, setting
 
 from .fake_llm import FakeLLMServer
@@ -22,7 +24,12 @@ def serve(config, invocation) -> None:
     server = FakeLLMServer(latency_s=config.latency_s, batch_polls=config.batch_polls)
 
     async def run():
-        await server.serve(config.host, config.port)
+        try:
+            await server.serve(config.host, config.port)
+        except OSError as e:  # the port is taken, or the address is not this machine's
+            why = os.strerror(e.errno) if e.errno else str(e)
+            raise UserError(f"cannot listen on {config.host}:{config.port} ({why}); choose another with --port (0: "
+                            "any free one)") from e
         print(f"fake LLM server on http://{config.host}:{server.port} (OpenAI: add /v1)", flush=True)
         await asyncio.Event().wait()
 

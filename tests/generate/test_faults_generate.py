@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -341,3 +342,16 @@ def test_a_nonsense_setting_is_refused_before_any_request(server, tmp_path, gene
     done = generate_here(tmp_path / "out", f"--config.llm.base_url={server.base_url}/v1", flag)
     assert done.returncode == 1 and done.stderr.strip().splitlines() == [f"generate: error: {message}"]
     assert not server.requests and not (tmp_path / "out").exists()
+
+
+def test_the_fake_server_on_a_port_in_use_is_one_line(run_command):
+    from entigraph_jax.testing import __main__ as testing_main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_command(testing_main.COMMAND, ["--port", port])
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+        f"testing: error: cannot listen on 127.0.0.1:{port} (Address already in use); choose another with --port "
+        "(0: any free one)"]
