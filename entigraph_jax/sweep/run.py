@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -37,9 +38,18 @@ class SweepResult:
     plot: str | None  # scaling.png
 
 
+REPEATS = 1_000_000  # `budget=trained`: epochs enough for any budget; max_steps ends the run
+
+
 def train_settings(config: SweepSettings, tokens: int, run_dir: Path) -> TrainSettings:
-    """The training of the run at one budget (exported, for its evaluation)."""
-    return config.train.override({"data.subsample_tokens": int(tokens), "workdir": str(run_dir), "export.hf": True})
+    """The training of the run at one budget (exported, for its evaluation): the source subsampled to `tokens`,
+    or (`budget=trained`) `tokens` trained, rounded up to whole steps, the source repeated as needed."""
+    run = {"workdir": str(run_dir), "export.hf": True}
+    if config.budget == "trained":
+        data = config.train.data
+        return config.train.override({**run, "data.epochs": REPEATS,
+                                      "max_steps": math.ceil(tokens / (data.global_batch * data.seq_len))})
+    return config.train.override({**run, "data.subsample_tokens": int(tokens)})
 
 
 def evaluate_settings(config: SweepSettings, run: TrainRun) -> EvaluateSettings:

@@ -12,6 +12,7 @@ from entigraph_jax.settings import SettingError, Settings, at_least, section, se
 from entigraph_jax.train.settings import TrainSettings
 
 LAUNCH = ("sequential", "print")
+BUDGETS = ("corpus", "trained")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,7 +26,11 @@ class ReferenceSettings(Settings):
 class SweepSettings(Settings):
     workdir: str = setting("", "the study's folder: one run folder per budget, results, fit and plot (also "
                            "--workdir)")
-    token_budgets: tuple = setting((1,), "synthetic tokens per run (the train source is subsampled to each)")
+    token_budgets: tuple = setting((1,), "tokens per run: see budget")
+    budget: str = setting("corpus", "what a budget counts: corpus (the train source subsampled to it, nested subsets "
+                          "trained data.epochs times: the paper's Figure 2) | trained (the tokens each run trains: "
+                          "max_steps from the batch, the source whole and repeated as often as that takes, so arms "
+                          "with corpora of any size train alike)", choices=BUDGETS)
     train: TrainSettings = section(TrainSettings, "each run's training (data.subsample_tokens and workdir are set "
                                    "per run)")
     evaluate: EvaluateSettings = section(EvaluateSettings, "each run's evaluation (model.path, tokenizer and "

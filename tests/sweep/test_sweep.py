@@ -168,3 +168,24 @@ def test_the_plot_names_its_runs_shows_chance_and_labels_each_budget_once():
     assert [t.get_text() for t in ax.get_xticklabels() if t.get_text()] == ["500", "1k", "1.5k", "2.5k", "3.9k"]
     assert not [t.get_text() for t in ax.get_xticklabels(minor=True) if t.get_text()]
     assert [short_count(n) for n in (999, 2_000_000, 455e6, 1.2e9)] == ["999", "2M", "455M", "1.2B"]
+
+
+@pytest.mark.slow
+def test_a_trained_budget_repeats_a_small_corpus_to_the_same_tokens(tmp_path):
+    """budget=trained: every run trains its budget's tokens (whole steps), however small its corpus: a corpus of
+    about one batch is repeated to 8 steps' worth, as a corpus many times larger would be read."""
+    from entigraph_jax.data import load_source, train_sentencepiece
+
+    vocabulary = train_sentencepiece((d.text for d in load_source("sample")), tmp_path / "sp" / "tokenizer", 1000)
+    small = tmp_path / "small.jsonl"
+    small.write_text("".join(json.dumps({"text": f"The {w} bell of Quarrowmere rang at dawn {n} times."}) + "\n"
+                             for w in ("salt", "iron", "glass") for n in range(12)))
+    config = SweepSettings.from_config(load_config_file(ROOT / "configs" / "scaling_quickstart.py")).override({
+        "workdir": str(tmp_path / "sweep"), "budget": "trained", "token_budgets": (600, 2048), "fit_components": 1,
+        "fit_draws": 0, "train.data.source": f"jsonl:{small}", "train.tokenizer.path": str(vocabulary)})
+    result = sweep(config)
+    assert result.runs == 2
+    for tokens, steps in ((600, 3), (2048, 8)):  # 8 rows of 32 tokens a step: the budget rounded up to a step
+        run = TrainRun(tmp_path / "sweep" / f"tokens_{tokens}")
+        assert run.steps == steps and run.tokens_trained == steps * 8 * 32
+    assert SweepSettings().budget == "corpus"  # the paper's Figure 2 subsamples the corpus
