@@ -96,6 +96,16 @@ class World:
         return sorted({getattr(f, side) for f in self.facts for side, k in (("subject", 0), ("object", 1))
                        if RELATIONS[f.relation][k] == kind})
 
+    def quality_lines(self, seed: int = 0) -> list[dict]:
+        """The documents with their facts' questions as QuALITY release lines (what `quality:` reads and the
+        evaluation scores)."""
+        asked = self.questions(seed)
+        by_fact = {Fact(**q["fact"]): q for q in asked}
+        return [{"article_id": doc_id, "title": title, "author": "", "year": None, "article": self.document_text(i),
+                 "questions": [{"question": by_fact[f]["question"], "options": by_fact[f]["options"],
+                                "gold_label": "ABCD".index(by_fact[f]["answer"]) + 1} for f in stated]}
+                for i, (doc_id, title, stated) in enumerate(self.documents)]
+
     def questions(self, seed: int = 0) -> list[dict]:
         """A four-option question per fact: the distractors are other values of the answer's kind (seeded)."""
         rng, out = np.random.default_rng(seed), []
@@ -108,15 +118,15 @@ class World:
         return out
 
 
-def make_world(seed: int, people: int = 24, guilds: int = 6, facts_per_document: int = 5) -> World:
-    """A world of `people` and `guilds` (disjoint names for another seed's world are the caller's choice of
-    seed and lists), every fact stated by exactly one document; documents group facts about a few entities, so
-    entities recur across documents."""
+def make_world(seed: int, people: int = 24, guilds: int = 5, facts_per_document: int = 5, half: int = 0) -> World:
+    """A world of `people` and `guilds`, every fact stated by exactly one document; documents group facts about a
+    few entities, so entities recur across documents. `half` (0 or 1) draws first names, towns and guilds from
+    one half of the lists: worlds of different halves share no person, town or guild."""
     rng = np.random.default_rng(seed)
-    names = [f"{f} {last}" for f in FIRST for last in LAST]
+    names = [f"{f} {last}" for f in FIRST[half::2] for last in LAST]
     persons = rng.choice(names, people, replace=False).tolist()
-    guild_names = [f"{w} Guild" for w in rng.choice(GUILD_WORDS, guilds, replace=False).tolist()]
-    towns = rng.choice(TOWNS, min(len(TOWNS), people // 2), replace=False).tolist()
+    guild_names = [f"{w} Guild" for w in rng.choice(GUILD_WORDS[half::2], guilds, replace=False).tolist()]
+    towns = rng.choice(TOWNS[half::2], min(len(TOWNS) // 2, people // 2), replace=False).tolist()
     facts = []
     for i, p in enumerate(persons):
         facts += [Fact("home", p, str(rng.choice(towns))), Fact("trade", p, str(rng.choice(TRADES))),

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from entigraph_jax.data import read_records
+from entigraph_jax.data import load_source, read_records
 from entigraph_jax.generate.run import generate
 from entigraph_jax.testing import FakeLLMServer
 from entigraph_jax.testing.world import RELATIONS, make_world, read_facts, world_answer
@@ -40,6 +40,21 @@ def test_entities_recur_across_documents_and_questions_are_fair(world):
         assert all(o in others for o in q["options"])  # every distractor is a value of the answer's kind
     letters = collections.Counter(q["answer"] for q in questions)
     assert max(letters.values()) < 0.4 * len(questions)  # no letter a guesser could lean on
+
+
+def test_worlds_of_the_two_halves_share_no_name_and_their_questions_load_as_quality(world, tmp_path):
+    other = make_world(seed=2, half=1)
+    names = lambda w: {n for f in w.facts for n in (f.subject, f.object) if not n.isdigit() and n.istitle()}  # noqa: E731
+    assert names(world) and names(other) and not names(world) & names(other)
+    path = tmp_path / "world.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in world.quality_lines()))
+    docs = load_source(f"quality:{path}")
+    assert [d.body for d in docs] == [world.document_text(i) for i in range(len(world.documents))]
+    gold = {q["question"]: q["options"]["ABCD".index(q["answer"])] for q in world.questions()}
+    for doc in docs:
+        for q in doc.questions:
+            assert q.options[q.gold_label - 1] == gold[q.question]
+    assert sum(len(d.questions) for d in docs) == len(world.facts)
 
 
 def test_the_generator_restates_only_its_documents_facts(world):
