@@ -118,6 +118,7 @@ def test_one_generate_per_output_dir(tmp_path, generate_here):
     assert second.returncode == 1
     assert second.stderr.strip().splitlines()[-1].startswith(f"generate: error: generate output_dir {out}: in use by "
                                                              f"pid {first.pid}")
+    wait_until(lambda: slow.requests, first, what="the first run's first request")  # its journal is made
     os.kill(first.pid, signal.SIGKILL)  # a crash leaves its lock behind
     first.communicate()
     with sqlite3.connect(CorpusRun(out).journal) as db:
