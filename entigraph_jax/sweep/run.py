@@ -60,11 +60,11 @@ def evaluate_settings(config: SweepSettings, run: TrainRun) -> EvaluateSettings:
 
 def result_row(tokens: int, scores, run_dir: Path) -> dict:
     """One run's figures (`SplitScores` of the evaluation's split): the paper's accuracy (correct / attempted,
-    what the fit uses) and, beside it, correct / all questions (an unanswered question wrong), for all and
-    for the hard questions."""
+    what the fit uses) and, beside it, correct / all questions (an unanswered question wrong) with its 95%
+    interval, for all and for the hard questions."""
     return {"tokens": tokens, "accuracy": scores.overall.accuracy_answered, "accuracy_all": scores.overall.accuracy,
             "hard_accuracy": scores.hard.accuracy_answered, "hard_accuracy_all": scores.hard.accuracy,
-            "attempt_rate": scores.overall.attempt_rate, "run_dir": str(run_dir)}
+            "interval": scores.overall.interval, "attempt_rate": scores.overall.attempt_rate, "run_dir": str(run_dir)}
 
 
 def command_line(config_path: str, overrides, root: Path, tokens: int) -> str:
@@ -113,6 +113,7 @@ def sweep(config: SweepSettings, config_path: str = "", overrides: tuple[tuple[s
         print(f"sweep: fit (x = synthetic tokens in millions; {fit['components']} terms, {fit['chosen_by']}): "
               f"{fit['formula']}" + (f"; plateau {low:.4g} to {high:.4g} (90%)" if low is not None else ""),
               file=sys.stderr)
-    plot = plot_scaling(rows, fit, references, root, config.label or f"CPT on {config.train.data.source}")
+    plot = plot_scaling([(config.label or f"CPT on {config.train.data.source}", rows, fit)], references,
+                        root / "scaling.png")
     return SweepResult(len(rows), str(root / "results.csv"),
                        fit, str(plot))

@@ -113,17 +113,22 @@ def questions_answer(prompt: str) -> str | None:
     return None
 
 
+def prompt_document(prompt: str) -> str:
+    """The document a generation prompt carries: v3's `<document>` tags, the paper's heading, or earlier
+    versions' `Document:` line."""
+    if "<document>\n" in prompt:  # prompt versions from v3 on
+        return prompt.split("<document>\n", 1)[1].split("\n</document>", 1)[0]
+    if "### Document Content:\n" in prompt:  # the paper's shape (version `paper`)
+        return prompt.split("### Document Content:\n", 1)[1].split("\n### Entities:", 1)[0]
+    return prompt.split("Document:\n", 1)[-1].split("\n\nEntities:", 1)[0]
+
+
 def fake_answer(prompt: str, json_mode: bool) -> str:
     if (judged := judge_answer(prompt)) is not None:
         return judged
     if (answered := questions_answer(prompt)) is not None:
         return answered
-    if "<document>\n" in prompt:  # prompt versions from v3 on
-        document = prompt.split("<document>\n", 1)[1].split("\n</document>", 1)[0]
-    elif "### Document Content:\n" in prompt:  # the paper's shape (version `paper`)
-        document = prompt.split("### Document Content:\n", 1)[1].split("\n### Entities:", 1)[0]
-    else:
-        document = prompt.split("Document:\n", 1)[-1].split("\n\nEntities:", 1)[0]
+    document = prompt_document(prompt)
     if json_mode:
         names = list(dict.fromkeys(m for m in ENTITY_NAME.findall(document) if len(m) > 3))[:6]
         names.append(CONCEPT)

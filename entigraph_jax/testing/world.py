@@ -20,6 +20,8 @@ import re
 
 import numpy as np
 
+from .fake_llm import prompt_document
+
 FIRST = ("Aldo", "Brenna", "Cato", "Delia", "Emrys", "Fiora", "Gideon", "Halla", "Ivo", "Juno", "Kasimir", "Liora",
          "Magnus", "Nerys", "Oren", "Petra", "Quentin", "Rosalind", "Silas", "Thea", "Ulric", "Vanya", "Wystan",
          "Xenia", "Yorick", "Zora")
@@ -32,21 +34,28 @@ GUILD_WORDS = ("Lantern", "Compass", "Anvil", "Quill", "Harbour", "Loom", "Beaco
 TRADES = ("clockmaker", "glassblower", "cartographer", "bookbinder", "apothecary", "shipwright", "weaver", "mason",
           "brewer", "luthier", "tanner", "engraver")
 
-# relation -> (subject kind, object kind, phrasings; phrasing 0 is the documents')
+# relation -> (subject kind, object kind, phrasings): phrasing 0 is the documents', 1-3 a generator's rewrites,
+# PROBE (the last, its object at the end) no text's: recall in words nothing trained on said
 RELATIONS = {
     "home": ("person", "town", ("{s} lives in {o}.", "The town of {o} is where {s} makes a home.",
-                                "{s} is a resident of {o}.", "Home for {s} is {o}.")),
+                                "{s} is a resident of {o}.", "Home for {s} is {o}.",
+                                "The residence of {s} is in {o}.")),
     "trade": ("person", "trade", ("{s} works as a {o}.", "By trade, {s} is a {o}.", "{s} earns a living as a {o}.",
-                                  "The craft of {s} is that of a {o}.")),
+                                  "The craft of {s} is that of a {o}.", "{s} has the occupation of {o}.")),
     "guild": ("person", "guild", ("{s} belongs to the {o}.", "The {o} counts {s} among its members.",
-                                  "{s} is a member of the {o}.", "Among the members of the {o} is {s}.")),
+                                  "{s} is a member of the {o}.", "Among the members of the {o} is {s}.",
+                                  "{s} holds membership in the {o}.")),
     "mentor": ("person", "person", ("{s} was trained by {o}.", "{o} taught {s} the craft.",
-                                    "{s} learned from {o}.", "The teacher of {s} was {o}.")),
+                                    "{s} learned from {o}.", "The teacher of {s} was {o}.",
+                                    "The mentor of {s} was {o}.")),
     "seat": ("guild", "town", ("The {s} is based in {o}.", "The {s} keeps its hall in {o}.",
-                               "{o} is home to the {s}.", "The hall of the {s} stands in {o}.")),
+                               "{o} is home to the {s}.", "The hall of the {s} stands in {o}.",
+                               "The {s} has its seat in {o}.")),
     "founded": ("guild", "year", ("The {s} was founded in {o}.", "The {s} dates from {o}.",
-                                  "In {o} the {s} was established.", "The founding of the {s} came in {o}.")),
+                                  "In {o} the {s} was established.", "The founding of the {s} came in {o}.",
+                                  "The {s} had its beginning in {o}.")),
 }
+PROBE = 4
 QUESTIONS = {"home": "Where does {s} live?", "trade": "What is the trade of {s}?",
              "guild": "Which guild does {s} belong to?", "mentor": "Who trained {s}?",
              "seat": "In which town is the {s} based?", "founded": "In which year was the {s} founded?"}
@@ -63,6 +72,12 @@ class Fact:
 
     def say(self, phrasing: int = 0) -> str:
         return RELATIONS[self.relation][2][phrasing].format(s=self.subject, o=self.object)
+
+    def cloze(self, phrasing: int) -> str:
+        """The statement in `phrasing` up to its object (phrasing 0 and PROBE end with it): a recall prompt."""
+        template = RELATIONS[self.relation][2][phrasing]
+        assert template.endswith("{o}."), template
+        return template[:-len(" {o}.")].format(s=self.subject)
 
 
 def _pattern(template: str, subject: str, obj: str) -> re.Pattern:
@@ -145,18 +160,9 @@ def make_world(seed: int, people: int = 24, guilds: int = 5, facts_per_document:
     return World(tuple(facts), tuple(documents))
 
 
-def _document(prompt: str) -> str:
-    """The document a generation prompt carries (v3's `<document>` tags, the paper's heading)."""
-    if "<document>\n" in prompt:
-        return prompt.split("<document>\n", 1)[1].split("\n</document>", 1)[0]
-    if "### Document Content:\n" in prompt:
-        return prompt.split("### Document Content:\n", 1)[1].split("\n### Entities:", 1)[0]
-    return prompt
-
-
 def world_answer(prompt: str, json_mode: bool) -> str:
     """A generator that knows only what the prompt's document says: the document's facts, restated."""
-    document = _document(prompt)
+    document = prompt_document(prompt)
     facts = sorted(read_facts(document), key=lambda f: (f.relation, f.subject, f.object))
     rng = np.random.default_rng(int(hashlib.sha256(prompt.encode()).hexdigest()[:8], 16))
     if json_mode:

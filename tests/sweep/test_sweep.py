@@ -161,13 +161,33 @@ def test_scaling_recipes_nest_a_train_and_an_evaluate_config():
 def test_the_plot_names_its_runs_shows_chance_and_labels_each_budget_once():
     rows = [{"tokens": t, "accuracy": a} for t, a in [(500, 0.24), (1000, 0.26), (1500, 0.25), (2500, 0.27),
                                                        (3900, 0.25)]]
-    fig = scaling_figure(rows, None, {"base model": 0.3}, "CPT on sample")
+    fig = scaling_figure([("CPT on sample", rows, None)], {"base model": 0.3})
     ax = fig.axes[0]
     fig.canvas.draw()
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["CPT on sample", "base model", "chance (1 in 4)"]
     assert [t.get_text() for t in ax.get_xticklabels() if t.get_text()] == ["500", "1k", "1.5k", "2.5k", "3.9k"]
     assert not [t.get_text() for t in ax.get_xticklabels(minor=True) if t.get_text()]
     assert [short_count(n) for n in (999, 2_000_000, 455e6, 1.2e9)] == ["999", "2M", "455M", "1.2B"]
+
+
+def test_the_plot_draws_each_arm_with_its_intervals_and_its_fit_band():
+    """Several series on one plot (the EntiGraph miniature's arms): each its points with their 95% intervals as
+    error bars (only where every question was attempted: the interval is of correct / all), its fit and band."""
+    def rows(shift):
+        return [{"tokens": t, "accuracy": a + shift, "accuracy_all": a + shift, "interval": [a + shift - 0.05,
+                 a + shift + 0.04]} for t, a in [(1000, 0.3), (2000, 0.35), (4000, 0.4)]]
+    band = {"level": 0.9, "tokens": [500.0, 8000.0], "low": [0.2, 0.4], "high": [0.3, 0.5]}
+    fit = {"A": 0.5, "B": [0.25], "r": [800.0], "budgets": [1000, 4000], "band": band}
+    sampled = [{**r, "accuracy_all": r["accuracy"] - 0.1} for r in rows(0.1)]  # some unanswered: no error bar
+    fig = scaling_figure([("raw", rows(0.0), None), ("entigraph", rows(0.05), fit), ("sampled", sampled, None)], {})
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert sorted(labels) == ["chance (1 in 4)", "entigraph", "entigraph: 90% band (bootstrap)",
+                              "entigraph: mixture-of-exponential fit (1 terms)", "raw", "sampled"]
+    bars = [c for c in ax.containers if type(c).__name__ == "ErrorbarContainer"]
+    assert len(bars) == 2
+    segments = bars[0].lines[2][0].get_segments()  # raw's error bars: from the interval's low to its high
+    assert [(round(s[0][1], 6), round(s[1][1], 6)) for s in segments] == [(0.25, 0.34), (0.3, 0.39), (0.35, 0.44)]
 
 
 @pytest.mark.slow
