@@ -153,35 +153,38 @@ def judge_request(kind: str, text: str, title: str, slots: tuple[str, ...], owne
                    prompt=dataclasses.asdict(prompt))
 
 
-def _checked(records: list[dict | None], what: str, llm: LLMSettings) -> list[str | None]:
+def _checked(records: list[dict | None], what: str, llm: LLMSettings, owner: str) -> list[str | None]:
     failed = sum(r is None for r in records)
     if failed > llm.max_failure_fraction * len(records):
-        raise UserError(f"{JUDGE}: {failed} of {len(records)} {what} requests failed ({JUDGE}.max_failure_fraction="
+        raise UserError(f"{owner}: {failed} of {len(records)} {what} requests failed ({owner}.max_failure_fraction="
                         f"{llm.max_failure_fraction}); rerun to ask them again")
     return [r["text"] if r else None for r in records]
 
 
-def judge(entries: list[dict], docs: dict[str, Document], settings: SummarySettings, journal: Path) -> float:
-    """Split each entry's summary into claims and judge them; adds "claims" and "verdicts" to each
-    entry (None where the judge gave no claims). Returns what the journal's answers cost."""
+def judge(entries: list[dict], docs: dict[str, Document], settings, journal: Path, verdict: str = "judge",
+          parse=parse_verdicts, owner: str = JUDGE) -> float:
+    """Split each entry's summary (any text written from its document) into claims and judge them against the
+    document with the `verdict` prompt, read by `parse`; adds "claims" and "verdicts" to each entry (None where
+    the judge gave no claims). `settings` has the judge's `judge` (LLM settings, set by the user as `owner`) and
+    `claims_per_request`. Returns what the journal's answers cost."""
     llm, model = settings.judge, settings.judge.model
     article = {e["doc_id"]: docs[e["doc_id"]] for e in entries}
-    with Session(llm, journal, JUDGE, label="judge") as session:
+    with Session(llm, journal, owner, label="judge") as session:
         split = [judge_request("claims", e["summary"], article[e["doc_id"]].title, (), f"{e['doc_id']}:{e['writer']}",
                                model) for e in entries if e["summary"]]
-        texts = iter(_checked(session.ask(split), "claim-splitting", llm))
+        texts = iter(_checked(session.ask(split), "claim-splitting", llm, owner))
         for e in entries:
             e["claims"] = parse_claims(next(texts)) if e["summary"] else []
         step = settings.claims_per_request
         chunks = [(e, start) for e in entries for start in range(0, len(e["claims"] or []), step)]
-        questions = [judge_request("judge", article[e["doc_id"]].text, article[e["doc_id"]].title, ("\n".join(
+        questions = [judge_request(verdict, article[e["doc_id"]].text, article[e["doc_id"]].title, ("\n".join(
             f"{i}. {claim}" for i, claim in enumerate(e["claims"][start : start + step], 1)),), e["doc_id"], model)
             for e, start in chunks]
-        verdicts = _checked(session.ask(questions), "judging", llm)
+        verdicts = _checked(session.ask(questions), "judging", llm, owner)
         for e in entries:
             e["verdicts"] = [] if e["claims"] is not None else None
         for (e, start), text in zip(chunks, verdicts, strict=True):
-            e["verdicts"] += parse_verdicts(text, len(e["claims"][start : start + step]))
+            e["verdicts"] += parse(text, len(e["claims"][start : start + step]))
         return session.cost()
 
 

@@ -50,7 +50,20 @@ def _between(text: str, tag: str) -> str:
 def judge_answer(prompt: str) -> str | None:
     """The summary judge's prompts (evaluate/prompts/judge), answered by rule: a summary's claims are
     its sentences; a claim is TRUE when the article contains it (its final stop dropped, any case),
-    and a TRUE claim of six words or more is SALIENT. None for any other prompt."""
+    and a TRUE claim of six words or more is SALIENT. The faithfulness prompt's claims (against a `<source>`): a
+    claim the source contains is SUPPORTED; one whose words but the last begin a sentence of the source (the same
+    statement, another ending) is CONTRADICTED; any other is NOT STATED. None for any other prompt."""
+    if "<source>\n" in prompt and "<claims>\n" in prompt:
+        source = " ".join(_between(prompt, "source").split()).lower()
+        openings = {" ".join(s.split()[: n]) for s in re.split(r"(?<=[.!?])\s+", source) for n in range(1, 40)}
+        lines = []
+        for number, claim in re.findall(r"^(\d+)\. (.+)$", _between(prompt, "claims"), flags=re.M):
+            said = " ".join(claim.rstrip(".!?").split()).lower()
+            verdict = ("SUPPORTED" if said in source else
+                       "CONTRADICTED" if len(said.split()) > 2 and " ".join(said.split()[:-1]) in openings else
+                       "NOT STATED")
+            lines.append(f"{number}. {verdict}")
+        return "\n".join(lines)
     if "<claims>\n" in prompt:
         article = " ".join(_between(prompt, "article").split()).lower()
         lines = []
