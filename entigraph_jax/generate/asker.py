@@ -1,20 +1,19 @@
 """How generation asks (an `llm.Asker`): each request rendered from its document and the run's prompt version,
-JSON stages with their answer's schema; each answer made into its record — the entity list parsed and
-checked, the questions parsed and their quotes checked, an answer's letter read — with the training tokens
-it adds counted in `budget.tokenizer` (what `budget.max_train_tokens` caps)."""
+JSON kinds with their answer's schema; each answer made into its record by what its kind reads of it (the
+method's `Kind.read`: the entity list parsed and checked, the questions parsed and their quotes checked, an
+answer's letter read), with the training tokens it adds counted in `budget.tokenizer` (what
+`budget.max_train_tokens` caps)."""
 
 from __future__ import annotations
 
 from entigraph_jax.clients import Completion
 from entigraph_jax.data import Document
 from entigraph_jax.data.records import train_text
-from entigraph_jax.llm import Asker, Budget, InvalidAnswer, Journal, Prompt, Request
+from entigraph_jax.llm import Asker, Budget, Journal, Prompt, Request
 
-from .questions import QUESTION_SCHEMA, answer_letter, parse_questions
-from .requests import ENTITY_SCHEMA, messages, parse_entities
+from .method import kind
+from .requests import messages
 from .settings import GenerateSettings
-
-SCHEMAS = {"entities": ENTITY_SCHEMA, "question": QUESTION_SCHEMA}  # JSON stages' answer shapes
 
 
 def budget(settings: GenerateSettings) -> Budget:
@@ -39,26 +38,18 @@ class GenerationAsker(Asker):
 
     def prompt(self, request: Request) -> Prompt:
         system, user = messages(request, self.docs[request.doc_id], self.settings.prompt_version)
-        return Prompt(system, user, schema=SCHEMAS.get(request.kind))
+        return Prompt(system, user, schema=kind(request.kind).schema)
 
-    def attempts(self, kind: str) -> int:
-        return {"entities": self.settings.entigraph.entity_attempts, "question": self.settings.questions.attempts,
-                "answer": self.settings.questions.attempts}.get(kind, 1)
+    def attempts(self, name: str) -> int:
+        return kind(name).attempts(self.settings)
 
     def record(self, request: Request, completion: Completion, record: dict) -> dict:
-        record = {**record, "prompt_version": self.settings.prompt_version}
-        document = self.docs[request.doc_id].text
-        if request.kind == "entities":
-            record["summary"], record["entities"], record["dropped_entities"] = parse_entities(
-                completion.text, document if self.settings.entigraph.entities_in_document else None)
-        if request.kind == "question":
-            record["questions"], record["dropped_questions"] = parse_questions(completion.text, document,
-                                                                               self.settings.questions.quote_words)
-        if request.kind == "answer" and (letter := answer_letter(completion.text)) is None:
-            raise InvalidAnswer("no answer letter A-D")  # asked again
-        if request.kind == "answer":
-            record["letter"] = letter
-        if request.kind in ("rephrase", "answer"):
+        """The record of an answer: what its kind reads of it (`method.Kind.read`; an unreadable answer raises
+        `InvalidAnswer` and is asked again), with its style and sample index where its kind is styled."""
+        record, spec = {**record, "prompt_version": self.settings.prompt_version}, kind(request.kind)
+        if spec.read is not None:
+            record = spec.read(record, request, completion, self.docs[request.doc_id], self.settings)
+        if spec.styled:
             record["style"], record["sample_index"] = request.style, request.sample_index
         if self.train_tokenizer:
             record["train_tokens"] = self.train_tokens(record)

@@ -21,6 +21,7 @@ from entigraph_jax.config import ConfigError
 from entigraph_jax.data import Document, load_source, unique_documents
 from entigraph_jax.llm import InvalidAnswer, Request
 
+from .method import kind
 from .prompts import identity as prompt_identity
 from .prompts import render, system_message
 from .settings import GenerateSettings
@@ -42,7 +43,7 @@ def make_request(doc, kind, settings, entities=(), style="", sample_index=0, jso
 
 def messages(request: Request, doc: Document, prompt_version: str) -> tuple[str, str]:
     """(system, user) prompt texts of a request."""
-    name = f"{request.kind}_{request.style}" if request.kind in ("rephrase", "answer") else request.kind
+    name = f"{request.kind}_{request.style}" if kind(request.kind).styled else request.kind
     return system_message(prompt_version, name), render(prompt_version, name, doc.text, request.entities, doc.title)
 
 

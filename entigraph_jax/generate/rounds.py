@@ -1,7 +1,7 @@
-"""Sending a run's requests: the entity requests, then every pair, then the triples (or the Rephrase
-styles) round after round, each round's requests made from what the journal holds, until none is left, a
-budget is reached, or a round produces nothing; for the questions method, the question requests, then
-two answers to every question kept."""
+"""Sending a run's requests: the machinery every method sends through (`Rounds`: the engine, online or in the
+provider's batches, its progress bar, and `send_kind`: rounds of one kind, each made from what the journal holds,
+until none is left, a budget is reached, or a round produces nothing); what is sent, and in which order, is the
+method's (`method.Method.send`)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,9 @@ from entigraph_jax.errors import redact
 from entigraph_jax.llm import BatchEngine, Engine, Journal, named
 
 from .asker import GenerationAsker, budget
-from .questions import answer_requests
-from .requests import interleave_by_document, pair_requests, rephrase_requests, triple_requests, triple_schedule
+from .method import method
+from .requests import interleave_by_document
 from .settings import GenerateSettings
-
-TRIPLES_PER_ROUND = 8  # triples added per document at a time, so the journal holds what the budget reaches
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,55 +86,6 @@ class Rounds:
             if self.engine.stats.output_tokens == before:  # nothing produced (all failing): stop, do not spin
                 return
 
-    def next_rephrase_round(self):
-        """Another round of every style for the documents short of `rephrase.tokens_per_doc`."""
-        wanted, styles = self.config.rephrase.tokens_per_doc, self.config.rephrase.styles
-        if not wanted:
-            return []
-        new = []
-        for doc, (added, tokens) in per_document(self.journal, "rephrase", self.docs):
-            if tokens < wanted:
-                rounds = added // len(styles)
-                new += rephrase_requests([doc], self.config, range(rounds, rounds + 1))
-        return new
-
-    async def rephrase(self) -> None:
-        self.expect(self.journal.count_pending(("rephrase",), self.retry))
-        await self.send_kind("rephrase", self.next_rephrase_round)
-
-    async def questions(self) -> None:
-        """Every document's questions, then each kept question answered with and without its document."""
-        journal, docs = self.journal, {d.doc_id: d for d in self.docs}
-        self.expect(journal.count_pending(("question",), self.retry))
-        await self.engine.run(journal.pending(("question",), self.retry))
-        if self.engine.stats.budget_reached:
-            return
-        answers = [r for record in journal.records(("question",)) if record["doc_id"] in docs
-                   for r in answer_requests(docs[record["doc_id"]], record["questions"], self.config)]
-        journal.add(self.order(answers))
-        self.expect(journal.count_pending(("answer",), self.retry))
-        await self.engine.run(journal.pending(("answer",), self.retry))
-
-    async def entigraph(self) -> None:
-        journal, config, engine = self.journal, self.config, self.engine
-        self.expect(journal.count_pending(("entities",), self.retry))
-        await engine.run(journal.pending(("entities",), self.retry))
-        entities = journal.entities()
-        with_entities = [d for d in self.docs if d.doc_id in entities]
-        journal.add(self.order([r for d in with_entities for r in pair_requests(d, entities[d.doc_id], config)]))
-        self.expect(journal.count_pending(("pair",), self.retry))
-        await engine.run(journal.pending(("pair",), self.retry))
-        schedules = {d.doc_id: triple_schedule(d, entities[d.doc_id], config) for d in with_entities}
-
-        def next_triple_round():
-            """Each document's next triples in its schedule."""
-            return [r for doc, (added, _) in per_document(journal, "triple", with_entities)
-                    for r in triple_requests(doc, entities[doc.doc_id],
-                                             schedules[doc.doc_id][added : added + TRIPLES_PER_ROUND], config)]
-
-        if not engine.stats.budget_reached:
-            await self.send_kind("triple", next_triple_round)
-
 
 async def send(config: GenerateSettings, docs: list[Document], journal: Journal, backend: Backend) -> Sent:
     """Send the run's requests through `backend`."""
@@ -152,8 +101,7 @@ async def send(config: GenerateSettings, docs: list[Document], journal: Journal,
         loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     try:
         await backend.start()
-        method = {"rephrase": rounds.rephrase, "questions": rounds.questions, "entigraph": rounds.entigraph}
-        await method[config.method]()
+        await method(config.method).send(rounds)
     except Fatal as e:  # the run cannot work: say why in the summary, then fail
         stopped = redact(str(named(e, "llm")))
     except asyncio.CancelledError:

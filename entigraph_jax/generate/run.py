@@ -21,8 +21,9 @@ from entigraph_jax.outputs import hold
 from entigraph_jax.runs import CorpusRun
 
 from .asker import GenerationAsker, budget
-from .questions import assemble, question_requests, write_quality
-from .requests import entity_requests, load_documents, rephrase_requests
+from .method import method
+from .questions import write_quality
+from .requests import load_documents
 from .rounds import send, sending_order
 from .settings import GenerateSettings
 
@@ -52,7 +53,7 @@ class GenerateResult:
     dropped_entities: int  # entity names dropped from the entity answers (entigraph.entities_in_document and junk)
     errors: list  # the commonest errors of failed requests, with their counts
     records_dir: str  # the corpus's records (the questions method: its questions.jsonl)
-    questions: dict | None = None  # method "questions": kept, guessable, dropped by reason, gold letters
+    fates: dict | None = None  # the method's own counts (questions: kept, guessable, dropped by reason, gold letters)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +108,7 @@ def cancel(config: GenerateSettings) -> dict:
             engine = BatchEngine(make_backend(config.llm, out.root, "llm"), journal,
                                  GenerationAsker(config, {d.doc_id: d for d in docs}), config.llm, budget(config))
             result = asyncio.run(_cancel(engine))
-            write_records(journal.records(), out.records)
+            method(config.method).export(config, docs, journal, out)
         finally:
             journal.close()
     return result
@@ -120,16 +121,6 @@ async def _cancel(engine: BatchEngine) -> dict:
         await engine.backend.aclose()
 
 
-def export(config: GenerateSettings, docs, journal: Journal, out: CorpusRun) -> tuple[int, dict | None]:
-    """What the answers so far make: the corpus's records (how many), or for the questions method only
-    `questions.jsonl` (the questions kept, and the counts of every question's fate)."""
-    if config.method != "questions":
-        return write_records(journal.records(), out.records), None
-    lines, counts = assemble(docs, list(journal.records(("question", "answer"))), config)
-    write_quality(lines, out.questions)
-    return counts.get("kept", 0), counts
-
-
 def generate(config: GenerateSettings) -> GenerateResult:
     """Run (or resume) the generation; returns the summary also written to `summary.json`. A run that
     could not work, or that ends with more than `llm.max_failure_fraction` of its requests failed,
@@ -140,12 +131,12 @@ def generate(config: GenerateSettings) -> GenerateResult:
         check_one_corpus(config, out)
         journal = Journal(out.journal)
         start = time.time()
-        first = {"rephrase": rephrase_requests, "questions": question_requests, "entigraph": entity_requests}
-        journal.add(sending_order(config)(first[config.method](docs, config)))
+        chosen = method(config.method)
+        journal.add(sending_order(config)(chosen.first(docs, config)))
         try:
             sent = asyncio.run(send(config, docs, journal, make_backend(config.llm, out.root, "llm")))
         finally:
-            written, questions = export(config, docs, journal, out)
+            written, fates = chosen.export(config, docs, journal, out)
         counts, (input_tokens, output_tokens, cached), spent = journal.counts(), journal.tokens(), journal.cost()
         truncated, errors, by_model = journal.truncated(), journal.errors(3), journal.by_model()
         dropped = journal.dropped_entities()
@@ -164,8 +155,7 @@ def generate(config: GenerateSettings) -> GenerateResult:
             train_tokens=train_tokens, cost_usd=round(spent, 6), price=price(config.llm).source,
             retried_this_run=sent.retried,
             seconds_this_run=round(time.time() - start, 1), truncated=truncated, dropped_entities=dropped,
-            errors=[{"count": n, "error": e} for e, n in errors], questions=questions,
-            records_dir=str(out.questions if config.method == "questions" else out.records))
+            errors=[{"count": n, "error": e} for e, n in errors], fates=fates, records_dir=str(chosen.output(out)))
         out.write_summary(dataclasses.asdict(summary))
     if status == "stopped":
         raise Stopped(f"SIGTERM: stopped with {written} records written and the rest journaled; rerun to resume",

@@ -17,9 +17,11 @@ from entigraph_jax.settings import SettingError, Settings, at_least, between, po
 
 from .prompts import REPHRASE_STYLES, missing, unknown
 
-METHODS = ("entigraph", "rephrase", "questions")
-METHOD_TEMPLATES = {"entigraph": ("system", "entities", "pair", "triple"),
-                    "questions": ("system", "question", "answer_with_document", "answer_closed_book")}
+
+def _method(name: str) -> str | None:
+    from .method import methods  # noqa: PLC0415 - the registry imports the methods, which import these settings
+
+    return None if name in methods() else f"unknown method; known: {', '.join(methods())}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,8 +97,9 @@ class DryRunSettings(Settings):
 
 @dataclasses.dataclass(frozen=True)
 class GenerateSettings(Settings):
-    method: str = setting("entigraph", "entigraph | rephrase | questions (evaluation questions from the documents, "
-                          "written as QuALITY JSONL to output_dir/questions.jsonl)", choices=METHODS)
+    method: str = setting("entigraph", "a registered method (generate/methods/): entigraph | rephrase | questions "
+                          "(evaluation questions from the documents, written as QuALITY JSONL to "
+                          "output_dir/questions.jsonl) | any other installed", check=_method)
     source: str = setting("", "the documents: a load_source spec (quality:..., jsonl:..., folder:..., records:..., "
                           "sample)", check=spec_problem)
     output_dir: str = setting("", "records/, journal.sqlite and summary.json go here; a rerun resumes from the "
@@ -126,7 +129,9 @@ class GenerateSettings(Settings):
     def check_templates(self) -> None:
         """The prompt version has every template the method asks with (checked by the generate command:
         other stages ask their own templates through these settings)."""
-        needed = METHOD_TEMPLATES.get(self.method, ("system", *(f"rephrase_{s}" for s in self.rephrase.styles)))
+        from .method import method  # noqa: PLC0415 - as in _method
+
+        needed = method(self.method).templates(self)
         lacking = missing(self.prompt_version, needed)
         if lacking:
             raise SettingError("prompt_version", f"prompt_version={self.prompt_version!r}: {lacking}, which method "

@@ -102,7 +102,7 @@ def test_questions_are_kept_dropped_and_flagged_as_scripted(tmp_path, corpus, mo
     summary = generate(settings(server, tmp_path / "out", corpus, **{"llm.mode": mode}))
     assert summary.status == "complete" and script.ferry_asks == 2  # the answer without JSON was asked again
     assert script.captain_asks == 2  # and the answer without a readable letter
-    assert summary.questions == {
+    assert summary.fates == {
         "asked": 7, "documents": 2, "kept": 3, "guessable": 1, "gold_letters": {"A": 2, "B": 1},
         "dropped: quote not a clause of the document (at least 4 words, found whole)": 1,
         "dropped: not four options": 1, "dropped: ambiguous (answered wrong with the document)": 1,
@@ -129,10 +129,10 @@ def test_a_rerun_asks_nothing_and_only_the_questions_are_written(tmp_path, corpu
     first = generate(config)
     sent = len(server.requests)
     again = generate(config)
-    assert len(server.requests) == sent and again.questions == first.questions
+    assert len(server.requests) == sent and again.fates == first.fates
     out = CorpusRun(tmp_path / "out")
     assert not out.records.exists()  # evaluation questions are no corpus: questions.jsonl is the output
-    assert first.records == first.questions["kept"] == 3 and first.records_dir == str(out.questions)
+    assert first.records == first.fates["kept"] == 3 and first.records_dir == str(out.questions)
 
 
 def test_prompts_without_author_or_year():
@@ -184,7 +184,7 @@ def test_generated_questions_score_under_every_evaluation(quickstart_run, tmp_pa
         apply_override(config, key, str(value))
     summary = generate(GenerateSettings.from_config(config))
     questions = CorpusRun(tmp_path / "q").questions
-    assert summary.questions["kept"] == 20 and summary.questions["guessable"] == 10  # gold at A then B; closed: A
+    assert summary.fates["kept"] == 20 and summary.fates["guessable"] == 10  # gold at A then B; closed: A
     export = quickstart_run.run.export
     reports = {}
     short = ["sampling.samples=1", "sampling.max_new_tokens=8"]
