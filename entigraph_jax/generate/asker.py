@@ -33,7 +33,7 @@ class GenerationAsker(Asker):
 
     def train_tokens(self, record: dict) -> int:
         """The tokens training reads of a record: BOS (where the tokenizer adds one), text, EOS."""
-        text = train_text(record)
+        text = train_text(record) if kind(record["kind"]).trains else ""
         return len(self.train_tokenizer.bos()) + len(self.train_tokenizer.encode(text)) + 1 if text else 0
 
     def prompt(self, request: Request) -> Prompt:

@@ -21,13 +21,15 @@ PROMPTS = Path(__file__).parent / "prompts"
 # journal's answers to the earlier shape are never taken for answers to this one
 REVISIONS = {"paper": 2}  # 2: the paper's roles (instructions in the system message, App. H.1/H.2)
 REPHRASE_STYLES = ("easy", "wiki", "academic", "qa")  # WRAP's styles (Maini et al., 2024)
+KNOWLEDGE_KINDS = ("detailed", "extractive", "atomic")  # sdg_hub's knowledge tuning texts, in our words
 
 
 # the slots a template must use to do its job (a pair prompt that never names its second entity is a mistake)
 NEEDED_SLOTS = {"entities": ("document",), "pair": ("document", "entity_1", "entity_2"),
                 "triple": ("document", "entity_1", "entity_2", "entity_3"), "question": ("document",),
                 "answer_with_document": ("document", "entity_1"), "answer_closed_book": ("entity_1",),
-                **{f"rephrase_{style}": ("document",) for style in REPHRASE_STYLES}}
+                **{f"rephrase_{style}": ("document",) for style in REPHRASE_STYLES},
+                **{f"knowledge_{kind}": ("document",) for kind in KNOWLEDGE_KINDS}, "check": ("document", "entity_1")}
 
 
 def built_in(version: str) -> bool:

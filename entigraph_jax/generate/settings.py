@@ -15,7 +15,7 @@ from entigraph_jax.llm import LLMSettings
 from entigraph_jax.runs import CorpusRun
 from entigraph_jax.settings import SettingError, Settings, at_least, between, positive, section, setting
 
-from .prompts import REPHRASE_STYLES, missing, unknown
+from .prompts import KNOWLEDGE_KINDS, REPHRASE_STYLES, missing, unknown
 
 
 def _method(name: str) -> str | None:
@@ -50,6 +50,26 @@ class RephraseSettings(Settings):
     samples: int = setting(1, "rewrites per style and document", check=positive)
     tokens_per_doc: int = setting(0, "> 0: more rounds of every style until each document has this many output "
                                   "tokens", check=at_least(0))
+
+
+def _knowledge_kinds(kinds: tuple) -> str | None:
+    unknown = sorted(set(kinds) - set(KNOWLEDGE_KINDS))
+    return f"unknown kinds {unknown}; known: {', '.join(KNOWLEDGE_KINDS)}" if unknown or not kinds else None
+
+
+@dataclasses.dataclass(frozen=True)
+class KnowledgeSettings(Settings):
+    kinds: tuple = setting(KNOWLEDGE_KINDS, "what is written from each document: detailed (a summary keeping every "
+                           "detail) | extractive (its key passages quoted, each with what it tells) | atomic (its "
+                           "facts, one per line)", check=_knowledge_kinds)
+    samples: int = setting(1, "texts per kind and document (sdg_hub writes 50 summaries of each)", check=positive)
+    tokens_per_doc: int = setting(0, "> 0: more rounds of every kind until each document has this many output "
+                                  "tokens of texts", check=at_least(0))
+    unsupported: str = setting("remove", "a text's sentences the generator finds unsupported by the document: "
+                               "remove (the rest is kept) | drop (the whole text) | keep (counted only)",
+                               choices=("remove", "drop", "keep"))
+    check_attempts: int = setting(3, "asks for a check's verdicts before it is recorded as failed (its text is then "
+                                  "left out)", check=positive)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +107,7 @@ class BudgetSettings(Settings):
 class DryRunSettings(Settings):
     entities_per_doc: int = setting(20, "--dry_run's guess where the journal has no entities yet", check=positive)
     entity_output_tokens: int = setting(400, "--dry_run's guess of an entity answer's length", check=positive)
-    output_tokens: int = setting(600, "--dry_run's guess of a pair, triple or rephrase answer's length",
+    output_tokens: int = setting(600, "--dry_run's guess of a pair, triple, rephrase or knowledge answer's length",
                                  check=positive)
     summary_tokens: int = setting(150, "--dry_run's guess of the summary in an entity answer (what training reads "
                                   "of it)", check=positive)
@@ -97,9 +117,10 @@ class DryRunSettings(Settings):
 
 @dataclasses.dataclass(frozen=True)
 class GenerateSettings(Settings):
-    method: str = setting("entigraph", "a registered method (generate/methods/): entigraph | rephrase | questions "
-                          "(evaluation questions from the documents, written as QuALITY JSONL to "
-                          "output_dir/questions.jsonl) | any other installed", check=_method)
+    method: str = setting("entigraph", "a registered method (generate/methods/): entigraph | rephrase | knowledge "
+                          "(summaries and atomic facts checked against the document) | questions (evaluation "
+                          "questions from the documents, written as QuALITY JSONL to output_dir/questions.jsonl) | "
+                          "any other installed", check=_method)
     source: str = setting("", "the documents: a load_source spec (quality:..., jsonl:..., folder:..., records:..., "
                           "sample)", check=spec_problem)
     output_dir: str = setting("", "records/, journal.sqlite and summary.json go here; a rerun resumes from the "
@@ -119,6 +140,8 @@ class GenerateSettings(Settings):
     entigraph: EntigraphSettings = section(EntigraphSettings)
     rephrase: RephraseSettings = section(RephraseSettings)
     questions: QuestionsSettings = section(QuestionsSettings)
+    knowledge: KnowledgeSettings = section(KnowledgeSettings, "method knowledge: summaries and atomic facts, each "
+                                           "sentence checked against its document")
     budget: BudgetSettings = section(BudgetSettings)
     dry_run: DryRunSettings = section(DryRunSettings)
 

@@ -52,7 +52,14 @@ def judge_answer(prompt: str) -> str | None:
     its sentences; a claim is TRUE when the article contains it (its final stop dropped, any case),
     and a TRUE claim of six words or more is SALIENT. The faithfulness prompt's claims (against a `<source>`): a
     claim the source contains is SUPPORTED; one whose words but the last begin a sentence of the source (the same
-    statement, another ending) is CONTRADICTED; any other is NOT STATED. None for any other prompt."""
+    statement, another ending) is CONTRADICTED; any other is NOT STATED. The knowledge method's check (numbered
+    `<statements>`): a statement the document contains is SUPPORTED, any other UNSUPPORTED. None for any other
+    prompt."""
+    if "<statements>\n" in prompt:  # the knowledge method's check: a statement the document contains is supported
+        document = " ".join(_between(prompt, "document").split()).lower()
+        statements = re.findall(r"^(\d+)\. (.+)$", _between(prompt, "statements"), flags=re.M)
+        return "\n".join(f"{n}. {'' if ' '.join(s.rstrip('.!?').split()).lower() in document else 'UN'}SUPPORTED"
+                         for n, s in statements)
     if "<source>\n" in prompt and "<claims>\n" in prompt:
         source = " ".join(_between(prompt, "source").split()).lower()
         openings = {" ".join(s.split()[: n]) for s in re.split(r"(?<=[.!?])\s+", source) for n in range(1, 40)}
