@@ -45,11 +45,11 @@ class GenerationAsker(Asker):
 
     def record(self, request: Request, completion: Completion, record: dict) -> dict:
         """The record of an answer: what its kind reads of it (`method.Kind.read`; an unreadable answer raises
-        `InvalidAnswer` and is asked again), with its style and sample index where its kind is styled."""
+        `InvalidAnswer` and is asked again), with its style and sample index where its kind is styled or sampled."""
         record, spec = {**record, "prompt_version": self.settings.prompt_version}, kind(request.kind)
         if spec.read is not None:
             record = spec.read(record, request, completion, self.docs[request.doc_id], self.settings)
-        if spec.styled:
+        if spec.styled or spec.sampled:
             record["style"], record["sample_index"] = request.style, request.sample_index
         if self.train_tokenizer:
             record["train_tokens"] = self.train_tokens(record)

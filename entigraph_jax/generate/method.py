@@ -32,13 +32,15 @@ class Kind:
     """A kind of request: its answer's JSON shape (None: text), how many times a request is asked before it is
     recorded as failed, and what its record keeps of an answer (`read(record, request, completion, document,
     settings)` -> the record; raising `llm.InvalidAnswer` asks again). A styled kind's template is
-    `<kind>_<style>` and its record keeps the style and sample index. A kind whose answers training never reads
-    (questions and their answers) says so, for the dry run's training tokens."""
+    `<kind>_<style>`; its record, and a sampled kind's, keeps the request's style and sample index. A kind whose
+    answers training never reads (questions and their answers, checks, strategies) says so, for the training
+    tokens counted and guessed."""
 
     schema: dict | None = None
     attempts: Callable[[object], int] = lambda settings: 1  # of the GenerateSettings
     read: Callable[[dict, Request, object, Document, object], dict] | None = None
     styled: bool = False
+    sampled: bool = False
     trains: bool = True
 
 

@@ -29,7 +29,8 @@ NEEDED_SLOTS = {"entities": ("document",), "pair": ("document", "entity_1", "ent
                 "triple": ("document", "entity_1", "entity_2", "entity_3"), "question": ("document",),
                 "answer_with_document": ("document", "entity_1"), "answer_closed_book": ("entity_1",),
                 **{f"rephrase_{style}": ("document",) for style in REPHRASE_STYLES},
-                **{f"knowledge_{kind}": ("document",) for kind in KNOWLEDGE_KINDS}, "check": ("document", "entity_1")}
+                **{f"knowledge_{kind}": ("document",) for kind in KNOWLEDGE_KINDS}, "check": ("document", "entity_1"),
+                "strategies": ("document", "entity_1"), "study": ("document", "entity_1")}
 
 
 def built_in(version: str) -> bool:

@@ -73,6 +73,19 @@ class KnowledgeSettings(Settings):
 
 
 @dataclasses.dataclass(frozen=True)
+class ActiveReadingSettings(Settings):
+    strategies: int = setting(8, "study strategies the generator is asked to propose for each document",
+                              check=positive)
+    samples: int = setting(1, "texts per strategy in the first round", check=positive)
+    tokens_per_doc: int = setting(0, "> 0: more rounds of every strategy until each document has this many output "
+                                  "tokens of texts", check=at_least(0))
+    task: str = setting("", "\"\": task-agnostic strategies | what the reader will be asked later (e.g. \"short "
+                        "factual questions about the people and dates in it\"): task-specific strategies")
+    attempts: int = setting(3, "asks for a document's strategies JSON before it is recorded as failed",
+                            check=positive)
+
+
+@dataclasses.dataclass(frozen=True)
 class QuestionsSettings(Settings):
     per_document: int = setting(10, "multiple-choice questions asked for in each document's request", check=positive)
     attempts: int = setting(3, "asks for the questions' JSON (and for an answer with a readable letter) before the "
@@ -118,9 +131,10 @@ class DryRunSettings(Settings):
 @dataclasses.dataclass(frozen=True)
 class GenerateSettings(Settings):
     method: str = setting("entigraph", "a registered method (generate/methods/): entigraph | rephrase | knowledge "
-                          "(summaries and atomic facts checked against the document) | questions (evaluation "
-                          "questions from the documents, written as QuALITY JSONL to output_dir/questions.jsonl) | "
-                          "any other installed", check=_method)
+                          "(summaries and atomic facts checked against the document) | active_reading (study "
+                          "strategies the generator proposes, then applies) | questions (evaluation questions from "
+                          "the documents, written as QuALITY JSONL to output_dir/questions.jsonl) | any other "
+                          "installed", check=_method)
     source: str = setting("", "the documents: a load_source spec (quality:..., jsonl:..., folder:..., records:..., "
                           "sample)", check=spec_problem)
     output_dir: str = setting("", "records/, journal.sqlite and summary.json go here; a rerun resumes from the "
@@ -142,6 +156,8 @@ class GenerateSettings(Settings):
     questions: QuestionsSettings = section(QuestionsSettings)
     knowledge: KnowledgeSettings = section(KnowledgeSettings, "method knowledge: summaries and atomic facts, each "
                                            "sentence checked against its document")
+    active_reading: ActiveReadingSettings = section(ActiveReadingSettings, "method active_reading: study strategies "
+                                                   "the generator proposes per document, then applies")
     budget: BudgetSettings = section(BudgetSettings)
     dry_run: DryRunSettings = section(DryRunSettings)
 

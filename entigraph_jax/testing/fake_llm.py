@@ -149,6 +149,11 @@ def fake_answer(prompt: str, json_mode: bool) -> str:
     if (answered := questions_answer(prompt)) is not None:
         return answered
     document = prompt_document(prompt)
+    if json_mode and (asked := re.search(r"Propose (\d+) different study strategies", prompt)):
+        names = ("paraphrase", "timeline", "self-quiz", "analogy", "linking", "mnemonics")
+        return json.dumps({"strategies": [{"name": names[i % len(names)] + ("" if i < len(names) else f" {i}"),
+                                           "plan": f"apply {names[i % len(names)]} to the document"}
+                                          for i in range(int(asked.group(1)))]})
     if json_mode:
         names = list(dict.fromkeys(m for m in ENTITY_NAME.findall(document) if len(m) > 3))[:6]
         names.append(CONCEPT)

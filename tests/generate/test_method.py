@@ -18,7 +18,8 @@ from entigraph_jax.settings import SettingError
 from entigraph_jax.testing import FakeLLMServer
 from tests.helpers.generate import config_for
 
-BUILT_IN = ("entigraph", "knowledge", "questions", "rephrase")  # named: another test adds a method for a while
+# named here: another test adds a method for a while
+BUILT_IN = ("active_reading", "entigraph", "knowledge", "questions", "rephrase")
 NEW_METHOD = '''
 """digest: one short digest of each document (a method of a dozen lines, written as a user would)."""
 
