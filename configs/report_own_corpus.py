@@ -36,4 +36,5 @@ def get_config():
         c.evaluate.tasks[sampled].sampling.update(samples=2, max_new_tokens=32, shots=1)
     c.evaluate.tasks.open_book.update(top_k=2, chunk_size=512)
     c.evaluate.tasks.open_book.embedder.backend = "hashing"
+    c.evaluate.tasks.perplexity.seq_len = 128  # the tiny model's rows (examples/heldout is about 480 tokens)
     return c

@@ -11,11 +11,13 @@ Layers, lowest first; a module imports only from its own layer and the layers li
   models   - the Llama-family LM, sharding rules, presets, checkpoint I/O, the sampler
   llm      - asking an LLM as one service: journal, engine (retries, rate limits, budgets), batch APIs,
              the backend registry (our own model among them) and LLMSettings
-  generate - synthetic corpus generation (EntiGraph, Rephrase, questions) through the LLM service
+  generate - synthetic corpus generation, a registry of methods (EntiGraph, Rephrase, knowledge, Active
+             Reading, questions) asking through the LLM service
   evaluate - scoring a model: a registry of tasks (QuALITY closed/open book, log-likelihood, perplexity,
-             judged summaries, lm-evaluation-harness, contamination) and the before/after report
+             judged summaries, lm-evaluation-harness, contamination, a corpus's faithfulness) and the before/after
+             report
   train    - the training loop, its hooks (the evaluation tasks among them) and the memory planner
-  sweep    - scaling sweeps
+  sweep    - scaling sweeps, and methods compared on one corpus (generate, train and report for each)
   sbp      - Synthetic Bootstrapped Pretraining (pair mining, synthesizer, synthesis, joint training)
   testing  - a fake LLM server for tests and offline tries (no stage imports it)
   console  - the `entigraph-jax` console script: every stage's commands as subcommands

@@ -13,10 +13,11 @@ from entigraph_jax.errors import UsageError
 STAGES = {
     "data": "inspect a record set or corpus",
     "models": "convert checkpoints, chat with one",
-    "generate": "synthetic corpora: EntiGraph, Rephrase, questions from your documents",
+    "generate": "synthetic corpora: EntiGraph, Rephrase, knowledge, Active Reading, questions from your documents",
     "train": "continued pretraining (and `train plan`, the memory planner)",
-    "evaluate": "QuALITY closed/open book, log-likelihood, perplexity, summaries, harness, contamination, report",
-    "sweep": "scaling sweeps and their fit",
+    "evaluate": "QuALITY closed/open book, log-likelihood, perplexity, summaries, harness, contamination, "
+                "faithfulness, report",
+    "sweep": "scaling sweeps and their fit (and `sweep compare`: methods side by side on your corpus)",
     "sbp": "Synthetic Bootstrapped Pretraining, step by step or whole (and `sbp plan`)",
     "testing": "a fake LLM server for offline tries",
 }

@@ -41,15 +41,19 @@ class SweepResult:
 REPEATS = 1_000_000  # `budget=trained`: epochs enough for any budget; max_steps ends the run
 
 
+def trained_for(train: TrainSettings, tokens: int, run_dir: Path) -> TrainSettings:
+    """`train` training `tokens` (rounded up to whole steps, its source repeated as needed) in `run_dir`,
+    exported for its evaluation."""
+    steps = math.ceil(tokens / (train.data.global_batch * train.data.seq_len))
+    return train.override({"workdir": str(run_dir), "export.hf": True, "data.epochs": REPEATS, "max_steps": steps})
+
+
 def train_settings(config: SweepSettings, tokens: int, run_dir: Path) -> TrainSettings:
     """The training of the run at one budget (exported, for its evaluation): the source subsampled to `tokens`,
     or (`budget=trained`) `tokens` trained, rounded up to whole steps, the source repeated as needed."""
-    run = {"workdir": str(run_dir), "export.hf": True}
     if config.budget == "trained":
-        data = config.train.data
-        return config.train.override({**run, "data.epochs": REPEATS,
-                                      "max_steps": math.ceil(tokens / (data.global_batch * data.seq_len))})
-    return config.train.override({**run, "data.subsample_tokens": int(tokens)})
+        return trained_for(config.train, tokens, run_dir)
+    return config.train.override({"workdir": str(run_dir), "export.hf": True, "data.subsample_tokens": int(tokens)})
 
 
 def evaluate_settings(config: SweepSettings, run: TrainRun) -> EvaluateSettings:

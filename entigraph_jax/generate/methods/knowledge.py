@@ -1,9 +1,10 @@
 """Knowledge tuning with enhanced summaries (after Red Hat's `sdg_hub`, `examples/knowledge_tuning/`): from each
 document, texts of each of `knowledge.kinds` — a detailed summary, an extractive one (its key passages quoted, each
 with what it tells), its atomic facts one per line — `knowledge.samples` of each, round after round until
-`knowledge.tokens_per_doc`; then every text checked against its document by the generator, sentence by sentence
-(an atomic-facts text: fact by fact), each SUPPORTED or UNSUPPORTED. Unsupported sentences are removed, or the text
-dropped, or kept and counted (`knowledge.unsupported`); a text whose check never got readable verdicts is left out.
+`knowledge.tokens_per_doc`, each round's texts checked against their document by the generator before the
+next, sentence by sentence (an atomic-facts text: fact by fact), each SUPPORTED or UNSUPPORTED. Unsupported
+sentences are removed, or the text dropped, or kept and counted (`knowledge.unsupported`); a text whose check
+never got readable verdicts is left out.
 `records/` holds the texts as checked (kind `knowledge`, their style the text's kind) and summary.json's `fates`
 counts every text's fate and the claims checked.
 
@@ -80,17 +81,21 @@ def next_round(rounds):
 
 
 async def send(rounds) -> None:
-    """The texts, round after round; then a check of every text written."""
-    journal, docs = rounds.journal, {d.doc_id: d for d in rounds.docs}
-    rounds.expect(journal.count_pending(("knowledge",), rounds.retry))
-    await rounds.send_kind("knowledge", lambda: next_round(rounds))
-    if rounds.engine.stats.budget_reached:
-        return
-    checks = [check_request(docs[r["doc_id"]], r, rounds.config) for r in journal.records(("knowledge",))
-              if r["doc_id"] in docs]
-    journal.add(rounds.order(checks))
-    rounds.expect(journal.count_pending(("check",), rounds.retry))
-    await rounds.engine.run(journal.pending(("check",), rounds.retry))
+    """Round after round: the round's texts, then a check of each text written so far without one (so a budget
+    that stops the run leaves at most its last round unchecked)."""
+    journal, engine, docs = rounds.journal, rounds.engine, {d.doc_id: d for d in rounds.docs}
+    while True:
+        rounds.expect(journal.count_pending(("knowledge",), rounds.retry))
+        await engine.run(journal.pending(("knowledge",), rounds.retry))
+        if engine.stats.budget_reached:
+            return
+        journal.add(rounds.order([check_request(docs[r["doc_id"]], r, rounds.config)
+                                  for r in journal.records(("knowledge",)) if r["doc_id"] in docs]))
+        rounds.expect(journal.count_pending(("check",), rounds.retry))
+        await engine.run(journal.pending(("check",), rounds.retry))
+        new = next_round(rounds)
+        if engine.stats.budget_reached or not new or journal.add(rounds.order(new)) == 0:
+            return
 
 
 def checked(draft: dict, verdicts: list[bool | None] | None, policy: str, counts: collections.Counter) -> dict | None:
