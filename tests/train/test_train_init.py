@@ -17,6 +17,7 @@ from entigraph_jax.models import from_pretrained_hf
 from entigraph_jax.models.__main__ import COMMANDS as MODELS
 from entigraph_jax.runs import TrainRun
 from entigraph_jax.sbp.settings import SBPSettings
+from entigraph_jax.sweep.compare import CompareSettings
 from entigraph_jax.sweep.settings import SweepSettings
 from entigraph_jax.train import TrainSettings
 from entigraph_jax.train.setup import build_data
@@ -26,11 +27,12 @@ from tests.helpers.runs import quickstart, train_in
 
 @pytest.mark.parametrize("recipe", sorted((ROOT / "configs").glob("*.py")), ids=lambda p: p.stem)
 def test_every_recipe_is_the_settings_of_one_command(recipe):
-    """Each recipe is a train, generate, evaluate (or its report or grid), sweep or sbp config with exactly that
-    command's keys, and every value passes that command's checks."""
+    """Each recipe is a train, generate, evaluate (or its report or grid), sweep (or its compare) or sbp config with
+    exactly that command's keys, and every value passes that command's checks."""
     config = load_config_file(recipe)
-    owners = [s for s in (TrainSettings, GenerateSettings, EvaluateSettings, ReportSettings, GridSettings,
-                          SweepSettings, SBPSettings) if sorted(flatten(config)) == sorted(s().leaves())]
+    commands = (TrainSettings, GenerateSettings, EvaluateSettings, ReportSettings, GridSettings, SweepSettings,
+                CompareSettings, SBPSettings)
+    owners = [s for s in commands if sorted(flatten(config)) == sorted(s().leaves())]
     assert len(owners) == 1
     assert owners[0].from_config(config).leaves() == flatten(config)
 
