@@ -1,11 +1,14 @@
-"""Parts found by name (evaluation tasks, training hooks): the project's own modules and the entry points
-other installed packages declare, each loaded and checked to be the part it claims to be; anything wrong is
-one line naming the part and where it came from."""
+"""Parts found by name (evaluation tasks, training hooks, generation methods): the project's own modules and the
+entry points other installed packages declare, each loaded and checked to be the part it claims to be; anything
+wrong is one line naming the part and where it came from."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
+import pkgutil
 from collections.abc import Callable
+from types import ModuleType
 
 from .config import ConfigError
 
@@ -29,3 +32,14 @@ def installed(group: str, kind: type, what: str, known: dict) -> dict:
         if entry.name not in found:
             found[entry.name] = load_part(kind, what, entry.name, entry.load, entry.value)
     return found
+
+
+def registered(package: ModuleType, attribute: str, group: str, kind: type, what: str) -> dict:
+    """Every part by its name: the `attribute` of each module of `package` (in module-name order), then the parts
+    the entry points of `group` add (`installed`)."""
+    found: dict = {}
+    for module in sorted(m.name for m in pkgutil.iter_modules(package.__path__)):
+        path = f"{package.__name__}.{module}"
+        part = load_part(kind, what, module, lambda path=path: getattr(importlib.import_module(path), attribute), path)
+        found[part.name] = part
+    return installed(group, kind, what, found)

@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 import json
 import os
-import pkgutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from entigraph_jax.config import ConfigError
 from entigraph_jax.data import Document, SourceError
 from entigraph_jax.outputs import json_text
-from entigraph_jax.registry import installed, load_part
+from entigraph_jax.registry import registered
 from entigraph_jax.scalars import numbers
 from entigraph_jax.settings import Settings
 
@@ -165,12 +163,7 @@ def tasks() -> dict[str, Task]:
     """Every task by name: the modules of `evaluate/tasks/` (in name order), then the installed entry points."""
     from . import tasks as package
 
-    found: dict[str, Task] = {}
-    for module in sorted(m.name for m in pkgutil.iter_modules(package.__path__)):
-        path = f"{package.__name__}.{module}"
-        task = load_part(Task, "evaluation task", module, lambda path=path: importlib.import_module(path).TASK, path)
-        found[task.name] = task
-    return installed(GROUP, Task, "evaluation task", found)
+    return registered(package, "TASK", GROUP, Task, "evaluation task")
 
 
 def task(name: str) -> Task:

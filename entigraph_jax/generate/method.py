@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
-import pkgutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from entigraph_jax.config import ConfigError
 from entigraph_jax.data import Document, write_records
 from entigraph_jax.llm import Journal, Request
-from entigraph_jax.registry import installed, load_part
+from entigraph_jax.registry import registered
 from entigraph_jax.runs import CorpusRun
 
 GROUP = "entigraph_jax.methods"
@@ -75,13 +73,7 @@ def methods() -> dict[str, Method]:
     """Every method by name: the modules of `methods/` (in name order), then the installed entry points."""
     from . import methods as package
 
-    found: dict[str, Method] = {}
-    for module in sorted(m.name for m in pkgutil.iter_modules(package.__path__)):
-        path = f"{package.__name__}.{module}"
-        method = load_part(Method, "generation method", module, lambda path=path: importlib.import_module(path).METHOD,
-                           path)
-        found[method.name] = method
-    return installed(GROUP, Method, "generation method", found)
+    return registered(package, "METHOD", GROUP, Method, "generation method")
 
 
 def method(name: str) -> Method:

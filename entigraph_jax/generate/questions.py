@@ -15,14 +15,13 @@ are dropped (the later one). The result is QuALITY-format JSONL, so every evalua
 from __future__ import annotations
 
 import collections
-import json
 import re
 
 from entigraph_jax.data import Document
 from entigraph_jax.llm import InvalidAnswer, Request
 from entigraph_jax.outputs import json_text
 
-from .requests import make_request
+from .requests import make_request, read_json
 from .settings import GenerateSettings
 
 LETTERS = "ABCD"
@@ -81,12 +80,7 @@ def _problem(item) -> str | None:
 def parse_questions(answer: str, document: str, quote_words: int = 4) -> tuple[list[dict], list[dict]]:
     """(questions kept, questions dropped with their reason) from the question stage's answer; a
     ```json fence is accepted. Raises `InvalidQuestions` when the answer holds no list of questions."""
-    text = answer.strip()
-    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", text, flags=re.DOTALL)
-    try:
-        value = json.loads(fenced.group(1) if fenced else text)
-    except json.JSONDecodeError as e:
-        raise InvalidQuestions(f"not JSON ({e})") from e
+    value = read_json(answer, InvalidQuestions)
     if not isinstance(value, dict) or not isinstance(value.get("questions"), list) or not value["questions"]:
         raise InvalidQuestions("no 'questions' list in the JSON object")
     kept, dropped = [], []

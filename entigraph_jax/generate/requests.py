@@ -134,18 +134,22 @@ def entity_problem(name: str, document: str | None) -> str | None:
     return None
 
 
+def read_json(answer: str, invalid: type[InvalidAnswer] = InvalidAnswer):
+    """The JSON value of a JSON stage's answer, a ```json fence around it accepted; `invalid` (asked again) if it
+    is not JSON."""
+    text = answer.strip()
+    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", text, flags=re.DOTALL)
+    try:
+        return json.loads(fenced.group(1) if fenced else text)
+    except json.JSONDecodeError as e:
+        raise invalid(f"not JSON ({e})") from e
+
+
 def parse_entities(answer: str, document: str | None = None) -> tuple[str, list[str], list[str]]:
     """(summary, entities, dropped) from the entity stage's answer; a ```json fence around it is
     accepted. Entities are checked (`entity_problem`) and de-duplicated case-insensitively; the ones
     dropped are returned so the record keeps them."""
-    text = answer.strip()
-    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", text, flags=re.DOTALL)
-    if fenced:
-        text = fenced.group(1)
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InvalidEntities(f"not JSON ({e})") from e
+    value = read_json(answer, InvalidEntities)
     if not isinstance(value, dict) or not isinstance(value.get("entities"), list):
         raise InvalidEntities("no 'entities' list in the JSON object")
     entities, dropped, seen = [], [], set()

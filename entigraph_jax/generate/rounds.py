@@ -46,6 +46,19 @@ def per_document(journal: Journal, kind: str, docs: list[Document]) -> list[tupl
     return [(doc, counts.get(doc.doc_id, (0, 0))) for doc in docs]
 
 
+def more_rounds(rounds: Rounds, kind: str, wanted: int, per_round: int, make) -> list:
+    """Another round for each document with fewer than `wanted` output tokens of `kind` (0: no more rounds):
+    `make(doc, range(n, n + 1))`, n the rounds it had (`per_round` requests each)."""
+    if not wanted:
+        return []
+    new = []
+    for doc, (added, tokens) in per_document(rounds.journal, kind, rounds.docs):
+        if tokens < wanted:
+            done = added // per_round
+            new += make(doc, range(done, done + 1))
+    return new
+
+
 class Rounds:
     """One run's sending through `backend` (online, or in the provider's batches), with a progress bar."""
 

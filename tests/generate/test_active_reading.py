@@ -1,7 +1,7 @@
 """The active_reading method: the generator proposes study strategies per document (JSON; an unreadable answer is
 asked again, one never readable leaves its document out), then applies each, round after round until
-`tokens_per_doc`; only the texts are training records; task-specific strategies name the task; resume asks
-nothing; the dry run counts both kinds."""
+`tokens_per_doc` (online and through a provider's batches); only the texts are training records; task-specific
+strategies name the task; resume asks nothing; the dry run counts both kinds."""
 
 import json
 
@@ -59,9 +59,10 @@ def test_strategies_parse_as_generators_write_them():
             parse_strategies(bad)
 
 
-def test_strategies_then_texts_round_after_round(setup):
+@pytest.mark.parametrize("mode", ["online", "batch"])
+def test_strategies_then_texts_round_after_round(setup, mode):
     server, script, config = setup
-    summary = generate(config(**{"active_reading.tokens_per_doc": 60}))
+    summary = generate(config(**{"active_reading.tokens_per_doc": 60, "llm.mode": mode, "llm.poll_s": 0.01}))
     assert summary.requests["strategies"] == {"done": 2, "failed": 1}  # d3 never readable: left out
     assert script.strategy_asks == {"d1": 1, "d2": 2, "d3": 3}  # attempts: 3
     texts = list(read_records(summary.records_dir))
@@ -75,7 +76,8 @@ def test_strategies_then_texts_round_after_round(setup):
     assert summary.fates == {"documents with strategies": 2, "strategies": 3, "strategies per document": [1, 2],
                              "texts": 4}
     asked = len(server.requests)
-    again = generate(config(**{"active_reading.tokens_per_doc": 60, "retry_failed": False}))
+    again = generate(config(**{"active_reading.tokens_per_doc": 60, "retry_failed": False, "llm.mode": mode,
+                               "llm.poll_s": 0.01}))
     assert len(server.requests) == asked and again.records == 4
 
 

@@ -1,7 +1,8 @@
 """The knowledge method: each document's detailed summary, extractive summary and atomic facts, every sentence (fact)
 checked against the document by the generator. A scripted generator gives every fate — kept whole, edited (its
 unsupported sentences removed), dropped (nothing supported), left out (a check that never answers readably) —
-counted by hand; another policy re-exported from the journal without asking; the dry run's requests."""
+counted by hand, online and through a provider's batches; another policy re-exported from the journal without
+asking; the dry run's requests."""
 
 import json
 
@@ -49,9 +50,10 @@ def test_claims_are_sentences_or_an_atomic_texts_lines():
     assert units("- one fact.\n2) another fact.\n\n* a third", "atomic") == ["one fact.", "another fact.", "a third"]
 
 
-def test_every_fate_counted_by_hand_and_another_policy_from_the_journal(setup):
+@pytest.mark.parametrize("mode", ["online", "batch"])
+def test_every_fate_counted_by_hand_and_another_policy_from_the_journal(setup, mode):
     server, config = setup
-    summary = generate(config())
+    summary = generate(config(**{"llm.mode": mode, "llm.poll_s": 0.01}))
     assert summary.status == "incomplete" and summary.requests["knowledge"] == {"done": 6}  # a check failed
     assert summary.requests["check"] == {"done": 5, "failed": 1}
     assert summary.fates == {"claims": 12, "claims unsupported": 4, "dropped: no claim supported": 1,
@@ -64,7 +66,8 @@ def test_every_fate_counted_by_hand_and_another_policy_from_the_journal(setup):
     assert written[("d1", "extractive")]["text"] == WRITTEN[("d1", "extractive")]
     assert {r["kind"] for r in written.values()} == {"knowledge"} and summary.records == 4
     asked = len(server.requests)
-    dropped = generate(config(**{"knowledge.unsupported": "drop", "retry_failed": False}))
+    dropped = generate(config(**{"knowledge.unsupported": "drop", "retry_failed": False, "llm.mode": mode,
+                                 "llm.poll_s": 0.01}))
     assert len(server.requests) == asked  # the journal answers everything
     assert dropped.fates["dropped: unsupported claims"] == 3 and dropped.fates["kept"] == 2 and dropped.records == 2
 

@@ -11,14 +11,11 @@ not readable to us; its released data suggests about ten texts per strategy)."""
 
 from __future__ import annotations
 
-import json
-import re
-
 from entigraph_jax.data import write_records
 from entigraph_jax.llm import InvalidAnswer
 
 from ..method import Kind, Method
-from ..requests import make_request
+from ..requests import make_request, read_json
 from ..rounds import per_document
 
 MAX_STRATEGIES = 30
@@ -40,12 +37,7 @@ def strategy_requests(docs, settings):
 def parse_strategies(answer: str) -> list[dict]:
     """The strategies of an answer ({name, plan} each; a ```json fence accepted), unnamed and repeated ones left
     out; none usable asks again."""
-    text = answer.strip()
-    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", text, flags=re.DOTALL)
-    try:
-        value = json.loads(fenced.group(1) if fenced else text)
-    except json.JSONDecodeError as e:
-        raise InvalidAnswer(f"not JSON ({e})") from e
+    value = read_json(answer)
     items = value.get("strategies") if isinstance(value, dict) else None
     if not isinstance(items, list):
         raise InvalidAnswer("no 'strategies' list in the JSON object")

@@ -22,7 +22,7 @@ from entigraph_jax.llm import InvalidAnswer
 
 from ..method import Kind, Method
 from ..requests import make_request
-from ..rounds import per_document
+from ..rounds import more_rounds
 
 VERDICT = re.compile(r"^\W*(\d+)\W+(SUPPORTED|UNSUPPORTED)\b", re.IGNORECASE)
 BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
@@ -69,15 +69,9 @@ def read_check(record, request, completion, doc, settings) -> dict:
 
 def next_round(rounds):
     """Another round of every kind for the documents short of `knowledge.tokens_per_doc`."""
-    wanted, kinds = rounds.config.knowledge.tokens_per_doc, rounds.config.knowledge.kinds
-    if not wanted:
-        return []
-    new = []
-    for doc, (added, tokens) in per_document(rounds.journal, "knowledge", rounds.docs):
-        if tokens < wanted:
-            done = added // len(kinds)
-            new += draft_requests([doc], rounds.config, range(done, done + 1))
-    return new
+    knowledge = rounds.config.knowledge
+    return more_rounds(rounds, "knowledge", knowledge.tokens_per_doc, len(knowledge.kinds),
+                       lambda doc, samples: draft_requests([doc], rounds.config, samples))
 
 
 async def send(rounds) -> None:

@@ -5,20 +5,14 @@ from __future__ import annotations
 
 from ..method import Kind, Method
 from ..requests import rephrase_requests
-from ..rounds import per_document
+from ..rounds import more_rounds
 
 
 def next_round(rounds):
     """Another round of every style for the documents short of `rephrase.tokens_per_doc`."""
-    wanted, styles = rounds.config.rephrase.tokens_per_doc, rounds.config.rephrase.styles
-    if not wanted:
-        return []
-    new = []
-    for doc, (added, tokens) in per_document(rounds.journal, "rephrase", rounds.docs):
-        if tokens < wanted:
-            done = added // len(styles)
-            new += rephrase_requests([doc], rounds.config, range(done, done + 1))
-    return new
+    rephrase = rounds.config.rephrase
+    return more_rounds(rounds, "rephrase", rephrase.tokens_per_doc, len(rephrase.styles),
+                       lambda doc, samples: rephrase_requests([doc], rounds.config, samples))
 
 
 async def send(rounds) -> None:
