@@ -4,8 +4,6 @@ training hook and listed by the before/after report, with no other file touched;
 import json
 import subprocess
 import sys
-import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -15,6 +13,7 @@ from entigraph_jax.evaluate.task import read_result, tasks
 from entigraph_jax.runs import TrainRun
 from entigraph_jax.train.settings import TrainSettings
 from tests.helpers import ROOT
+from tests.helpers.modules import module_in
 
 # Of each document, the share of its first 8 words the model predicts greedily one after the other
 # (a document's first token given BOS, and so on): a task of a dozen lines, written as a user would.
@@ -61,16 +60,8 @@ TASK = Task("first_words", "the share of documents whose first words the model c
 @pytest.fixture
 def new_task():
     """The file, written where the project's tasks are; this process's registry read again with it and without."""
-    path = Path(task_package.__path__[0]) / "first_words.py"
-    staged = path.with_suffix(".py.partial")  # renamed into place whole: no process reads half a file
-    staged.write_text(textwrap.dedent(NEW_TASK))
-    staged.replace(path)
-    tasks.cache_clear()
-    try:
+    with module_in(task_package, "first_words", NEW_TASK, tasks) as path:
         yield path
-    finally:
-        path.unlink()
-        tasks.cache_clear()
 
 
 def command(*argv: str) -> subprocess.CompletedProcess:

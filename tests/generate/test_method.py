@@ -3,8 +3,6 @@ the user's) is run by the generate command, resumed from its journal and priced 
 touched; an unknown method is one line naming the known ones; every built-in method's templates are in the
 default prompt version."""
 
-import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -17,6 +15,7 @@ from entigraph_jax.generate.settings import GenerateSettings
 from entigraph_jax.settings import SettingError
 from entigraph_jax.testing import FakeLLMServer
 from tests.helpers.generate import config_for
+from tests.helpers.modules import module_in
 
 # named here: another test adds a method for a while
 BUILT_IN = ("active_reading", "entigraph", "knowledge", "questions", "rephrase")
@@ -50,16 +49,8 @@ METHOD = Method("digest", "one digest of each document", kinds={"digest": Kind()
 @pytest.fixture
 def new_method():
     """The file, written where the project's methods are; this process's registry read again with it and without."""
-    path = Path(method_package.__path__[0]) / "digest.py"
-    staged = path.with_suffix(".py.partial")  # renamed into place whole: no process reads half a file
-    staged.write_text(textwrap.dedent(NEW_METHOD))
-    staged.replace(path)
-    methods.cache_clear()
-    try:
+    with module_in(method_package, "digest", NEW_METHOD, methods) as path:
         yield path
-    finally:
-        path.unlink()
-        methods.cache_clear()
 
 
 def test_a_method_in_one_new_file_generates_resumes_and_prices(new_method, tmp_path):
