@@ -189,7 +189,7 @@ def main():
 def accuracy_table(root: Path, arms: dict, budgets, before) -> list[str]:
     """Closed-book log-likelihood accuracy (95% interval over documents) per arm and budget, and each arm's
     fitted plateau (its 90% bootstrap interval)."""
-    lines = ["| arm | " + " | ".join(f"{b // 1024}k tokens" for b in budgets) + " | plateau (90%) |",
+    lines = ["| arm | " + " | ".join(f"{b // 1024}k tokens" for b in budgets) + " | plateau (90%, extrapolated) |",
              "| --- |" + " --- |" * (len(budgets) + 1),
              f"| base (before) | {cell(before)} |" + " |" * len(budgets)]
     for arm in arms:
