@@ -44,7 +44,7 @@ def _prompts(names: tuple) -> str | None:
     return f"unknown prompts {unknown}; known: {', '.join(PROMPTS)}" if unknown or not names else None
 
 
-def _judge() -> LLMSettings:  # the paper's judge (gpt-4-turbo, August 2024), greedy
+def paper_judge() -> LLMSettings:  # the paper's judge (gpt-4-turbo, August 2024), greedy
     return LLMSettings(model="gpt-4-turbo", base_url="https://api.openai.com/v1", temperature=0.0, json_mode=False,
                        max_output_tokens=4096)
 
@@ -70,7 +70,7 @@ class SummarySettings(Settings):
                              "averaged over articles (the paper, App. I.2 iii; an article whose humans count 0 is "
                              "left out of that mean, and counted) | ratio_of_sums: summed counts over summed human "
                              "counts (no article left out)", choices=NORMALIZE)
-    judge: LLMSettings = section(_judge, "the judge LLM (the paper: gpt-4-turbo): splits summaries into "
+    judge: LLMSettings = section(paper_judge, "the judge LLM (the paper: gpt-4-turbo): splits summaries into "
                                          "claims and judges them; its answers are kept in <result>.judge/")
 
 

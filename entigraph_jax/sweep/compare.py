@@ -138,9 +138,14 @@ def markdown(config: CompareSettings, corpora: dict, faithful: dict) -> list[str
              f"| method | generation | records | training tokens in it | cost (USD) | at {quoted}'s price (USD) | "
              "claims supported (95% interval), by kind |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, c in corpora.items():
-        kinds = [f"{writer.split('/', 1)[1]} {s['supported']:.2f} ({s['intervals']['supported'][0]:.2f}-"
-                 f"{s['intervals']['supported'][1]:.2f})" if s["supported"] is not None and s["intervals"]["supported"]
-                 else f"{writer.split('/', 1)[1]} -" for writer, s in faithful.items() if writer.startswith(f"{name}/")]
+        kinds = [f"{writer.split('/', 1)[1]} {supported(s)}" for writer, s in faithful.items()
+                 if writer.startswith(f"{name}/")]
         lines.append(f"| {name} | {c['status']} | {c['records']} | {c['train_tokens'] or '-'} | {c['cost_usd']:.4f} | "
                      f"{c['price_as']:.2f} | {'; '.join(kinds) or '-'} |")
     return lines
+
+
+def supported(score: dict) -> str:
+    """A kind's share of supported claims and its interval, as the table shows it."""
+    share, span = score["supported"], score["intervals"]["supported"]
+    return "-" if share is None or not span else f"{share:.2f} ({span[0]:.2f}-{span[1]:.2f})"

@@ -30,7 +30,7 @@ from entigraph_jax.llm.templates import fill, read_template
 from entigraph_jax.runs import CorpusRun
 from entigraph_jax.settings import Settings, positive, section, setting
 
-from ..summary import JUDGE_PROMPTS, _judge, judge
+from ..summary import JUDGE_PROMPTS, judge, paper_judge
 from ..task import Context, Result, Row, Task
 from ..uncertainty import Units, interval
 
@@ -58,7 +58,7 @@ class FaithfulnessSettings(Settings):
     seed: int = setting(0, "the sample's seed")
     claims_per_request: int = setting(25, "claims judged in one judge request", check=positive)
     dry_run: bool = setting(False, "count and price the judge's requests, ask nothing")
-    judge: LLMSettings = section(_judge, "the judge LLM: splits each text into claims and judges them against its "
+    judge: LLMSettings = section(paper_judge, "the judge LLM: splits each text into claims and judges them against its "
                                          "source; its answers are kept in <result>.judge/")
 
 
