@@ -8,7 +8,7 @@ Layers, lowest first; a module imports only from its own layer and the layers li
              figures to TensorBoard and W&B, parts found by name (tasks, hooks)
   clients  - LLM clients (OpenAI-compatible, Gemini, vLLM), embedders, a reranker, prices and API keys
   data     - sources, tokenizers, chat records, records and the Grain pipeline
-  models   - the Llama-family LM, sharding rules, presets, checkpoint I/O, the sampler
+  models   - the Llama-family LM, sharding rules, presets, checkpoint I/O, the sampler, embedding checkpoints
   llm      - asking an LLM as one service: journal, engine (retries, rate limits, budgets), batch APIs,
              the backend registry (our own model among them) and LLMSettings
   generate - synthetic corpus generation, a registry of methods (EntiGraph, Rephrase, knowledge, Active

@@ -144,6 +144,9 @@ def make_embedder(settings: EmbedderSettings, cache_dir: str = ""):
     """`hashing` (offline), `openai` (OPENAI_API_KEY or key file; optional for local servers) or
     `gemini` (GEMINI_API_KEY / GOOGLE_API_KEY or key file); cached on disk in `settings.cache_dir`
     (else `cache_dir`) when one is given."""
+    if settings.backend == "model":
+        raise EmbedderError("embedder.backend=model runs a checkpoint: build it with "
+                            "entigraph_jax.models.embedding.make_embedder")
     if settings.backend == "hashing":
         embedder = HashingEmbedder()
     elif settings.backend == "openai":

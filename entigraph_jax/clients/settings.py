@@ -8,7 +8,7 @@ import dataclasses
 
 from entigraph_jax.settings import Settings, positive, setting
 
-EMBEDDERS = ("hashing", "openai", "gemini")
+EMBEDDERS = ("hashing", "openai", "gemini", "model")
 API_KEY_FILE = "a file whose first line is the API key, if it is not in the environment"
 
 
@@ -23,8 +23,16 @@ class VLLMSettings(Settings):
 @dataclasses.dataclass(frozen=True)
 class EmbedderSettings(Settings):
     backend: str = setting("hashing", "hashing (offline: hashed words and word pairs) | openai (an /embeddings "
-                           "endpoint) | gemini", choices=EMBEDDERS)
-    model: str = setting("", "the embedding model's name (openai, gemini)")
+                           "endpoint) | gemini | model (a Hugging Face embedding checkpoint of a family we load, "
+                           "run by our own forward pass over every local device: models/embedding.py)",
+                           choices=EMBEDDERS)
+    model: str = setting("", "the embedding model's name (openai, gemini), or the checkpoint's folder or Hub name "
+                         "(model: Qwen/Qwen3-Embedding-0.6B, the SBP paper's)")
+    batch: int = setting(32, "texts per forward pass (model)", check=positive)
+    max_tokens: int = setting(8192, "a longer text keeps its first tokens (model; Qwen3-Embedding: 32k)",
+                              check=positive)
+    dtype: str = setting("float32", "the checkpoint's weights and compute (model)",
+                         choices=("float32", "bfloat16"))
     base_url: str = setting("", "the /embeddings server (openai) or the Gemini endpoint (\"\": the provider's own)")
     api_key_file: str = setting("", API_KEY_FILE)
     cache_dir: str = setting("", "a folder caching embeddings by text (\"\": none; open-book evaluation: "

@@ -56,6 +56,10 @@ class Tokenizer:
     def encode(self, text: str) -> list[int]:
         return self.encode_batch([text])[0]
 
+    def encode_framed(self, text: str) -> list[int]:
+        """Ids of `text` framed as the tokenizer itself frames a text (its special tokens around it)."""
+        return self.bos() + self.encode(text)
+
     def token_id(self, token: str) -> int | None:
         """The id of a special (or any single) token, None if the vocabulary lacks it."""
         raise NotImplementedError
@@ -150,6 +154,9 @@ class HuggingFaceTokenizer(Tokenizer):
     def encode_with_offsets(self, text):
         encoding = self._tok.encode(text, add_special_tokens=False)
         return encoding.ids, encoding.offsets
+
+    def encode_framed(self, text):  # the post-processor's framing (Qwen3-Embedding: <|endoftext|> after the text)
+        return self._tok.encode(text, add_special_tokens=True).ids
 
     def decode(self, ids):
         return self._tok.decode([int(i) for i in ids], skip_special_tokens=False)

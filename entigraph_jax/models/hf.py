@@ -274,7 +274,11 @@ class SafetensorsFolder:
         return self._handles[file]
 
     def get(self, name: str, expected_shape: tuple[int, ...]):
-        """A lazily sliceable tensor, after checking it exists and has the expected shape."""
+        """A lazily sliceable tensor, after checking it exists and has the expected shape. A base model
+        saved without its LM head (an embedding checkpoint: `embed_tokens.weight`, `layers.0...`) names its
+        tensors without the `model.` prefix."""
+        if name not in self.files and name.startswith("model.") and name[len("model."):] in self.files:
+            name = name[len("model."):]
         if name not in self.files:
             raise CheckpointError(f"{self.path}: tensor {name!r} is missing from the checkpoint")
         file = self.files[name]

@@ -6,9 +6,11 @@ against the repetition baseline at the same compute.
 may import clients, data, models, evaluate (its tasks' metric names) and train; nothing imports it.
 """
 
-from .mine import MiningError, exact_neighbours, faiss_neighbours, mine_pairs
+from .mine import mine_pairs
+from .neighbours import MiningError, exact_neighbours, faiss_neighbours
+from .ring_search import ring_neighbours
 from .run import SBP, STEPS
 from .synthesize import is_copy, synthesize
 
 __all__ = ["SBP", "STEPS", "MiningError", "exact_neighbours", "faiss_neighbours", "is_copy", "mine_pairs",
-           "synthesize"]
+           "ring_neighbours", "synthesize"]

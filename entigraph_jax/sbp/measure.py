@@ -18,7 +18,7 @@ from entigraph_jax.data import SourceSpec, load_source, read_records
 from entigraph_jax.data.corpus_stats import copy_stats, corpus_stats
 from entigraph_jax.data.records import train_text
 
-from .mine import normalize
+from .neighbours import normalize
 
 
 def sample(items: Sequence, count: int, seed: int = 0) -> list:

@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
-from entigraph_jax.clients.embedders import make_embedder
 from entigraph_jax.config import ConfigError
 from entigraph_jax.data import Tokenizer, load_source, read_records, write_records
 from entigraph_jax.errors import UserError
 from entigraph_jax.evaluate.task import metric
 from entigraph_jax.models import load, make_mesh
+from entigraph_jax.models.embedding import make_embedder
 from entigraph_jax.models.sampling import Sampler
 from entigraph_jax.outputs import json_text
 from entigraph_jax.runs import TrainRun
@@ -40,6 +41,7 @@ from entigraph_jax.train.plan import report as plan_report
 from .budget import Budget, BudgetError
 from .measure import first_texts, measure, sample
 from .mine import mine_pairs
+from .ring_search import plan as plan_mining
 from .settings import SBPSettings
 from .synthesize import synthesize
 
@@ -76,6 +78,8 @@ def plan(config: SBPSettings, hardware: str | None, compile_step: bool = True) -
     for name, section in (("each arm (joint)", joint), ("synthesizer", config.synthesizer)):
         result = plan_memory(section.override(vocabulary), hardware, compile_step=compile_step)
         lines += [f"\n{name}:", plan_report(result)]
+    if config.mine.plan_documents and hardware:
+        lines += ["", plan_mining(config.mine, hardware, compile_step)]
     return "\n".join(lines)
 
 
@@ -160,11 +164,13 @@ class SBP:
                 raise ConfigError(f"{checkpoint}: no synthesizer yet; run the synthesizer step first")
             mesh = make_mesh(1, -1, 1)  # rows over every local device
             sampler = Sampler(load(checkpoint, c.param_dtype, mesh=mesh), self.tokenizer(), mesh=mesh)
-            out = synthesize(self.docs, sampler, c, self.config.separator, str(checkpoint), budget.synthetic_tokens)
-            if not out.records:
+            partial = self.synthetic.with_name(f"{self.synthetic.name}.partial")  # a rerun continues it
+            out = synthesize(self.docs, sampler, c, self.config.separator, partial, str(checkpoint),
+                             budget.synthetic_tokens)
+            if not out.documents:
                 raise ConfigError(f"config: all {c.num_docs} synthesized documents were copies of their seeds")
-            write_records(out.records, self.synthetic)
-            self.summary.update(synthetic=len(out.records), synthetic_tokens=out.tokens, dropped_copies=out.dropped)
+            os.replace(partial, self.synthetic)
+            self.summary.update(synthetic=out.documents, synthetic_tokens=out.tokens, dropped_copies=out.dropped)
 
     def measure(self) -> None:
         if self.summary.get("measures"):

@@ -5,17 +5,27 @@ Seeds are drawn with a seeded generator, a batch at a time; each is read as the 
 to a length cap. A sample that is empty, the seed itself, or a near copy of it (word 3-gram Jaccard
 similarity at or above a threshold) is dropped. With `num_docs=0`, batches go on until the kept documents
 hold the training tokens the step budget needs (`budget.Budget`), so no synthetic text is repeated.
+
+Records are written as they are made: every `commit_every` seeds the kept documents become a finished
+record shard, and `progress.json` (replaced atomically) commits it with the counts and the seed
+generator's state. A rerun in the same folder removes shards the progress does not name (made after the
+last commit), and continues from the last commit with the same draws and sampling seeds: nothing is
+lost, nothing is written twice, and the documents are those of an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from entigraph_jax.data import Document
+from entigraph_jax.data import Document, RecordWriter
 from entigraph_jax.data.corpus_stats import ngrams, words
+from entigraph_jax.data.records import SUFFIX
 from entigraph_jax.errors import UserError
 from entigraph_jax.models.sampling import Sampler, SamplingParams
 from entigraph_jax.settings import Settings, at_least, between, positive, setting
@@ -49,6 +59,8 @@ class SynthesizeSettings(Settings):
     seed: int = setting(0, "seeds the choice of seeds and the sampling")
     param_dtype: str = setting("float32", "the synthesizer's weights when sampling",
                                choices=("float32", "bfloat16", "float16"))
+    commit_every: int = setting(4096, "seeds between commits of the documents made (a record shard each): an "
+                                "interrupted synthesis reruns at most this many", check=positive)
 
 
 class SynthesisError(UserError):
@@ -57,38 +69,81 @@ class SynthesisError(UserError):
 
 @dataclasses.dataclass(frozen=True)
 class Synthesized:
-    records: list[dict]  # kept documents (kind sbp, with the seed's doc_id)
+    documents: int  # kept documents (kind sbp, with the seed's doc_id), in the folder's record shards
     dropped: int  # samples dropped as empty or as copies of their seed
     tokens: int  # training tokens of the kept documents (BOS + text + EOS, in the training tokenizer)
 
 
-def synthesize(docs: list[Document], sampler: Sampler, settings: SynthesizeSettings, separator: str,
+PROGRESS = "progress.json"
+STATE = ("seeds", "documents", "dropped", "tokens")  # the committed counts
+
+
+class Progress:
+    """`progress.json` in the output folder: what is committed, and the settings it was made with."""
+
+    def __init__(self, folder: Path, fingerprint: dict):
+        self.path = folder / PROGRESS
+        folder.mkdir(parents=True, exist_ok=True)
+        saved = json.loads(self.path.read_text()) if self.path.is_file() else None
+        if saved and saved["fingerprint"] != fingerprint:
+            changed = sorted(k for k in fingerprint if saved["fingerprint"].get(k) != fingerprint[k])
+            raise SynthesisError(f"{folder}: synthesized so far with other settings ({', '.join(changed)}); "
+                                 "delete the folder to start over")
+        self.fingerprint = fingerprint
+        self.state = saved or {**dict.fromkeys(STATE, 0), "shards": [], "rng": None}
+        for stray in {p.name for p in folder.glob(f"*{SUFFIX}*")} - set(self.state["shards"]):
+            (folder / stray).unlink()  # written after the last commit (or half written): made again below
+
+    def commit(self, shards: list[Path], rng: np.random.Generator, **counts) -> None:
+        self.state.update(counts, shards=self.state["shards"] + [p.name for p in shards],
+                          rng=rng.bit_generator.state)
+        tmp = self.path.with_name(f".{PROGRESS}.tmp")
+        tmp.write_text(json.dumps({**self.state, "fingerprint": self.fingerprint}))
+        os.replace(tmp, self.path)
+
+
+def synthesize(docs: list[Document], sampler: Sampler, settings: SynthesizeSettings, separator: str, folder: Path,
                synthesizer: str = "", target_tokens: int = 0) -> Synthesized:
-    """`settings.num_docs` seeds drawn from `docs`, each continued by the synthesizer; with `num_docs=0`,
-    seeds until the kept documents hold `target_tokens` training tokens."""
+    """`settings.num_docs` seeds drawn from `docs`, each continued by the synthesizer, the kept documents
+    written into `folder` as they are made; with `num_docs=0`, seeds until the kept documents hold
+    `target_tokens` training tokens. A rerun in `folder` continues from its last commit."""
     s, tokenizer = settings, sampler.tokenizer
+    fingerprint = {**dataclasses.asdict(s), "separator": separator, "synthesizer": synthesizer,
+                   "target_tokens": target_tokens, "documents": len(docs)}
+    fingerprint.pop("commit_every")
+    progress = Progress(Path(folder), fingerprint)
     rng = np.random.default_rng(s.seed)
+    if progress.state["rng"]:
+        rng.bit_generator.state = progress.state["rng"]
+    start, kept, dropped, tokens = (progress.state[k] for k in STATE)
     goal = f"{s.num_docs} documents" if s.num_docs else f"{target_tokens:,} training tokens"
-    records, dropped, tokens, start = [], 0, 0, 0
-    progress = tqdm(desc=f"synthesize {goal}", unit="doc", total=s.num_docs or None, dynamic_ncols=True)
-    while (start < s.num_docs) if s.num_docs else (tokens < target_tokens):
-        count = min(s.batch_size, s.num_docs - start) if s.num_docs else s.batch_size
-        batch = [docs[i] for i in rng.integers(0, len(docs), size=count)]
-        params = SamplingParams(max_new_tokens=s.max_new_tokens, temperature=s.temperature, seed=s.seed + start)
-        prompts = [d.text[-s.max_seed_chars :] + separator for d in batch]
-        for offset, (doc, [sample]) in enumerate(zip(batch, sampler.generate(prompts, params), strict=True)):
-            if is_copy(sample.text, doc.text, s.near_copy_threshold):
-                dropped += 1
-                continue
-            text = sample.text.strip()
-            tokens += len(tokenizer.bos()) + len(tokenizer.encode(text)) + 1
-            records.append({"kind": "sbp", "doc_id": doc.doc_id, "sample_index": start + offset, "text": text,
-                            "finish_reason": sample.finish_reason, "synthesizer": synthesizer,
-                            "temperature": s.temperature, "seed": s.seed})
-        start += count
-        progress.update(count)
-        progress.set_postfix(kept=len(records), tokens=tokens)
-        if not s.num_docs and not records and start >= 8 * s.batch_size:
-            raise SynthesisError(f"synthesis kept none of {start} documents: every one was a copy of its seed")
-    progress.close()
-    return Synthesized(records, dropped, tokens)
+    bar = tqdm(desc=f"synthesize {goal}", unit="doc", total=s.num_docs or None, initial=start, dynamic_ncols=True)
+    committed = start
+    with RecordWriter(folder, prefix="sbp", shard_bytes=1 << 40) as writer:  # an error drops the uncommitted shard
+        while (start < s.num_docs) if s.num_docs else (tokens < target_tokens):
+            count = min(s.batch_size, s.num_docs - start) if s.num_docs else s.batch_size
+            batch = [docs[i] for i in rng.integers(0, len(docs), size=count)]
+            params = SamplingParams(max_new_tokens=s.max_new_tokens, temperature=s.temperature, seed=s.seed + start)
+            prompts = [d.text[-s.max_seed_chars :] + separator for d in batch]
+            for offset, (doc, [sample]) in enumerate(zip(batch, sampler.generate(prompts, params), strict=True)):
+                if is_copy(sample.text, doc.text, s.near_copy_threshold):
+                    dropped += 1
+                    continue
+                text = sample.text.strip()
+                tokens += len(tokenizer.bos()) + len(tokenizer.encode(text)) + 1
+                kept += 1
+                writer.write({"kind": "sbp", "doc_id": doc.doc_id, "sample_index": start + offset, "text": text,
+                              "finish_reason": sample.finish_reason, "synthesizer": synthesizer,
+                              "temperature": s.temperature, "seed": s.seed})
+            start += count
+            bar.update(count)
+            bar.set_postfix(kept=kept, tokens=tokens)
+            if not s.num_docs and not kept and start >= 8 * s.batch_size:
+                raise SynthesisError(f"synthesis kept none of {start} documents: every one was a copy of its seed")
+            done = (start >= s.num_docs) if s.num_docs else (tokens >= target_tokens)
+            if start - committed >= s.commit_every or done:
+                writer.close()
+                progress.commit(writer.written, rng, seeds=start, documents=kept, dropped=dropped, tokens=tokens)
+                writer.written, committed = [], start
+    bar.close()
+    return Synthesized(kept, dropped, tokens)

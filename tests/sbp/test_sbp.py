@@ -206,25 +206,29 @@ def test_recipe_runs_end_to_end(recipe_run, run_command, monkeypatch):
 
 
 @pytest.mark.slow  # it reads the recipe's run: a minute to build
-def test_synthesis_is_seeded_and_never_copies_its_seed(recipe_run, monkeypatch):
+def test_synthesis_is_seeded_and_never_copies_its_seed(recipe_run, monkeypatch, tmp_path):
     moved_train_layout(monkeypatch)
     synthesizer = TrainRun(recipe_run[0] / "synthesizer")
     sampler = Sampler(from_pretrained_hf(synthesizer.export, "float32"), load_tokenizer(synthesizer.tokenizer.path))
     docs = load_source("sample")
     settings = SynthesizeSettings(num_docs=8, max_new_tokens=48, max_seed_chars=300, batch_size=4)
-    run = lambda seed: synthesize(docs, sampler, dataclasses.replace(settings, seed=seed), SEPARATOR)  # noqa: E731
-    first, second, other = run(3), run(3), run(4)
-    assert first == second
-    assert [r["text"] for r in first.records] != [r["text"] for r in other.records]
+
+    def run(name, **changes):
+        out = synthesize(docs, sampler, dataclasses.replace(settings, **changes), SEPARATOR, tmp_path / name)
+        return out, list(read_records(tmp_path / name)) if out.documents else []
+
+    (first, first_records), (second, second_records), (_, other_records) = run("a", seed=3), run("b", seed=3), \
+        run("c", seed=4)
+    assert (first, first_records) == (second, second_records) and first.documents == len(first_records)
+    assert [r["text"] for r in first_records] != [r["text"] for r in other_records]
     by_id = {d.doc_id: d.text for d in docs}
-    for record in first.records + other.records:
+    for record in first_records + other_records:
         seed = by_id[record["doc_id"]]
         assert record["text"] and " ".join(record["text"].split()) != " ".join(seed.split())
         assert difflib.SequenceMatcher(None, record["text"], seed).ratio() < 0.8
     # the filter is applied to every sample: with a threshold of 0 everything counts as a copy
-    strict = synthesize(docs, sampler, dataclasses.replace(settings, num_docs=4, seed=3, max_new_tokens=16,
-                                                           near_copy_threshold=0.0), SEPARATOR)
-    assert (strict.records, strict.dropped) == ([], 4)
+    strict, _ = run("strict", num_docs=4, seed=3, max_new_tokens=16, near_copy_threshold=0.0)
+    assert (strict.documents, strict.dropped) == (0, 4)
 
 
 def test_command_errors_are_one_line(tmp_path, run_command):

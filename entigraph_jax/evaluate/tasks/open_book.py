@@ -12,10 +12,10 @@ import numpy as np
 from tqdm import tqdm
 
 from entigraph_jax.clients import EmbedderSettings, RerankerSettings
-from entigraph_jax.clients.embedders import make_embedder
 from entigraph_jax.clients.rerank import HTTPReranker
 from entigraph_jax.config import ConfigError
 from entigraph_jax.data import Document
+from entigraph_jax.models.embedding import make_embedder
 from entigraph_jax.settings import Settings, at_least, positive, section, setting
 
 from ..quality import SamplingSettings, answer_questions, document_question
