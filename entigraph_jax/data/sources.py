@@ -1,8 +1,9 @@
 """Source corpora: QuALITY release files, JSONL, parquet, folders of documents (text, Markdown, HTML, PDF,
 Word: `files`), ArrayRecord records, Hugging Face datasets (`hf:`), TFDS.
 
-`load_source(spec)` is the one entry point; a spec is `kind:location` or a bare path whose kind is
-recognised from its content, parsed once into a `spec.SourceSpec`. Every loader returns `Document`s; QuALITY
+`load_source(spec)` is the one entry point (`stream_source(spec)` gives the same documents one at a time); a
+spec is `kind:location` or a bare path whose kind is recognised from its content, parsed once into a
+`spec.SourceSpec`. Every loader returns `Document`s; QuALITY
 documents also carry their
 questions, so evaluation reads the same corpus that generation and training do.
 """
@@ -13,6 +14,7 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from .chat import ChatError, check_messages, render_plain
@@ -23,18 +25,19 @@ from .spec import SourceSpec
 
 
 def _json_lines(path: Path):
+    """(line number, object) of every non-blank line, read a line at a time."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        with open(path, encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):
+                if line.strip():
+                    try:
+                        yield number, json.loads(line)
+                    except json.JSONDecodeError as e:
+                        raise SourceError(f"{path}, line {number}: invalid JSON ({e})") from e
     except FileNotFoundError as e:
         raise SourceError(f"{path}: no such file") from e
     except UnicodeDecodeError as e:
         raise SourceError(f"{path}: invalid UTF-8 ({e})") from e
-    for number, line in enumerate(lines, 1):
-        if line.strip():
-            try:
-                yield number, json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SourceError(f"{path}, line {number}: invalid JSON ({e})") from e
 
 
 def article_context(title: str, author: str, year) -> str:
@@ -123,16 +126,20 @@ def load_file(path: Path) -> list[Document]:
         raise SourceError(f"{path}: {e}") from e
 
 
-def load_records(location: str) -> list[Document]:
-    """ArrayRecord shards of JSON records (synthetic corpora, or raw ones written by us); each
-    record's `train_text` (an entity record: its summary), records without one skipped."""
+def stream_records(location: str) -> Iterator[Document]:
+    """ArrayRecord shards of JSON records (synthetic corpora, or raw ones written by us), a record at a
+    time; each record's `train_text` (an entity record: its summary), records without one skipped."""
     try:
-        return [
-            Document(doc_id=str(r.get("doc_id", i)), body=text, title=r.get("title", ""), prompt=r.get("prompt"))
-            for i, r in enumerate(read_records(location)) if (text := train_text(r))
-        ]
+        for i, r in enumerate(read_records(location)):
+            if text := train_text(r):
+                yield Document(doc_id=str(r.get("doc_id", i)), body=text, title=r.get("title", ""),
+                               prompt=r.get("prompt"))
     except RecordError as e:
         raise SourceError(str(e)) from e
+
+
+def load_records(location: str) -> list[Document]:
+    return list(stream_records(location))
 
 
 def load_tfds(location: str) -> list[Document]:
@@ -204,6 +211,23 @@ def load_source(spec: str | os.PathLike | SourceSpec) -> list[Document]:
     if not docs:
         raise SourceError(f"{spec}: the corpus is empty")
     return docs
+
+
+def stream_source(spec: str | os.PathLike | SourceSpec) -> Iterator[Document]:
+    """The documents of `spec` one at a time, never the whole corpus at once where the source is a stream
+    (`records:`, `jsonl:`, `hf:`); the kinds that are one file or folder are read whole by `load_source`.
+    Documents without text are left out, as `load_source` leaves them out."""
+    parsed = spec if isinstance(spec, SourceSpec) else SourceSpec.parse(spec)
+    if parsed.records:
+        docs = stream_records(str(parsed.records))
+    elif parsed.hub:
+        docs = parsed.hub.stream()
+    elif parsed.kind == "jsonl":
+        docs = (_row_document(line, f"{path}, line {number}", f"{path.stem}-{number}")
+                for path in parsed.paths for number, line in _json_lines(path))
+    else:
+        docs = iter(load_source(parsed))
+    return (d for d in docs if d.text.strip())
 
 
 def unique_documents(docs: list[Document], spec: str) -> list[Document]:

@@ -14,9 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from entigraph_jax.data import SourceSpec, load_source, read_records
 from entigraph_jax.data.corpus_stats import copy_stats, corpus_stats
-from entigraph_jax.data.records import train_text
+from entigraph_jax.data.sources import stream_source
 
 from .neighbours import normalize
 
@@ -30,15 +29,8 @@ def sample(items: Sequence, count: int, seed: int = 0) -> list:
 
 def first_texts(spec: str, count: int) -> list[str]:
     """The texts of a source's first `count` documents (0: all), read as a stream where the source is one
-    (`records:`, `hf:`): an oracle corpus may hold hundreds of billions of tokens."""
-    parsed = SourceSpec.parse(spec)
-    if parsed.records:
-        texts = (text for r in read_records(parsed.records) if (text := train_text(r)))
-    elif parsed.hub:
-        texts = (d.text for d in parsed.hub.stream())
-    else:
-        texts = (d.text for d in load_source(spec))
-    return list(itertools.islice(texts, count or None))
+    (`records:`, `jsonl:`, `hf:`): an oracle corpus may hold hundreds of billions of tokens."""
+    return [d.text for d in itertools.islice(stream_source(spec), count or None)]
 
 
 def relevance(embedder, pairs: Sequence[tuple[str, str]], threshold: float) -> dict:

@@ -8,6 +8,9 @@ over every device (a ring of key shards, `ring_search.py`), or faiss's HNSW inde
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -27,6 +30,8 @@ class MineSettings(Settings):
                          "the embeddings sharded over every device: a ring of key shards) | faiss (HNSW, the ann "
                          "extra)", choices=("exact", "sharded", "faiss"))
     block: int = setting(1024, "documents per query and key block of the exact and sharded searches", check=positive)
+    embed_chunk: int = setting(65536, "documents embedded at a time, each chunk kept under workdir/embeddings: a "
+                               "rerun continues after the chunks made", check=positive)
     dtype: str = setting("float32", "the embeddings in the sharded search (bfloat16 halves a shard; the scores "
                          "accumulate in float32)", choices=("float32", "bfloat16"))
     plan_documents: int = setting(0, "`sbp plan`: the corpus's documents, for the sharded search's memory per chip "
@@ -39,24 +44,55 @@ class MineSettings(Settings):
             raise SettingError("min_similarity", f"the band [{self.min_similarity}, {self.max_similarity}) is empty")
 
 
-def mine_pairs(docs: list[Document], embedder, embedder_name: str, settings: MineSettings,
-               separator: str) -> list[dict]:
-    """Pair records (d1 -> d2) for every document's neighbours inside the similarity band. A record
-    trains the synthesizer as `prompt` (d1 and the separator, no loss) followed by `text` (d2)."""
-    if len(docs) < 2:
-        raise MiningError(f"pair mining needs at least 2 documents, got {len(docs)}")
-    embeddings = np.asarray(embedder.embed([d.text for d in docs]), np.float32)
-    k, low, high = settings.k, settings.min_similarity, settings.max_similarity
-    search = {"exact": lambda: exact_neighbours(embeddings, k, settings.block),
-              "sharded": lambda: ring_neighbours(embeddings, k, settings.block, dtype=settings.dtype),
-              "faiss": lambda: faiss_neighbours(embeddings, k)}[settings.index]
-    scores, ids = search()
-    pairs = []
+def embed_corpus(docs: Sequence[Document], embedder, folder: Path | None = None, chunk: int = 65536) -> np.ndarray:
+    """Every document's embedding [n, dim] float32, computed `chunk` documents at a time; with `folder`, each
+    chunk is kept there as `embeddings-NNNNN.npy` (written whole, then renamed) and a rerun reads the chunks
+    already there instead of embedding them again."""
+    parts = []
+    for number, start in enumerate(range(0, len(docs), chunk)):
+        file = folder / f"embeddings-{number:05d}.npy" if folder else None
+        if file is not None and file.is_file():
+            parts.append(np.load(file))
+            continue
+        texts = [docs[i].text for i in range(start, min(start + chunk, len(docs)))]
+        parts.append(np.asarray(embedder.embed(texts), np.float32))
+        if file is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = file.with_name(f".{file.name}.tmp")
+            with open(tmp, "wb") as f:
+                np.save(f, parts[-1])
+            os.replace(tmp, file)
+    return np.concatenate(parts)
+
+
+def neighbours(embeddings: np.ndarray, settings: MineSettings) -> tuple[np.ndarray, np.ndarray]:
+    """(similarities, indices) [n, k] of every document's nearest others, by `settings.index`."""
+    search = {"exact": lambda: exact_neighbours(embeddings, settings.k, settings.block),
+              "sharded": lambda: ring_neighbours(embeddings, settings.k, settings.block, dtype=settings.dtype),
+              "faiss": lambda: faiss_neighbours(embeddings, settings.k)}[settings.index]
+    return search()
+
+
+def pair_records(docs: Sequence[Document], scores: np.ndarray, ids: np.ndarray, embedder_name: str,
+                 settings: MineSettings, separator: str) -> Iterator[dict]:
+    """Pair records (d1 -> d2) for every document's neighbours inside the similarity band, a document at
+    a time. A record trains the synthesizer as `prompt` (d1 and the separator, no loss) followed by `text`
+    (d2); `doc_index` and `pair_doc_index` are the two documents' positions in the corpus."""
+    low, high = settings.min_similarity, settings.max_similarity
     for i, doc in enumerate(docs):
         for score, j in zip(scores[i], ids[i], strict=True):
             if low <= score < high:
-                pairs.append({"kind": "sbp_pair", "doc_id": doc.doc_id, "pair_doc_id": docs[j].doc_id,
-                              "similarity": float(score), "embedder": embedder_name,
-                              "min_similarity": low, "max_similarity": high,
-                              "prompt": doc.text + separator, "text": docs[j].text})
-    return pairs
+                other = docs[int(j)]
+                yield {"kind": "sbp_pair", "doc_id": doc.doc_id, "pair_doc_id": other.doc_id, "doc_index": i,
+                       "pair_doc_index": int(j), "similarity": float(score), "embedder": embedder_name,
+                       "min_similarity": low, "max_similarity": high, "prompt": doc.text + separator,
+                       "text": other.text}
+
+
+def mine_pairs(docs: Sequence[Document], embedder, embedder_name: str, settings: MineSettings,
+               separator: str) -> list[dict]:
+    """Every pair record of a corpus held here (`SBP` streams the same steps over its record shards)."""
+    if len(docs) < 2:
+        raise MiningError(f"pair mining needs at least 2 documents, got {len(docs)}")
+    scores, ids = neighbours(embed_corpus(docs, embedder), settings)
+    return list(pair_records(docs, scores, ids, embedder_name, settings, separator))

@@ -20,13 +20,16 @@ scored on the held-out documents (`eval_source`) and, with `downstream_source`, 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from entigraph_jax.config import ConfigError
-from entigraph_jax.data import Tokenizer, load_source, read_records, write_records
+from entigraph_jax.data import Tokenizer, write_records
 from entigraph_jax.errors import UserError
 from entigraph_jax.evaluate.task import metric
 from entigraph_jax.models import load, make_mesh
@@ -39,8 +42,10 @@ from entigraph_jax.train.plan import plan as plan_memory
 from entigraph_jax.train.plan import report as plan_report
 
 from .budget import Budget, BudgetError
+from .corpus import Corpus, Records
 from .measure import first_texts, measure, sample
-from .mine import mine_pairs
+from .mine import embed_corpus, neighbours, pair_records
+from .neighbours import MiningError
 from .ring_search import plan as plan_mining
 from .settings import SBPSettings
 from .synthesize import synthesize
@@ -107,15 +112,26 @@ class SBP:
             raise ConfigError("config: joint.max_steps must be positive: it is the compute budget of step 4")
         self.config = config
         self.root = Path(config.workdir).absolute()
-        self.docs = load_source(config.corpus)
         self.pairs, self.synthetic = self.root / "pairs", self.root / "synthetic"  # record folders
         self.baseline, self.synthesizer = TrainRun(self.root / "baseline"), TrainRun(self.root / "synthesizer")
         self.summary_path = self.root / "summary.json"
         self.summary = json.loads(self.summary_path.read_text()) if self.summary_path.is_file() else {}
 
+    @functools.cached_property
+    def corpus(self) -> Corpus:
+        """The real documents, read from record shards a record at a time (`corpus.py`)."""
+        return Corpus(self.config.corpus, self.root / "corpus")
+
     def tokenizer(self) -> Tokenizer:
         """The shared vocabulary: the configured one, or one trained on the corpus into workdir/tokenizer."""
-        return self.config.tokenizer.prepare(self.root / "tokenizer", (d.text for d in self.docs))
+        return self.config.tokenizer.prepare(self.root / "tokenizer", (d.text for d in self.corpus))
+
+    def seed_texts(self, records: list[dict]) -> list[str]:
+        """The seed document of each synthetic record: by its position (`seed_index`), or by its id where an
+        earlier version wrote none (the corpus read once for those ids)."""
+        wanted = {r["doc_id"] for r in records if "seed_index" not in r}
+        by_id = {d.doc_id: d.text for d in self.corpus if d.doc_id in wanted} if wanted else {}
+        return [self.corpus[r["seed_index"]].text if "seed_index" in r else by_id[r["doc_id"]] for r in records]
 
     @property
     def budget(self) -> Budget:
@@ -129,12 +145,15 @@ class SBP:
         if not self.pairs.is_dir():
             c, e = self.config.mine, self.config.embedder
             name = f"{e.backend}:{e.model}" if e.model else e.backend
-            pairs = mine_pairs(self.docs, make_embedder(e), name, c, self.config.separator)
-            if not pairs:
+            if len(self.corpus) < 2:
+                raise MiningError(f"pair mining needs at least 2 documents, got {len(self.corpus)}")
+            embeddings = embed_corpus(self.corpus, make_embedder(e), self.root / "embeddings", c.embed_chunk)
+            scores, ids = neighbours(embeddings, c)
+            if not np.any((scores >= c.min_similarity) & (scores < c.max_similarity)):
                 raise ConfigError(f"config: no pair has a similarity in [{c.min_similarity}, "
                                   f"{c.max_similarity}); lower mine.min_similarity or raise mine.k")
-            write_records(pairs, self.pairs)
-            self.summary["pairs"] = len(pairs)
+            pairs = pair_records(self.corpus, scores, ids, name, c, self.config.separator)
+            self.summary["pairs"] = write_records(pairs, self.pairs)
 
     def _train_settings(self, base: TrainSettings, source: str, run: TrainRun, **changes) -> TrainSettings:
         tokenizer = self.tokenizer()
@@ -165,7 +184,7 @@ class SBP:
             mesh = make_mesh(1, -1, 1)  # rows over every local device
             sampler = Sampler(load(checkpoint, c.param_dtype, mesh=mesh), self.tokenizer(), mesh=mesh)
             partial = self.synthetic.with_name(f"{self.synthetic.name}.partial")  # a rerun continues it
-            out = synthesize(self.docs, sampler, c, self.config.separator, partial, str(checkpoint),
+            out = synthesize(self.corpus, sampler, c, self.config.separator, partial, str(checkpoint),
                              budget.synthetic_tokens)
             if not out.documents:
                 raise ConfigError(f"config: all {c.num_docs} synthesized documents were copies of their seeds")
@@ -177,10 +196,11 @@ class SBP:
             return
         count, embedder, low = self.config.measure_documents, make_embedder(self.config.embedder), \
             self.config.mine.min_similarity
-        by_id = {d.doc_id: d.text for d in self.docs}
-        mined = sample([(r["text"], by_id[r["doc_id"]]) for r in read_records(self.pairs)], count)
-        synthetic = sample([(r["text"], by_id[r["doc_id"]]) for r in read_records(self.synthetic)], count)
-        measures = {"baseline": measure(sample([d.text for d in self.docs], count), mined, embedder, low),
+        separator = self.config.separator
+        mined = [(r["text"], r["prompt"].removesuffix(separator)) for r in sample(Records(self.pairs), count)]
+        drawn = sample(Records(self.synthetic), count)
+        synthetic = list(zip([r["text"] for r in drawn], self.seed_texts(drawn), strict=True))
+        measures = {"baseline": measure([d.text for d in sample(self.corpus, count)], mined, embedder, low),
                     "sbp": measure([t for t, _ in synthetic], synthetic, embedder, low)}
         # the paper reports pair copying rather than filtering it: our filter's share of every sample drawn
         kept, dropped = self.summary["synthetic"], self.summary.get("dropped_copies", 0)

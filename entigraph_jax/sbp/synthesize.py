@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -102,7 +103,7 @@ class Progress:
         os.replace(tmp, self.path)
 
 
-def synthesize(docs: list[Document], sampler: Sampler, settings: SynthesizeSettings, separator: str, folder: Path,
+def synthesize(docs: Sequence[Document], sampler: Sampler, settings: SynthesizeSettings, separator: str, folder: Path,
                synthesizer: str = "", target_tokens: int = 0) -> Synthesized:
     """`settings.num_docs` seeds drawn from `docs`, each continued by the synthesizer, the kept documents
     written into `folder` as they are made; with `num_docs=0`, seeds until the kept documents hold
@@ -122,19 +123,21 @@ def synthesize(docs: list[Document], sampler: Sampler, settings: SynthesizeSetti
     with RecordWriter(folder, prefix="sbp", shard_bytes=1 << 40) as writer:  # an error drops the uncommitted shard
         while (start < s.num_docs) if s.num_docs else (tokens < target_tokens):
             count = min(s.batch_size, s.num_docs - start) if s.num_docs else s.batch_size
-            batch = [docs[i] for i in rng.integers(0, len(docs), size=count)]
+            seeds = rng.integers(0, len(docs), size=count)
+            batch = [docs[int(i)] for i in seeds]
             params = SamplingParams(max_new_tokens=s.max_new_tokens, temperature=s.temperature, seed=s.seed + start)
             prompts = [d.text[-s.max_seed_chars :] + separator for d in batch]
-            for offset, (doc, [sample]) in enumerate(zip(batch, sampler.generate(prompts, params), strict=True)):
+            samples = sampler.generate(prompts, params)
+            for offset, (index, doc, [sample]) in enumerate(zip(seeds, batch, samples, strict=True)):
                 if is_copy(sample.text, doc.text, s.near_copy_threshold):
                     dropped += 1
                     continue
                 text = sample.text.strip()
                 tokens += len(tokenizer.bos()) + len(tokenizer.encode(text)) + 1
                 kept += 1
-                writer.write({"kind": "sbp", "doc_id": doc.doc_id, "sample_index": start + offset, "text": text,
-                              "finish_reason": sample.finish_reason, "synthesizer": synthesizer,
-                              "temperature": s.temperature, "seed": s.seed})
+                writer.write({"kind": "sbp", "doc_id": doc.doc_id, "seed_index": int(index),
+                              "sample_index": start + offset, "text": text, "finish_reason": sample.finish_reason,
+                              "synthesizer": synthesizer, "temperature": s.temperature, "seed": s.seed})
             start += count
             bar.update(count)
             bar.set_postfix(kept=kept, tokens=tokens)

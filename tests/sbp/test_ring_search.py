@@ -7,10 +7,13 @@ import numpy as np
 import pytest
 
 from entigraph_jax.clients.embedders import HashingEmbedder
+from entigraph_jax.data import load_source, read_records
 from entigraph_jax.sbp import exact_neighbours, mine_pairs, ring_neighbours
+from entigraph_jax.sbp import __main__ as sbp_main
 from entigraph_jax.sbp.mine import MineSettings
 from entigraph_jax.sbp.ring_search import plan, ring_mesh
 from entigraph_jax.train.hardware import TPU_EXTRA, has_tpu_compiler
+from tests.helpers import ROOT
 from tests.helpers.sbp import SEPARATOR, planted_corpus
 
 
@@ -77,3 +80,22 @@ def test_the_plan_compiles_a_shard_for_the_slice_and_counts_its_hours():
     lists = rows * 10 * 8 / 2**30  # its top-10 scores and ids; the chip's tiles pad the k axis (to 16 here)
     assert lists - 0.005 <= outputs <= 2 * lists + 0.005
     assert arguments <= temporaries <= 3 * arguments  # the visiting shard and the one arriving, and one block
+
+
+def test_the_mine_step_gives_the_same_pairs_sharded_and_exact(tmp_path, run_command):
+    """`sbp mine` on the quickstart recipe, over 8 devices and on one; the corpus copied once into record shards."""
+    pairs = {}
+    for index in ("exact", "sharded"):
+        workdir = tmp_path / index
+        done = run_command(sbp_main.COMMANDS, ["mine", "--config", ROOT / "configs" / "sbp_quickstart.py",
+                                               f"--config.workdir={workdir}", f"--config.mine.index={index}",
+                                               "--config.mine.block=2"])
+        assert done.returncode == 0, done.stderr
+        pairs[index] = list(read_records(workdir / "pairs"))
+        assert sorted(p.name for p in (workdir / "embeddings").iterdir()) == ["embeddings-00000.npy"]
+        assert len(list(read_records(workdir / "corpus"))) == len(load_source("sample"))
+    assert pairs["sharded"] == pairs["exact"] and pairs["exact"]
+    first = pairs["exact"][0]
+    corpus = load_source("sample")
+    assert first["prompt"].startswith(corpus[first["doc_index"]].text)
+    assert first["text"] == corpus[first["pair_doc_index"]].text
