@@ -115,13 +115,16 @@ def in_process(name: str, args) -> dict:
     return json.loads(lines[-1][len(RESULT):])
 
 
-def maxtext_python(args) -> tuple[Path, dict]:
+def maxtext_python(args, libtpu: str | None = None) -> tuple[Path, dict]:
     """The MaxText venv's python (made and installed when missing or another version) and what it has:
-    MaxText's and jax's versions, jax's platform and device count."""
+    MaxText's, jax's and libtpu's versions, jax's platform and device count. `libtpu`: the TPU compiler's
+    version it must have (peer_compile.py compiles both trainers with one compiler)."""
     venv = Path(args.maxtext_venv).expanduser()
     python = venv / "bin" / "python"
     probe = ("import importlib.metadata as m, json, jax; print(json.dumps({'maxtext': m.version('maxtext'), "
-             "'jax': jax.__version__, 'platform': jax.devices()[0].platform, 'devices': jax.device_count()}))")
+             "'jax': jax.__version__, 'libtpu': next((d.version for d in m.distributions() "
+             "if d.metadata['Name'] == 'libtpu'), None), "
+             "'platform': jax.devices()[0].platform, 'devices': jax.device_count()}))")
 
     def installed():
         if not python.exists():
@@ -130,12 +133,13 @@ def maxtext_python(args) -> tuple[Path, dict]:
         return json.loads(done.stdout.splitlines()[-1]) if done.returncode == 0 else None
 
     found = installed()
-    if found is None or found["maxtext"] != MAXTEXT:
-        extra = "cuda12" if shutil.which("nvidia-smi") else "tpu"  # tpu: jax with libtpu, which runs on CPU too
-        print(f"installing maxtext[{extra}]=={MAXTEXT} into {venv} (once; minutes)", file=sys.stderr, flush=True)
+    if found is None or found["maxtext"] != MAXTEXT or (libtpu and found["libtpu"] != libtpu):
+        extra = "cuda12" if shutil.which("nvidia-smi") and not libtpu else "tpu"  # tpu: libtpu runs on CPU too
+        wanted = [f"maxtext[{extra}]=={MAXTEXT}", *([f"libtpu=={libtpu}"] if libtpu else [])]
+        print(f"installing {' '.join(wanted)} into {venv} (once; minutes)", file=sys.stderr, flush=True)
         if not python.exists():
             subprocess.run([shutil.which(args.maxtext_python) or args.maxtext_python, "-m", "venv", venv], check=True)
-        subprocess.run([python, "-m", "pip", "install", "-q", f"maxtext[{extra}]=={MAXTEXT}"], check=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", *wanted], check=True)
         found = installed()
         if found is None:
             raise RuntimeError(f"maxtext {MAXTEXT} installed into {venv} but `import jax` fails there")

@@ -51,10 +51,12 @@ def _slice(topology: str, memory: float, kind: str, megacore: bool = False) -> H
 HARDWARE = {
     "v4-8": _slice("v4:2x2x1", 32 * GiB, "TPU v4", megacore=True),
     "v4-32": _slice("v4:2x2x4", 32 * GiB, "TPU v4", megacore=True),
+    "v5e-4": _slice("v5e:2x2", 16 * GiB, "TPU v5e"),
     "v5e-8": _slice("v5e:2x4", 16 * GiB, "TPU v5e"),
     "v5e-32": _slice("v5e:4x8", 16 * GiB, "TPU v5e"),
     "v5p-8": _slice("v5:2x2x1", 95 * GiB, "TPU v5p", megacore=True),
     "v5p-32": _slice("v5:2x2x4", 95 * GiB, "TPU v5p", megacore=True),
+    "v5p-128": _slice("v5:4x4x4", 95 * GiB, "TPU v5p", megacore=True),
     "v6e-8": _slice("v6e:2x4", 32 * GiB, "TPU v6e"),
     "v6e-32": _slice("v6e:4x8", 32 * GiB, "TPU v6e"),
     "8xA100-80GB": Hardware(8, 80 * GiB, kind="A100"),
