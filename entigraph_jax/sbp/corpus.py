@@ -21,7 +21,7 @@ from entigraph_jax.data.records import decode_record, list_shards, open_reader, 
 from entigraph_jax.data.sources import stream_source
 from entigraph_jax.outputs import staged
 
-READ_AHEAD = 256  # records read at once when iterating
+READ_AHEAD = 16  # records read at once when iterating
 
 
 class Records(Sequence):

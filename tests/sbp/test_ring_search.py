@@ -8,8 +8,8 @@ import pytest
 
 from entigraph_jax.clients.embedders import HashingEmbedder
 from entigraph_jax.data import load_source, read_records
-from entigraph_jax.sbp import exact_neighbours, mine_pairs, ring_neighbours
 from entigraph_jax.sbp import __main__ as sbp_main
+from entigraph_jax.sbp import exact_neighbours, mine_pairs, ring_neighbours
 from entigraph_jax.sbp.mine import MineSettings
 from entigraph_jax.sbp.ring_search import plan, ring_mesh
 from entigraph_jax.train.hardware import TPU_EXTRA, has_tpu_compiler
