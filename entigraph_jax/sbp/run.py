@@ -79,6 +79,9 @@ def plan(config: SBPSettings, hardware: str | None, compile_step: bool = True) -
     try:
         vocabulary["tokenizer.path"] = str(config.tokenizer.load().path) if config.tokenizer.path else ""
     except UserError as e:
+        if not config.tokenizer.train_vocab_size:
+            raise ConfigError(f"config: tokenizer.path does not load here ({e}); set tokenizer.train_vocab_size to "
+                              "the vocabulary's size (Llama 3: 128256) to plan with it") from e
         lines.append(f"vocabulary: tokenizer.train_vocab_size={config.tokenizer.train_vocab_size} ({e})")
     for name, section in (("each arm (joint)", joint), ("synthesizer", config.synthesizer)):
         result = plan_memory(section.override(vocabulary), hardware, compile_step=compile_step)

@@ -251,6 +251,10 @@ def test_command_errors_are_one_line(tmp_path, run_command):
     assert nothing.returncode == 1 and nothing.stderr.strip().splitlines() == [
         "sbp run: error: config: real_fraction=1.5: must be in (0, 1)"]
     assert not (tmp_path / "none").exists()  # refused before any work
+    unplanned = sbp_command("plan", "--config", str(ROOT / "configs/sbp_paper_3b_1t.py"), "--no_compile")
+    assert unplanned.returncode == 1 and unplanned.stderr.strip().splitlines() == [
+        "sbp plan: error: config: tokenizer.path does not load here (meta-llama/Meta-Llama-3-8B: no such tokenizer "
+        "file or folder); set tokenizer.train_vocab_size to the vocabulary's size (Llama 3: 128256) to plan with it"]
 
 
 def test_recipes_nest_train_configs():
