@@ -31,6 +31,7 @@ KEYS = {"config": str, "split": str, "field": str, "separator": str, "revision":
 
 @dataclasses.dataclass(frozen=True)
 class HubDataset:
+    cache_prefix = "hf"  # its token caches' folder names: tokens-hf-<key>
     repo: str
     config: str = ""
     split: str = "train"

@@ -1,4 +1,4 @@
-"""The token cache of a Hub dataset (`hf:`), built as its rows stream in.
+"""The token cache of a Hub dataset (`hf:`) or of record shards (`records:`), built as its documents stream in.
 
 The cache is named by what it depends on (the dataset's revision, files and options, the tokenizer)
 rather than by a hash of the whole text, so a start never reads a billion-token corpus to name it.
@@ -9,12 +9,13 @@ finished folder is what `TokenCache` reads: shards in name order (file, then sha
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from .cache import TokenCache, build_token_cache, encode_documents, finished_cac
 from .documents import Document
 from .hub import HubDataset
 from .records import RecordWriter, list_shards
-from .sources import load_source
+from .sources import load_source, stream_records
 from .spec import SourceSpec
 from .tokenizers import Tokenizer, TokenizerError
 
@@ -43,7 +44,7 @@ def build_hub_cache(dataset: HubDataset, tokenizer: Tokenizer, cache_root: str |
     if tokenizer.eos_id is None:
         raise TokenizerError(f"{tokenizer.path}: the tokenizer has no EOS token to end documents with")
     files = dataset.files()
-    folder = Path(cache_root) / f"tokens-hf-{hub_cache_key(dataset, files, tokenizer)}"
+    folder = Path(cache_root) / f"tokens-{dataset.cache_prefix}-{hub_cache_key(dataset, files, tokenizer)}"
     if (built := finished_cache(folder)) is not None:
         return built
     partial = folder.with_name(folder.name + ".partial")
@@ -90,11 +91,43 @@ def build_hub_cache(dataset: HubDataset, tokenizer: Tokenizer, cache_root: str |
     return _finish(partial, folder, dataset, tokenizer)
 
 
+@dataclasses.dataclass(frozen=True)
+class RecordShards:
+    """A `records:` source as `build_hub_cache` streams it: its shards are the files, a shard at a time."""
+
+    location: str
+    spec: str
+    cache_prefix = "records"
+    split, field, max_tokens = "records", "text", 0  # what the cache's messages and caps read
+
+    def files(self) -> list[Path]:
+        return list_shards(self.location)
+
+    def fingerprint(self, files: list[Path]) -> str:
+        """Each shard's name, size and modification time (the text itself is not hashed)."""
+        digest = hashlib.sha256(self.spec.encode())
+        for path in files:
+            stat = path.stat()
+            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+        return digest.hexdigest()[:20]
+
+    def documents(self, files: list[Path], start: int = 0) -> Iterator[tuple[int, Document]]:
+        """(shard number, document) from files[start:] on, as `load_source` reads them."""
+        for number, path in enumerate(files[start:], start):
+            for doc in stream_records(str(path)):
+                yield number, doc
+
+
 def build_source_cache(source: str | Sequence[Document], tokenizer: Tokenizer,
                        cache_root: str | os.PathLike) -> TokenCache:
-    """The token cache of a source: an `hf:` spec streamed, any other spec (or documents) loaded."""
-    if isinstance(source, str) and (hub := SourceSpec.parse(source).hub):
-        return build_hub_cache(hub, tokenizer, cache_root)
+    """The token cache of a source: an `hf:` or `records:` spec streamed a file at a time, any other spec
+    (or documents) loaded."""
+    if isinstance(source, str):
+        parsed = SourceSpec.parse(source)
+        if parsed.hub:
+            return build_hub_cache(parsed.hub, tokenizer, cache_root)
+        if parsed.records:
+            return build_hub_cache(RecordShards(str(parsed.records), source), tokenizer, cache_root)
     return build_token_cache(load_source(source) if isinstance(source, str) else source, tokenizer, cache_root)
 
 

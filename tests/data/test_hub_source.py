@@ -10,7 +10,14 @@ import pytest
 from huggingface_hub import constants as hub_constants
 
 from entigraph_jax.config import load_config_file
-from entigraph_jax.data import SourceError, build_source_cache, build_token_cache, load_source, load_tokenizer
+from entigraph_jax.data import (
+    RecordWriter,
+    SourceError,
+    build_source_cache,
+    build_token_cache,
+    load_source,
+    load_tokenizer,
+)
 from entigraph_jax.data import hub as hub_module
 from entigraph_jax.runs import TrainRun
 from entigraph_jax.train.setup import build_data
@@ -152,3 +159,24 @@ def test_training_data_and_replay_stream_from_the_hub(hub, tmp_path):
     expected = sum(len(tokenizer.bos()) + len(tokenizer.encode(t)) + 1 for t in texts(450))
     assert data.num_tokens == expected
     assert len(list((tmp_path / "run").rglob("tokens-hf-*/meta.json"))) == 2  # the corpus and the replay
+
+
+def test_records_stream_into_the_cache_their_documents_loaded_whole_make(tokenizer, tmp_path):
+    """A `records:` source (three shards; a pair record's prompt trains with no loss, a record without text is
+    skipped) is tokenized a shard at a time into the cache the same documents loaded whole give."""
+    folder = tmp_path / "records"
+    rows = [{"text": t, "doc_id": f"d{i}"} for i, t in enumerate(texts(90))]
+    rows[5] = {**rows[5], "prompt": "a prompt, no loss: "}
+    rows[7] = {"kind": "entities", "text": "{}", "summary": ""}  # no train_text: left out
+    for shard in range(3):
+        with RecordWriter(folder, prefix=f"part{shard}") as writer:
+            for row in rows[shard * 30 : (shard + 1) * 30]:
+                writer.write(row)
+    streamed = build_source_cache(f"records:{folder}", tokenizer, tmp_path / "a")
+    whole = build_token_cache(load_source(f"records:{folder}"), tokenizer, tmp_path / "b")
+    assert streamed.folder.name.startswith("tokens-records-") and len(streamed) == 89
+    np.testing.assert_array_equal(streamed.lengths, whole.lengths)
+    for a, b in zip(streamed.documents_with_masks(range(89)), whole.documents_with_masks(range(89)), strict=True):
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+    assert build_source_cache(f"records:{folder}", tokenizer, tmp_path / "a").folder == streamed.folder  # reused
