@@ -31,6 +31,10 @@ QUEUED_FAILED = ("FAILED", "SUSPENDED", "SUSPENDING")  # a queued resource that 
 PREEMPTED = ("PREEMPTED", "TERMINATED", "STOPPED", "SUSPENDED", "NOT_FOUND")  # a VM whose run cannot go on
 
 
+# --stage -> (the command after `python -m`, the settings section that starts jax.distributed)
+STAGES = {"train": (["entigraph_jax.train"], "distributed"), "sbp": (["entigraph_jax.sbp", "run"], "joint.distributed")}
+
+
 def runtime_for(accelerator: str) -> str:
     family = accelerator.rsplit("-", 1)[0]
     if family not in RUNTIME:
@@ -62,9 +66,10 @@ def commands(step: str, args) -> list[list[str]]:
                           f"tar -xzf ~/entigraph-jax.tar.gz -C {REMOTE_DIR} && cd {REMOTE_DIR} && "
                           f"{PYTHON} -m venv .venv && . .venv/bin/activate && pip install -q -e '.[tpu]'")]
     if step == "run":
-        train = ["python", "-m", "entigraph_jax.train", "--config", args.config,
-                 "--config.distributed.initialize=true", f"--workdir={args.workdir}", *args.overrides]
-        return [ssh(args, f"cd {REMOTE_DIR} && . .venv/bin/activate && {shlex.join(train)}")]
+        module, distributed = STAGES[args.stage]
+        command = ["python", "-m", *module, "--config", args.config, f"--config.{distributed}.initialize=true",
+                   f"--workdir={args.workdir}", *args.overrides]
+        return [ssh(args, f"cd {REMOTE_DIR} && . .venv/bin/activate && {shlex.join(command)}")]
     if step == "copy":
         if not args.bucket:
             raise SystemExit("tpu_vm: copy needs --bucket gs://...")
@@ -152,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--zone", required=True)
     parser.add_argument("--accelerator", default="v5p-8")
     parser.add_argument("--config", default="configs/cpt_llama3_8b_quality.py")
+    parser.add_argument("--stage", choices=tuple(STAGES), default="train",
+                        help="what every worker runs: train, or sbp (every SBP step, each host its share of the "
+                             "mining and synthesis)")
     parser.add_argument("--workdir", default="", help="the run's workdir (default: BUCKET/NAME with --bucket, "
                                                         "else workdir/run on the VM)")
     parser.add_argument("--bucket", default="")

@@ -104,3 +104,39 @@ def test_a_run_that_fails_on_a_healthy_vm_is_not_retried(tmp_path):
     done = launch(env, "all", *ARGS, "--retries=5")
     assert done.returncode == 1 and "run failed (exit 1)" in done.stderr
     assert sum(1 for c in recorded(tmp_path) if c[3] == "create") == 1
+
+
+def test_the_sbp_stage_runs_every_step_on_every_worker(tmp_path):
+    env = fake_gcloud(tmp_path)
+    done = launch(env, "run", *ARGS[:-2], "--config", "configs/sbp_paper_3b_200b.py", "--stage", "sbp", "--",
+                  "--config.corpus=records:/data/dclm")
+    assert done.returncode == 0, done.stderr
+    [run] = recorded(tmp_path)
+    assert "--worker=all" in run
+    assert ("python -m entigraph_jax.sbp run --config configs/sbp_paper_3b_200b.py "
+            "--config.joint.distributed.initialize=true --workdir=gs://runs/x/cpt-8b "
+            "--config.corpus=records:/data/dclm") in run[-1]
+
+
+def test_the_slurm_script_runs_the_stage_it_is_given(tmp_path):
+    """launch/slurm_multinode.sbatch with a fake `srun` on PATH that prints what it would start."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text("#!/bin/sh\necho \"$@\"\n")
+    (bin_dir / "srun").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_JOB_NAME": "sbp", "SLURM_JOB_ID": "7"}
+
+    def submit(stage, *args):
+        return subprocess.run(["bash", "launch/slurm_multinode.sbatch", *args], cwd=ROOT, capture_output=True,
+                              text=True, env={**env, **({"STAGE": stage} if stage else {})})
+
+    train = submit("", "configs/quickstart.py", "--config.max_steps=5")
+    assert train.stdout.split() == [".venv/bin/python", "-m", "entigraph_jax.train", "--config",
+                                    "configs/quickstart.py", "--config.distributed.initialize=true", "--workdir",
+                                    "workdir/sbp-7", "--config.max_steps=5"]
+    sbp = submit("sbp", "configs/sbp_quickstart.py")
+    assert sbp.stdout.split() == [".venv/bin/python", "-m", "entigraph_jax.sbp", "run", "--config",
+                                  "configs/sbp_quickstart.py", "--config.joint.distributed.initialize=true",
+                                  "--workdir", "workdir/sbp-7"]
+    wrong = submit("generate", "configs/quickstart.py")
+    assert wrong.returncode == 2 and wrong.stderr.strip() == "STAGE=generate: expected train or sbp"

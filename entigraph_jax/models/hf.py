@@ -306,7 +306,7 @@ def from_pretrained_hf(
     cfg = config_from_hf(path, param_dtype=dtype, dtype=compute_dtype or dtype, remat=remat)
     graphdef, abstract = nnx.split(nnx.eval_shape(lambda: Llama(cfg, rngs=nnx.Rngs(0))))
     tensors = SafetensorsFolder(path)
-    cpu = jax.devices("cpu")[0]  # safetensors yields jax arrays; keep them on the host
+    cpu = jax.local_devices(backend="cpu")[0]  # safetensors yields jax arrays; keep them on this host
 
     def load(key_path, var):
         name = key_path[-1]

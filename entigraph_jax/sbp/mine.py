@@ -44,24 +44,28 @@ class MineSettings(Settings):
             raise SettingError("min_similarity", f"the band [{self.min_similarity}, {self.max_similarity}) is empty")
 
 
-def embed_corpus(docs: Sequence[Document], embedder, folder: Path | None = None, chunk: int = 65536) -> np.ndarray:
-    """Every document's embedding [n, dim] float32, computed `chunk` documents at a time; with `folder`, each
-    chunk is kept there as `embeddings-NNNNN.npy` (written whole, then renamed) and a rerun reads the chunks
-    already there instead of embedding them again."""
+def embed_corpus(docs: Sequence[Document], embedder, folder: Path | None = None, chunk: int = 65536,
+                 start: int = 0, stop: int | None = None) -> np.ndarray:
+    """The embeddings [stop - start, dim] float32 of documents [start, stop) (default: all), computed `chunk`
+    documents at a time; with `folder`, each chunk is kept there as `embeddings-NNNNN.npy` (numbered over the
+    whole corpus, written whole, then renamed) and a rerun, or another process, reads the chunks already there
+    instead of embedding them again."""
+    stop = len(docs) if stop is None else stop
     parts = []
-    for number, start in enumerate(range(0, len(docs), chunk)):
+    for number in range(start // chunk, -(-stop // chunk)):
+        first, last = number * chunk, min((number + 1) * chunk, len(docs))
         file = folder / f"embeddings-{number:05d}.npy" if folder else None
         if file is not None and file.is_file():
-            parts.append(np.load(file))
-            continue
-        texts = [docs[i].text for i in range(start, min(start + chunk, len(docs)))]
-        parts.append(np.asarray(embedder.embed(texts), np.float32))
-        if file is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = file.with_name(f".{file.name}.tmp")
-            with open(tmp, "wb") as f:
-                np.save(f, parts[-1])
-            os.replace(tmp, file)
+            vectors = np.load(file)
+        else:
+            vectors = np.asarray(embedder.embed([docs[i].text for i in range(first, last)]), np.float32)
+            if file is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+                tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+                with open(tmp, "wb") as f:
+                    np.save(f, vectors)
+                os.replace(tmp, file)
+        parts.append(vectors[max(start - first, 0) : stop - first])
     return np.concatenate(parts)
 
 
@@ -74,13 +78,15 @@ def neighbours(embeddings: np.ndarray, settings: MineSettings) -> tuple[np.ndarr
 
 
 def pair_records(docs: Sequence[Document], scores: np.ndarray, ids: np.ndarray, embedder_name: str,
-                 settings: MineSettings, separator: str) -> Iterator[dict]:
-    """Pair records (d1 -> d2) for every document's neighbours inside the similarity band, a document at
-    a time. A record trains the synthesizer as `prompt` (d1 and the separator, no loss) followed by `text`
-    (d2); `doc_index` and `pair_doc_index` are the two documents' positions in the corpus."""
+                 settings: MineSettings, separator: str, start: int = 0) -> Iterator[dict]:
+    """Pair records (d1 -> d2) for the neighbours inside the similarity band of documents start, start + 1,
+    ... (a row of `scores` and `ids` each), a document at a time. A record trains the synthesizer as `prompt`
+    (d1 and the separator, no loss) followed by `text` (d2); `doc_index` and `pair_doc_index` are the two
+    documents' positions in the corpus."""
     low, high = settings.min_similarity, settings.max_similarity
-    for i, doc in enumerate(docs):
-        for score, j in zip(scores[i], ids[i], strict=True):
+    for i, (row_scores, row_ids) in enumerate(zip(scores, ids, strict=True), start):
+        doc = docs[i]
+        for score, j in zip(row_scores, row_ids, strict=True):
             if low <= score < high:
                 other = docs[int(j)]
                 yield {"kind": "sbp_pair", "doc_id": doc.doc_id, "pair_doc_id": other.doc_id, "doc_index": i,

@@ -15,6 +15,7 @@ memory per chip at the paper's scale, and its hours at an assumed utilization.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 
@@ -33,13 +34,36 @@ AXIS = "rows"
 
 
 def ring_mesh(devices=None) -> Mesh:
-    """A one-axis mesh over `devices` (default: all of JAX's)."""
-    return Mesh(np.asarray(jax.devices() if devices is None else devices), (AXIS,))
+    """A one-axis mesh over `devices` (default: all of JAX's, each process's together)."""
+    devices = sorted(jax.devices(), key=lambda d: (d.process_index, d.id)) if devices is None else devices
+    return Mesh(np.asarray(devices), (AXIS,))
 
 
 def rows_per_device(n: int, devices: int, block: int) -> int:
     """Each device's shard of n rows, in whole blocks."""
     return math.ceil(n / (devices * block)) * block
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where the rows of a search over `mesh` live: every device a shard of `per_device` rows (whole blocks);
+    this process's devices, consecutive in the mesh, hold the corpus's rows [start, stop)."""
+
+    rows: int
+    block: int
+    per_device: int
+    start: int
+    stop: int
+
+    @classmethod
+    def of(cls, rows: int, block: int, mesh: Mesh) -> Layout:
+        devices = mesh.devices.size
+        block = min(block, math.ceil(rows / devices))
+        per_device = rows_per_device(rows, devices, block)
+        own = [i for i, d in enumerate(mesh.devices.flat) if d.process_index == jax.process_index()]
+        if own != list(range(own[0], own[-1] + 1)):
+            raise ValueError("the ring's mesh must hold each process's devices together")
+        return cls(rows, block, per_device, min(own[0] * per_device, rows), min((own[-1] + 1) * per_device, rows))
 
 
 @functools.lru_cache(maxsize=8)
@@ -84,20 +108,32 @@ def _search(mesh: Mesh, per_device: int, k: int, block: int, num_rows: int):
     return jax.jit(sharded, in_shardings=NamedSharding(mesh, spec))
 
 
+def ring_search(local: np.ndarray, layout: Layout, k: int, mesh: Mesh, dtype=jnp.float32):
+    """(cosine similarities, indices), each [stop - start, k], of this process's rows' k nearest other rows in
+    the whole corpus, best first: `local` is this process's rows [start, stop) of the embeddings, and every
+    process calls this with its own."""
+    k = min(k, layout.rows - 1)
+    held = sum(d.process_index == jax.process_index() for d in mesh.devices.flat) * layout.per_device
+    padded = np.zeros((held, local.shape[1]), np.float32)
+    padded[: len(local)] = normalize(local)
+    sharding = NamedSharding(mesh, PartitionSpec(AXIS))
+    vectors = jax.make_array_from_process_local_data(sharding, padded.astype(jnp.dtype(dtype)),
+                                                     (mesh.devices.size * layout.per_device, local.shape[1]))
+    scores, ids = _search(mesh, layout.per_device, k, layout.block, layout.rows)(vectors)
+
+    def own(array):
+        shards = sorted(array.addressable_shards, key=lambda shard: shard.index[0].start)
+        return np.concatenate([np.asarray(shard.data) for shard in shards])[: layout.stop - layout.start]
+
+    return own(scores), own(ids).astype(np.int64)
+
+
 def ring_neighbours(embeddings: np.ndarray, k: int, block: int = 1024, mesh: Mesh | None = None,
                     dtype=jnp.float32) -> tuple[np.ndarray, np.ndarray]:
     """(cosine similarities, indices), each [n, k], of every row's k nearest other rows, best first;
-    the rows sharded over `mesh` (default: every device), searched exactly by the ring."""
+    the rows sharded over `mesh` (default: every device of this one process), searched exactly by the ring."""
     mesh = mesh or ring_mesh()
-    n, devices = len(embeddings), mesh.devices.size
-    k = min(k, n - 1)
-    block = min(block, math.ceil(n / devices))
-    per_device = rows_per_device(n, devices, block)
-    padded = np.zeros((devices * per_device, embeddings.shape[1]), np.float32)
-    padded[:n] = normalize(embeddings)
-    vectors = jax.device_put(jnp.asarray(padded, dtype), NamedSharding(mesh, PartitionSpec(AXIS)))
-    scores, ids = _search(mesh, per_device, k, block, n)(vectors)
-    return np.asarray(scores)[:n], np.asarray(ids)[:n].astype(np.int64)
+    return ring_search(embeddings, Layout.of(len(embeddings), block, mesh), k, mesh, dtype)
 
 
 def plan(settings, hardware: str, compile_search: bool = True) -> str:

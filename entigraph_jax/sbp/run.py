@@ -22,14 +22,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import os
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from entigraph_jax.config import ConfigError
-from entigraph_jax.data import Tokenizer, write_records
+from entigraph_jax.data import RecordWriter, Tokenizer
 from entigraph_jax.errors import UserError
 from entigraph_jax.evaluate.task import metric
 from entigraph_jax.models import load, make_mesh
@@ -40,12 +40,15 @@ from entigraph_jax.runs import TrainRun
 from entigraph_jax.train import TrainSettings, train
 from entigraph_jax.train.plan import plan as plan_memory
 from entigraph_jax.train.plan import report as plan_report
+from entigraph_jax.train.setup import initialize_distributed
 
+from . import hosts
 from .budget import Budget, BudgetError
 from .corpus import Corpus, Records
 from .measure import first_texts, measure, sample
 from .mine import embed_corpus, neighbours, pair_records
 from .neighbours import MiningError
+from .ring_search import Layout, ring_mesh, ring_search
 from .ring_search import plan as plan_mining
 from .settings import SBPSettings
 from .synthesize import synthesize
@@ -122,7 +125,11 @@ class SBP:
 
     @functools.cached_property
     def corpus(self) -> Corpus:
-        """The real documents, read from record shards a record at a time (`corpus.py`)."""
+        """The real documents, read from record shards a record at a time (`corpus.py`); process 0 writes
+        the copy where one is needed."""
+        if hosts.leader():
+            Corpus(self.config.corpus, self.root / "corpus")
+        hosts.barrier("sbp: the corpus")
         return Corpus(self.config.corpus, self.root / "corpus")
 
     def tokenizer(self) -> Tokenizer:
@@ -142,7 +149,8 @@ class SBP:
         return Budget(j.max_steps, j.data.global_batch, j.data.seq_len, self.config.real_fraction)
 
     def save_summary(self) -> None:
-        self.summary_path.write_text(json_text(self.summary, indent=2))
+        if hosts.leader():
+            self.summary_path.write_text(json_text(self.summary, indent=2))
 
     def mine(self) -> None:
         if not self.pairs.is_dir():
@@ -150,13 +158,28 @@ class SBP:
             name = f"{e.backend}:{e.model}" if e.model else e.backend
             if len(self.corpus) < 2:
                 raise MiningError(f"pair mining needs at least 2 documents, got {len(self.corpus)}")
-            embeddings = embed_corpus(self.corpus, make_embedder(e), self.root / "embeddings", c.embed_chunk)
-            scores, ids = neighbours(embeddings, c)
-            if not np.any((scores >= c.min_similarity) & (scores < c.max_similarity)):
+            if hosts.count() > 1 and c.index != "sharded":
+                raise ConfigError(f"config: mine.index={c.index} searches in one process; over {hosts.count()} "
+                                  "processes set mine.index=sharded")
+            mesh = ring_mesh()  # each process embeds and searches for the rows its devices hold
+            layout = Layout.of(len(self.corpus), c.block, mesh) if c.index == "sharded" else None
+            start, stop = (layout.start, layout.stop) if layout else (0, len(self.corpus))
+            embeddings = embed_corpus(self.corpus, make_embedder(e), self.root / "embeddings", c.embed_chunk,
+                                      start, stop)
+            scores, ids = (ring_search(embeddings, layout, c.k, mesh, c.dtype) if layout
+                           else neighbours(embeddings, c))
+            if not hosts.summed(int(np.sum((scores >= c.min_similarity) & (scores < c.max_similarity))))[0]:
                 raise ConfigError(f"config: no pair has a similarity in [{c.min_similarity}, "
                                   f"{c.max_similarity}); lower mine.min_similarity or raise mine.k")
-            pairs = pair_records(self.corpus, scores, ids, name, c, self.config.separator)
-            self.summary["pairs"] = write_records(pairs, self.pairs)
+            partial = self.pairs.with_name(f"{self.pairs.name}.partial")
+            hosts.fresh(partial)
+            written = 0
+            with RecordWriter(partial, prefix=f"pairs-p{hosts.index():05d}") as writer:
+                for record in pair_records(self.corpus, scores, ids, name, c, self.config.separator, start):
+                    writer.write(record)
+                    written += 1
+            self.summary["pairs"] = hosts.summed(written)[0]
+            hosts.publish(partial, self.pairs)
 
     def _train_settings(self, base: TrainSettings, source: str, run: TrainRun, **changes) -> TrainSettings:
         tokenizer = self.tokenizer()
@@ -184,15 +207,18 @@ class SBP:
             checkpoint = self.synthesizer.export
             if not checkpoint.is_dir():
                 raise ConfigError(f"{checkpoint}: no synthesizer yet; run the synthesizer step first")
-            mesh = make_mesh(1, -1, 1)  # rows over every local device
+            mesh = make_mesh(1, -1, 1, devices=jax.local_devices())  # rows over this process's devices
             sampler = Sampler(load(checkpoint, c.param_dtype, mesh=mesh), self.tokenizer(), mesh=mesh)
-            partial = self.synthetic.with_name(f"{self.synthetic.name}.partial")  # a rerun continues it
+            # a rerun with as many processes continues it
+            partial = self.synthetic.with_name(f"{self.synthetic.name}.partial"
+                                               + (f"-{hosts.count()}" if hosts.count() > 1 else ""))
             out = synthesize(self.corpus, sampler, c, self.config.separator, partial, str(checkpoint),
                              budget.synthetic_tokens)
-            if not out.documents:
+            documents, dropped, tokens = hosts.summed(out.documents, out.dropped, out.tokens)
+            if not documents:
                 raise ConfigError(f"config: all {c.num_docs} synthesized documents were copies of their seeds")
-            os.replace(partial, self.synthetic)
-            self.summary.update(synthetic=out.documents, synthetic_tokens=out.tokens, dropped_copies=out.dropped)
+            hosts.publish(partial, self.synthetic)
+            self.summary.update(synthetic=documents, synthetic_tokens=tokens, dropped_copies=dropped)
 
     def measure(self) -> None:
         if self.summary.get("measures"):
@@ -250,6 +276,7 @@ class SBP:
             self.train_arm("oracle", self.config.oracle_corpus, once=True)
 
     def run(self, steps=STEPS) -> SBPSummary:
+        initialize_distributed(self.config.joint.distributed)  # every step runs in every process
         self.root.mkdir(parents=True, exist_ok=True)
         actions = {"baseline": self.train_baseline, "mine": self.mine, "synthesizer": self.train_synthesizer,
                    "synthesize": self.synthesize, "measure": self.measure, "train": self.train_joint}

@@ -31,6 +31,8 @@ from entigraph_jax.errors import UserError
 from entigraph_jax.models.sampling import Sampler, SamplingParams
 from entigraph_jax.settings import Settings, at_least, between, positive, setting
 
+from . import hosts
+
 
 def shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:
     tokens = words(text)
@@ -80,10 +82,11 @@ STATE = ("seeds", "documents", "dropped", "tokens")  # the committed counts
 
 
 class Progress:
-    """`progress.json` in the output folder: what is committed, and the settings it was made with."""
+    """`progress.json` in the output folder (one per process where several synthesize: `progress-pNNNNN.json`
+    beside shards `sbp-pNNNNN-*`): what is committed, and the settings it was made with."""
 
-    def __init__(self, folder: Path, fingerprint: dict):
-        self.path = folder / PROGRESS
+    def __init__(self, folder: Path, fingerprint: dict, prefix: str):
+        self.path = folder / (PROGRESS if prefix == "sbp" else f"progress-{prefix.removeprefix('sbp-')}.json")
         folder.mkdir(parents=True, exist_ok=True)
         saved = json.loads(self.path.read_text()) if self.path.is_file() else None
         if saved and saved["fingerprint"] != fingerprint:
@@ -92,13 +95,14 @@ class Progress:
                                  "delete the folder to start over")
         self.fingerprint = fingerprint
         self.state = saved or {**dict.fromkeys(STATE, 0), "shards": [], "rng": None}
-        for stray in {p.name for p in folder.glob(f"*{SUFFIX}*")} - set(self.state["shards"]):
+        own = {p.name for pattern in (f"{prefix}-*{SUFFIX}", f".{prefix}-*{SUFFIX}.tmp") for p in folder.glob(pattern)}
+        for stray in own - set(self.state["shards"]):
             (folder / stray).unlink()  # written after the last commit (or half written): made again below
 
     def commit(self, shards: list[Path], rng: np.random.Generator, **counts) -> None:
         self.state.update(counts, shards=self.state["shards"] + [p.name for p in shards],
                           rng=rng.bit_generator.state)
-        tmp = self.path.with_name(f".{PROGRESS}.tmp")
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
         tmp.write_text(json.dumps({**self.state, "fingerprint": self.fingerprint}))
         os.replace(tmp, self.path)
 
@@ -107,25 +111,30 @@ def synthesize(docs: Sequence[Document], sampler: Sampler, settings: SynthesizeS
                synthesizer: str = "", target_tokens: int = 0) -> Synthesized:
     """`settings.num_docs` seeds drawn from `docs`, each continued by the synthesizer, the kept documents
     written into `folder` as they are made; with `num_docs=0`, seeds until the kept documents hold
-    `target_tokens` training tokens. A rerun in `folder` continues from its last commit."""
-    s, tokenizer = settings, sampler.tokenizer
+    `target_tokens` training tokens. A rerun in `folder` continues from its last commit. Where several
+    processes run it, each makes its share (of the documents, or of the tokens) from seeds of its own."""
+    s, tokenizer, process, processes = settings, sampler.tokenizer, hosts.index(), hosts.count()
+    wanted, target = hosts.share(s.num_docs), -(-target_tokens // processes)
+    prefix = "sbp" if processes == 1 else f"sbp-p{process:05d}"
     fingerprint = {**dataclasses.asdict(s), "separator": separator, "synthesizer": synthesizer,
-                   "target_tokens": target_tokens, "documents": len(docs)}
+                   "target_tokens": target_tokens, "documents": len(docs), "process": process, "processes": processes}
     fingerprint.pop("commit_every")
-    progress = Progress(Path(folder), fingerprint)
-    rng = np.random.default_rng(s.seed)
+    progress = Progress(Path(folder), fingerprint, prefix)
+    rng = np.random.default_rng(s.seed if processes == 1 else [s.seed, process])
     if progress.state["rng"]:
         rng.bit_generator.state = progress.state["rng"]
     start, kept, dropped, tokens = (progress.state[k] for k in STATE)
-    goal = f"{s.num_docs} documents" if s.num_docs else f"{target_tokens:,} training tokens"
-    bar = tqdm(desc=f"synthesize {goal}", unit="doc", total=s.num_docs or None, initial=start, dynamic_ncols=True)
+    goal = f"{wanted} documents" if s.num_docs else f"{target:,} training tokens"
+    bar = tqdm(desc=f"synthesize {goal}", unit="doc", total=wanted or None, initial=start, dynamic_ncols=True)
     committed = start
-    with RecordWriter(folder, prefix="sbp", shard_bytes=1 << 40) as writer:  # an error drops the uncommitted shard
-        while (start < s.num_docs) if s.num_docs else (tokens < target_tokens):
-            count = min(s.batch_size, s.num_docs - start) if s.num_docs else s.batch_size
+    with RecordWriter(folder, prefix=prefix, shard_bytes=1 << 40) as writer:  # an error drops the uncommitted shard
+        while (start < wanted) if s.num_docs else (tokens < target):
+            count = min(s.batch_size, wanted - start) if s.num_docs else s.batch_size
             seeds = rng.integers(0, len(docs), size=count)
             batch = [docs[int(i)] for i in seeds]
-            params = SamplingParams(max_new_tokens=s.max_new_tokens, temperature=s.temperature, seed=s.seed + start)
+            seed = s.seed + start if processes == 1 else int(np.random.SeedSequence([s.seed, process, start])
+                                                             .generate_state(1)[0])
+            params = SamplingParams(max_new_tokens=s.max_new_tokens, temperature=s.temperature, seed=seed)
             prompts = [d.text[-s.max_seed_chars :] + separator for d in batch]
             samples = sampler.generate(prompts, params)
             for offset, (index, doc, [sample]) in enumerate(zip(seeds, batch, samples, strict=True)):
@@ -143,7 +152,7 @@ def synthesize(docs: Sequence[Document], sampler: Sampler, settings: SynthesizeS
             bar.set_postfix(kept=kept, tokens=tokens)
             if not s.num_docs and not kept and start >= 8 * s.batch_size:
                 raise SynthesisError(f"synthesis kept none of {start} documents: every one was a copy of its seed")
-            done = (start >= s.num_docs) if s.num_docs else (tokens >= target_tokens)
+            done = (start >= wanted) if s.num_docs else (tokens >= target)
             if start - committed >= s.commit_every or done:
                 writer.close()
                 progress.commit(writer.written, rng, seeds=start, documents=kept, dropped=dropped, tokens=tokens)

@@ -43,7 +43,7 @@ from .settings import DistributedSettings, ModelSettings, TrainSettings
 
 def initialize_distributed(cfg: DistributedSettings) -> None:
     """`jax.distributed.initialize`: automatic on TPU VMs and SLURM; explicit values win."""
-    if not cfg.initialize:
+    if not cfg.initialize or jax.distributed.is_initialized():  # SBP's steps start it before their training
         return
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU-only clusters and tests
     kwargs = {}
