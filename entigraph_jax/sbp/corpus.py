@@ -28,6 +28,7 @@ class Records(Sequence):
     """The records of every shard under `path`, by position, in shard then record order."""
 
     def __init__(self, path: str | Path):
+        self.location = str(path)
         self.files = list_shards(path)
         sizes = []
         for file in self.files:

@@ -132,6 +132,12 @@ class SBP:
         hosts.barrier("sbp: the corpus")
         return Corpus(self.config.corpus, self.root / "corpus")
 
+    @property
+    def corpus_source(self) -> str:
+        """The real documents as the training arms read them: the record shards `corpus` reads, so the token
+        cache is built a shard at a time whatever the configured source."""
+        return f"records:{self.corpus.records.location}"
+
     def tokenizer(self) -> Tokenizer:
         """The shared vocabulary: the configured one, or one trained on the corpus into workdir/tokenizer."""
         return self.config.tokenizer.prepare(self.root / "tokenizer", (d.text for d in self.corpus))
@@ -263,7 +269,7 @@ class SBP:
         self.save_summary()
 
     def train_baseline(self) -> None:
-        self.train_arm("baseline", self.config.corpus)
+        self.train_arm("baseline", self.corpus_source)
 
     def train_joint(self) -> None:
         if "sbp" not in self.summary.get("train", {}):
@@ -271,7 +277,7 @@ class SBP:
                 raise BudgetError(f"{self.summary_path}: no synthetic token count (synthesized by an earlier version); "
                                   "delete the synthetic folder and rerun the synthesize step")
             self.budget.check_corpus(self.summary["synthetic"], self.summary["synthetic_tokens"])
-        self.train_arm("sbp", f"records:{self.synthetic}", self.config.corpus)
+        self.train_arm("sbp", f"records:{self.synthetic}", self.corpus_source)
         if self.config.oracle_corpus:
             self.train_arm("oracle", self.config.oracle_corpus, once=True)
 
