@@ -25,6 +25,13 @@ def load_part(kind: type, what: str, name: str, load: Callable[[], object], orig
     return part
 
 
+def named(parts: dict, name: str, what: str):
+    """The part called `name` of `parts`; one line naming the known ones if there is none."""
+    if name not in parts:
+        raise ConfigError(f"config: unknown {what} {name!r}; known: {', '.join(parts)}")
+    return parts[name]
+
+
 def installed(group: str, kind: type, what: str, known: dict) -> dict:
     """`known`, and the parts the entry points of `group` add under names it does not have yet."""
     found = dict(known)

@@ -25,7 +25,7 @@ from pathlib import Path
 from entigraph_jax.config import ConfigError
 from entigraph_jax.data import Document, SourceError
 from entigraph_jax.outputs import json_text
-from entigraph_jax.registry import registered
+from entigraph_jax.registry import named, registered
 from entigraph_jax.scalars import numbers
 from entigraph_jax.settings import Settings
 
@@ -168,10 +168,7 @@ def tasks() -> dict[str, Task]:
 
 def task(name: str) -> Task:
     """The task called `name`; one line naming the known ones if there is none."""
-    known = tasks()
-    if name not in known:
-        raise ConfigError(f"config: unknown task {name!r}; known: {', '.join(known)}")
-    return known[name]
+    return named(tasks(), name, "task")
 
 
 def read_result(path: str | os.PathLike) -> Result:

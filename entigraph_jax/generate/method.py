@@ -16,10 +16,9 @@ import functools
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from entigraph_jax.config import ConfigError
 from entigraph_jax.data import Document, write_records
 from entigraph_jax.llm import Journal, Request
-from entigraph_jax.registry import registered
+from entigraph_jax.registry import named, registered
 from entigraph_jax.runs import CorpusRun
 
 GROUP = "entigraph_jax.methods"
@@ -78,10 +77,7 @@ def methods() -> dict[str, Method]:
 
 def method(name: str) -> Method:
     """The method called `name`; one line naming the known ones if there is none."""
-    known = methods()
-    if name not in known:
-        raise ConfigError(f"config: unknown method {name!r}; known: {', '.join(known)}")
-    return known[name]
+    return named(methods(), name, "method")
 
 
 def kind(name: str) -> Kind:

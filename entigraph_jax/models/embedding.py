@@ -60,6 +60,7 @@ class ModelEmbedder:
         self.pooling = pooling_of(folder)
         self.tokenizer = load_tokenizer(folder)
         model = from_pretrained_hf(folder, dtype, mesh=self.mesh, rules=rules)
+        self.dim = model.config.hidden_size
         self.graphdef, self.state = nnx.split(model)
         self.rows = NamedSharding(self.mesh, PartitionSpec(rules.batch))
         self.multiple = int(np.prod([self.mesh.shape[a] for a in rules.batch if a in self.mesh.shape]))
@@ -83,7 +84,7 @@ class ModelEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         ids = [self.framed(t) for t in texts]
         order = np.argsort([len(i) for i in ids], kind="stable")  # similar lengths batched together
-        out = np.zeros((len(ids), 0), np.float32)
+        out = np.zeros((len(ids), self.dim), np.float32)
         for start in range(0, len(order), self.batch):
             part = order[start : start + self.batch]
             rows = -(-len(part) // self.multiple) * self.multiple
@@ -94,8 +95,6 @@ class ModelEmbedder:
             segments[len(part):, 0] = 1  # padding rows: one token, so their pooling is defined; dropped below
             placed = [jax.device_put(a, self.rows) for a in (tokens, segments)]
             pooled = np.asarray(self._pool(self.state, *placed, mean=self.pooling == "mean"))[: len(part)]
-            if not out.shape[1]:
-                out = np.zeros((len(ids), pooled.shape[1]), np.float32)
             out[part] = pooled
         return out
 

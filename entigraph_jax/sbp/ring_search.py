@@ -39,9 +39,10 @@ def ring_mesh(devices=None) -> Mesh:
     return Mesh(np.asarray(devices), (AXIS,))
 
 
-def rows_per_device(n: int, devices: int, block: int) -> int:
-    """Each device's shard of n rows, in whole blocks."""
-    return math.ceil(n / (devices * block)) * block
+def shard_shape(rows: int, devices: int, block: int) -> tuple[int, int]:
+    """(the block, each device's shard of the rows in whole blocks): a block no larger than a device's share."""
+    block = min(block, math.ceil(rows / devices))
+    return block, math.ceil(rows / (devices * block)) * block
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,9 +58,7 @@ class Layout:
 
     @classmethod
     def of(cls, rows: int, block: int, mesh: Mesh) -> Layout:
-        devices = mesh.devices.size
-        block = min(block, math.ceil(rows / devices))
-        per_device = rows_per_device(rows, devices, block)
+        block, per_device = shard_shape(rows, mesh.devices.size, block)
         own = [i for i, d in enumerate(mesh.devices.flat) if d.process_index == jax.process_index()]
         if own != list(range(own[0], own[-1] + 1)):
             raise ValueError("the ring's mesh must hold each process's devices together")
@@ -143,8 +142,7 @@ def plan(settings, hardware: str, compile_search: bool = True) -> str:
     assumed utilization of the devices' bf16 peak."""
     machine = lookup(hardware)
     n, dim, devices = settings.plan_documents, settings.plan_dimension, machine.devices
-    block = min(settings.block, math.ceil(n / devices))
-    per_device = rows_per_device(n, devices, block)
+    block, per_device = shard_shape(n, devices, settings.block)
     shard = per_device * dim * jnp.dtype(settings.dtype).itemsize
     flops = 2.0 * n * devices * per_device * dim  # every query row against every (padded) key row
     hours = flops / (devices * machine.peak_flops * ASSUMED_MFU) / 3600
